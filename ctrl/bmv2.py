@@ -1,0 +1,109 @@
+"""Starting and stopping bmv2 `simple_switch_grpc`, the reference P4 target.
+
+    simple_switch_grpc --no-p4 --device-id D -i 1@IF1 -i 2@IF2 ... \
+        -- --grpc-server-addr 127.0.0.1:PORT --cpu-port 255
+
+The switch starts without a program; the controller pushes mobility.json and
+the P4Info with SetForwardingPipelineConfig.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ctrl.errors import MobilityError
+
+log = logging.getLogger(__name__)
+
+SIMPLE_SWITCH_GRPC = "simple_switch_grpc"
+CPU_PORT = 255
+
+
+class Bmv2Error(MobilityError, RuntimeError):
+    """simple_switch_grpc is missing, or did not come up."""
+
+
+def find_simple_switch_grpc() -> str | None:
+    return os.environ.get("SIMPLE_SWITCH_GRPC") or shutil.which(SIMPLE_SWITCH_GRPC)
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_tcp(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} exited with {proc.returncode} while starting")
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} did not listen on {host}:{port} in {timeout} s")
+
+
+@dataclass
+class Bmv2Switch:
+    """One simple_switch_grpc process; `ports` maps P4 port numbers to interface names."""
+
+    ports: Mapping[int, str]
+    device_id: int = 1
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    log_file: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def grpc_addr(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        binary = find_simple_switch_grpc()
+        if binary is None:
+            raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} is not on PATH (nor named by "
+                            "$SIMPLE_SWITCH_GRPC); it comes from the p4lang behavioral-model")
+        if not self.grpc_port:
+            self.grpc_port = free_tcp_port(self.grpc_host)
+        argv = [binary, "--no-p4", "--device-id", str(self.device_id)]
+        for number, ifname in sorted(self.ports.items()):
+            argv += ["-i", f"{number}@{ifname}"]
+        # No Thrift server here; the notifications socket gets a private path.
+        ipc = Path(tempfile.gettempdir()) / f"bmv2-{os.getpid()}-{self.grpc_port}.ipc"
+        argv += ["--notifications-addr", f"ipc://{ipc}"]
+        argv += ["--", "--grpc-server-addr", self.grpc_addr, "--cpu-port", str(CPU_PORT)]
+        out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
+        log.info("starting %s", " ".join(argv))
+        self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        try:
+            wait_for_tcp(self.grpc_host, self.grpc_port, timeout, self.proc)
+        except Bmv2Error:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the process we started (by its PID only)."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)

@@ -1,0 +1,139 @@
+"""Network namespaces, veth pairs and raw sockets, through netlink (pyroute2).
+
+Each helper names the `ip` command it stands for. Nothing here runs a shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from pyroute2 import IPRoute, NetlinkError, NetNS, netns
+
+from ctrl.errors import MobilityError
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_IGNORE_OUTGOING = 23  # Linux >= 4.20: only frames that arrive on the link
+IFNAMSIZ = 15
+
+
+class NetnsError(MobilityError, OSError):
+    """A namespace, link or socket operation that failed."""
+
+
+def _check_ifname(name: str) -> None:
+    if not 0 < len(name) <= IFNAMSIZ:
+        raise NetnsError(f"interface name {name!r} must have 1..{IFNAMSIZ} characters")
+
+
+def create_netns(name: str) -> None:
+    """`ip netns add NAME`"""
+    if name in netns.listnetns():
+        raise NetnsError(f"network namespace {name!r} exists already")
+    netns.create(name)
+
+
+def remove_netns(name: str) -> None:
+    """`ip netns del NAME` (no error when it is gone already)."""
+    if name in netns.listnetns():
+        netns.remove(name)
+
+
+def list_netns() -> list[str]:
+    """`ip netns list`"""
+    return list(netns.listnetns())
+
+
+@contextlib.contextmanager
+def _link_api(ns: str | None) -> Iterator[IPRoute | NetNS]:
+    api: IPRoute | NetNS = NetNS(ns) if ns else IPRoute()
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+def disable_ipv6(ifname: str, ns: str | None = None) -> None:
+    """`sysctl net.ipv6.conf.IF.disable_ipv6=1`: no router solicitations or MLD on test links."""
+    with in_netns(ns):
+        path = Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6")
+        if path.exists():
+            path.write_text("1")
+
+
+def add_veth(name: str, peer: str, peer_ns: str | None = None, mtu: int | None = None) -> None:
+    """`ip link add NAME type veth peer name PEER [netns PEER_NS]`, both ends up, IPv6 off."""
+    _check_ifname(name)
+    _check_ifname(peer)
+    peer_spec: dict[str, object] = {"ifname": peer}
+    if peer_ns:
+        peer_spec["net_ns_fd"] = peer_ns
+    try:
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=name, kind="veth", peer=peer_spec)
+    except NetlinkError as exc:
+        raise NetnsError(f"cannot add veth {name}/{peer}: {exc}") from exc
+    disable_ipv6(name)
+    disable_ipv6(peer, peer_ns)
+    set_link_up(name, mtu=mtu)
+    set_link_up(peer, peer_ns, mtu=mtu)
+
+
+def set_link_up(ifname: str, ns: str | None = None, mtu: int | None = None) -> None:
+    """`ip [-n NS] link set IF up [mtu MTU]`"""
+    with _link_api(ns) as api:
+        found = api.link_lookup(ifname=ifname)
+        if not found:
+            raise NetnsError(f"no interface {ifname!r} in {ns or 'the root namespace'}")
+        kwargs: dict[str, object] = {"state": "up"}
+        if mtu:
+            kwargs["mtu"] = mtu
+        api.link("set", index=found[0], **kwargs)
+
+
+def delete_link(ifname: str, ns: str | None = None) -> None:
+    """`ip [-n NS] link del IF` (no error when it is gone already; a veth takes its peer)."""
+    with _link_api(ns) as api:
+        found = api.link_lookup(ifname=ifname)
+        if found:
+            with contextlib.suppress(NetlinkError):
+                api.link("del", index=found[0])
+
+
+def link_exists(ifname: str, ns: str | None = None) -> bool:
+    with _link_api(ns) as api:
+        return bool(api.link_lookup(ifname=ifname))
+
+
+@contextlib.contextmanager
+def in_netns(ns: str | None) -> Iterator[None]:
+    """Run the body with this thread in namespace `ns` (None: stay where we are)."""
+    if not ns:
+        yield
+        return
+    netns.pushns(ns)
+    try:
+        yield
+    finally:
+        netns.popns()
+
+
+def raw_socket(ifname: str, ns: str | None = None) -> socket.socket:
+    """An AF_PACKET socket bound to IF in NS; it stays in NS after this returns."""
+    with in_netns(ns):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            sock.bind((ifname, 0))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.ENODEV:
+                where = ns or "the root namespace"
+                raise NetnsError(f"no interface {ifname!r} in {where}") from exc
+            raise
+    # Only frames that arrive on the link, not our own transmissions.
+    sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    return sock

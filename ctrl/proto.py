@@ -1,0 +1,15 @@
+"""Short aliases for the generated P4Runtime protobuf modules (from the p4runtime wheel)."""
+
+from __future__ import annotations
+
+from google.rpc import code_pb2, status_pb2
+from p4.config.v1 import p4info_pb2
+from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
+
+p4r = p4runtime_pb2
+p4i = p4info_pb2
+p4r_grpc = p4runtime_pb2_grpc
+rpc_code = code_pb2
+rpc_status = status_pb2
+
+__all__ = ["p4i", "p4r", "p4r_grpc", "rpc_code", "rpc_status"]

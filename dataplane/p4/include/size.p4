@@ -1,0 +1,15 @@
+// Table sizes, in one place.
+#ifndef MOBILITY_SIZE_P4
+#define MOBILITY_SIZE_P4
+
+#define INGRESS_PORT_TABLE_SIZE      512
+#define GRE_TERMINATION_TABLE_SIZE   64
+#define PUNT_TABLE_SIZE              64
+#define MY_STATION_TABLE_SIZE        1024
+#define ROUTING_V4_TABLE_SIZE        65536
+#define BRIDGING_TABLE_SIZE          65536
+#define TUNNEL_ENCAP_TABLE_SIZE      4096
+#define UNDERLAY_NEXT_HOP_TABLE_SIZE 4096
+#define EGRESS_VLAN_TABLE_SIZE       512
+
+#endif

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ctrl.bmv2 import find_simple_switch_grpc
+from tests.packet.targets import Target, bmv2_target
+
+TARGETS = ["bmv2"]
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Target]:
+    if os.geteuid() != 0:
+        pytest.skip("packet tests need root (network namespaces and veth pairs)")
+    if request.param == "bmv2":
+        if find_simple_switch_grpc() is None:
+            pytest.skip("bmv2 simple_switch_grpc is not on PATH: packet tests on bmv2 skipped")
+        log_dir: Path = tmp_path_factory.mktemp("bmv2")
+        with bmv2_target(log_dir) as t:
+            yield t
+
+
+@pytest.fixture
+def tgt(target: Target) -> Iterator[Target]:
+    """The module's target, emptied of entries and with no frames pending."""
+    target.switch.clear()
+    target.switch.drain_packet_ins()
+    target.dataplane.flush()
+    yield target
