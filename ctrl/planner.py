@@ -1,0 +1,225 @@
+"""The wanted table entries of every switch, from the topology and where the VMs are.
+
+Pure: topology, host locations and a next-hop function in; per-switch entity
+sets out. `ctrl.diff` turns them into the fewest writes, and the migration
+order (new location first, then outward, old location last) is `order_switches`.
+
+Forwarding model (mobility.p4):
+- a VM's port is an access port of its virtual network;
+- inside a site, frames follow the fewest-links path over fabric links, tagged
+  with the virtual network; across sites they go to the site's gateway switch
+  (the one with an underlay address) and into a GRE tunnel to the far gateway,
+  which terminates it and carries on inside its own site;
+- a virtual network with a gateway MAC is routed by host routes on every
+  switch, so a VM keeps its address wherever it is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from ctrl.errors import MobilityError
+from ctrl.hosts import Location
+from ctrl.p4entity import Entity, TableEntry
+from ctrl.p4values import to_int
+from ctrl.topology import Topology
+
+ETHERTYPE_ARP, ETHERTYPE_RARP, ETHERTYPE_LLDP, ETHERTYPE_IPV4 = 0x0806, 0x8035, 0x88CC, 0x0800
+PUNTS = (  # (ether_type, ip_proto, l4_dst_port, reason)
+    (ETHERTYPE_ARP, 0, 0, 1),
+    (ETHERTYPE_RARP, 0, 0, 2),
+    (ETHERTYPE_LLDP, 0, 0, 3),
+    (ETHERTYPE_IPV4, 17, 67, 4),
+)
+
+# next_hops(destination) -> {switch: neighbour toward destination}, within one site
+NextHops = Callable[[str], Mapping[str, str]]
+
+
+class PlanError(MobilityError, ValueError):
+    """The wanted state cannot be built: no path, no gateway for a site."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedVM:
+    vnet: int
+    mac: int
+    ip: int | None
+    at: Location
+
+
+@dataclass(frozen=True, slots=True)
+class UnderlayPeer:
+    """How a gateway reaches another site's gateway: the outer frame's MACs."""
+
+    src_mac: str
+    dst_mac: str
+
+
+def bfs_next_hops(adjacency: Mapping[str, Iterable[str]]) -> NextHops:
+    """A plain-Python next-hop function (fewest links); the C path engine gives the same."""
+
+    def next_hops(dest: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        seen = {dest}
+        queue = deque([dest])
+        while queue:
+            node = queue.popleft()
+            for nb in sorted(adjacency.get(node, ())):
+                if nb not in seen:
+                    seen.add(nb)
+                    out[nb] = node
+                    queue.append(nb)
+        return out
+
+    return next_hops
+
+
+class Planner:
+    def __init__(self, topology: Topology, next_hops: NextHops | None = None,
+                 underlay_peer: Callable[[str, str], UnderlayPeer] | None = None) -> None:
+        self.topo = topology
+        self._ports: dict[tuple[str, str], int] = {}
+        adjacency: dict[str, set[str]] = defaultdict(set)
+        for link in topology.links:
+            self._ports[link.a.switch, link.b.switch] = link.a.port
+            self._ports[link.b.switch, link.a.switch] = link.b.port
+            adjacency[link.a.switch].add(link.b.switch)
+            adjacency[link.b.switch].add(link.a.switch)
+        self.next_hops = next_hops or bfs_next_hops(adjacency)
+        self._underlay_peer = underlay_peer or (lambda a, b: UnderlayPeer(
+            "02:00:00:00:ff:01", "02:00:00:00:ff:02"))
+        self._gateways = {}
+        for site in topology.sites:
+            gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
+            if gws:
+                self._gateways[site] = sorted(gws)[0]
+        self._tunnel_ids = {
+            (a, b): i + 1
+            for i, (a, b) in enumerate(
+                (a, b) for a in sorted(self._gateways.values())
+                for b in sorted(self._gateways.values()) if a != b)
+        }
+
+    def fabric_ports(self, switch: str) -> list[int]:
+        return sorted(p for (a, _), p in self._ports.items() if a == switch)
+
+    def gateway(self, site: str) -> str:
+        gw = self._gateways.get(site)
+        if gw is None:
+            raise PlanError(f"site {site} has no switch with an underlay address")
+        return gw
+
+    def tunnel_id(self, src_gateway: str, dst_gateway: str) -> int:
+        return self._tunnel_ids[src_gateway, dst_gateway]
+
+    def port_toward(self, switch: str, dest: str) -> int:
+        nxt = self.next_hops(dest).get(switch)
+        if nxt is None:
+            raise PlanError(f"no path from {switch} to {dest}")
+        return self._ports[switch, nxt]
+
+    def base(self, switch: str) -> list[Entity]:
+        """What a switch holds whatever the VMs do: ports, punts, termination, gateways."""
+        sw = self.topo.switches[switch]
+        out: list[Entity] = [
+            TableEntry("punt", {"ether_type": et, "ip_proto": proto, "l4_dst_port": port},
+                       "punt.to_cpu", {"reason": reason})
+            for et, proto, port, reason in PUNTS
+        ]
+        for port in self.fabric_ports(switch):
+            out.append(TableEntry("ingress_port", {"ingress_port": port},
+                                  "ingress_port.set_fabric"))
+            out.append(TableEntry("egress_vlan", {"egress_port": port},
+                                  "egress_vlan.push_vnet_tag"))
+        if sw.underlay:
+            out.append(TableEntry("ingress_port", {"ingress_port": sw.underlay.port},
+                                  "ingress_port.set_underlay"))
+            out.append(TableEntry("gre_termination", {"ipv4_dst": sw.underlay.ip},
+                                  "gre_termination.terminate"))
+            for (a, b), tid in self._tunnel_ids.items():
+                if a != switch:
+                    continue
+                far = self.topo.switches[b]
+                assert far.underlay is not None
+                peer = self._underlay_peer(a, b)
+                out.append(TableEntry("tunnel_encap", {"tunnel_id": tid},
+                                      "tunnel_encap.encap_gre",
+                                      {"src_addr": sw.underlay.ip, "dst_addr": far.underlay.ip}))
+                out.append(TableEntry("underlay_next_hop", {"ipv4_dst": far.underlay.ip},
+                                      "underlay_next_hop.set_next_hop",
+                                      {"port": sw.underlay.port, "src_mac": peer.src_mac,
+                                       "dst_mac": peer.dst_mac}))
+        for vnet in self.topo.vnets.values():
+            if vnet.gateway_mac:
+                out.append(TableEntry("my_station", {"vnet_id": vnet.id,
+                                                     "eth_dst": vnet.gateway_mac},
+                                      "my_station.set_routable"))
+        return out
+
+    def toward(self, switch: str, vm: PlacedVM) -> TableEntry:
+        """The bridging entry of `switch` for one VM: local port, next hop, or tunnel."""
+        key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
+        if switch == vm.at.switch:
+            return TableEntry("bridging", key, "bridging.forward", {"port": vm.at.port})
+        here = self.topo.switches[switch].site
+        there = self.topo.switches[vm.at.switch].site
+        if here == there:
+            return TableEntry("bridging", key, "bridging.forward",
+                              {"port": self.port_toward(switch, vm.at.switch)})
+        gw_here, gw_there = self.gateway(here), self.gateway(there)
+        if switch == gw_here:
+            return TableEntry("bridging", key, "bridging.to_tunnel",
+                              {"tunnel_id": self.tunnel_id(gw_here, gw_there)})
+        return TableEntry("bridging", key, "bridging.forward",
+                          {"port": self.port_toward(switch, gw_here)})
+
+    def vm_entries(self, switch: str, vm: PlacedVM) -> list[Entity]:
+        out: list[Entity] = [self.toward(switch, vm)]
+        if switch == vm.at.switch:
+            out.append(TableEntry("ingress_port", {"ingress_port": vm.at.port},
+                                  "ingress_port.set_access", {"vnet_id": vm.vnet}))
+        gw = next((v.gateway_mac for v in self.topo.vnets.values()
+                   if v.id == vm.vnet and v.gateway_mac), None)
+        if gw is not None and vm.ip is not None:
+            out.append(TableEntry("routing_v4", {"vnet_id": vm.vnet, "ipv4_dst": vm.ip},
+                                  "routing_v4.route", {"src_mac": gw, "dst_mac": vm.mac}))
+        return out
+
+    def wanted(self, vms: Iterable[PlacedVM]) -> dict[str, list[Entity]]:
+        """Every switch's full wanted state."""
+        vms = list(vms)
+        out: dict[str, list[Entity]] = {}
+        for switch in self.topo.switches:
+            entities = self.base(switch)
+            for vm in vms:
+                entities += self.vm_entries(switch, vm)
+            out[switch] = _dedup(entities)
+        return out
+
+    def order_switches(self, new: Location, old: Location | None) -> list[str]:
+        """Make-before-break: the new location, then outward by hops, the old one last."""
+        hops = self.next_hops(new.switch)
+
+        def depth(sw: str) -> int:
+            d, cur = 0, sw
+            while cur != new.switch and cur in hops:
+                cur, d = hops[cur], d + 1
+            return d if cur == new.switch else 10**6
+
+        rest = sorted((s for s in self.topo.switches if s != new.switch),
+                      key=lambda s: (old is not None and s == old.switch, depth(s), s))
+        return [new.switch, *rest]
+
+
+def _dedup(entities: list[Entity]) -> list[Entity]:
+    seen: dict[object, Entity] = {}
+    for e in entities:
+        seen.setdefault(e.key(), e)
+    return list(seen.values())
+
+
+def placed(vnet: int, mac: str | int, ip: str | int | None, at: Location) -> PlacedVM:
+    return PlacedVM(vnet, to_int(mac), None if ip is None else to_int(ip), at)
