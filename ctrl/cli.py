@@ -32,7 +32,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 def _cmd_p4info(args: argparse.Namespace) -> int:
     schema = P4Schema.load(args.p4info)
-    for table in schema.tables:
+    for table in sorted(schema.tables, key=lambda t: t.name):
         keys = ", ".join(f"{f.name}:{f.bitwidth}" for f in table.match_fields)
         actions = ", ".join(
             f"{r.action.alias}({', '.join(f'{p.name}:{p.bitwidth}' for p in r.action.params)})"

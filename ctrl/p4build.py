@@ -83,8 +83,10 @@ def find_p4c() -> str | None:
 
 
 def p4c_version(p4c: str) -> str:
+    """E.g. 'p4c-bm2-ss Version 1.2.5.16 (SHA: 34b86e9bac BUILD: Release)'."""
     out = subprocess.run([p4c, "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).strip().splitlines()[-1] if (out.stdout or out.stderr) else ""
+    words = (out.stdout or out.stderr).split()
+    return " ".join([Path(words[0]).name, *words[1:]]) if words else ""
 
 
 def compile_p4(root: Path) -> BuildPaths:

@@ -78,13 +78,14 @@ class NameIdMap(Generic[T]):
         return isinstance(key, str) and key in self._by_name
 
     def __iter__(self) -> Iterator[T]:
-        return iter(sorted(self._by_id.values(), key=lambda i: i.name))
+        """In P4Info order: declaration order for match fields, parameters, metadata."""
+        return iter(self._by_id.values())
 
     def __len__(self) -> int:
         return len(self._by_id)
 
     def names(self) -> list[str]:
-        return [i.name for i in self]
+        return sorted(i.name for i in self)
 
 
 @dataclass(frozen=True, slots=True)

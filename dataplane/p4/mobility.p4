@@ -31,7 +31,7 @@
 control MobilityIngress(inout headers_t hdr,
                         inout local_metadata_t meta,
                         inout standard_metadata_t std_meta) {
-    PacketOut() packet_out;
+    PacketOut() from_cpu;
     PortClassification() port_classification;
     GreTermination() gre_termination;
     Punt() punt;
@@ -41,7 +41,7 @@ control MobilityIngress(inout headers_t hdr,
 
     apply {
         if (hdr.packet_out.isValid()) {
-            packet_out.apply(hdr, std_meta);
+            from_cpu.apply(hdr, std_meta);
             return;
         }
         port_classification.apply(hdr, meta, std_meta);

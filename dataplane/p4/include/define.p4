@@ -19,7 +19,6 @@ const bit<16> ETHERTYPE_IPV4 = 0x0800;
 const bit<16> ETHERTYPE_ARP  = 0x0806;
 const bit<16> ETHERTYPE_RARP = 0x8035;
 const bit<16> ETHERTYPE_VLAN = 0x8100;
-const bit<16> ETHERTYPE_LLDP = 0x88cc;
 const bit<16> ETHERTYPE_TEB  = 0x6558;  // Transparent Ethernet Bridging, the GRE payload type
 
 const bit<8> IP_PROTO_UDP = 17;
@@ -38,11 +37,10 @@ const port_kind_t PORT_KIND_ACCESS   = 1;  // a hypervisor port: untagged frames
 const port_kind_t PORT_KIND_FABRIC   = 2;  // a switch-to-switch link: 802.1Q tag = virtual network
 const port_kind_t PORT_KIND_UNDERLAY = 3;  // the WAN side: only GRE addressed to this switch
 
-// packet_in.reason
-const punt_reason_t PUNT_REASON_ARP      = 1;
-const punt_reason_t PUNT_REASON_RARP     = 2;
-const punt_reason_t PUNT_REASON_LLDP     = 3;
-const punt_reason_t PUNT_REASON_DHCP     = 4;
+// packet_in.reason. The punt table's entries carry the first four (the
+// controller installs them: ARP 0x0806 -> 1, RARP 0x8035 -> 2, LLDP 0x88cc -> 3,
+// IPv4/UDP to port 67 -> 4 (DHCP)); the pipeline itself sets only the last.
+//   1 ARP, 2 RARP, 3 LLDP, 4 DHCP
 const punt_reason_t PUNT_REASON_BRIDGING = 5;  // a bridging entry sent the frame to the controller
 
 #endif
