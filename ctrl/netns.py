@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import shutil
 import socket
+import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,11 @@ from ctrl.errors import MobilityError
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
+PACKET_AUXDATA = 8
 PACKET_IGNORE_OUTGOING = 23  # Linux >= 4.20: only frames that arrive on the link
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+_AUXDATA = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
 IFNAMSIZ = 15
 
 
@@ -83,6 +90,25 @@ def add_veth(name: str, peer: str, peer_ns: str | None = None, mtu: int | None =
     set_link_up(peer, peer_ns, mtu=mtu)
 
 
+def set_offloads(ifname: str, ns: str | None = None, **features: bool) -> None:
+    """`[ip netns exec NS] ethtool -K IF FEATURE on|off ...`, e.g. rxvlan=False, tx=False.
+
+    Raw sockets see 802.1Q tags only with rxvlan off (else the kernel moves the
+    tag out of the frame), and OVS's userspace datapath needs tx checksumming off.
+    """
+    ethtool = shutil.which("ethtool")
+    if ethtool is None:
+        raise NetnsError("ethtool is not installed (Debian package ethtool)")
+    argv = [ethtool, "-K", ifname]
+    for name, on in features.items():
+        argv += [name, "on" if on else "off"]
+    if ns:
+        argv = ["ip", "netns", "exec", ns, *argv]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise NetnsError(f"{' '.join(argv)}: {result.stderr.strip()}")
+
+
 def set_link_up(ifname: str, ns: str | None = None, mtu: int | None = None) -> None:
     """`ip [-n NS] link set IF up [mtu MTU]`"""
     with _link_api(ns) as api:
@@ -136,4 +162,19 @@ def raw_socket(ifname: str, ns: str | None = None) -> socket.socket:
             raise
     # Only frames that arrive on the link, not our own transmissions.
     sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    # The kernel takes 802.1Q tags out of received frames; auxdata gives them back.
+    sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
     return sock
+
+
+def recv_frame(sock: socket.socket, flags: int = 0, size: int = 65535) -> bytes:
+    """One frame from a raw_socket(), with its VLAN tag put back where it was on the wire."""
+    data, ancillary, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(_AUXDATA.size), flags)
+    for level, kind, raw in ancillary:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(raw) >= _AUXDATA.size:
+            status, _, _, _, _, tci, tpid = _AUXDATA.unpack_from(raw)
+            if status & TP_STATUS_VLAN_VALID and len(data) >= 12:
+                if not status & TP_STATUS_VLAN_TPID_VALID:
+                    tpid = 0x8100
+                data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+    return data

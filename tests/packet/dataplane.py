@@ -11,6 +11,8 @@ import socket
 import time
 from collections.abc import Iterable, Mapping
 
+from ctrl.netns import recv_frame
+
 
 def hexdump_diff(want: bytes, got: bytes) -> str:
     lines = [f"expected {len(want)} bytes, got {len(got)} bytes"]
@@ -43,7 +45,7 @@ class Dataplane:
             try:
                 while True:
                     self.received[port].append(
-                        self.sockets[port].recv(65535, socket.MSG_DONTWAIT))
+                        recv_frame(self.sockets[port], socket.MSG_DONTWAIT))
             except BlockingIOError:
                 pass
 
