@@ -1,0 +1,106 @@
+"""P4Runtime writes to bmv2: our batched client next to p4runtime-shell, in the same run.
+
+Each round inserts N bridging entries into a freshly started switch with the
+pipeline already pushed (connection and pipeline are set up outside the timed
+part). The summary prints entries per second from the medians and the ratio to
+p4runtime-shell, which inserts one entry per Write RPC. Never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bench.conftest import RATIOS
+from ctrl.bmv2 import Bmv2Switch
+from ctrl.p4build import BuildPaths
+from ctrl.p4client import P4Client
+from ctrl.p4entity import TableEntry, Update, insert
+from ctrl.p4schema import P4Schema
+
+N = 2_000
+TITLE = f"P4Runtime writes of {N} bridging entries to bmv2 (median of 3 rounds)"
+RATES: dict[str, float] = {}
+SHELL = "p4runtime-shell, one per Write"
+
+
+def entries(n: int) -> list[TableEntry]:
+    return [TableEntry("bridging", {"vnet_id": 1 + i % 4000, "eth_dst": 0x020000000000 + i},
+                       "bridging.forward", {"port": 1 + i % 8}) for i in range(n)]
+
+
+def _record(name: str, median: float) -> None:
+    RATES[name] = N / median
+    base = RATES.get(SHELL)
+    RATIOS[TITLE] = [
+        f"  {n:<34} {r:>9,.0f} entries/s" + (f"   x{r / base:.1f} p4runtime-shell" if base else "")
+        for n, r in RATES.items()
+    ]
+
+
+@pytest.mark.parametrize("batch", [1, 100, 1000])
+def test_ours(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths, schema: P4Schema,
+              batch: int) -> None:
+    runner = asyncio.Runner()
+    clients: list[P4Client] = []
+    updates: list[Update] = [insert(e) for e in entries(N)]
+
+    async def connect() -> None:
+        client = P4Client(bmv2.grpc_addr, bmv2.device_id)
+        await client.open()
+        await client.set_pipeline(schema, build_paths.json.read_bytes())
+        clients.append(client)
+
+    def setup() -> None:
+        if clients:
+            runner.run(clients.pop().close())
+        bmv2.stop()
+        bmv2.start()
+        runner.run(connect())
+
+    async def write_all() -> None:
+        for i in range(0, N, batch):
+            await clients[-1].write(updates[i:i + batch])
+
+    try:
+        benchmark.pedantic(lambda: runner.run(write_all()), setup=setup, rounds=3, iterations=1)
+    finally:
+        if clients:
+            runner.run(clients.pop().close())
+        runner.close()
+    _record(f"ours, batches of {batch}", benchmark.stats.stats.median)
+
+
+def test_p4runtime_shell(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths) -> None:
+    import p4runtime_sh.shell as sh
+
+    todo = entries(N)
+    connected: list[bool] = []
+
+    def setup() -> None:
+        if connected:
+            sh.teardown()
+            connected.pop()
+        bmv2.stop()
+        bmv2.start()
+        sh.setup(device_id=bmv2.device_id, grpc_addr=bmv2.grpc_addr, election_id=(0, 1),
+                 config=sh.FwdPipeConfig(str(build_paths.p4info), str(build_paths.json)),
+                 verbose=False)
+        connected.append(True)
+
+    def run() -> None:
+        for e in todo:
+            te = sh.TableEntry("bridging")(action="bridging.forward")
+            te.match["vnet_id"] = str(e.match["vnet_id"])
+            te.match["eth_dst"] = str(e.match["eth_dst"])
+            te.action["port"] = str(e.params["port"])
+            te.insert()
+
+    try:
+        benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+    finally:
+        if connected:
+            sh.teardown()
+    _record(SHELL, benchmark.stats.stats.median)
