@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ctrl import __version__
-from ctrl.errors import MobilityError
+from ctrl.errors import MobilityError, P4BuildError
 from ctrl.p4build import BuildPaths, compile_p4, project_root, recorded_digest, sources_digest
 from ctrl.p4schema import P4Schema
 
@@ -45,6 +47,42 @@ def _cmd_p4info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _election_id(text: str) -> tuple[int, int]:
+    high, _, low = text.rpartition(",")
+    try:
+        return (int(high or 0), int(low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"election id {text!r} is not HIGH,LOW or LOW") from None
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ctrl.controller import Controller
+    from ctrl.topology import load_topology
+
+    schema = P4Schema.load(args.p4info)
+    topology = load_topology(args.topology)
+    try:
+        config = Path(args.bmv2_json).read_bytes()
+    except OSError as exc:
+        raise P4BuildError(f"cannot read {args.bmv2_json}: {exc.strerror}") from exc
+    controller = Controller(topology, schema, config, election_id=args.election_id)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"serving {len(topology.switches)} switches, {len(topology.vms)} declared VMs; "
+              "Ctrl-C to stop", flush=True)
+        await controller.run(stop)
+
+    asyncio.run(serve())
+    m = controller.metrics
+    print(f"stopped: {m.learned} hosts learned, {m.moves} moves, "
+          f"{m.proxy_arp_replies} ARP requests answered")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctrl",
@@ -69,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     p4info.add_argument("p4info", nargs="?", default="build/mobility.p4info",
                         help="P4Info in text format (default: %(default)s)")
     p4info.set_defaults(func=_cmd_p4info)
+
+    serve = sub.add_parser("serve", help="run the controller for a topology",
+                           description="Connect to every switch of the topology over P4Runtime, "
+                           "become primary, push the pipeline where needed, and keep every VM "
+                           "reachable on the shortest path through migrations.")
+    serve.add_argument("--p4info", default="build/mobility.p4info",
+                       help="P4Info in text format (default: %(default)s)")
+    serve.add_argument("--bmv2-json", default="build/mobility.json",
+                       help="the target's device config pushed with the pipeline "
+                       "(default: %(default)s)")
+    serve.add_argument("--topology", required=True, help="topology YAML file")
+    serve.add_argument("--election-id", type=_election_id, default=(0, 1),
+                       help="P4Runtime election id as HIGH,LOW or LOW (default: 0,1)")
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 

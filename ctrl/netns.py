@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from pyroute2 import IPRoute, NetlinkError, NetNS, netns
+from pyroute2 import IPRoute, NetlinkError, netns
 
 from ctrl.errors import MobilityError
 
@@ -56,12 +56,42 @@ def list_netns() -> list[str]:
 
 
 @contextlib.contextmanager
-def _link_api(ns: str | None) -> Iterator[IPRoute | NetNS]:
-    api: IPRoute | NetNS = NetNS(ns) if ns else IPRoute()
+def _link_api(ns: str | None) -> Iterator[IPRoute]:
+    """Netlink in NS. This thread enters NS (setns) instead of forking a helper the way
+    pyroute2's NetNS does: a fork beside gRPC's threads can crash the child."""
+    with in_netns(ns):
+        api = IPRoute()
     try:
         yield api
     finally:
         api.close()
+
+
+def link_set(link: str, ns: str | None = None, **attrs: object) -> None:
+    """`ip [-n NS] link set IF [address MAC] [up|down] [netns NS2] [name NEW] ...`
+
+    pyroute2 attribute names: address=, state="up", net_ns_fd="ns2", ifname="new", mtu=.
+    """
+    with _link_api(ns) as api:
+        found = api.link_lookup(ifname=link)
+        if not found:
+            raise NetnsError(f"no interface {link!r} in {ns or 'the root namespace'}")
+        try:
+            api.link("set", index=found[0], **attrs)
+        except NetlinkError as exc:
+            raise NetnsError(f"cannot set {attrs} on {link}: {exc}") from exc
+
+
+def addr_add(ifname: str, address: str, prefixlen: int, ns: str | None = None) -> None:
+    """`ip [-n NS] addr add ADDRESS/PREFIXLEN dev IF`"""
+    with _link_api(ns) as api:
+        found = api.link_lookup(ifname=ifname)
+        if not found:
+            raise NetnsError(f"no interface {ifname!r} in {ns or 'the root namespace'}")
+        try:
+            api.addr("add", index=found[0], address=address, prefixlen=prefixlen)
+        except NetlinkError as exc:
+            raise NetnsError(f"cannot add {address}/{prefixlen} to {ifname}: {exc}") from exc
 
 
 def disable_ipv6(ifname: str, ns: str | None = None) -> None:
@@ -111,14 +141,10 @@ def set_offloads(ifname: str, ns: str | None = None, **features: bool) -> None:
 
 def set_link_up(ifname: str, ns: str | None = None, mtu: int | None = None) -> None:
     """`ip [-n NS] link set IF up [mtu MTU]`"""
-    with _link_api(ns) as api:
-        found = api.link_lookup(ifname=ifname)
-        if not found:
-            raise NetnsError(f"no interface {ifname!r} in {ns or 'the root namespace'}")
-        kwargs: dict[str, object] = {"state": "up"}
-        if mtu:
-            kwargs["mtu"] = mtu
-        api.link("set", index=found[0], **kwargs)
+    if mtu:
+        link_set(ifname, ns, state="up", mtu=mtu)
+    else:
+        link_set(ifname, ns, state="up")
 
 
 def delete_link(ifname: str, ns: str | None = None) -> None:

@@ -1,0 +1,150 @@
+"""The controller: keeps every VM reachable on the shortest path, through every migration.
+
+Packet-ins (ARP, RARP) feed the host tracker; a VM that appears or moves makes
+the planner compute every switch's wanted state, and the switches are written
+make-before-break: the new location first, then the other switches (in
+parallel), the old location last. ARP requests are answered by the controller
+(proxy ARP), so known hosts are never flooded. Each move's convergence time,
+from the packet-in to the last write acknowledged, is kept and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ctrl.hosts import Damping, HostTracker, Learned, Location, Moved, Sighting, Source
+from ctrl.p4entity import PacketIn, PacketOut
+from ctrl.p4schema import P4Schema
+from ctrl.p4values import to_int
+from ctrl.packets import ARP_REQUEST, arp_reply, parse_arp
+from ctrl.planner import PlacedVM, Planner
+from ctrl.switch import SwitchManager
+from ctrl.topology import Topology
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Metrics:
+    moves: int = 0
+    learned: int = 0
+    proxy_arp_replies: int = 0
+    convergence_s: list[float] = field(default_factory=list)
+
+
+class Controller:
+    def __init__(self, topology: Topology, schema: P4Schema, device_config: bytes, *,
+                 election_id: tuple[int, int] = (0, 1), damping: Damping | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.topo = topology
+        self.planner = Planner(topology)
+        self.clock = clock
+        self._edges = {Location(h.attach.switch, h.attach.port)
+                       for h in topology.hypervisors.values()}
+        self.tracker = HostTracker(lambda loc: loc in self._edges, damping)
+        self.managers = {
+            name: SwitchManager(sw, schema, device_config, self._on_packet, election_id)
+            for name, sw in topology.switches.items()
+        }
+        self.metrics = Metrics()
+        self._apply_lock = asyncio.Lock()
+        self.synced = asyncio.Event()
+        now = clock()
+        for vm in topology.vms.values():
+            at = topology.hypervisors[vm.hypervisor].attach
+            self.tracker.declare(topology.vnets[vm.vnet].id, to_int(vm.mac), to_int(vm.ip),
+                                 Location(at.switch, at.port), now)
+
+    def placed(self) -> list[PlacedVM]:
+        return [PlacedVM(h.vnet, h.mac, h.ip, h.location) for h in self.tracker.hosts()]
+
+    async def run(self, stop: asyncio.Event, connect_timeout: float = 30.0) -> None:
+        """Serve until `stop` is set: one task per switch, then the first full sync."""
+        async with asyncio.TaskGroup() as tg:
+            for name, mgr in self.managers.items():
+                tg.create_task(mgr.run(stop), name=name)
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(m.ready.wait() for m in self.managers.values())),
+                    connect_timeout)
+                await self.reconcile(None, None)
+                self.synced.set()
+                log.info("all %d switches in sync", len(self.managers))
+            except TimeoutError:
+                waiting = [n for n, m in self.managers.items() if not m.ready.is_set()]
+                log.error("switches not connected after %.0f s: %s", connect_timeout,
+                          ", ".join(waiting))
+            await stop.wait()
+
+    async def reconcile(self, new: Location | None, old: Location | None) -> int:
+        """Write every switch's wanted state, make-before-break around a move."""
+        async with self._apply_lock:
+            wanted = self.planner.wanted(self.placed())
+            if new is None:
+                counts = await asyncio.gather(*(m.apply(wanted[n])
+                                                for n, m in self.managers.items()))
+                return sum(counts)
+            order = self.planner.order_switches(new, old)
+            first, last = order[0], order[-1] if old and order[-1] == old.switch else None
+            middle = [s for s in order[1:] if s != last]
+            written = await self.managers[first].apply(wanted[first])
+            counts = await asyncio.gather(*(self.managers[s].apply(wanted[s]) for s in middle))
+            written += sum(counts)
+            if last is not None:
+                written += await self.managers[last].apply(wanted[last])
+            return written
+
+    async def _on_packet(self, switch: str, pkt: PacketIn) -> None:
+        start = self.clock()
+        arp = parse_arp(pkt.payload)
+        if arp is None:
+            return
+        at = Location(switch, pkt.metadata.get("ingress_port", 0))
+        vnet = pkt.metadata.get("vnet_id", 0)
+        if vnet == 0:
+            # A port with no virtual network yet: a known MAC arriving there says which.
+            known = [h for h in self.tracker.hosts() if h.mac == arp.sha]
+            if len(known) != 1:
+                log.debug("%s: frame from %s in no virtual network: ignored", switch, at)
+                return
+            vnet = known[0].vnet
+        source = Source.RARP if arp.is_rarp else (Source.GARP if arp.is_gratuitous
+                                                  else Source.ARP)
+        ip = None if arp.is_rarp or arp.spa == 0 else arp.spa
+        events = self.tracker.observe(Sighting(vnet, arp.sha, ip, at, start, source))
+        for ev in events:
+            if isinstance(ev, Moved):
+                written = await self.reconcile(ev.new, ev.old)
+                took = self.clock() - start
+                self.metrics.moves += 1
+                self.metrics.convergence_s.append(took)
+                log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms",
+                         ev.host.mac, ev.old, ev.new, written, took * 1e3)
+            elif isinstance(ev, Learned):
+                self.metrics.learned += 1
+                await self.reconcile(ev.host.location, None)
+        if not arp.is_rarp and arp.oper == ARP_REQUEST and not arp.is_gratuitous:
+            await self._proxy_arp(switch, at, vnet, arp.tpa, pkt.payload)
+
+    async def _proxy_arp(self, switch: str, at: Location, vnet: int, target_ip: int,
+                         request_frame: bytes) -> None:
+        arp = parse_arp(request_frame)
+        assert arp is not None
+        host = self.tracker.find_ip(vnet, target_ip)
+        if host is not None:
+            mac = host.mac
+        else:
+            gw = next((v.gateway_mac for v in self.topo.vnets.values()
+                       if v.id == vnet and v.gateway_mac), None)
+            if gw is None:
+                return
+            mac = to_int(gw)  # anything else is reached through the gateway
+        mgr = self.managers[switch]
+        if mgr.client is None:
+            return
+        await mgr.client.packet_out(PacketOut(arp_reply(arp, mac), {"egress_port": at.port}))
+        self.metrics.proxy_arp_replies += 1

@@ -1,0 +1,85 @@
+"""The few frames the controller reads and writes itself: ARP and RARP.
+
+Punted frames arrive as the pipeline left them (VLAN tag popped, GRE stripped),
+so they start with a plain Ethernet header. The batch parser of the C fast path
+(ext/) covers every kind of frame; this module is what host learning and proxy
+ARP need, in plain Python, with every length checked.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+ETHERTYPE_ARP = 0x0806
+ETHERTYPE_RARP = 0x8035
+ARP_REQUEST, ARP_REPLY = 1, 2
+RARP_REQUEST, RARP_REPLY = 3, 4
+BROADCAST = 0xFFFFFFFFFFFF
+
+_ETH = struct.Struct("!6s6sH")
+_ARP = struct.Struct("!HHBBH6s4s6s4s")
+
+
+@dataclass(frozen=True, slots=True)
+class Arp:
+    """An ARP or RARP message (RFC 826, RFC 903) with its Ethernet addresses."""
+
+    ether_type: int
+    eth_src: int
+    eth_dst: int
+    oper: int
+    sha: int
+    spa: int
+    tha: int
+    tpa: int
+
+    @property
+    def is_rarp(self) -> bool:
+        return self.ether_type == ETHERTYPE_RARP
+
+    @property
+    def is_gratuitous(self) -> bool:
+        return self.ether_type == ETHERTYPE_ARP and self.spa == self.tpa and self.spa != 0
+
+
+def parse_arp(frame: bytes) -> Arp | None:
+    """An Arp from an Ethernet/IPv4 ARP or RARP frame; None for anything else or malformed."""
+    if len(frame) < _ETH.size + _ARP.size:
+        return None
+    dst, src, ether_type = _ETH.unpack_from(frame)
+    if ether_type not in (ETHERTYPE_ARP, ETHERTYPE_RARP):
+        return None
+    htype, ptype, hlen, plen, oper, sha, spa, tha, tpa = _ARP.unpack_from(frame, _ETH.size)
+    if (htype, ptype, hlen, plen) != (1, 0x0800, 6, 4) or not 1 <= oper <= 4:
+        return None
+    return Arp(ether_type, _int(src), _int(dst), oper, _int(sha), _int(spa), _int(tha),
+               _int(tpa))
+
+
+def arp_reply(request: Arp, answer_mac: int) -> bytes:
+    """The reply to an ARP request, as if `answer_mac` owned the asked-for address."""
+    return build_arp(ETHERTYPE_ARP, eth_src=answer_mac, eth_dst=request.sha, oper=ARP_REPLY,
+                     sha=answer_mac, spa=request.tpa, tha=request.sha, tpa=request.spa)
+
+
+def build_arp(ether_type: int, *, eth_src: int, eth_dst: int, oper: int, sha: int, spa: int,
+              tha: int, tpa: int) -> bytes:
+    frame = _ETH.pack(_mac(eth_dst), _mac(eth_src), ether_type) + _ARP.pack(
+        1, 0x0800, 6, 4, oper, _mac(sha), spa.to_bytes(4, "big"), _mac(tha),
+        tpa.to_bytes(4, "big"))
+    return frame + bytes(60 - len(frame))  # padded to the Ethernet minimum
+
+
+def rarp_announcement(mac: int) -> bytes:
+    """What QEMU sends after a live migration: a broadcast RARP request for its own MAC."""
+    return build_arp(ETHERTYPE_RARP, eth_src=mac, eth_dst=BROADCAST, oper=RARP_REQUEST,
+                     sha=mac, spa=0, tha=mac, tpa=0)
+
+
+def _int(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def _mac(value: int) -> bytes:
+    return value.to_bytes(6, "big")
