@@ -155,6 +155,15 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
             asyncio.wait_for(controller.synced.wait(), 30), ct.loop).result(35) is True
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
         assert controller.metrics.proxy_arp_replies >= 1  # ARP answered, never flooded
+        # A TCP connection from vm1 to vm2, open across the migration.
+        with netns.in_netns(fabric["vm2"]):
+            listener = socket.create_server((VM2_IP, 7008))
+        with netns.in_netns(fabric["vm1"]):
+            conn = socket.create_connection((VM2_IP, 7008), timeout=5)
+        peer, _ = listener.accept()
+        peer.settimeout(5)
+        conn.sendall(b"before")
+        assert peer.recv(100) == b"before"
 
         # Live migration of vm2 from h2 (s2:2) to h3 (s2:3): the same MAC and IP.
         move_link("eth0", fabric["vm2"], fabric["h2"], "old0")
@@ -170,6 +179,12 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
         host = controller.tracker.get(10, to_int(VM2_MAC))
         assert host.location == Location("s2", 3)
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
+        conn.sendall(b"after")  # the same connection, now to the new location
+        assert peer.recv(100) == b"after"
+        peer.sendall(b"and back")
+        assert conn.recv(100) == b"and back"
+        for s in (conn, peer, listener):
+            s.close()
         print(f"\nconvergence after the RARP: {controller.metrics.convergence_s[0] * 1e3:.1f} ms")
 
 
