@@ -1,12 +1,14 @@
 """The controller on two real bmv2 switches: VMs in namespaces talk, one migrates, talk goes on.
 
-  vm1 ns --h1-- [s1] --link-- [s2] --h2-- vm2 ns
-                              [s2] --h3-- (free hypervisor port)
+  campus:    vm1 --h1-- [s1] --link-- [s2] --h2-- vm2, free port h3 on s2
+  two-sites: vm1 --h1-- [s1] ==GRE over the underlay== [s2] --h2-- vm2, h3 on s1
 
 vm2 "live-migrates" from h2 to h3: its interface is swapped for the one behind
 h3 (same MAC and IP), and it announces itself with RARP as QEMU does. The
 controller learns the move from the RARP, rewrites only what changed, and UDP
-between the VMs works again. Needs root and simple_switch_grpc.
+and a TCP connection opened before the move work after it. In two-sites the
+VMs first talk through the GRE tunnel, then, after vm2 moves into vm1's site,
+directly. Needs root and simple_switch_grpc.
 """
 
 from __future__ import annotations
@@ -43,8 +45,7 @@ VM1_MAC, VM2_MAC = "02:00:00:00:01:01", "02:00:00:00:01:02"
 VM1_IP, VM2_IP = "10.0.0.1", "10.0.0.2"
 
 
-def topology_text(addr1: str, addr2: str) -> str:
-    return f"""\
+CAMPUS = """\
 switches:
   s1: {{device_id: 1, grpc_addr: "{addr1}"}}
   s2: {{device_id: 1, grpc_addr: "{addr2}"}}
@@ -54,12 +55,32 @@ hypervisors:
   h1: {{switch: s1, port: 2}}
   h2: {{switch: s2, port: 2}}
   h3: {{switch: s2, port: 3}}
+"""
+
+# Cloud Rack's shape: two sites joined only by a routed underlay, GRE between gateways.
+TWO_SITES = """\
+sites: {{campus-a: {{}}, campus-b: {{}}}}
+switches:
+  s1: {{site: campus-a, device_id: 1, grpc_addr: "{addr1}",
+        underlay: {{ip: 192.0.2.1, port: 1}}}}
+  s2: {{site: campus-b, device_id: 1, grpc_addr: "{addr2}",
+        underlay: {{ip: 192.0.2.2, port: 1}}}}
+hypervisors:
+  h1: {{switch: s1, port: 2}}
+  h2: {{switch: s2, port: 2}}
+  h3: {{switch: s1, port: 3}}
+"""
+
+VMS = f"""\
 vnets:
   blue: {{id: 10, gateway_mac: "02:00:00:00:00:01"}}
 vms:
   vm1: {{vnet: blue, mac: "{VM1_MAC}", ip: {VM1_IP}, hypervisor: h1}}
   vm2: {{vnet: blue, mac: "{VM2_MAC}", ip: {VM2_IP}, hypervisor: h2}}
 """
+
+# layout -> (topology template, the switch that has the free hypervisor port h3)
+LAYOUTS = {"campus": (CAMPUS, "s2"), "two-sites": (TWO_SITES, "s1")}
 
 
 def configure_vm(ns: str, ifname: str, mac: str, ip: str) -> None:
@@ -115,8 +136,9 @@ class ControllerThread:
         self.thread.join(20)
 
 
-@pytest.fixture
-def fabric(tmp_path: Path) -> Iterator[dict[str, str]]:
+@pytest.fixture(params=sorted(LAYOUTS))
+def fabric(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    template, h3_switch = LAYOUTS[request.param]
     tag = f"{os.getpid() % 10000}"
     names = {"vm1": f"cvm1{tag}", "vm2": f"cvm2{tag}", "h2": f"chv2{tag}", "h3": f"chv3{tag}"}
     with contextlib.ExitStack() as stack:
@@ -124,10 +146,10 @@ def fabric(tmp_path: Path) -> Iterator[dict[str, str]]:
             netns.create_netns(ns)
             stack.callback(netns.remove_netns, ns)
         veths: list[tuple[str, str, str | None]] = [
-            (f"c{tag}l1", f"c{tag}l2", None),        # s1:1 -- s2:1
+            (f"c{tag}l1", f"c{tag}l2", None),        # s1:1 -- s2:1 (fabric link or underlay)
             (f"c{tag}h1", "eth0", names["vm1"]),     # s1:2 -- vm1
             (f"c{tag}h2", "eth0", names["vm2"]),     # s2:2 -- vm2
-            (f"c{tag}h3", "eth3", names["h3"]),      # s2:3 -- free port on hypervisor 3
+            (f"c{tag}h3", "eth3", names["h3"]),      # h3 -- free port on hypervisor 3
         ]
         for a, b, peer_ns in veths:
             netns.add_veth(a, b, peer_ns=peer_ns)
@@ -136,13 +158,16 @@ def fabric(tmp_path: Path) -> Iterator[dict[str, str]]:
                 stack.callback(netns.delete_link, b)
         configure_vm(names["vm1"], "eth0", VM1_MAC, VM1_IP)
         configure_vm(names["vm2"], "eth0", VM2_MAC, VM2_IP)
-        s1 = Bmv2Switch({1: f"c{tag}l1", 2: f"c{tag}h1"}, log_file=tmp_path / "s1.log")
-        s2 = Bmv2Switch({1: f"c{tag}l2", 2: f"c{tag}h2", 3: f"c{tag}h3"},
-                        log_file=tmp_path / "s2.log")
+        ports1 = {1: f"c{tag}l1", 2: f"c{tag}h1"}
+        ports2 = {1: f"c{tag}l2", 2: f"c{tag}h2"}
+        (ports1 if h3_switch == "s1" else ports2)[3] = f"c{tag}h3"
+        s1 = Bmv2Switch(ports1, log_file=tmp_path / "s1.log")
+        s2 = Bmv2Switch(ports2, log_file=tmp_path / "s2.log")
         for sw in (s1, s2):
             sw.start()
             stack.callback(sw.stop)
-        names["topology"] = topology_text(s1.grpc_addr, s2.grpc_addr)
+        names["topology"] = template.format(addr1=s1.grpc_addr, addr2=s2.grpc_addr) + VMS
+        names["h3_switch"] = h3_switch
         yield names
 
 
@@ -165,7 +190,8 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
         conn.sendall(b"before")
         assert peer.recv(100) == b"before"
 
-        # Live migration of vm2 from h2 (s2:2) to h3 (s2:3): the same MAC and IP.
+        # Live migration of vm2 from h2 to h3: the same MAC and IP (two-sites: to the other
+        # site, so its traffic leaves the GRE tunnel).
         move_link("eth0", fabric["vm2"], fabric["h2"], "old0")
         move_link("eth3", fabric["h3"], fabric["vm2"], "eth0")
         configure_vm(fabric["vm2"], "eth0", VM2_MAC, VM2_IP)
@@ -177,7 +203,7 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
             time.sleep(0.05)
         assert controller.metrics.moves == 1
         host = controller.tracker.get(10, to_int(VM2_MAC))
-        assert host.location == Location("s2", 3)
+        assert host.location == Location(fabric["h3_switch"], 3)
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
         conn.sendall(b"after")  # the same connection, now to the new location
         assert peer.recv(100) == b"after"
