@@ -80,6 +80,8 @@ class Bmv2Switch:
         if not self.grpc_port:
             self.grpc_port = free_tcp_port(self.grpc_host)
         argv = [binary, "--no-p4", "--device-id", str(self.device_id)]
+        if os.environ.get("BMV2_LOG"):  # packet-by-packet trace into log_file, for debugging
+            argv += ["--log-console", "-L", os.environ["BMV2_LOG"]]
         for number, ifname in sorted(self.ports.items()):
             argv += ["-i", f"{number}@{ifname}"]
         # No Thrift server here; the notifications socket gets a private path.

@@ -11,19 +11,21 @@ from the packet-in to the last write acknowledged, is kept and logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ctrl.hosts import Damping, HostTracker, Learned, Location, Moved, Sighting, Source
+from ctrl.lldp import build_lldp, parse_lldp
 from ctrl.p4entity import PacketIn, PacketOut
 from ctrl.p4schema import P4Schema
 from ctrl.p4values import to_int
 from ctrl.packets import ARP_REQUEST, arp_reply, parse_arp
 from ctrl.planner import PlacedVM, Planner
 from ctrl.switch import SwitchManager
-from ctrl.topology import Topology
+from ctrl.topology import Link, Topology
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +35,15 @@ class Metrics:
     moves: int = 0
     learned: int = 0
     proxy_arp_replies: int = 0
+    link_changes: int = 0
     convergence_s: list[float] = field(default_factory=list)
 
 
 class Controller:
     def __init__(self, topology: Topology, schema: P4Schema, device_config: bytes, *,
                  election_id: tuple[int, int] = (0, 1), damping: Damping | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 lldp_interval: float = 0.5) -> None:
         self.topo = topology
         self.planner = Planner(topology)
         self.clock = clock
@@ -51,6 +55,10 @@ class Controller:
             for name, sw in topology.switches.items()
         }
         self.metrics = Metrics()
+        self.lldp_interval = lldp_interval
+        self._link_at = {(ref.switch, ref.port): link for link in topology.links
+                         for ref in (link.a, link.b)}
+        self.link_seen: dict[Link, float] = {}
         self._apply_lock = asyncio.Lock()
         self.synced = asyncio.Event()
         now = clock()
@@ -74,6 +82,8 @@ class Controller:
                 await self.reconcile(None, None)
                 self.synced.set()
                 log.info("all %d switches in sync", len(self.managers))
+                if self.topo.links and self.lldp_interval > 0:
+                    tg.create_task(self._watch_links(stop), name="lldp")
             except TimeoutError:
                 waiting = [n for n, m in self.managers.items() if not m.ready.is_set()]
                 log.error("switches not connected after %.0f s: %s", connect_timeout,
@@ -98,8 +108,46 @@ class Controller:
                 written += await self.managers[last].apply(wanted[last])
             return written
 
+    async def _watch_links(self, stop: asyncio.Event) -> None:
+        """LLDP out of every fabric port each interval; a link not heard from for three
+        intervals, after it was heard once, is down until it is heard again."""
+        while not stop.is_set():
+            for name, mgr in self.managers.items():
+                if mgr.client is None:
+                    continue
+                for port in self.planner.fabric_ports(name):
+                    frame = build_lldp(name, port, b"\x02\x00\x00\x00\x00\xfe")
+                    await mgr.client.packet_out(PacketOut(frame, {"egress_port": port}))
+            await self._check_links(self.clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.lldp_interval)
+
+    async def _check_links(self, now: float) -> None:
+        timeout = 3 * self.lldp_interval
+        down = {link for link, seen in self.link_seen.items() if now - seen > timeout}
+        if self.planner.set_links_down(down):
+            self.metrics.link_changes += 1
+            log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in down) or "none")
+            await self.reconcile(None, None)
+
+    async def _on_lldp(self, switch: str, port: int, payload: bytes) -> None:
+        info = parse_lldp(payload)
+        if info is None:
+            return
+        link = self._link_at.get((switch, port))
+        if link is None or self._link_at.get((info.chassis, info.port)) is not link:
+            log.warning("LLDP from %s:%d on %s:%d matches no link of the topology",
+                        info.chassis, info.port, switch, port)
+            return
+        self.link_seen[link] = self.clock()
+        if link in self.planner.links_down:
+            await self._check_links(self.clock())
+
     async def _on_packet(self, switch: str, pkt: PacketIn) -> None:
         start = self.clock()
+        if pkt.payload[12:14] == b"\x88\xcc":
+            await self._on_lldp(switch, pkt.metadata.get("ingress_port", 0), pkt.payload)
+            return
         arp = parse_arp(pkt.payload)
         if arp is None:
             return

@@ -6,7 +6,9 @@ Each helper names the `ip` command it stands for. Nothing here runs a shell.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import os
 import shutil
 import socket
 import struct
@@ -80,6 +82,33 @@ def link_set(link: str, ns: str | None = None, **attrs: object) -> None:
             api.link("set", index=found[0], **attrs)
         except NetlinkError as exc:
             raise NetnsError(f"cannot set {attrs} on {link}: {exc}") from exc
+
+
+def add_bridge(name: str, forward_lldp: bool = False) -> None:
+    """`ip link add NAME type bridge` (up); with forward_lldp, LLDP crosses it too
+    (`echo 0x4000 > /sys/class/net/NAME/bridge/group_fwd_mask`)."""
+    _check_ifname(name)
+    try:
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=name, kind="bridge")
+    except NetlinkError as exc:
+        raise NetnsError(f"cannot add bridge {name}: {exc}") from exc
+    disable_ipv6(name)
+    if forward_lldp:
+        Path(f"/sys/class/net/{name}/bridge/group_fwd_mask").write_text("0x4000")
+    set_link_up(name)
+
+
+def set_master(ifname: str, bridge: str | None) -> None:
+    """`ip link set IF master BRIDGE` or, with None, `ip link set IF nomaster`."""
+    if bridge is None:
+        link_set(ifname, master=0)
+        return
+    with _link_api(None) as api:
+        found = api.link_lookup(ifname=bridge)
+    if not found:
+        raise NetnsError(f"no bridge {bridge!r}")
+    link_set(ifname, master=found[0])
 
 
 def addr_add(ifname: str, address: str, prefixlen: int, ns: str | None = None) -> None:
@@ -161,17 +190,45 @@ def link_exists(ifname: str, ns: str | None = None) -> bool:
         return bool(api.link_lookup(ifname=ifname))
 
 
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, _CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise NetnsError(f"setns failed: {os.strerror(err)}")
+
+
 @contextlib.contextmanager
 def in_netns(ns: str | None) -> Iterator[None]:
-    """Run the body with this thread in namespace `ns` (None: stay where we are)."""
+    """Run the body with this thread (only) in namespace `ns`; None: stay where we are.
+
+    Sockets and netlink handles made inside stay in `ns` afterwards. The switch is
+    checked, so nothing meant for a test namespace can leave from the host's own.
+    """
     if not ns:
         yield
         return
-    netns.pushns(ns)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        yield
+        try:
+            target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        except FileNotFoundError:
+            raise NetnsError(f"no network namespace {ns!r}") from None
+        try:
+            _setns(target)
+            if os.stat("/proc/thread-self/ns/net").st_ino != os.fstat(target).st_ino:
+                _setns(own)
+                raise NetnsError(f"could not enter network namespace {ns!r}")
+            try:
+                yield
+            finally:
+                _setns(own)
+        finally:
+            os.close(target)
     finally:
-        netns.popns()
+        os.close(own)
 
 
 def raw_socket(ifname: str, ns: str | None = None) -> socket.socket:

@@ -24,7 +24,7 @@ from ctrl.errors import MobilityError
 from ctrl.hosts import Location
 from ctrl.p4entity import Entity, TableEntry
 from ctrl.p4values import to_int
-from ctrl.topology import Topology
+from ctrl.topology import Link, Topology
 
 ETHERTYPE_ARP, ETHERTYPE_RARP, ETHERTYPE_LLDP, ETHERTYPE_IPV4 = 0x0806, 0x8035, 0x88CC, 0x0800
 PUNTS = (  # (ether_type, ip_proto, l4_dst_port, reason)
@@ -82,13 +82,12 @@ class Planner:
                  underlay_peer: Callable[[str, str], UnderlayPeer] | None = None) -> None:
         self.topo = topology
         self._ports: dict[tuple[str, str], int] = {}
-        adjacency: dict[str, set[str]] = defaultdict(set)
         for link in topology.links:
             self._ports[link.a.switch, link.b.switch] = link.a.port
             self._ports[link.b.switch, link.a.switch] = link.b.port
-            adjacency[link.a.switch].add(link.b.switch)
-            adjacency[link.b.switch].add(link.a.switch)
-        self.next_hops = next_hops or bfs_next_hops(adjacency)
+        self._fixed_next_hops = next_hops
+        self.links_down: frozenset[Link] = frozenset()
+        self.next_hops = next_hops or bfs_next_hops(self._adjacency())
         self._underlay_peer = underlay_peer or (lambda a, b: UnderlayPeer(
             "02:00:00:00:ff:01", "02:00:00:00:ff:02"))
         self._gateways = {}
@@ -102,6 +101,24 @@ class Planner:
                 (a, b) for a in sorted(self._gateways.values())
                 for b in sorted(self._gateways.values()) if a != b)
         }
+
+    def _adjacency(self) -> dict[str, set[str]]:
+        adjacency: dict[str, set[str]] = defaultdict(set)
+        for link in self.topo.links:
+            if link not in self.links_down:
+                adjacency[link.a.switch].add(link.b.switch)
+                adjacency[link.b.switch].add(link.a.switch)
+        return adjacency
+
+    def set_links_down(self, down: Iterable[Link]) -> bool:
+        """Paths avoid these links from now on; True when that changed anything."""
+        new = frozenset(down)
+        if new == self.links_down:
+            return False
+        self.links_down = new
+        if self._fixed_next_hops is None:
+            self.next_hops = bfs_next_hops(self._adjacency())
+        return True
 
     def fabric_ports(self, switch: str) -> list[int]:
         return sorted(p for (a, _), p in self._ports.items() if a == switch)

@@ -243,3 +243,82 @@ def test_ctrl_serve_syncs_and_stops_cleanly_on_ctrl_c(tmp_path: Path,
         assert "stopped: 0 hosts learned" in out
     finally:
         sw.stop()
+
+
+TRIANGLE = """\
+switches:
+  s1: {{device_id: 1, grpc_addr: "{addr1}"}}
+  s2: {{device_id: 1, grpc_addr: "{addr2}"}}
+  s3: {{device_id: 1, grpc_addr: "{addr3}"}}
+links:
+  - [s1:1, s2:1]
+  - [s2:2, s3:1]
+  - [s3:2, s1:2]
+hypervisors:
+  h1: {{switch: s1, port: 3}}
+  h2: {{switch: s2, port: 3}}
+"""
+
+
+def test_link_down_is_found_by_lldp_and_traffic_reroutes(
+        tmp_path: Path, schema: P4Schema, build_paths: BuildPaths) -> None:
+    tag = f"{os.getpid() % 10000}"
+    vm1, vm2 = f"tvm1{tag}", f"tvm2{tag}"
+    with contextlib.ExitStack() as stack:
+        for ns in (vm1, vm2):
+            netns.create_netns(ns)
+            stack.callback(netns.remove_netns, ns)
+        # s1:1 -- s2:1 runs through a bridge, so the link can be cut without taking down
+        # an interface bmv2 reads (bmv2 stops receiving on every port when one goes down).
+        bridge = f"tbr{tag}"
+        netns.add_bridge(bridge, forward_lldp=True)
+        stack.callback(netns.delete_link, bridge)
+        pairs = [(f"t{tag}a", f"t{tag}a2"), (f"t{tag}b", f"t{tag}b2"),
+                 (f"t{tag}c", f"t{tag}d"), (f"t{tag}e", f"t{tag}f")]
+        for a, b in pairs:
+            netns.add_veth(a, b)
+            stack.callback(netns.delete_link, a)
+        netns.set_master(f"t{tag}a2", bridge)
+        netns.set_master(f"t{tag}b2", bridge)
+        netns.add_veth(f"t{tag}h1", "eth0", peer_ns=vm1)
+        stack.callback(netns.delete_link, f"t{tag}h1")
+        netns.add_veth(f"t{tag}h2", "eth0", peer_ns=vm2)
+        stack.callback(netns.delete_link, f"t{tag}h2")
+        configure_vm(vm1, "eth0", VM1_MAC, VM1_IP)
+        configure_vm(vm2, "eth0", VM2_MAC, VM2_IP)
+        switches = [
+            Bmv2Switch({1: f"t{tag}a", 2: f"t{tag}f", 3: f"t{tag}h1"}, log_file=tmp_path / "1"),
+            Bmv2Switch({1: f"t{tag}b", 2: f"t{tag}c", 3: f"t{tag}h2"}, log_file=tmp_path / "2"),
+            Bmv2Switch({1: f"t{tag}d", 2: f"t{tag}e"}, log_file=tmp_path / "3"),
+        ]
+        for sw in switches:
+            sw.start()
+            stack.callback(sw.stop)
+        text = TRIANGLE.format(addr1=switches[0].grpc_addr, addr2=switches[1].grpc_addr,
+                               addr3=switches[2].grpc_addr) + VMS
+        controller = Controller(parse_topology(text, "triangle"), schema,
+                                build_paths.json.read_bytes(), lldp_interval=0.2)
+        with ControllerThread(controller) as ct:
+            assert asyncio.run_coroutine_threadsafe(
+                asyncio.wait_for(controller.synced.wait(), 30), ct.loop).result(35) is True
+            assert udp_exchange(vm1, vm2, VM2_IP)
+            deadline = time.monotonic() + 5
+            while len(controller.link_seen) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(controller.link_seen) == 3  # every link confirmed by LLDP
+
+            netns.set_master(f"t{tag}a2", None)  # the direct link s1-s2 fails
+            cut = time.monotonic()
+            deadline = cut + 10
+            while not controller.planner.links_down and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert [str(x.a) for x in controller.planner.links_down] == ["s1:1"]
+            assert udp_exchange(vm1, vm2, VM2_IP)  # now through s3
+            print(f"\nlink down noticed after {(time.monotonic() - cut) * 1e3:.0f} ms")
+
+            netns.set_master(f"t{tag}a2", bridge)
+            deadline = time.monotonic() + 10
+            while controller.planner.links_down and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not controller.planner.links_down  # back on the direct link
+            assert udp_exchange(vm1, vm2, VM2_IP)
