@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,19 +71,86 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise P4BuildError(f"cannot read {args.bmv2_json}: {exc.strerror}") from exc
     controller = Controller(topology, schema, config, election_id=args.election_id)
 
+    host, _, port = args.api.rpartition(":")
+
     async def serve() -> None:
+        from aiohttp import web
+
+        from ctrl.api import make_app
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        runner = web.AppRunner(make_app(controller))
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise MobilityError(f"cannot serve the API on {args.api}: {exc.strerror}") from exc
         print(f"serving {len(topology.switches)} switches, {len(topology.vms)} declared VMs; "
-              "Ctrl-C to stop", flush=True)
-        await controller.run(stop)
+              f"API on http://{args.api}/api/v1; Ctrl-C to stop", flush=True)
+        try:
+            await controller.run(stop)
+        finally:
+            await runner.cleanup()
 
     asyncio.run(serve())
     m = controller.metrics
     print(f"stopped: {m.learned} hosts learned, {m.moves} moves, "
           f"{m.proxy_arp_replies} ARP requests answered")
+    return 0
+
+
+DEFAULT_API = "http://127.0.0.1:8080"
+
+
+def _call(api: str, path: str, body: dict[str, str] | None = None) -> object:
+    url = api.rstrip("/") + "/api/v1/" + path
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise MobilityError(f"{exc.code}: {message}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise MobilityError(f"cannot reach the controller at {api}: {reason}") from None
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    rows = _call(args.api, args.what)
+    assert isinstance(rows, list)
+    if not rows:
+        print(f"no {args.what}")
+        return 0
+    keys = list(rows[0])
+    widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
+    print("  ".join(k.upper().ljust(w) for k, w in zip(keys, widths, strict=True)))
+    for r in rows:
+        print("  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths, strict=True)))
+    return 0
+
+
+def _cmd_path(args: argparse.Namespace) -> int:
+    query = urllib.parse.urlencode({"src": args.src, "dst": args.dst})
+    reply = _call(args.api, f"path?{query}")
+    assert isinstance(reply, dict)
+    print(" -> ".join(reply["hops"]))
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    reply = _call(args.api, "migrate", {"vm": args.vm, "to": args.to})
+    assert isinstance(reply, dict)
+    print(f"{args.vm} ({reply['mac']}): {reply['from']} -> {reply['to']}: {reply['status']}")
     return 0
 
 
@@ -120,7 +191,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--topology", required=True, help="topology YAML file")
     serve.add_argument("--election-id", type=_election_id, default=(0, 1),
                        help="P4Runtime election id as HIGH,LOW or LOW (default: 0,1)")
+    serve.add_argument("--api", default="127.0.0.1:8080",
+                       help="address of the REST API and /metrics (default: %(default)s)")
     serve.set_defaults(func=_cmd_serve)
+
+    for name, helptext in (("hosts", "where every VM is"), ("switches", "the switches"),
+                           ("tunnels", "GRE tunnels between sites")):
+        cmd = sub.add_parser(name, help=f"{helptext} (asks a running `ctrl serve`)")
+        cmd.add_argument("--api", default=DEFAULT_API, help="controller API (default: %(default)s)")
+        cmd.set_defaults(func=_cmd_show, what=name)
+    path = sub.add_parser("path", help="the fewest-links path between two switches")
+    path.add_argument("src")
+    path.add_argument("dst")
+    path.add_argument("--api", default=DEFAULT_API, help="controller API (default: %(default)s)")
+    path.set_defaults(func=_cmd_path)
+    mig = sub.add_parser("migrate", help="announce a VM's migration to a hypervisor",
+                         description="Pre-provision the new location and expect the VM's RARP "
+                         "there: the switch-over needs no reaction time.")
+    mig.add_argument("vm", help="VM name from the topology, or its MAC")
+    mig.add_argument("--to", required=True, metavar="HYPERVISOR")
+    mig.add_argument("--api", default=DEFAULT_API, help="controller API (default: %(default)s)")
+    mig.set_defaults(func=_cmd_migrate)
     return parser
 
 

@@ -17,7 +17,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ctrl.hosts import Damping, HostTracker, Learned, Location, Moved, Sighting, Source
+from ctrl.hosts import (
+    Damping,
+    Host,
+    HostError,
+    HostTracker,
+    Learned,
+    Location,
+    Moved,
+    Sighting,
+    Source,
+)
 from ctrl.lldp import build_lldp, parse_lldp
 from ctrl.p4entity import PacketIn, PacketOut
 from ctrl.p4schema import P4Schema
@@ -59,6 +69,7 @@ class Controller:
         self._link_at = {(ref.switch, ref.port): link for link in topology.links
                          for ref in (link.a, link.b)}
         self.link_seen: dict[Link, float] = {}
+        self.provisioned: dict[Location, int] = {}  # announced arrivals: port -> vnet
         self._apply_lock = asyncio.Lock()
         self.synced = asyncio.Event()
         now = clock()
@@ -93,7 +104,7 @@ class Controller:
     async def reconcile(self, new: Location | None, old: Location | None) -> int:
         """Write every switch's wanted state, make-before-break around a move."""
         async with self._apply_lock:
-            wanted = self.planner.wanted(self.placed())
+            wanted = self.planner.wanted(self.placed(), self.provisioned)
             if new is None:
                 counts = await asyncio.gather(*(m.apply(wanted[n])
                                                 for n, m in self.managers.items()))
@@ -107,6 +118,32 @@ class Controller:
             if last is not None:
                 written += await self.managers[last].apply(wanted[last])
             return written
+
+    async def announce(self, vm: str, hypervisor: str) -> Host:
+        """An announced migration: ready the new port, accept the VM's RARP there at once."""
+        if vm in self.topo.vms:
+            decl = self.topo.vms[vm]
+            host = self.tracker.get(self.topo.vnets[decl.vnet].id, to_int(decl.mac))
+        else:
+            try:
+                mac = to_int(vm)
+            except ValueError:
+                raise HostError(f"no VM {vm!r}") from None
+            found = [h for h in self.tracker.hosts() if h.mac == mac]
+            if not found:
+                raise HostError(f"no VM {vm!r}")
+            host = found[0]
+        hyp = self.topo.hypervisors.get(hypervisor)
+        if hyp is None:
+            raise HostError(f"no hypervisor {hypervisor!r} "
+                            f"(hypervisors: {', '.join(sorted(self.topo.hypervisors))})")
+        to = Location(hyp.attach.switch, hyp.attach.port)
+        self.tracker.expect(host.vnet, host.mac, to)
+        self.provisioned[to] = host.vnet
+        if self.synced.is_set():
+            await self.reconcile(None, None)
+        log.info("migration of %012x to %s announced", host.mac, to)
+        return host
 
     async def _watch_links(self, stop: asyncio.Event) -> None:
         """LLDP out of every fabric port each interval; a link not heard from for three
@@ -166,6 +203,7 @@ class Controller:
         events = self.tracker.observe(Sighting(vnet, arp.sha, ip, at, start, source))
         for ev in events:
             if isinstance(ev, Moved):
+                self.provisioned.pop(ev.new, None)
                 written = await self.reconcile(ev.new, ev.old)
                 took = self.clock() - start
                 self.metrics.moves += 1

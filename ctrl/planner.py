@@ -132,6 +132,23 @@ class Planner:
     def tunnel_id(self, src_gateway: str, dst_gateway: str) -> int:
         return self._tunnel_ids[src_gateway, dst_gateway]
 
+    def path(self, src: str, dst: str) -> list[str] | None:
+        """The switches from src to dst, both included, or None when there is no path."""
+        if src == dst:
+            return [src]
+        hops = self.next_hops(dst)
+        out, cur = [src], src
+        while cur != dst:
+            nxt = hops.get(cur)
+            if nxt is None or len(out) > len(self.topo.switches):
+                return None
+            out.append(nxt)
+            cur = nxt
+        return out
+
+    def tunnels(self) -> dict[tuple[str, str], int]:
+        return dict(self._tunnel_ids)
+
     def port_toward(self, switch: str, dest: str) -> int:
         nxt = self.next_hops(dest).get(switch)
         if nxt is None:
@@ -205,14 +222,20 @@ class Planner:
                                   "routing_v4.route", {"src_mac": gw, "dst_mac": vm.mac}))
         return out
 
-    def wanted(self, vms: Iterable[PlacedVM]) -> dict[str, list[Entity]]:
-        """Every switch's full wanted state."""
+    def wanted(self, vms: Iterable[PlacedVM],
+               provisioned: Mapping[Location, int] | None = None) -> dict[str, list[Entity]]:
+        """Every switch's full wanted state; `provisioned` access ports (port -> virtual
+        network) are ready for a VM announced to arrive there."""
         vms = list(vms)
         out: dict[str, list[Entity]] = {}
         for switch in self.topo.switches:
             entities = self.base(switch)
             for vm in vms:
                 entities += self.vm_entries(switch, vm)
+            for at, vnet in (provisioned or {}).items():
+                if at.switch == switch:
+                    entities.append(TableEntry("ingress_port", {"ingress_port": at.port},
+                                               "ingress_port.set_access", {"vnet_id": vnet}))
             out[switch] = _dedup(entities)
         return out
 

@@ -225,8 +225,12 @@ def test_ctrl_serve_syncs_and_stops_cleanly_on_ctrl_c(tmp_path: Path,
     try:
         topo = tmp_path / "one.yaml"
         topo.write_text(f'switches:\n  s1: {{device_id: 1, grpc_addr: "{sw.grpc_addr}"}}\n')
+        from ctrl.bmv2 import free_tcp_port
+
+        api = f"127.0.0.1:{free_tcp_port()}"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ctrl.cli", "-v", "serve", "--topology", str(topo)],
+            [sys.executable, "-m", "ctrl.cli", "-v", "serve", "--topology", str(topo),
+             "--api", api],
             cwd=build_paths.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
         lines = []
@@ -237,6 +241,16 @@ def test_ctrl_serve_syncs_and_stops_cleanly_on_ctrl_c(tmp_path: Path,
             if "all 1 switches in sync" in line:
                 break
         assert any("in sync" in line for line in lines), "".join(lines)
+
+        def ctrl(*argv: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "ctrl.cli", *argv, "--api",
+                                   f"http://{api}"], cwd=build_paths.root, capture_output=True,
+                                  text=True, check=False, timeout=30)
+
+        shown = ctrl("switches")
+        assert shown.returncode == 0 and "s1" in shown.stdout and "True" in shown.stdout
+        bad = ctrl("migrate", "vm9", "--to", "h1")
+        assert bad.returncode == 2 and "404: no VM 'vm9'" in bad.stderr
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
         assert proc.returncode == 0, "".join(lines) + out

@@ -1,0 +1,183 @@
+"""The northbound REST API (JSON) and Prometheus metrics of a running controller.
+
+    GET  /api/v1/hosts             where every VM is
+    GET  /api/v1/switches          each switch: address, connected, entries held
+    GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches
+    GET  /api/v1/tunnels           GRE tunnels between site gateways
+    POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration
+    GET  /api/v1/openapi.json      this API's OpenAPI 3 description
+    GET  /metrics                  Prometheus text format
+
+Unknown VMs, hypervisors or switches are a 404 with a message; a malformed
+request is a 400; neither changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+from ctrl.controller import Controller
+from ctrl.errors import MobilityError
+from ctrl.hosts import HostError
+from ctrl.p4values import int_to_ipv4, int_to_mac
+
+CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=f'{{"error": "{message}"}}', content_type="application/json")
+
+
+async def hosts(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    return web.json_response([
+        {"vnet": h.vnet, "mac": int_to_mac(h.mac),
+         "ip": int_to_ipv4(h.ip) if h.ip is not None else None,
+         "switch": h.location.switch, "port": h.location.port, "since": h.since}
+        for h in c.tracker.hosts()
+    ])
+
+
+async def switches(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    return web.json_response([
+        {"name": name, "grpc_addr": m.switch.grpc_addr, "device_id": m.switch.device_id,
+         "site": m.switch.site, "connected": m.ready.is_set(), "entries": len(m.installed)}
+        for name, m in sorted(c.managers.items())
+    ])
+
+
+async def path(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    src, dst = request.query.get("src"), request.query.get("dst")
+    if not src or not dst:
+        raise _error(web.HTTPBadRequest, "give both src and dst switch names")
+    for name in (src, dst):
+        if name not in c.topo.switches:
+            raise _error(web.HTTPNotFound, f"no switch {name}")
+    hops = c.planner.path(src, dst)
+    if hops is None:
+        raise _error(web.HTTPNotFound, f"no path from {src} to {dst}")
+    return web.json_response({"src": src, "dst": dst, "hops": hops})
+
+
+async def tunnels(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    return web.json_response([
+        {"id": tid, "from": a, "to": b} for (a, b), tid in sorted(c.planner.tunnels().items())
+    ])
+
+
+async def migrate(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "the body must be JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("vm"), str) \
+            or not isinstance(body.get("to"), str):
+        raise _error(web.HTTPBadRequest, 'give {"vm": NAME or MAC, "to": HYPERVISOR}')
+    try:
+        host = await c.announce(body["vm"], body["to"])
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    except MobilityError as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    assert host.expected is not None
+    return web.json_response({"vm": body["vm"], "mac": int_to_mac(host.mac),
+                              "from": str(host.location), "to": str(host.expected),
+                              "status": "expecting the VM's RARP at the new location"},
+                             status=202)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    data = generate_latest(request.app[REGISTRY])
+    return web.Response(body=data, content_type="text/plain", charset="utf-8")
+
+
+class _ControllerCollector(Collector):
+    def __init__(self, controller: Controller) -> None:
+        self.c = controller
+
+    def collect(self) -> Iterator[Any]:
+        m = self.c.metrics
+        yield CounterMetricFamily("mobility_moves", "VM moves handled", value=m.moves)
+        yield CounterMetricFamily("mobility_hosts_learned", "hosts learned", value=m.learned)
+        yield CounterMetricFamily("mobility_proxy_arp_replies", "ARP requests answered",
+                                  value=m.proxy_arp_replies)
+        yield CounterMetricFamily("mobility_link_changes", "link state changes",
+                                  value=m.link_changes)
+        yield GaugeMetricFamily("mobility_hosts", "hosts known", value=len(self.c.tracker))
+        yield GaugeMetricFamily("mobility_switches_connected", "switches connected",
+                                value=sum(x.ready.is_set() for x in self.c.managers.values()))
+        yield SummaryMetricFamily("mobility_convergence_seconds",
+                                  "packet-in to last write acknowledged, per move",
+                                  count_value=len(m.convergence_s),
+                                  sum_value=sum(m.convergence_s))
+
+
+def make_app(controller: Controller) -> web.Application:
+    app = web.Application()
+    app[CONTROLLER] = controller
+    registry = CollectorRegistry()
+    registry.register(_ControllerCollector(controller))
+    app[REGISTRY] = registry
+    app.router.add_get("/api/v1/hosts", hosts)
+    app.router.add_get("/api/v1/switches", switches)
+    app.router.add_get("/api/v1/path", path)
+    app.router.add_get("/api/v1/tunnels", tunnels)
+    app.router.add_post("/api/v1/migrate", migrate)
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def _get(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"summary": summary, "responses": {
+        "200": {"description": "OK", "content": {"application/json": {"schema": schema}}}}}
+
+
+_ERR = {"description": "error", "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}}}}}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "vm-mobility controller", "version": "1"},
+    "paths": {
+        "/api/v1/hosts": {"get": _get("where every VM is", {"type": "array", "items": {
+            "type": "object", "properties": {
+                "vnet": {"type": "integer"}, "mac": {"type": "string"},
+                "ip": {"type": "string", "nullable": True}, "switch": {"type": "string"},
+                "port": {"type": "integer"}, "since": {"type": "number"}}}})},
+        "/api/v1/switches": {"get": _get("the switches", {"type": "array", "items": {
+            "type": "object", "properties": {
+                "name": {"type": "string"}, "grpc_addr": {"type": "string"},
+                "device_id": {"type": "integer"}, "site": {"type": "string"},
+                "connected": {"type": "boolean"}, "entries": {"type": "integer"}}}})},
+        "/api/v1/path": {"get": {**_get("fewest-links path", {"type": "object"}),
+                                 "parameters": [
+                                     {"name": "src", "in": "query", "required": True,
+                                      "schema": {"type": "string"}},
+                                     {"name": "dst", "in": "query", "required": True,
+                                      "schema": {"type": "string"}}]}},
+        "/api/v1/tunnels": {"get": _get("GRE tunnels", {"type": "array"})},
+        "/api/v1/migrate": {"post": {
+            "summary": "announce a migration: pre-provision, then expect the VM's RARP",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["vm", "to"],
+                "properties": {"vm": {"type": "string"}, "to": {"type": "string"}}}}}},
+            "responses": {"202": {"description": "accepted"}, "400": _ERR, "404": _ERR,
+                          "409": _ERR}}},
+    },
+}

@@ -1,0 +1,88 @@
+"""The REST API on a controller whose switches are not connected: reads, errors, announce."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from ctrl.api import make_app
+from ctrl.controller import Controller
+from ctrl.hosts import Location
+from ctrl.p4schema import P4Schema
+from ctrl.topology import parse_topology
+from tests.test_planner import TOPO
+
+VMS = """\
+vms:
+  vm1: {vnet: blue, mac: "02:00:00:00:01:01", ip: 10.0.1.1, hypervisor: h1}
+  vm2: {vnet: blue, mac: "02:00:00:00:01:02", ip: 10.0.2.1, hypervisor: h2}
+"""
+
+
+def run(schema: P4Schema, body: Callable[[TestClient[Any, Any], Controller], Awaitable[None]]
+        ) -> None:
+    async def main() -> None:
+        controller = Controller(parse_topology(TOPO + VMS), schema, b"{}")
+        async with TestClient(TestServer(make_app(controller))) as client:
+            await body(client, controller)
+
+    asyncio.run(main())
+
+
+def test_reads(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        hosts = await (await client.get("/api/v1/hosts")).json()
+        assert [(h["mac"], h["ip"], h["switch"], h["port"]) for h in hosts] == [
+            ("02:00:00:00:01:01", "10.0.1.1", "s1", 3), ("02:00:00:00:01:02", "10.0.2.1", "s2", 3)]
+        switches = await (await client.get("/api/v1/switches")).json()
+        assert [(s["name"], s["connected"]) for s in switches] == [
+            ("s1", False), ("s2", False), ("s3", False), ("s4", False)]
+        path = await (await client.get("/api/v1/path?src=s2&dst=s4")).json()
+        assert path["hops"] == ["s2", "s4"]
+        tunnels = await (await client.get("/api/v1/tunnels")).json()
+        assert {(t["from"], t["to"]) for t in tunnels} == {("s1", "s3"), ("s3", "s1")}
+        spec = await (await client.get("/api/v1/openapi.json")).json()
+        assert "/api/v1/migrate" in spec["paths"]
+        metrics = await (await client.get("/metrics")).text()
+        assert "mobility_hosts 2.0" in metrics and "mobility_moves_total 0.0" in metrics
+
+    run(schema, body)
+
+
+def test_errors_change_nothing(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.get("/api/v1/path?src=s1&dst=s9")
+        assert r.status == 404 and "no switch s9" in (await r.json())["error"]
+        r = await client.get("/api/v1/path?src=s1&dst=s3")  # other site: no fabric path
+        assert r.status == 404
+        r = await client.get("/api/v1/path?src=s1")
+        assert r.status == 400
+        r = await client.post("/api/v1/migrate", json={"vm": "vm9", "to": "h2"})
+        assert r.status == 404 and "no VM 'vm9'" in (await r.json())["error"]
+        r = await client.post("/api/v1/migrate", json={"vm": "vm1", "to": "h9"})
+        assert r.status == 404 and "no hypervisor 'h9'" in (await r.json())["error"]
+        r = await client.post("/api/v1/migrate", data=b"not json")
+        assert r.status == 400
+        r = await client.post("/api/v1/migrate", json={"vm": 1})
+        assert r.status == 400
+        assert c.provisioned == {}
+        assert all(h.expected is None for h in c.tracker.hosts())
+
+    run(schema, body)
+
+
+def test_announced_migration_is_expected_and_provisioned(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate", json={"vm": "02:00:00:00:01:01", "to": "h4"})
+        assert r.status == 202
+        reply = await r.json()
+        assert (reply["from"], reply["to"]) == ("s1:3", "s4:3")
+        assert c.provisioned == {Location("s4", 3): 10}
+        wanted = c.planner.wanted(c.placed(), c.provisioned)
+        assert any(getattr(e, "table", "") == "ingress_port" and e.match["ingress_port"] == 3
+                   for e in wanted["s4"])
+
+    run(schema, body)
