@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ctrl.api import make_app
 from ctrl.controller import Controller
 from ctrl.hosts import Location
+from ctrl.p4entity import TableEntry
 from ctrl.p4schema import P4Schema
 from ctrl.topology import parse_topology
 from tests.test_planner import TOPO
@@ -82,7 +83,7 @@ def test_announced_migration_is_expected_and_provisioned(schema: P4Schema) -> No
         assert (reply["from"], reply["to"]) == ("s1:3", "s4:3")
         assert c.provisioned == {Location("s4", 3): 10}
         wanted = c.planner.wanted(c.placed(), c.provisioned)
-        assert any(getattr(e, "table", "") == "ingress_port" and e.match["ingress_port"] == 3
-                   for e in wanted["s4"])
+        assert any(isinstance(e, TableEntry) and e.table == "ingress_port"
+                   and e.match["ingress_port"] == 3 for e in wanted["s4"])
 
     run(schema, body)
