@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--to", required=True, metavar="HYPERVISOR")
     mig.add_argument("--api", default=DEFAULT_API, help="controller API (default: %(default)s)")
     mig.set_defaults(func=_cmd_migrate)
+
+    from ctrl.ovs.cli import add_parser as add_ovs_target
+
+    add_ovs_target(sub)
     return parser
 
 

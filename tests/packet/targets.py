@@ -1,14 +1,15 @@
 """Targets the packet tests run on: a switch with N ports wired to raw sockets in a namespace.
 
 Each target owns everything it creates (namespace, veths, processes) and removes
-it on close, in reverse order, even after a failure half-way.
+it on close, in reverse order, even after a failure half-way. `wired_target`
+does what all targets share; each target only starts its switch in between.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,30 +31,40 @@ class Target:
     schema: P4Schema
 
 
-def _names(tag: str) -> tuple[str, str, str]:
-    uid = f"{os.getpid() % 100000}"
-    return f"pt{tag}{uid}", f"p{tag}{uid}s", f"p{tag}{uid}t"
+# start(stack, {port: switch-side interface}) -> (gRPC address, device id)
+StartSwitch = Callable[[contextlib.ExitStack, dict[int, str]], tuple[str, int]]
 
 
 @contextlib.contextmanager
-def bmv2_target(log_dir: Path) -> Iterator[Target]:
+def wired_target(name: str, tag: str, start: StartSwitch) -> Iterator[Target]:
+    """Veths from a switch to a namespace of raw sockets, a P4Runtime client, the pipeline."""
     paths = BuildPaths(project_root())
     schema = P4Schema.load(paths.p4info)
-    ns, sw_prefix, test_prefix = _names("b")
+    uid = f"{os.getpid() % 100000}"
+    ns, sw_prefix, test_prefix = f"pt{tag}{uid}", f"p{tag}{uid}s", f"p{tag}{uid}t"
     with contextlib.ExitStack() as stack:
         netns.create_netns(ns)
         stack.callback(netns.remove_netns, ns)
         for port in PORTS:
             netns.add_veth(f"{sw_prefix}{port}", f"{test_prefix}{port}", peer_ns=ns)
             stack.callback(netns.delete_link, f"{sw_prefix}{port}")
-        bmv2 = Bmv2Switch({p: f"{sw_prefix}{p}" for p in PORTS},
-                          log_file=log_dir / "simple_switch_grpc.log")
-        bmv2.start()
-        stack.callback(bmv2.stop)
-        switch = SyncSwitch(bmv2.grpc_addr, bmv2.device_id)
+        address, device_id = start(stack, {p: f"{sw_prefix}{p}" for p in PORTS})
+        switch = SyncSwitch(address, device_id)
         stack.callback(switch.close)
         switch.open()
         switch.set_pipeline(schema, paths.json.read_bytes())
         dataplane = Dataplane({p: netns.raw_socket(f"{test_prefix}{p}", ns) for p in PORTS})
         stack.callback(dataplane.close)
-        yield Target("bmv2", switch, dataplane, schema)
+        yield Target(name, switch, dataplane, schema)
+
+
+@contextlib.contextmanager
+def bmv2_target(log_dir: Path) -> Iterator[Target]:
+    def start(stack: contextlib.ExitStack, ports: dict[int, str]) -> tuple[str, int]:
+        bmv2 = Bmv2Switch(ports, log_file=log_dir / "simple_switch_grpc.log")
+        bmv2.start()
+        stack.callback(bmv2.stop)
+        return bmv2.grpc_addr, bmv2.device_id
+
+    with wired_target("bmv2", "b", start) as target:
+        yield target

@@ -110,6 +110,7 @@ def test_fabric_link_carries_vnet_as_vlan_tag(tgt: Target) -> None:
     tgt.dataplane.verify_no_other_packets()
 
 
+@pytest.mark.gre
 def test_l2_into_gre_tunnel(tgt: Target) -> None:
     two_access_ports(tgt)
     t.add_bridging(tgt.switch, VNET, VM_C, "to_tunnel", tunnel_id=7)
@@ -130,6 +131,7 @@ def test_l2_into_gre_tunnel(tgt: Target) -> None:
     tgt.dataplane.verify_no_other_packets()
 
 
+@pytest.mark.gre
 def test_arp_into_gre_tunnel_keeps_inner_arp(tgt: Target) -> None:
     two_access_ports(tgt)
     t.add_bridging(tgt.switch, VNET, VM_C, "to_tunnel", tunnel_id=7)
@@ -142,6 +144,7 @@ def test_arp_into_gre_tunnel_keeps_inner_arp(tgt: Target) -> None:
     tgt.dataplane.verify_no_other_packets()
 
 
+@pytest.mark.gre
 def test_gre_termination_delivers_inner_frame(tgt: Target) -> None:
     two_access_ports(tgt)
     t.add_underlay_port(tgt.switch, 5)
@@ -153,6 +156,7 @@ def test_gre_termination_delivers_inner_frame(tgt: Target) -> None:
     tgt.dataplane.verify_no_other_packets()
 
 
+@pytest.mark.gre
 def test_gre_not_for_this_switch_or_other_key_is_dropped(tgt: Target) -> None:
     two_access_ports(tgt)
     t.add_underlay_port(tgt.switch, 5)
@@ -188,6 +192,7 @@ def test_routing_drops_unknown_destination_and_expired_ttl(tgt: Target) -> None:
     tgt.dataplane.verify_no_other_packets()
 
 
+@pytest.mark.gre
 def test_routed_frame_into_tunnel(tgt: Target) -> None:
     two_access_ports(tgt)
     t.add_my_station(tgt.switch, VNET, GW_MAC)
@@ -237,6 +242,7 @@ def test_lldp_punted_from_unconfigured_port(tgt: Target) -> None:
     assert pkt.metadata["vnet_id"] == 0
 
 
+@pytest.mark.gre
 def test_dhcp_punted_and_rarp_from_tunnel_punted(tgt: Target) -> None:
     two_access_ports(tgt)
     t.add_underlay_port(tgt.switch, 5)

@@ -1,0 +1,1 @@
+"""The Open vSwitch target: mobility.p4 served over P4Runtime on an OVS bridge."""

@@ -1,0 +1,47 @@
+"""`ctrl ovs-target`: serve mobility.p4 over P4Runtime on Open vSwitch bridges."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from ctrl.ovs.errors import OvsError
+from ctrl.ovs.target import BridgeSpec, run_target
+from ctrl.p4build import BuildPaths, project_root
+from ctrl.p4schema import P4Schema
+
+
+def _port(text: str) -> tuple[int, str]:
+    num, sep, ifname = text.partition("=")
+    if not sep or not num.isdigit() or not ifname:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected PORT=INTERFACE, e.g. 1=veth1")
+    return int(num), ifname
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    if len(args.bridge) != len(args.device_id):
+        raise OvsError("give one --device-id per --bridge")
+    ports = dict(args.port or [])
+    specs = [BridgeSpec(b, d, ports if i == 0 else {})
+             for i, (b, d) in enumerate(zip(args.bridge, args.device_id, strict=True))]
+    p4info = Path(args.p4info) if args.p4info else BuildPaths(project_root()).p4info
+    asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("ovs-target", help="serve mobility.p4 over P4Runtime on OVS bridges",
+                       description="Start ovsdb-server and ovs-vswitchd under --rundir (unless "
+                       "running there), create each bridge on the userspace datapath and serve "
+                       "P4Runtime for it; one device id per bridge.")
+    p.add_argument("--bridge", action="append", required=True, help="bridge name (repeatable)")
+    p.add_argument("--device-id", action="append", type=int, required=True,
+                   help="P4Runtime device id of the bridge at the same position")
+    p.add_argument("--grpc-addr", default="127.0.0.1:50001", help="default: %(default)s")
+    p.add_argument("--port", action="append", type=_port, metavar="PORT=IF",
+                   help="attach IF to the first bridge as P4 port PORT (repeatable)")
+    p.add_argument("--rundir", default="/run/mobility-ovs",
+                   help="OVS_RUNDIR/DBDIR/LOGDIR of our own daemons (default: %(default)s)")
+    p.add_argument("--p4info", help="mobility.p4 P4Info (default: build/mobility.p4info)")
+    p.set_defaults(func=_cmd)

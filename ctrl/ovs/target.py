@@ -1,0 +1,107 @@
+"""The Open vSwitch target in one piece: daemons, bridges, the P4Runtime server.
+
+`run_target()` is the CLI's (blocking, asyncio); `ThreadedTarget` runs the same
+server on an event loop of its own thread, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from ctrl.ovs.daemon import OvsDaemons
+from ctrl.ovs.device import Device
+from ctrl.ovs.ovsdb import OvsBridge
+from ctrl.ovs.server import serve
+from ctrl.p4schema import P4Schema
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSpec:
+    bridge: str
+    device_id: int
+    ports: Mapping[int, str] = None  # type: ignore[assignment]  # P4 port -> interface
+
+
+def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int, Device]:
+    devices = {}
+    for spec in specs:
+        br = OvsBridge(daemons, spec.bridge)
+        br.create()
+        for port, ifname in (spec.ports or {}).items():
+            br.add_port(ifname, port)
+        devices[spec.device_id] = Device(spec.device_id, spec.bridge,
+                                         daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl)
+    return devices
+
+
+class ThreadedTarget:
+    """A P4Runtime server for `devices` on its own event loop thread."""
+
+    def __init__(self, devices: dict[int, Device], reference: P4Schema,
+                 address: str = "127.0.0.1:0") -> None:
+        self.devices = devices
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="ovs-p4runtime")
+        self._thread.start()
+        self._server: grpc.aio.Server | None = None
+        self._server, port = self._call(serve(devices, reference, address))
+        self.address = f"{address.rsplit(':', 1)[0]}:{port}"
+
+    def _call(self, coro: Any, timeout: float = 30.0) -> Any:
+        fut: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return fut.result(timeout)
+
+    def close(self) -> None:
+        try:
+            if self._server is not None:
+                self._call(self._server.stop(0.5))
+            for dev in self.devices.values():
+                self._call(dev.close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+
+
+@contextlib.contextmanager
+def serving(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema
+            ) -> Iterator[ThreadedTarget]:
+    """Our own OVS daemons under `rundir`, the bridges, and a P4Runtime server in a thread;
+    all of it stopped and removed on exit."""
+    daemons = OvsDaemons(rundir)
+    daemons.start()
+    try:
+        target = ThreadedTarget(setup_bridges(daemons, specs), reference)
+        try:
+            yield target
+        finally:
+            target.close()
+    finally:
+        daemons.stop()
+
+
+async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
+                     address: str) -> None:
+    daemons = OvsDaemons(rundir)
+    daemons.start()
+    try:
+        devices = setup_bridges(daemons, specs)
+        server, _ = await serve(devices, reference, address)
+        try:
+            await server.wait_for_termination()
+        finally:
+            await server.stop(1)
+            for dev in devices.values():
+                await dev.close()
+    finally:
+        daemons.stop()

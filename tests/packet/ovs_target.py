@@ -1,0 +1,37 @@
+"""The packet tests' Open vSwitch target: mobility.p4 through our P4Runtime server on OVS."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from ctrl import netns
+from ctrl.ovs.target import BridgeSpec, serving
+from ctrl.p4build import BuildPaths, project_root
+from ctrl.p4schema import P4Schema
+from tests.packet.targets import Target, wired_target
+
+
+def ovs_available() -> str | None:
+    """None when OVS can run here, else why not."""
+    for tool in ("ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovsdb-tool"):
+        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
+            return f"{tool} is not installed (Debian: openvswitch-switch)"
+    return None
+
+
+@contextlib.contextmanager
+def ovs_target(log_dir: Path) -> Iterator[Target]:
+    def start(stack: contextlib.ExitStack, ports: dict[int, str]) -> tuple[str, int]:
+        for ifname in ports.values():
+            netns.set_offloads(ifname, tx=False)  # or TCP through OVS breaks
+        spec = BridgeSpec(f"pbr{os.getpid() % 100000}", 1, ports)
+        schema = P4Schema.load(BuildPaths(project_root()).p4info)
+        server = stack.enter_context(serving(log_dir / "ovs", [spec], schema))
+        return server.address, 1
+
+    with wired_target("ovs", "o", start) as target:
+        yield target
