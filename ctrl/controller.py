@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ctrl.errors import MobilityError
 from ctrl.hosts import (
     Damping,
     Host,
@@ -29,7 +30,7 @@ from ctrl.hosts import (
     Source,
 )
 from ctrl.lldp import build_lldp, parse_lldp
-from ctrl.p4entity import PacketIn, PacketOut
+from ctrl.p4entity import Entity, PacketIn, PacketOut
 from ctrl.p4schema import P4Schema
 from ctrl.p4values import to_int
 from ctrl.packets import ARP_REQUEST, arp_reply, parse_arp
@@ -81,43 +82,56 @@ class Controller:
     def placed(self) -> list[PlacedVM]:
         return [PlacedVM(h.vnet, h.mac, h.ip, h.location) for h in self.tracker.hosts()]
 
-    async def run(self, stop: asyncio.Event, connect_timeout: float = 30.0) -> None:
-        """Serve until `stop` is set: one task per switch, then the first full sync."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set: one task per switch, each synced as it connects; one
+        switch that cannot be reached or refuses writes holds up no other."""
         async with asyncio.TaskGroup() as tg:
             for name, mgr in self.managers.items():
-                tg.create_task(mgr.run(stop), name=name)
-            try:
-                await asyncio.wait_for(
-                    asyncio.gather(*(m.ready.wait() for m in self.managers.values())),
-                    connect_timeout)
-                await self.reconcile(None, None)
-                self.synced.set()
-                log.info("all %d switches in sync", len(self.managers))
-                if self.topo.links and self.lldp_interval > 0:
-                    tg.create_task(self._watch_links(stop), name="lldp")
-            except TimeoutError:
-                waiting = [n for n, m in self.managers.items() if not m.ready.is_set()]
-                log.error("switches not connected after %.0f s: %s", connect_timeout,
-                          ", ".join(waiting))
+                tg.create_task(mgr.run(stop, self._on_connect), name=name)
+            if self.topo.links and self.lldp_interval > 0:
+                tg.create_task(self._watch_links(stop), name="lldp")
             await stop.wait()
 
+    async def _on_connect(self, switch: str) -> None:
+        async with self._apply_lock:
+            wanted = self.planner.wanted(self.placed(), self.provisioned)[switch]
+            written = await self.managers[switch].apply(wanted)
+        log.info("%s: in sync (%d writes)", switch, written)
+        if all(m.ready.is_set() for m in self.managers.values()) and not self.synced.is_set():
+            self.synced.set()
+            log.info("all %d switches in sync", len(self.managers))
+
     async def reconcile(self, new: Location | None, old: Location | None) -> int:
-        """Write every switch's wanted state, make-before-break around a move."""
+        """Write every connected switch's wanted state, make-before-break around a move.
+        A switch that is not connected is brought up to date when it connects."""
         async with self._apply_lock:
             wanted = self.planner.wanted(self.placed(), self.provisioned)
+            live = [n for n, m in self.managers.items() if m.ready.is_set()]
             if new is None:
-                counts = await asyncio.gather(*(m.apply(wanted[n])
-                                                for n, m in self.managers.items()))
-                return sum(counts)
-            order = self.planner.order_switches(new, old)
-            first, last = order[0], order[-1] if old and order[-1] == old.switch else None
-            middle = [s for s in order[1:] if s != last]
-            written = await self.managers[first].apply(wanted[first])
-            counts = await asyncio.gather(*(self.managers[s].apply(wanted[s]) for s in middle))
-            written += sum(counts)
-            if last is not None:
-                written += await self.managers[last].apply(wanted[last])
+                return await self._apply_all(live, wanted)
+            order = [s for s in self.planner.order_switches(new, old) if s in live]
+            if not order:
+                return 0
+            first = order[0] if order[0] == new.switch else None
+            last = order[-1] if old is not None and order[-1] == old.switch else None
+            middle = [s for s in order if s not in (first, last)]
+            written = 0
+            for group in ([first] if first else [], middle, [last] if last else []):
+                written += await self._apply_all(group, wanted)
             return written
+
+    async def _apply_all(self, switches: list[str], wanted: dict[str, list[Entity]]) -> int:
+        results = await asyncio.gather(*(self.managers[s].apply(wanted[s]) for s in switches),
+                                       return_exceptions=True)
+        written = 0
+        for name, result in zip(switches, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, MobilityError):
+                    raise result
+                log.error("%s: could not be brought up to date: %s", name, result)
+            else:
+                written += result
+        return written
 
     async def announce(self, vm: str, hypervisor: str) -> Host:
         """An announced migration: ready the new port, accept the VM's RARP there at once."""
@@ -150,11 +164,15 @@ class Controller:
         intervals, after it was heard once, is down until it is heard again."""
         while not stop.is_set():
             for name, mgr in self.managers.items():
-                if mgr.client is None:
+                client = mgr.client
+                if client is None:
                     continue
                 for port in self.planner.fabric_ports(name):
                     frame = build_lldp(name, port, b"\x02\x00\x00\x00\x00\xfe")
-                    await mgr.client.packet_out(PacketOut(frame, {"egress_port": port}))
+                    try:
+                        await client.packet_out(PacketOut(frame, {"egress_port": port}))
+                    except MobilityError as exc:
+                        log.warning("%s: LLDP out of port %d: %s", name, port, exc)
             await self._check_links(self.clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.lldp_interval)

@@ -26,6 +26,7 @@ from ctrl.topology import Switch
 log = logging.getLogger(__name__)
 
 PacketHandler = Callable[[str, PacketIn], Awaitable[None]]
+ConnectHandler = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +91,9 @@ class SwitchManager:
         out += await client.read_multicast_groups()
         return out
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Stay connected until `stop` is set; reconnect with back-off."""
+    async def run(self, stop: asyncio.Event, on_connect: ConnectHandler | None = None) -> None:
+        """Stay connected until `stop` is set; reconnect with back-off. `on_connect` runs
+        after each (re)connection, e.g. to bring the switch to the wanted state."""
         delays = self.backoff.delays()
         attempt = 0
         while not stop.is_set():
@@ -109,6 +111,11 @@ class SwitchManager:
                            self.switch.grpc_addr, len(self.installed))
             self.ready.set()
             try:
+                if on_connect is not None:
+                    try:
+                        await on_connect(self.name)
+                    except MobilityError as exc:
+                        self._log.error("%s: sync after connecting failed: %s", self.name, exc)
                 await self._pump(stop)
             finally:
                 self.ready.clear()
@@ -123,7 +130,10 @@ class SwitchManager:
             stopping = asyncio.ensure_future(stop.wait())
             done, _ = await asyncio.wait({get, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if get in done:
-                await self.on_packet(self.name, get.result())
+                try:
+                    await self.on_packet(self.name, get.result())
+                except MobilityError as exc:  # one bad frame or write stops nothing
+                    self._log.error("%s: handling a packet-in failed: %s", self.name, exc)
             else:
                 get.cancel()
             stopping.cancel()

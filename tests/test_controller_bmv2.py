@@ -336,3 +336,25 @@ def test_link_down_is_found_by_lldp_and_traffic_reroutes(
                 time.sleep(0.02)
             assert not controller.planner.links_down  # back on the direct link
             assert udp_exchange(vm1, vm2, VM2_IP)
+
+
+def test_an_unreachable_switch_holds_up_no_other(tmp_path: Path, schema: P4Schema,
+                                                 build_paths: BuildPaths) -> None:
+    sw = Bmv2Switch({}, log_file=tmp_path / "s1.log")
+    sw.start()
+    try:
+        text = (f'switches:\n  s1: {{device_id: 1, grpc_addr: "{sw.grpc_addr}"}}\n'
+                '  s2: {device_id: 1, grpc_addr: "127.0.0.1:1"}\n'
+                'links:\n  - [s1:1, s2:1]\n')
+        controller = Controller(parse_topology(text, "half"), schema,
+                                build_paths.json.read_bytes())
+        with ControllerThread(controller):
+            deadline = time.monotonic() + 20
+            s1 = controller.managers["s1"]
+            while not s1.installed and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert s1.installed  # s1 was brought to its wanted state on its own
+            assert not controller.managers["s2"].ready.is_set()
+            assert not controller.synced.is_set()
+    finally:
+        sw.stop()
