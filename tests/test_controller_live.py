@@ -1,4 +1,5 @@
-"""The controller on two real bmv2 switches: VMs in namespaces talk, one migrates, talk goes on.
+"""The controller on real switches (bmv2, and the OVS target): VMs in namespaces talk,
+one migrates, talk goes on.
 
   campus:    vm1 --h1-- [s1] --link-- [s2] --h2-- vm2, free port h3 on s2
   two-sites: vm1 --h1-- [s1] ==GRE over the underlay== [s2] --h2-- vm2, h3 on s1
@@ -28,18 +29,20 @@ from ctrl import netns
 from ctrl.bmv2 import Bmv2Switch, find_simple_switch_grpc
 from ctrl.controller import Controller
 from ctrl.hosts import Location
+from ctrl.ovs.target import BridgeSpec, serving
 from ctrl.p4build import BuildPaths
 from ctrl.p4schema import P4Schema
 from ctrl.p4values import to_int
 from ctrl.packets import rarp_announcement
 from ctrl.topology import parse_topology
+from tests.packet.ovs_target import ovs_available
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and veth pairs"),
-    pytest.mark.skipif(find_simple_switch_grpc() is None,
-                       reason="bmv2 simple_switch_grpc is not on PATH"),
 ]
+needs_bmv2 = pytest.mark.skipif(find_simple_switch_grpc() is None,
+                                reason="bmv2 simple_switch_grpc is not on PATH")
 
 VM1_MAC, VM2_MAC = "02:00:00:00:01:01", "02:00:00:00:01:02"
 VM1_IP, VM2_IP = "10.0.0.1", "10.0.0.2"
@@ -48,7 +51,7 @@ VM1_IP, VM2_IP = "10.0.0.1", "10.0.0.2"
 CAMPUS = """\
 switches:
   s1: {{device_id: 1, grpc_addr: "{addr1}"}}
-  s2: {{device_id: 1, grpc_addr: "{addr2}"}}
+  s2: {{device_id: {dev2}, grpc_addr: "{addr2}"}}
 links:
   - [s1:1, s2:1]
 hypervisors:
@@ -79,8 +82,9 @@ vms:
   vm2: {{vnet: blue, mac: "{VM2_MAC}", ip: {VM2_IP}, hypervisor: h2}}
 """
 
-# layout -> (topology template, the switch that has the free hypervisor port h3)
-LAYOUTS = {"campus": (CAMPUS, "s2"), "two-sites": (TWO_SITES, "s1")}
+# layout -> (topology template, the switch that has the free hypervisor port h3, target)
+LAYOUTS = {"campus": (CAMPUS, "s2", "bmv2"), "two-sites": (TWO_SITES, "s1", "bmv2"),
+           "campus-on-ovs": (CAMPUS, "s2", "ovs")}
 
 
 def configure_vm(ns: str, ifname: str, mac: str, ip: str) -> None:
@@ -137,8 +141,13 @@ class ControllerThread:
 
 
 @pytest.fixture(params=sorted(LAYOUTS))
-def fabric(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    template, h3_switch = LAYOUTS[request.param]
+def fabric(request: pytest.FixtureRequest, tmp_path: Path, schema: P4Schema
+           ) -> Iterator[dict[str, str]]:
+    template, h3_switch, target = LAYOUTS[request.param]
+    if target == "bmv2" and find_simple_switch_grpc() is None:
+        pytest.skip("bmv2 simple_switch_grpc is not on PATH")
+    if target == "ovs" and (why := ovs_available()) is not None:
+        pytest.skip(why)
     tag = f"{os.getpid() % 10000}"
     names = {"vm1": f"cvm1{tag}", "vm2": f"cvm2{tag}", "h2": f"chv2{tag}", "h3": f"chv3{tag}"}
     with contextlib.ExitStack() as stack:
@@ -161,12 +170,21 @@ def fabric(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
         ports1 = {1: f"c{tag}l1", 2: f"c{tag}h1"}
         ports2 = {1: f"c{tag}l2", 2: f"c{tag}h2"}
         (ports1 if h3_switch == "s1" else ports2)[3] = f"c{tag}h3"
-        s1 = Bmv2Switch(ports1, log_file=tmp_path / "s1.log")
-        s2 = Bmv2Switch(ports2, log_file=tmp_path / "s2.log")
-        for sw in (s1, s2):
-            sw.start()
-            stack.callback(sw.stop)
-        names["topology"] = template.format(addr1=s1.grpc_addr, addr2=s2.grpc_addr) + VMS
+        if target == "ovs":
+            for ifname in (*ports1.values(), *ports2.values()):
+                netns.set_offloads(ifname, tx=False)
+            ovs = stack.enter_context(serving(tmp_path / "ovs", [
+                BridgeSpec(f"cb1{tag}", 1, ports1), BridgeSpec(f"cb2{tag}", 2, ports2)], schema))
+            addr1 = addr2 = ovs.address
+            dev2 = 2
+        else:
+            s1 = Bmv2Switch(ports1, log_file=tmp_path / "s1.log")
+            s2 = Bmv2Switch(ports2, log_file=tmp_path / "s2.log")
+            for sw in (s1, s2):
+                sw.start()
+                stack.callback(sw.stop)
+            addr1, addr2, dev2 = s1.grpc_addr, s2.grpc_addr, 1
+        names["topology"] = template.format(addr1=addr1, addr2=addr2, dev2=dev2) + VMS
         names["h3_switch"] = h3_switch
         yield names
 
@@ -214,6 +232,7 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
         print(f"\nconvergence after the RARP: {controller.metrics.convergence_s[0] * 1e3:.1f} ms")
 
 
+@needs_bmv2
 def test_ctrl_serve_syncs_and_stops_cleanly_on_ctrl_c(tmp_path: Path,
                                                       build_paths: BuildPaths) -> None:
     import signal
@@ -274,6 +293,7 @@ hypervisors:
 """
 
 
+@needs_bmv2
 def test_link_down_is_found_by_lldp_and_traffic_reroutes(
         tmp_path: Path, schema: P4Schema, build_paths: BuildPaths) -> None:
     tag = f"{os.getpid() % 10000}"
@@ -338,6 +358,7 @@ def test_link_down_is_found_by_lldp_and_traffic_reroutes(
             assert udp_exchange(vm1, vm2, VM2_IP)
 
 
+@needs_bmv2
 def test_an_unreachable_switch_holds_up_no_other(tmp_path: Path, schema: P4Schema,
                                                  build_paths: BuildPaths) -> None:
     sw = Bmv2Switch({}, log_file=tmp_path / "s1.log")
