@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from ctrl.errors import MobilityError
 from ctrl.hosts import (
     Damping,
+    Duplicate,
+    Event,
+    Held,
     Host,
     HostError,
     HostTracker,
@@ -47,6 +50,8 @@ class Metrics:
     learned: int = 0
     proxy_arp_replies: int = 0
     link_changes: int = 0
+    damped: int = 0
+    duplicates: int = 0
     convergence_s: list[float] = field(default_factory=list)
 
 
@@ -71,6 +76,7 @@ class Controller:
                          for ref in (link.a, link.b)}
         self.link_seen: dict[Link, float] = {}
         self.provisioned: dict[Location, int] = {}  # announced arrivals: port -> vnet
+        self._background: set[asyncio.Task[None]] = set()
         self._apply_lock = asyncio.Lock()
         self.synced = asyncio.Event()
         now = clock()
@@ -219,6 +225,11 @@ class Controller:
                                                   else Source.ARP)
         ip = None if arp.is_rarp or arp.spa == 0 else arp.spa
         events = self.tracker.observe(Sighting(vnet, arp.sha, ip, at, start, source))
+        await self._handle(events, start)
+        if not arp.is_rarp and arp.oper == ARP_REQUEST and not arp.is_gratuitous:
+            await self._proxy_arp(switch, at, vnet, arp.tpa, pkt.payload)
+
+    async def _handle(self, events: list[Event], start: float) -> None:
         for ev in events:
             if isinstance(ev, Moved):
                 self.provisioned.pop(ev.new, None)
@@ -231,8 +242,26 @@ class Controller:
             elif isinstance(ev, Learned):
                 self.metrics.learned += 1
                 await self.reconcile(ev.host.location, None)
-        if not arp.is_rarp and arp.oper == ARP_REQUEST and not arp.is_gratuitous:
-            await self._proxy_arp(switch, at, vnet, arp.tpa, pkt.payload)
+            elif isinstance(ev, Held):
+                # Damped, not banned: the move is accepted when the hold ends.
+                self.metrics.damped += 1
+                log.warning("%012x keeps moving: move to %s held for %.1f s", ev.host.mac,
+                            ev.new, ev.until - self.clock())
+                task = asyncio.create_task(self._release_held(ev.until - self.clock()))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            elif isinstance(ev, Duplicate):
+                self.metrics.duplicates += 1
+                log.error("MAC %012x in virtual network %d answers at %s and at %s: two hosts "
+                          "share it", ev.host.mac, ev.host.vnet, ev.host.location, ev.other)
+
+    async def _release_held(self, delay: float) -> None:
+        await asyncio.sleep(max(0.0, delay))
+        now = self.clock()
+        try:
+            await self._handle(self.tracker.tick(now), now)
+        except MobilityError as exc:
+            log.error("accepting a held move failed: %s", exc)
 
     async def _proxy_arp(self, switch: str, at: Location, vnet: int, target_ip: int,
                          request_frame: bytes) -> None:

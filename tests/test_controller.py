@@ -1,0 +1,46 @@
+"""Controller logic without switches: learning, damping released on time, duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ctrl.controller import Controller
+from ctrl.hosts import Damping, Location
+from ctrl.p4entity import PacketIn
+from ctrl.p4schema import P4Schema
+from ctrl.packets import rarp_announcement
+from ctrl.topology import parse_topology
+from tests.test_planner import TOPO
+
+MAC = 0x020000000101
+
+
+def rarp_from(port: int, vnet: int = 10) -> PacketIn:
+    return PacketIn(rarp_announcement(MAC), {"ingress_port": port, "reason": 2,
+                                             "vnet_id": vnet})
+
+
+def test_flapping_host_is_held_then_accepted_on_time(schema: P4Schema) -> None:
+    async def scenario() -> None:
+        c = Controller(parse_topology(TOPO), schema, b"{}",
+                       damping=Damping(max_moves=1, window=10.0, hold=0.2, duplicate_window=0.0))
+        await c._on_packet("s1", rarp_from(3))   # learned at s1:3
+        await c._on_packet("s2", rarp_from(3))   # moved to s2:3
+        await c._on_packet("s4", rarp_from(3))   # too soon: held
+        assert c.metrics.learned == 1 and c.metrics.moves == 1 and c.metrics.damped == 1
+        assert c.tracker.get(10, MAC).location == Location("s2", 3)
+        await asyncio.sleep(0.4)
+        assert c.tracker.get(10, MAC).location == Location("s4", 3)  # never banned
+        assert c.metrics.moves == 2
+
+    asyncio.run(scenario())
+
+
+def test_frames_from_fabric_ports_or_unknown_vnet_teach_nothing(schema: P4Schema) -> None:
+    async def scenario() -> None:
+        c = Controller(parse_topology(TOPO), schema, b"{}")
+        await c._on_packet("s1", rarp_from(1))       # s1:1 is a fabric link
+        await c._on_packet("s1", rarp_from(3, vnet=0))  # no vnet and an unknown MAC
+        assert len(c.tracker) == 0 and c.metrics.learned == 0
+
+    asyncio.run(scenario())
