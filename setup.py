@@ -1,29 +1,44 @@
-"""Builds the C fast path (ext/, cffi out-of-line API mode) into ctrl._fastpath.
+"""Builds the C fast path (ext/, cffi out-of-line API mode) into the module ctrl._fastpath.
 
-Everything else is in pyproject.toml. A failed C build does not fail the
-install: the controller then parses with the Python reference and says so.
+Everything else about the package is in pyproject.toml. The C build is
+optional: if it fails (no compiler, no Python headers), the install goes on
+with a warning, and the controller runs on the Python reference, saying so
+once in its log (ctrl/fastpath/native.py).
 """
 
 from __future__ import annotations
 
+import sys
+
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.extension import Extension
+
+_WARNING = ("WARNING: the C fast path (ctrl._fastpath) was not built: {}. "
+            "The controller will parse packet-ins and compute paths with the Python reference.")
 
 
 class OptionalBuildExt(build_ext):
+    """build_ext that turns a failed compile into a warning instead of a failed install."""
+
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:
-            print(f"warning: the C fast path was not built ({exc}); "
-                  "the controller will use the Python reference")
+        except Exception as exc:  # any compiler or platform error
+            self._warn(exc)
 
-    def build_extension(self, ext):  # type: ignore[no-untyped-def]
+    def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as exc:
-            print(f"warning: {ext.name} was not built ({exc}); "
-                  "the controller will use the Python reference")
+        except Exception as exc:  # any compiler or platform error
+            self._warn(exc)
+
+    @staticmethod
+    def _warn(exc: Exception) -> None:
+        print(_WARNING.format(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
 
 
-setup(cffi_modules=["ext/build_fastpath.py:ffibuilder"], cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    cffi_modules=["ext/build_fastpath.py:ffibuilder"],
+    cmdclass={"build_ext": OptionalBuildExt},
+)

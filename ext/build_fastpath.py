@@ -1,28 +1,43 @@
-"""cffi build script (out-of-line API mode) for ctrl._fastpath; wired in by setup.py."""
+"""cffi build script (out-of-line API mode) of the C fast path, the module ctrl._fastpath.
+
+setup.py hands `ffibuilder` to cffi (`cffi_modules`), so the package install
+builds it. By hand, from the project folder: `python ext/build_fastpath.py`
+builds ctrl/_fastpath.abi3.so in place, the file `pip install -e .` makes.
+
+The declarations given to cffi are the headers' text between `cdef-begin` and
+`cdef-end`, so the C sources and the Python side read one definition.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-HEADER = (HERE / "fastpath.h").read_text()
+HEADERS = ("fp_parse.h", "fp_paths.h")
+SOURCES = ("fp_parse.c", "fp_paths.c")
+
+
+def cdef_text(header: Path) -> str:
+    text = header.read_text()
+    begin, end = text.index("/* cdef-begin"), text.index("/* cdef-end */")
+    return text[text.index("\n", begin) + 1 : end]
+
 
 ffibuilder = FFI()
-# cdef takes the declarations without the preprocessor lines of the header.
-ffibuilder.cdef("\n".join(
-    line for line in HEADER.replace("FP_LLDP_ID_MAX", "32").splitlines()
-    if not line.startswith("#") and "MOBILITY_FASTPATH_H" not in line
-))
+for _name in HEADERS:
+    ffibuilder.cdef(cdef_text(HERE / _name))
 ffibuilder.set_source(
     "ctrl._fastpath",
-    '#include "fastpath.h"',
-    # Relative to the project folder, as setuptools wants (setup.py runs from there).
-    sources=["ext/fastpath.c"],
+    "\n".join(f'#include "{name}"' for name in HEADERS),
+    # Relative to the project folder, where setup.py runs.
+    sources=[f"ext/{name}" for name in SOURCES],
     include_dirs=["ext"],
-    extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
+    extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 
-if __name__ == "__main__":  # from the project folder: python ext/build_fastpath.py
-    ffibuilder.compile(tmpdir=".", verbose=True)
+if __name__ == "__main__":
+    os.chdir(HERE.parent)
+    ffibuilder.compile(tmpdir=".", target="_fastpath.abi3.so", verbose=True)

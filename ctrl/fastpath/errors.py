@@ -1,0 +1,27 @@
+"""The fast path's exceptions: one hierarchy, each class also the builtin it refines."""
+
+from __future__ import annotations
+
+
+class FastPathError(ValueError):
+    """Arguments the fast path cannot take; nothing was computed or changed."""
+
+
+class FrameError(FastPathError):
+    """Frames or packet-in metadata the parser cannot take (not a frame it rejects)."""
+
+
+class GraphError(FastPathError):
+    """A graph, node, link or destination the path engine cannot take."""
+
+
+class LinkStateError(GraphError):
+    """A link taken down that is down already, or up that is up."""
+
+
+class NativeError(FastPathError, RuntimeError):
+    """The C module answered with a code its wrapper did not expect (a bug)."""
+
+
+class NotBuiltError(FastPathError, ImportError):
+    """The C module was asked for by name but is not built here."""

@@ -1,0 +1,34 @@
+"""The C fast path under libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer.
+
+Runs ext/fuzz/run.sh for FUZZ_SECONDS (default 30) on the packet-in parser (and
+a third of that on the path engine) and fails on any finding. Skipped, with the
+reason, where clang or its libFuzzer runtime is missing. Select it alone with
+`pytest tests/test_fuzz_parse.py` (or `-k fuzz`); a longer run on demand:
+`FUZZ_SECONDS=600 pytest tests/test_fuzz_parse.py` or `ext/fuzz/run.sh 600`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN_SH = Path(__file__).resolve().parents[1] / "ext" / "fuzz" / "run.sh"
+SKIP = 77
+SECONDS = int(os.environ.get("FUZZ_SECONDS", "30"))
+
+
+@pytest.mark.timeout(2 * SECONDS + 300)  # the build, then SECONDS + SECONDS / 3 of fuzzing
+def test_fuzz_parse_and_paths_find_nothing() -> None:
+    seconds = SECONDS
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = subprocess.run([str(RUN_SH), str(seconds)], env=env, capture_output=True, text=True,
+                          timeout=2 * seconds + 240, check=False)
+    print(proc.stdout, proc.stderr, sep="\n")
+    if proc.returncode == SKIP:
+        pytest.skip(proc.stdout.strip().removeprefix("SKIP: "))
+    assert proc.returncode == 0, f"the fuzzer found something:\n{proc.stdout}\n{proc.stderr}"
+    assert "fuzz: no finding" in proc.stdout
