@@ -1,6 +1,7 @@
 """The controller: keeps every VM reachable on the shortest path, through every migration.
 
-Packet-ins (ARP, RARP) feed the host tracker; a VM that appears or moves makes
+Packet-ins (ARP, RARP, DHCP), parsed a batch at a time by the C fast path,
+feed the host tracker; a VM that appears or moves makes
 the planner compute every switch's wanted state, and the switches are written
 make-before-break: the new location first, then the other switches (in
 parallel), the old location last. ARP requests are answered by the controller
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ctrl.errors import MobilityError
+from ctrl.fastpath import BatchParser
 from ctrl.hosts import (
     Damping,
     Duplicate,
@@ -30,14 +32,14 @@ from ctrl.hosts import (
     Location,
     Moved,
     Sighting,
-    Source,
 )
-from ctrl.lldp import build_lldp, parse_lldp
+from ctrl.lldp import LldpInfo, build_lldp
 from ctrl.p4entity import Entity, PacketIn, PacketOut
 from ctrl.p4schema import P4Schema
 from ctrl.p4values import to_int
-from ctrl.packets import ARP_REQUEST, arp_reply, parse_arp
+from ctrl.packets import Arp, arp_reply
 from ctrl.planner import PlacedVM, Planner
+from ctrl.punts import HostSeen, classify, parse_packet_ins
 from ctrl.switch import SwitchManager
 from ctrl.topology import Link, Topology
 
@@ -52,6 +54,8 @@ class Metrics:
     link_changes: int = 0
     damped: int = 0
     duplicates: int = 0
+    packet_ins: int = 0
+    malformed: int = 0
     convergence_s: list[float] = field(default_factory=list)
 
 
@@ -67,7 +71,7 @@ class Controller:
                        for h in topology.hypervisors.values()}
         self.tracker = HostTracker(lambda loc: loc in self._edges, damping)
         self.managers = {
-            name: SwitchManager(sw, schema, device_config, self._on_packet, election_id)
+            name: SwitchManager(sw, schema, device_config, self._on_packets, election_id)
             for name, sw in topology.switches.items()
         }
         self.metrics = Metrics()
@@ -79,6 +83,7 @@ class Controller:
         self._background: set[asyncio.Task[None]] = set()
         self._apply_lock = asyncio.Lock()
         self.synced = asyncio.Event()
+        self._parser = BatchParser()
         now = clock()
         for vm in topology.vms.values():
             at = topology.hypervisors[vm.hypervisor].attach
@@ -191,10 +196,7 @@ class Controller:
             log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in down) or "none")
             await self.reconcile(None, None)
 
-    async def _on_lldp(self, switch: str, port: int, payload: bytes) -> None:
-        info = parse_lldp(payload)
-        if info is None:
-            return
+    async def _on_lldp(self, switch: str, port: int, info: LldpInfo) -> None:
         link = self._link_at.get((switch, port))
         if link is None or self._link_at.get((info.chassis, info.port)) is not link:
             log.warning("LLDP from %s:%d on %s:%d matches no link of the topology",
@@ -205,29 +207,35 @@ class Controller:
             await self._check_links(self.clock())
 
     async def _on_packet(self, switch: str, pkt: PacketIn) -> None:
+        await self._on_packets(switch, [pkt])
+
+    async def _on_packets(self, switch: str, pkts: list[PacketIn]) -> None:
+        """Every packet-in a switch had waiting: one parse, then each frame in order."""
         start = self.clock()
-        if pkt.payload[12:14] == b"\x88\xcc":
-            await self._on_lldp(switch, pkt.metadata.get("ingress_port", 0), pkt.payload)
-            return
-        arp = parse_arp(pkt.payload)
-        if arp is None:
-            return
-        at = Location(switch, pkt.metadata.get("ingress_port", 0))
-        vnet = pkt.metadata.get("vnet_id", 0)
+        seen = classify(parse_packet_ins(self._parser, pkts))
+        self.metrics.packet_ins += len(pkts)
+        if seen.malformed:
+            self.metrics.malformed += seen.malformed
+            log.debug("%s: %d malformed packet-ins dropped", switch, seen.malformed)
+        for probe in seen.probes:
+            await self._on_lldp(switch, probe.port, probe.info)
+        for host in seen.hosts:
+            await self._on_host(switch, host, start)
+
+    async def _on_host(self, switch: str, seen: HostSeen, start: float) -> None:
+        at = Location(switch, seen.port)
+        vnet = seen.vnet
         if vnet == 0:
             # A port with no virtual network yet: a known MAC arriving there says which.
-            known = [h for h in self.tracker.hosts() if h.mac == arp.sha]
+            known = [h for h in self.tracker.hosts() if h.mac == seen.mac]
             if len(known) != 1:
                 log.debug("%s: frame from %s in no virtual network: ignored", switch, at)
                 return
             vnet = known[0].vnet
-        source = Source.RARP if arp.is_rarp else (Source.GARP if arp.is_gratuitous
-                                                  else Source.ARP)
-        ip = None if arp.is_rarp or arp.spa == 0 else arp.spa
-        events = self.tracker.observe(Sighting(vnet, arp.sha, ip, at, start, source))
+        events = self.tracker.observe(Sighting(vnet, seen.mac, seen.ip, at, start, seen.source))
         await self._handle(events, start)
-        if not arp.is_rarp and arp.oper == ARP_REQUEST and not arp.is_gratuitous:
-            await self._proxy_arp(switch, at, vnet, arp.tpa, pkt.payload)
+        if seen.arp is not None:
+            await self._proxy_arp(switch, at, vnet, seen.arp)
 
     async def _handle(self, events: list[Event], start: float) -> None:
         for ev in events:
@@ -263,11 +271,8 @@ class Controller:
         except MobilityError as exc:
             log.error("accepting a held move failed: %s", exc)
 
-    async def _proxy_arp(self, switch: str, at: Location, vnet: int, target_ip: int,
-                         request_frame: bytes) -> None:
-        arp = parse_arp(request_frame)
-        assert arp is not None
-        host = self.tracker.find_ip(vnet, target_ip)
+    async def _proxy_arp(self, switch: str, at: Location, vnet: int, arp: Arp) -> None:
+        host = self.tracker.find_ip(vnet, arp.tpa)
         if host is not None:
             mac = host.mac
         else:

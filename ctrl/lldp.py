@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ctrl.fastpath import Lldp, parse_batch
+
 ETHERTYPE_LLDP = 0x88CC
 LLDP_MULTICAST = bytes.fromhex("0180c200000e")
 _TLV_END, _TLV_CHASSIS, _TLV_PORT, _TLV_TTL = 0, 1, 2, 3
@@ -35,27 +37,18 @@ def build_lldp(chassis: str, port: int, src_mac: bytes, ttl: int = 120) -> bytes
     return frame + bytes(max(0, 60 - len(frame)))
 
 
+def lldp_info(rec: Lldp) -> LldpInfo | None:
+    """What one of our own LLDP frames says, from the fast path's record; None for
+    another speaker's (other id subtypes, a port id that is not a number)."""
+    if rec.chassis_subtype != _SUBTYPE_LOCAL or rec.port_subtype != _SUBTYPE_LOCAL:
+        return None
+    text = rec.port_id.decode("ascii", "replace")
+    if not text.isdigit() or not rec.chassis_id:
+        return None
+    return LldpInfo(rec.chassis_id.decode("utf-8", "replace"), int(text), rec.ttl)
+
+
 def parse_lldp(frame: bytes) -> LldpInfo | None:
-    if len(frame) < 14 or struct.unpack_from("!H", frame, 12)[0] != ETHERTYPE_LLDP:
-        return None
-    off, chassis, port, ttl = 14, None, None, None
-    while off + 2 <= len(frame):
-        (head,) = struct.unpack_from("!H", frame, off)
-        kind, length = head >> 9, head & 0x1FF
-        off += 2
-        if off + length > len(frame):
-            return None
-        value = frame[off:off + length]
-        off += length
-        if kind == _TLV_END:
-            break
-        if kind == _TLV_CHASSIS and length >= 2 and value[0] == _SUBTYPE_LOCAL:
-            chassis = value[1:].decode("utf-8", "replace")
-        elif kind == _TLV_PORT and length >= 2 and value[0] == _SUBTYPE_LOCAL:
-            text = value[1:].decode("ascii", "replace")
-            port = int(text) if text.isdigit() else None
-        elif kind == _TLV_TTL and length == 2:
-            (ttl,) = struct.unpack("!H", value)
-    if chassis is None or port is None or ttl is None:
-        return None
-    return LldpInfo(chassis, port, ttl)
+    """One frame's LldpInfo (a batch of one: callers with many frames parse them together)."""
+    rec = parse_batch([frame])[0]
+    return lldp_info(rec.lldp) if rec.ok and rec.lldp is not None else None

@@ -1,15 +1,17 @@
-"""The few frames the controller reads and writes itself: ARP and RARP.
+"""The ARP and RARP messages the controller reads and writes itself.
 
 Punted frames arrive as the pipeline left them (VLAN tag popped, GRE stripped),
-so they start with a plain Ethernet header. The batch parser of the C fast path
-(ext/) covers every kind of frame; this module is what host learning and proxy
-ARP need, in plain Python, with every length checked.
+so they start with a plain Ethernet header. Reading is the fast path's job
+(ctrl.fastpath, one C call per batch of packet-ins): `arp_of` turns its record
+into the Arp that host learning and proxy ARP use; building is done here.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+
+from ctrl.fastpath import Kind, Record, parse_batch
 
 ETHERTYPE_ARP = 0x0806
 ETHERTYPE_RARP = 0x8035
@@ -43,18 +45,20 @@ class Arp:
         return self.ether_type == ETHERTYPE_ARP and self.spa == self.tpa and self.spa != 0
 
 
+def arp_of(rec: Record) -> Arp | None:
+    """The Arp of a parsed frame that is a whole Ethernet/IPv4 ARP or RARP message
+    with a known operation; None for anything else."""
+    if not rec.ok or rec.kind not in (Kind.ARP, Kind.RARP) or rec.eth is None or rec.arp is None:
+        return None
+    a = rec.arp
+    if not 1 <= a.oper <= 4:
+        return None
+    return Arp(rec.eth.ether_type, rec.eth.src, rec.eth.dst, a.oper, a.sha, a.spa, a.tha, a.tpa)
+
+
 def parse_arp(frame: bytes) -> Arp | None:
-    """An Arp from an Ethernet/IPv4 ARP or RARP frame; None for anything else or malformed."""
-    if len(frame) < _ETH.size + _ARP.size:
-        return None
-    dst, src, ether_type = _ETH.unpack_from(frame)
-    if ether_type not in (ETHERTYPE_ARP, ETHERTYPE_RARP):
-        return None
-    htype, ptype, hlen, plen, oper, sha, spa, tha, tpa = _ARP.unpack_from(frame, _ETH.size)
-    if (htype, ptype, hlen, plen) != (1, 0x0800, 6, 4) or not 1 <= oper <= 4:
-        return None
-    return Arp(ether_type, _int(src), _int(dst), oper, _int(sha), _int(spa), _int(tha),
-               _int(tpa))
+    """One frame's Arp (a batch of one: callers with many frames parse them together)."""
+    return arp_of(parse_batch([frame])[0])
 
 
 def arp_reply(request: Arp, answer_mac: int) -> bytes:
@@ -75,10 +79,6 @@ def rarp_announcement(mac: int) -> bytes:
     """What QEMU sends after a live migration: a broadcast RARP request for its own MAC."""
     return build_arp(ETHERTYPE_RARP, eth_src=mac, eth_dst=BROADCAST, oper=RARP_REQUEST,
                      sha=mac, spa=0, tha=mac, tpa=0)
-
-
-def _int(raw: bytes) -> int:
-    return int.from_bytes(raw, "big")
 
 
 def _mac(value: int) -> bytes:

@@ -16,7 +16,6 @@ Forwarding model (mobility.p4):
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from ctrl.errors import MobilityError
 from ctrl.hosts import Location
 from ctrl.p4entity import Entity, TableEntry
 from ctrl.p4values import to_int
+from ctrl.switchpaths import SwitchPaths
 from ctrl.topology import Link, Topology
 
 ETHERTYPE_ARP, ETHERTYPE_RARP, ETHERTYPE_LLDP, ETHERTYPE_IPV4 = 0x0806, 0x8035, 0x88CC, 0x0800
@@ -58,36 +58,16 @@ class UnderlayPeer:
     dst_mac: str
 
 
-def bfs_next_hops(adjacency: Mapping[str, Iterable[str]]) -> NextHops:
-    """A plain-Python next-hop function (fewest links); the C path engine gives the same."""
-
-    def next_hops(dest: str) -> dict[str, str]:
-        out: dict[str, str] = {}
-        seen = {dest}
-        queue = deque([dest])
-        while queue:
-            node = queue.popleft()
-            for nb in sorted(adjacency.get(node, ())):
-                if nb not in seen:
-                    seen.add(nb)
-                    out[nb] = node
-                    queue.append(nb)
-        return out
-
-    return next_hops
-
-
 class Planner:
-    def __init__(self, topology: Topology, next_hops: NextHops | None = None,
+    def __init__(self, topology: Topology,
                  underlay_peer: Callable[[str, str], UnderlayPeer] | None = None) -> None:
         self.topo = topology
         self._ports: dict[tuple[str, str], int] = {}
         for link in topology.links:
             self._ports[link.a.switch, link.b.switch] = link.a.port
             self._ports[link.b.switch, link.a.switch] = link.b.port
-        self._fixed_next_hops = next_hops
-        self.links_down: frozenset[Link] = frozenset()
-        self.next_hops = next_hops or bfs_next_hops(self._adjacency())
+        self.paths = SwitchPaths(topology.switches, topology.links)
+        self.next_hops: NextHops = self.paths.next_hops
         self._underlay_peer = underlay_peer or (lambda a, b: UnderlayPeer(
             "02:00:00:00:ff:01", "02:00:00:00:ff:02"))
         self._gateways = {}
@@ -102,22 +82,16 @@ class Planner:
                 for b in sorted(self._gateways.values()) if a != b)
         }
 
-    def _adjacency(self) -> dict[str, set[str]]:
-        adjacency: dict[str, set[str]] = defaultdict(set)
-        for link in self.topo.links:
-            if link not in self.links_down:
-                adjacency[link.a.switch].add(link.b.switch)
-                adjacency[link.b.switch].add(link.a.switch)
-        return adjacency
+    @property
+    def links_down(self) -> frozenset[Link]:
+        return self.paths.down
 
     def set_links_down(self, down: Iterable[Link]) -> bool:
         """Paths avoid these links from now on; True when that changed anything."""
         new = frozenset(down)
-        if new == self.links_down:
+        if new == self.paths.down:
             return False
-        self.links_down = new
-        if self._fixed_next_hops is None:
-            self.next_hops = bfs_next_hops(self._adjacency())
+        self.paths.set_down(new)
         return True
 
     def fabric_ports(self, switch: str) -> list[int]:

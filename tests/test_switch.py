@@ -24,7 +24,7 @@ def fwd(mac: int, port: int) -> TableEntry:
                       {"port": port})
 
 
-async def _noop(name: str, pkt: PacketIn) -> None:
+async def _noop(name: str, pkts: list[PacketIn]) -> None:
     return None
 
 
