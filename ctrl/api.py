@@ -5,6 +5,7 @@
     GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches
     GET  /api/v1/tunnels           GRE tunnels between site gateways
     POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration
+    DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is)
     GET  /api/v1/openapi.json      this API's OpenAPI 3 description
     GET  /metrics                  Prometheus text format
 
@@ -97,6 +98,17 @@ async def migrate(request: web.Request) -> web.Response:
                              status=202)
 
 
+async def cancel_migration(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    vm = request.match_info["vm"]
+    try:
+        host = await c.cancel(vm)
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    return web.json_response({"vm": vm, "mac": int_to_mac(host.mac), "at": str(host.location),
+                              "status": "migration cancelled: delivered at one location"})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
@@ -138,6 +150,7 @@ def make_app(controller: Controller) -> web.Application:
     app.router.add_get("/api/v1/path", path)
     app.router.add_get("/api/v1/tunnels", tunnels)
     app.router.add_post("/api/v1/migrate", migrate)
+    app.router.add_delete("/api/v1/migrate/{vm}", cancel_migration)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
     return app
@@ -179,5 +192,10 @@ OPENAPI: dict[str, Any] = {
                 "properties": {"vm": {"type": "string"}, "to": {"type": "string"}}}}}},
             "responses": {"202": {"description": "accepted"}, "400": _ERR, "404": _ERR,
                           "409": _ERR}}},
+        "/api/v1/migrate/{vm}": {"delete": {
+            "summary": "cancel an announced migration: the VM stays where it is",
+            "parameters": [{"name": "vm", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "cancelled"}, "404": _ERR}}},
     },
 }

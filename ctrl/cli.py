@@ -106,10 +106,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 DEFAULT_API = "http://127.0.0.1:8080"
 
 
-def _call(api: str, path: str, body: dict[str, str] | None = None) -> object:
+def _call(api: str, path: str, body: dict[str, str] | None = None,
+          method: str | None = None) -> object:
     url = api.rstrip("/") + "/api/v1/" + path
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=10) as reply:
@@ -148,6 +149,12 @@ def _cmd_path(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    if args.cancel:
+        reply = _call(args.api, "migrate/" + urllib.parse.quote(args.vm, safe=""),
+                      method="DELETE")
+        assert isinstance(reply, dict)
+        print(f"{args.vm} ({reply['mac']}) at {reply['at']}: {reply['status']}")
+        return 0
     reply = _call(args.api, "migrate", {"vm": args.vm, "to": args.to})
     assert isinstance(reply, dict)
     print(f"{args.vm} ({reply['mac']}): {reply['from']} -> {reply['to']}: {reply['status']}")
@@ -206,10 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     path.add_argument("--api", default=DEFAULT_API, help="controller API (default: %(default)s)")
     path.set_defaults(func=_cmd_path)
     mig = sub.add_parser("migrate", help="announce a VM's migration to a hypervisor",
-                         description="Pre-provision the new location and expect the VM's RARP "
-                         "there: the switch-over needs no reaction time.")
+                         description="Pre-provision the new location and deliver the VM's "
+                         "frames at both locations until its RARP there: the switch-over "
+                         "needs no reaction time and loses nothing in the network.")
     mig.add_argument("vm", help="VM name from the topology, or its MAC")
-    mig.add_argument("--to", required=True, metavar="HYPERVISOR")
+    where = mig.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", metavar="HYPERVISOR", help="where the VM is going")
+    where.add_argument("--cancel", action="store_true",
+                       help="the migration will not happen: the VM stays where it is")
     mig.add_argument("--api", default=DEFAULT_API, help="controller API (default: %(default)s)")
     mig.set_defaults(func=_cmd_migrate)
 

@@ -38,7 +38,7 @@ from ctrl.p4entity import Entity, PacketIn, PacketOut
 from ctrl.p4schema import P4Schema
 from ctrl.p4values import to_int
 from ctrl.packets import Arp, arp_reply
-from ctrl.planner import PlacedVM, Planner
+from ctrl.planner import InFlight, PlacedVM, Planner
 from ctrl.punts import HostSeen, classify, parse_packet_ins
 from ctrl.switch import SwitchManager
 from ctrl.topology import Link, Topology
@@ -63,7 +63,7 @@ class Controller:
     def __init__(self, topology: Topology, schema: P4Schema, device_config: bytes, *,
                  election_id: tuple[int, int] = (0, 1), damping: Damping | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 lldp_interval: float = 0.5) -> None:
+                 lldp_interval: float = 0.5, flight_timeout: float = 120.0) -> None:
         self.topo = topology
         self.planner = Planner(topology)
         self.clock = clock
@@ -80,6 +80,8 @@ class Controller:
                          for ref in (link.a, link.b)}
         self.link_seen: dict[Link, float] = {}
         self.provisioned: dict[Location, int] = {}  # announced arrivals: port -> vnet
+        self.in_flight: dict[tuple[int, int], InFlight] = {}  # (vnet, mac) -> where to
+        self.flight_timeout = flight_timeout
         self._background: set[asyncio.Task[None]] = set()
         self._apply_lock = asyncio.Lock()
         self.synced = asyncio.Event()
@@ -96,27 +98,36 @@ class Controller:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set: one task per switch, each synced as it connects; one
         switch that cannot be reached or refuses writes holds up no other."""
-        async with asyncio.TaskGroup() as tg:
-            for name, mgr in self.managers.items():
-                tg.create_task(mgr.run(stop, self._on_connect), name=name)
-            if self.topo.links and self.lldp_interval > 0:
-                tg.create_task(self._watch_links(stop), name="lldp")
-            await stop.wait()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for name, mgr in self.managers.items():
+                    tg.create_task(mgr.run(stop, self._on_connect), name=name)
+                if self.topo.links and self.lldp_interval > 0:
+                    tg.create_task(self._watch_links(stop), name="lldp")
+                await stop.wait()
+        finally:
+            background = list(self._background)  # held moves, migration time-outs
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
 
     async def _on_connect(self, switch: str) -> None:
         async with self._apply_lock:
-            wanted = self.planner.wanted(self.placed(), self.provisioned)[switch]
+            wanted = self._wanted()[switch]
             written = await self.managers[switch].apply(wanted)
         log.info("%s: in sync (%d writes)", switch, written)
         if all(m.ready.is_set() for m in self.managers.values()) and not self.synced.is_set():
             self.synced.set()
             log.info("all %d switches in sync", len(self.managers))
 
+    def _wanted(self) -> dict[str, list[Entity]]:
+        return self.planner.wanted(self.placed(), self.provisioned, self.in_flight)
+
     async def reconcile(self, new: Location | None, old: Location | None) -> int:
         """Write every connected switch's wanted state, make-before-break around a move.
         A switch that is not connected is brought up to date when it connects."""
         async with self._apply_lock:
-            wanted = self.planner.wanted(self.placed(), self.provisioned)
+            wanted = self._wanted()
             live = [n for n, m in self.managers.items() if m.ready.is_set()]
             if new is None:
                 return await self._apply_all(live, wanted)
@@ -144,31 +155,74 @@ class Controller:
                 written += result
         return written
 
-    async def announce(self, vm: str, hypervisor: str) -> Host:
-        """An announced migration: ready the new port, accept the VM's RARP there at once."""
+    def _find(self, vm: str) -> Host:
+        """A VM by its name in the topology or by its MAC address."""
         if vm in self.topo.vms:
             decl = self.topo.vms[vm]
-            host = self.tracker.get(self.topo.vnets[decl.vnet].id, to_int(decl.mac))
-        else:
-            try:
-                mac = to_int(vm)
-            except ValueError:
-                raise HostError(f"no VM {vm!r}") from None
-            found = [h for h in self.tracker.hosts() if h.mac == mac]
-            if not found:
-                raise HostError(f"no VM {vm!r}")
-            host = found[0]
+            return self.tracker.get(self.topo.vnets[decl.vnet].id, to_int(decl.mac))
+        try:
+            mac = to_int(vm)
+        except ValueError:
+            raise HostError(f"no VM {vm!r}") from None
+        found = [h for h in self.tracker.hosts() if h.mac == mac]
+        if not found:
+            raise HostError(f"no VM {vm!r}")
+        return found[0]
+
+    async def announce(self, vm: str, hypervisor: str) -> Host:
+        """An announced migration: ready the new port and deliver the VM's frames at both
+        locations until its RARP at the new one, which is accepted at once. Undone when
+        no RARP comes within `flight_timeout` seconds, or by `cancel`."""
+        host = self._find(vm)
         hyp = self.topo.hypervisors.get(hypervisor)
         if hyp is None:
             raise HostError(f"no hypervisor {hypervisor!r} "
                             f"(hypervisors: {', '.join(sorted(self.topo.hypervisors))})")
         to = Location(hyp.attach.switch, hyp.attach.port)
+        if to == host.location:
+            raise HostError(f"{vm} is already at {hypervisor} ({to})")
         self.tracker.expect(host.vnet, host.mac, to)
         self.provisioned[to] = host.vnet
+        used = {f.group for f in self.in_flight.values()}
+        flight = InFlight(to, next(g for g in range(1, len(used) + 2) if g not in used))
+        self.in_flight[host.key] = flight
         if self.synced.is_set():
             await self.reconcile(None, None)
-        log.info("migration of %012x to %s announced", host.mac, to)
+        log.info("migration of %012x to %s announced: delivered at %s and %s until its RARP",
+                 host.mac, to, host.location, to)
+        task = asyncio.create_task(self._expire(host, flight))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return host
+
+    async def cancel(self, vm: str) -> Host:
+        """An announced migration that will not happen: back to the VM's one location."""
+        host = self._find(vm)
+        flight = self.in_flight.get(host.key)
+        if flight is None:
+            raise HostError(f"{vm} has no migration under way")
+        await self._land(host, flight)
+        log.info("migration of %012x to %s cancelled", host.mac, flight.to)
+        return host
+
+    async def _expire(self, host: Host, flight: InFlight) -> None:
+        await asyncio.sleep(self.flight_timeout)
+        if self.in_flight.get(host.key) is flight:
+            log.warning("migration of %012x to %s: no RARP in %.0f s, back to %s", host.mac,
+                        flight.to, self.flight_timeout, host.location)
+            try:
+                await self._land(host, flight)
+            except MobilityError as exc:
+                log.error("undoing the migration of %012x failed: %s", host.mac, exc)
+
+    async def _land(self, host: Host, flight: InFlight) -> None:
+        del self.in_flight[host.key]
+        if host.expected == flight.to:
+            host.expected = None
+        if not any(f.to == flight.to for f in self.in_flight.values()):
+            self.provisioned.pop(flight.to, None)
+        if self.synced.is_set():
+            await self.reconcile(None, None)
 
     async def _watch_links(self, stop: asyncio.Event) -> None:
         """LLDP out of every fabric port each interval; a link not heard from for three
@@ -241,6 +295,7 @@ class Controller:
         for ev in events:
             if isinstance(ev, Moved):
                 self.provisioned.pop(ev.new, None)
+                self.in_flight.pop(ev.host.key, None)
                 written = await self.reconcile(ev.new, ev.old)
                 took = self.clock() - start
                 self.metrics.moves += 1

@@ -11,7 +11,13 @@ Forwarding model (mobility.p4):
   (the one with an underlay address) and into a GRE tunnel to the far gateway,
   which terminates it and carries on inside its own site;
 - a virtual network with a gateway MAC is routed by host routes on every
-  switch, so a VM keeps its address wherever it is.
+  switch, so a VM keeps its address wherever it is;
+- a VM announced to migrate is "in flight": until its RARP at the new location,
+  its frames are delivered at both locations (multicast groups along the path
+  between them), as OVN's multi-chassis port binding does, so whatever arrives
+  while the VM switches over is not lost. A GRE tunnel cannot carry a replica
+  (mobility.p4 encapsulates in ingress, before replication): across sites the
+  old location keeps the traffic until the RARP.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 
 from ctrl.errors import MobilityError
 from ctrl.hosts import Location
-from ctrl.p4entity import Entity, TableEntry
+from ctrl.p4entity import Entity, MulticastGroupEntry, TableEntry
 from ctrl.p4values import to_int
 from ctrl.switchpaths import SwitchPaths
 from ctrl.topology import Link, Topology
@@ -48,6 +54,15 @@ class PlacedVM:
     mac: int
     ip: int | None
     at: Location
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """An announced migration under way: the VM's next location, and the multicast
+    group id its frames use on switches that send them to both locations."""
+
+    to: Location
+    group: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +199,28 @@ class Planner:
         return TableEntry("bridging", key, "bridging.forward",
                           {"port": self.port_toward(switch, gw_here)})
 
-    def vm_entries(self, switch: str, vm: PlacedVM) -> list[Entity]:
-        out: list[Entity] = [self.toward(switch, vm)]
+    def both_ways(self, switch: str, vm: PlacedVM, flight: InFlight) -> list[Entity]:
+        """The bridging entry of `switch` for a VM in flight. Frames follow the tree
+        toward the old location as usual; the switches on the tree's path between the
+        new and the old location send them both ways along it. Egress never floods a
+        frame back out of its ingress port, so a copy travelling along the path keeps
+        its direction, and every frame reaches each location once."""
+        old, new = vm.at, flight.to
+        here, there = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
+        path = self.path(new.switch, old.switch) if here == there else None
+        if path is None or switch not in path or old == new:
+            return [self.toward(switch, vm)]  # no replica can go into a GRE tunnel
+        i = path.index(switch)
+        ports = {old.port if switch == old.switch else self._ports[switch, path[i + 1]],
+                 new.port if switch == new.switch else self._ports[switch, path[i - 1]]}
+        key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
+        return [TableEntry("bridging", key, "bridging.flood", {"group": flight.group}),
+                MulticastGroupEntry.of_ports(flight.group, sorted(ports))]
+
+    def vm_entries(self, switch: str, vm: PlacedVM,
+                   flight: InFlight | None = None) -> list[Entity]:
+        out: list[Entity] = (self.both_ways(switch, vm, flight) if flight
+                             else [self.toward(switch, vm)])
         if switch == vm.at.switch:
             out.append(TableEntry("ingress_port", {"ingress_port": vm.at.port},
                                   "ingress_port.set_access", {"vnet_id": vm.vnet}))
@@ -197,15 +232,19 @@ class Planner:
         return out
 
     def wanted(self, vms: Iterable[PlacedVM],
-               provisioned: Mapping[Location, int] | None = None) -> dict[str, list[Entity]]:
+               provisioned: Mapping[Location, int] | None = None,
+               in_flight: Mapping[tuple[int, int], InFlight] | None = None,
+               ) -> dict[str, list[Entity]]:
         """Every switch's full wanted state; `provisioned` access ports (port -> virtual
-        network) are ready for a VM announced to arrive there."""
+        network) are ready for a VM announced to arrive there; VMs `in_flight`
+        ((vnet, mac) -> where to) are delivered at both locations."""
         vms = list(vms)
+        flights = in_flight or {}
         out: dict[str, list[Entity]] = {}
         for switch in self.topo.switches:
             entities = self.base(switch)
             for vm in vms:
-                entities += self.vm_entries(switch, vm)
+                entities += self.vm_entries(switch, vm, flights.get((vm.vnet, vm.mac)))
             for at, vnet in (provisioned or {}).items():
                 if at.switch == switch:
                     entities.append(TableEntry("ingress_port", {"ingress_port": at.port},

@@ -87,3 +87,43 @@ def test_announced_migration_is_expected_and_provisioned(schema: P4Schema) -> No
                    and e.match["ingress_port"] == 3 for e in wanted["s4"])
 
     run(schema, body)
+
+
+def test_announced_migration_delivers_at_both_until_cancelled(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h4"})
+        assert r.status == 202
+        host = c.tracker.get(10, 0x020000000102)
+        flight = c.in_flight[host.key]
+        assert flight.to == Location("s4", 3)
+        wanted = c.planner.wanted(c.placed(), c.provisioned, c.in_flight)
+        floods = [e for e in wanted["s2"] if isinstance(e, TableEntry)
+                  and e.action == "bridging.flood"]
+        assert [e.params["group"] for e in floods] == [flight.group]
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h2"})
+        assert r.status == 404 and "already at h2" in (await r.json())["error"]
+        r = await client.delete("/api/v1/migrate/vm2")
+        assert r.status == 200 and (await r.json())["at"] == "s2:3"
+        assert c.in_flight == {} and c.provisioned == {} and host.expected is None
+        r = await client.delete("/api/v1/migrate/vm2")
+        assert r.status == 404 and "no migration under way" in (await r.json())["error"]
+        r = await client.delete("/api/v1/migrate/vm9")
+        assert r.status == 404
+
+    run(schema, body)
+
+
+def test_an_announced_migration_with_no_rarp_is_undone(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        c.flight_timeout = 0.05
+        r = await client.post("/api/v1/migrate", json={"vm": "vm1", "to": "h4"})
+        assert r.status == 202
+        assert c.in_flight
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if not c.in_flight:
+                break
+        assert c.in_flight == {} and c.provisioned == {}
+        assert all(h.expected is None for h in c.tracker.hosts())
+
+    run(schema, body)

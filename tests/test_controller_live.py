@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,6 +231,67 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
         for s in (conn, peer, listener):
             s.close()
         print(f"\nconvergence after the RARP: {controller.metrics.convergence_s[0] * 1e3:.1f} ms")
+
+
+def udp_to_port(sock: socket.socket, port: int, timeout: float = 1.0) -> list[bytes]:
+    """The payloads of the UDP datagrams to `port` that reach a raw socket in `timeout`."""
+    got: list[bytes] = []
+    sock.settimeout(0.05)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            frame = netns.recv_frame(sock)
+        except TimeoutError:
+            continue
+        ihl = (frame[14] & 0x0F) * 4 if len(frame) > 14 else 0
+        if (len(frame) >= 14 + ihl + 8 and frame[12:14] == b"\x08\x00" and frame[23] == 17
+                and int.from_bytes(frame[14 + ihl + 2:14 + ihl + 4], "big") == port):
+            got.append(frame[14 + ihl + 8:])
+    return got
+
+
+@pytest.mark.parametrize("fabric", ["campus", "campus-on-ovs"], indirect=True)
+def test_announced_migration_delivers_at_both_locations_until_the_rarp(
+        fabric: dict[str, str], schema: P4Schema, build_paths: BuildPaths) -> None:
+    """`ctrl migrate vm2 --to h3`: until vm2's RARP at h3, what vm1 sends it reaches both
+    the old and the new location, each datagram once; the RARP ends it."""
+    topo = parse_topology(fabric["topology"], "test topology")
+    controller = Controller(topo, schema, build_paths.json.read_bytes())
+    with ControllerThread(controller) as ct:
+        def call(coro: Any) -> Any:
+            return asyncio.run_coroutine_threadsafe(coro, ct.loop).result(35)
+
+        assert call(asyncio.wait_for(controller.synced.wait(), 30)) is True
+        assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
+        call(controller.announce("vm2", "h3"))
+        with netns.in_netns(fabric["vm1"]):
+            sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        old = netns.raw_socket("eth0", fabric["vm2"])
+        new = netns.raw_socket("eth3", fabric["h3"])
+        with sender, old, new:
+            sent = [f"dual {i}".encode() for i in range(20)]
+            for payload in sent:
+                sender.sendto(payload, (VM2_IP, 7009))
+            assert udp_to_port(old, 7009) == sent
+            assert udp_to_port(new, 7009) == sent
+        # The VM lands at h3 and announces itself: one location again.
+        move_link("eth0", fabric["vm2"], fabric["h2"], "old0")
+        move_link("eth3", fabric["h3"], fabric["vm2"], "eth0")
+        configure_vm(fabric["vm2"], "eth0", VM2_MAC, VM2_IP)
+        with netns.raw_socket("eth0", fabric["vm2"]) as rarp:
+            rarp.send(rarp_announcement(to_int(VM2_MAC)))
+        deadline = time.monotonic() + 10
+        while controller.metrics.moves == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert controller.metrics.moves == 1 and controller.in_flight == {}
+        assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
+        netns.link_set("old0", fabric["h2"], state="up")
+        with netns.raw_socket("old0", fabric["h2"]) as gone:
+            with netns.in_netns(fabric["vm1"]):
+                sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with sender:
+                sender.sendto(b"only new", (VM2_IP, 7009))
+            assert udp_to_port(gone, 7009, timeout=0.5) == []
 
 
 @needs_bmv2

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctrl.diff import diff
 from ctrl.hosts import Location
-from ctrl.p4entity import TableEntry, UpdateType
+from ctrl.p4entity import MulticastGroupEntry, TableEntry, UpdateType
 from ctrl.p4values import to_int
-from ctrl.planner import PlacedVM, PlanError, Planner, placed
+from ctrl.planner import InFlight, PlacedVM, PlanError, Planner, placed
 from ctrl.topology import parse_topology
 from tests.fakefabric import FakeFabric, Frame
 
@@ -119,3 +121,73 @@ def test_site_without_gateway_is_a_clear_error() -> None:
     planner = Planner(topo)
     with pytest.raises(PlanError, match="site b has no switch with an underlay"):
         planner.wanted(vms())
+
+
+def test_in_flight_vm_gets_every_frame_at_both_locations(planner: Planner) -> None:
+    """vm2 announced to move from s2:3 to s4:4 (same site): until its RARP, every frame
+    for it reaches both, exactly once each, from every other VM, by MAC and by IP."""
+    placed_vms = vms()
+    vm2 = placed_vms[1]
+    flight = InFlight(Location("s4", 4), group=7)
+    state = planner.wanted(placed_vms, {flight.to: 10}, {(vm2.vnet, vm2.mac): flight})
+    fabric = FakeFabric(planner.topo, state)
+    both = [Location("s2", 3), Location("s4", 4)]
+    for src in (placed_vms[0], placed_vms[2], placed_vms[3]):
+        assert fabric.deliver(src.at, Frame(vm2.mac)) == both, src
+        assert fabric.deliver(src.at, Frame(GW, vm2.ip)) == both, src
+    # Where both paths leave by the same port, nothing is replicated.
+    s1 = [e for e in state["s1"] if isinstance(e, TableEntry) and e.table == "bridging"
+          and e.match["eth_dst"] == vm2.mac]
+    assert [e.action for e in s1] in (["bridging.forward"], ["bridging.flood"])
+    # Other VMs are untouched by the flight.
+    assert_all_reach(planner, placed_vms)
+    # The RARP lands it: one location again, and the groups are gone.
+    landed = [*placed_vms[:1], placed(10, "02:00:00:00:01:02", "10.0.2.1", flight.to),
+              *placed_vms[2:]]
+    after = planner.wanted(landed)
+    assert not any(isinstance(e, MulticastGroupEntry) for es in after.values() for e in es)
+    for sw in after:
+        d = diff(after[sw], state[sw])
+        assert all(u.type is UpdateType.DELETE for u in d.deletes)
+    assert_all_reach(planner, landed)
+
+
+def test_in_flight_across_sites_keeps_the_old_location(planner: Planner) -> None:
+    placed_vms = vms()
+    vm2 = placed_vms[1]
+    flight = InFlight(Location("s3", 4), group=7)
+    state = planner.wanted(placed_vms, {flight.to: 10}, {(vm2.vnet, vm2.mac): flight})
+    fabric = FakeFabric(planner.topo, state)
+    # From site a the tunnel can't take a replica: the VM still runs where it was.
+    assert fabric.deliver(placed_vms[0].at, Frame(vm2.mac)) == [Location("s2", 3)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(3, 8).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=2 * n),
+    st.integers(0, n - 1), st.integers(0, n - 1))))
+def test_in_flight_delivery_is_exact_on_any_fabric(case: tuple[int, list[tuple[int, int]],
+                                                                  int, int]) -> None:
+    n, extra, old_sw, new_sw = case
+    # a spanning chain keeps it connected; extra links make loops and equal-cost paths
+    pairs = {(i, i + 1) for i in range(n - 1)} | {(min(a, b), max(a, b)) for a, b in extra
+                                                  if a != b}
+    links = "\n".join(f"  - [s{a}:{100 + k}, s{b}:{200 + k}]" for k, (a, b) in
+                      enumerate(sorted(pairs)))
+    switches = "\n".join(f'  s{i}: {{device_id: {i + 1}, grpc_addr: "127.0.0.1:{i + 1}"}}'
+                         for i in range(n))
+    topo = parse_topology(f"switches:\n{switches}\nlinks:\n{links}\nhypervisors:\n"
+                          "  h0: {switch: s0, port: 10}\n"
+                          "vnets:\n  blue: {id: 10, gateway_mac: \"02:00:00:00:00:01\"}\n")
+    planner = Planner(topo)
+    others = [placed(10, 0x020000000100 + i, 0x0A000100 + i, Location(f"s{i}", 10))
+              for i in range(n)]
+    vm = placed(10, 0x020000000999, 0x0A000999, Location(f"s{old_sw}", 20))
+    flight = InFlight(Location(f"s{new_sw}", 21), group=3)
+    state = planner.wanted([*others, vm], {flight.to: 10}, {(vm.vnet, vm.mac): flight})
+    fabric = FakeFabric(topo, state)
+    both = sorted([vm.at, flight.to], key=lambda x: (x.switch, x.port))
+    for src in others:
+        assert fabric.deliver(src.at, Frame(vm.mac)) == both, (src, sorted(pairs))
+        assert fabric.deliver(src.at, Frame(GW, vm.ip)) == both, (src, sorted(pairs))
