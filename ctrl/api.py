@@ -72,7 +72,8 @@ async def path(request: web.Request) -> web.Response:
 async def tunnels(request: web.Request) -> web.Response:
     c = request.app[CONTROLLER]
     return web.json_response([
-        {"id": tid, "from": a, "to": b} for (a, b), tid in sorted(c.planner.tunnels().items())
+        {"id": tid, "from": a, "to": b, "up": c.planner.tunnel_is_up(a, b)}
+        for (a, b), tid in sorted(c.planner.tunnels().items())
     ])
 
 

@@ -69,7 +69,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config = Path(args.bmv2_json).read_bytes()
     except OSError as exc:
         raise P4BuildError(f"cannot read {args.bmv2_json}: {exc.strerror}") from exc
-    controller = Controller(topology, schema, config, election_id=args.election_id)
+    controller = Controller(topology, schema, config, election_id=args.election_id,
+                            tunnels_on_demand=args.tunnels == "on-demand",
+                            tunnel_idle=args.tunnel_idle)
 
     host, _, port = args.api.rpartition(":")
 
@@ -198,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--topology", required=True, help="topology YAML file")
     serve.add_argument("--election-id", type=_election_id, default=(0, 1),
                        help="P4Runtime election id as HIGH,LOW or LOW (default: 0,1)")
+    serve.add_argument("--tunnels", choices=("on-demand", "static"), default="on-demand",
+                       help="GRE tunnels between sites: brought up when traffic needs them "
+                       "and released when idle, or always up (default: %(default)s)")
+    serve.add_argument("--tunnel-idle", type=float, default=300.0, metavar="SECONDS",
+                       help="release a tunnel that carried nothing for this long "
+                       "(default: %(default)s)")
     serve.add_argument("--api", default="127.0.0.1:8080",
                        help="address of the REST API and /metrics (default: %(default)s)")
     serve.set_defaults(func=_cmd_serve)

@@ -34,14 +34,15 @@ from ctrl.hosts import (
     Sighting,
 )
 from ctrl.lldp import LldpInfo, build_lldp
-from ctrl.p4entity import Entity, PacketIn, PacketOut
+from ctrl.p4entity import Entity, PacketIn, PacketOut, TableEntry
 from ctrl.p4schema import P4Schema
 from ctrl.p4values import to_int
-from ctrl.packets import Arp, arp_reply
+from ctrl.packets import Arp, arp_reply, gre_encap
 from ctrl.planner import InFlight, PlacedVM, Planner
-from ctrl.punts import HostSeen, classify, parse_packet_ins
+from ctrl.punts import HostSeen, NeedsTunnel, classify, parse_packet_ins
 from ctrl.switch import SwitchManager
 from ctrl.topology import Link, Topology
+from ctrl.tunnels import Pair, TunnelUsage
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class Metrics:
     moves: int = 0
     learned: int = 0
     proxy_arp_replies: int = 0
+    tunnels_brought_up: int = 0
+    tunnels_released: int = 0
     link_changes: int = 0
     damped: int = 0
     duplicates: int = 0
@@ -63,7 +66,8 @@ class Controller:
     def __init__(self, topology: Topology, schema: P4Schema, device_config: bytes, *,
                  election_id: tuple[int, int] = (0, 1), damping: Damping | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 lldp_interval: float = 0.5, flight_timeout: float = 120.0) -> None:
+                 lldp_interval: float = 0.5, flight_timeout: float = 120.0,
+                 tunnels_on_demand: bool = True, tunnel_idle: float = 300.0) -> None:
         self.topo = topology
         self.planner = Planner(topology)
         self.clock = clock
@@ -82,9 +86,13 @@ class Controller:
         self.provisioned: dict[Location, int] = {}  # announced arrivals: port -> vnet
         self.in_flight: dict[tuple[int, int], InFlight] = {}  # (vnet, mac) -> where to
         self.flight_timeout = flight_timeout
+        self.tunnels = TunnelUsage(tunnel_idle)
+        if tunnels_on_demand:
+            self.planner.tunnels_up = self.tunnels.up  # the planner reads the same set
         self._background: set[asyncio.Task[None]] = set()
         self._apply_lock = asyncio.Lock()
         self.synced = asyncio.Event()
+        self._in_sync: set[str] = set()
         self._parser = BatchParser()
         now = clock()
         for vm in topology.vms.values():
@@ -104,6 +112,8 @@ class Controller:
                     tg.create_task(mgr.run(stop, self._on_connect), name=name)
                 if self.topo.links and self.lldp_interval > 0:
                     tg.create_task(self._watch_links(stop), name="lldp")
+                if self.planner.tunnels_up is not None and self.planner.tunnels():
+                    tg.create_task(self._watch_tunnels(stop), name="tunnels")
                 await stop.wait()
         finally:
             background = list(self._background)  # held moves, migration time-outs
@@ -116,7 +126,10 @@ class Controller:
             wanted = self._wanted()[switch]
             written = await self.managers[switch].apply(wanted)
         log.info("%s: in sync (%d writes)", switch, written)
-        if all(m.ready.is_set() for m in self.managers.values()) and not self.synced.is_set():
+        self._in_sync.add(switch)
+        # `ready` is set on connecting, before the sync: every switch must have synced.
+        if (self._in_sync == set(self.managers) and not self.synced.is_set()
+                and all(m.ready.is_set() for m in self.managers.values())):
             self.synced.set()
             log.info("all %d switches in sync", len(self.managers))
 
@@ -266,7 +279,7 @@ class Controller:
     async def _on_packets(self, switch: str, pkts: list[PacketIn]) -> None:
         """Every packet-in a switch had waiting: one parse, then each frame in order."""
         start = self.clock()
-        seen = classify(parse_packet_ins(self._parser, pkts))
+        seen = classify(parse_packet_ins(self._parser, pkts), [p.payload for p in pkts])
         self.metrics.packet_ins += len(pkts)
         if seen.malformed:
             self.metrics.malformed += seen.malformed
@@ -275,6 +288,8 @@ class Controller:
             await self._on_lldp(switch, probe.port, probe.info)
         for host in seen.hosts:
             await self._on_host(switch, host, start)
+        for frame in seen.unbridged:
+            await self._through_tunnel(switch, frame)
 
     async def _on_host(self, switch: str, seen: HostSeen, start: float) -> None:
         at = Location(switch, seen.port)
@@ -289,13 +304,81 @@ class Controller:
         events = self.tracker.observe(Sighting(vnet, seen.mac, seen.ip, at, start, seen.source))
         await self._handle(events, start)
         if seen.arp is not None:
+            target = self.tracker.find_ip(vnet, seen.arp.tpa)
+            pair = target and self.planner.tunnel_between(switch, target.location.switch)
+            if pair:  # it will talk across sites: the tunnel is up before the ARP answer
+                await self._bring_up(pair)
             await self._proxy_arp(switch, at, vnet, seen.arp)
+
+    async def _bring_up(self, pair: Pair) -> None:
+        if self.tunnels.bring_up(pair, self.clock()):
+            self.metrics.tunnels_brought_up += 1
+            log.info("GRE tunnel %s <-> %s up", *pair)
+            await self.reconcile(None, None)
+
+    async def _through_tunnel(self, switch: str, u: NeedsTunnel) -> None:
+        """A gateway punted a frame whose tunnel is down: bring it up, then send the frame
+        through it from here, encapsulated as the switch would have (nothing lost)."""
+        try:
+            host = self.tracker.get(u.vnet, u.dst_mac)
+        except HostError:
+            log.debug("%s: punted frame for unknown %012x dropped", switch, u.dst_mac)
+            return
+        pair = self.planner.tunnel_between(switch, host.location.switch)
+        if pair is None or pair[0] != switch:
+            return
+        await self._bring_up(pair)
+        here, there = self.topo.switches[pair[0]].underlay, self.topo.switches[pair[1]].underlay
+        client = self.managers[switch].client
+        if here is None or there is None or client is None:
+            return
+        peer = self.planner.underlay_peer(*pair)
+        frame = gre_encap(u.frame, key=u.vnet, src_ip=to_int(here.ip), dst_ip=to_int(there.ip),
+                          src_mac=to_int(peer.src_mac), dst_mac=to_int(peer.dst_mac))
+        await client.packet_out(PacketOut(frame, {"egress_port": here.port}))
+
+    async def _watch_tunnels(self, stop: asyncio.Event) -> None:
+        """Reads the tunnels' packet counters; releases those idle for `tunnels.idle`."""
+        interval = max(0.1, min(5.0, self.tunnels.idle / 4))
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            now = self.clock()
+            for gateway in sorted({a for a, _ in self.tunnels.up}):
+                client = self.managers[gateway].client
+                if client is None:
+                    continue
+                try:
+                    entries = await client.read_table("tunnel_encap", counters=True)
+                except MobilityError as exc:
+                    log.warning("%s: reading tunnel counters: %s", gateway, exc)
+                    continue
+                packets = {to_int(e.match["tunnel_id"]): e.counter.packets for e in entries
+                           if isinstance(e, TableEntry) and e.counter is not None}
+                for pair in [p for p in self.tunnels.up if p[0] == gateway]:
+                    count = packets.get(self.planner.tunnel_id(*pair))
+                    if count is not None:
+                        self.tunnels.observe(pair, count, now)
+            idle = self.tunnels.idle_since(now)
+            if idle:
+                self.tunnels.release(idle)
+                self.metrics.tunnels_released += len(idle)
+                log.info("GRE tunnels idle for %.0f s released: %s", self.tunnels.idle,
+                         ", ".join(f"{a}->{b}" for a, b in idle))
+                try:
+                    await self.reconcile(None, None)
+                except MobilityError as exc:
+                    log.error("releasing idle tunnels: %s", exc)
 
     async def _handle(self, events: list[Event], start: float) -> None:
         for ev in events:
             if isinstance(ev, Moved):
                 self.provisioned.pop(ev.new, None)
                 self.in_flight.pop(ev.host.key, None)
+                if ev.old is not None:
+                    pair = self.planner.tunnel_between(ev.old.switch, ev.new.switch)
+                    if pair and self.tunnels.rehome(*pair, self.clock()):
+                        log.info("GRE tunnels to %s re-homed to %s", *pair)
                 written = await self.reconcile(ev.new, ev.old)
                 took = self.clock() - start
                 self.metrics.moves += 1

@@ -83,3 +83,30 @@ def rarp_announcement(mac: int) -> bytes:
 
 def _mac(value: int) -> bytes:
     return value.to_bytes(6, "big")
+
+
+GRE_KEY_PRESENT, ETHERTYPE_IPV4, ETHERTYPE_TEB, IP_PROTO_GRE = 0x2000, 0x0800, 0x6558, 47
+_IPV4 = struct.Struct("!BBHHHBBH4s4s")
+_GRE_KEY = struct.Struct("!HHI")
+
+
+def gre_encap(inner: bytes, *, key: int, src_ip: int, dst_ip: int, src_mac: int, dst_mac: int,
+              ttl: int = 64) -> bytes:
+    """`inner` in GRE with `key` over IPv4, exactly as mobility.p4's tunnel_encap and
+    underlay_next_hop build it: for a frame the controller sends into a tunnel itself."""
+    total = _IPV4.size + _GRE_KEY.size + len(inner)
+    if total > 0xFFFF:
+        raise ValueError(f"a {len(inner)}-byte frame does not fit in one GRE packet")
+    header = _IPV4.pack(0x45, 0, total, 0, 0, ttl, IP_PROTO_GRE, 0, src_ip.to_bytes(4, "big"),
+                        dst_ip.to_bytes(4, "big"))
+    csum = _checksum(header)
+    header = header[:10] + csum.to_bytes(2, "big") + header[12:]
+    return (_ETH.pack(_mac(dst_mac), _mac(src_mac), ETHERTYPE_IPV4) + header
+            + _GRE_KEY.pack(GRE_KEY_PRESENT, ETHERTYPE_TEB, key) + inner)
+
+
+def _checksum(data: bytes) -> int:
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF

@@ -9,7 +9,10 @@ Forwarding model (mobility.p4):
 - inside a site, frames follow the fewest-links path over fabric links, tagged
   with the virtual network; across sites they go to the site's gateway switch
   (the one with an underlay address) and into a GRE tunnel to the far gateway,
-  which terminates it and carries on inside its own site;
+  which terminates it and carries on inside its own site. With tunnels on
+  demand (`Planner.tunnels_up` a set), a tunnel exists only while it is up;
+  a frame that needs one that is down goes to the controller, which brings it
+  up and sends that frame through it itself;
 - a virtual network with a gateway MAC is routed by host routes on every
   switch, so a VM keeps its address wherever it is;
 - a VM announced to migrate is "in flight": until its RARP at the new location,
@@ -83,13 +86,14 @@ class Planner:
             self._ports[link.b.switch, link.a.switch] = link.b.port
         self.paths = SwitchPaths(topology.switches, topology.links)
         self.next_hops: NextHops = self.paths.next_hops
-        self._underlay_peer = underlay_peer or (lambda a, b: UnderlayPeer(
+        self.underlay_peer = underlay_peer or (lambda a, b: UnderlayPeer(
             "02:00:00:00:ff:01", "02:00:00:00:ff:02"))
         self._gateways = {}
         for site in topology.sites:
             gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
             if gws:
                 self._gateways[site] = sorted(gws)[0]
+        self.tunnels_up: set[tuple[str, str]] | None = None  # None: every tunnel, always
         self._tunnel_ids = {
             (a, b): i + 1
             for i, (a, b) in enumerate(
@@ -138,6 +142,15 @@ class Planner:
     def tunnels(self) -> dict[tuple[str, str], int]:
         return dict(self._tunnel_ids)
 
+    def tunnel_is_up(self, src_gateway: str, dst_gateway: str) -> bool:
+        return self.tunnels_up is None or (src_gateway, dst_gateway) in self.tunnels_up
+
+    def tunnel_between(self, here: str, there: str) -> tuple[str, str] | None:
+        """(gateway of `here`'s site, gateway of `there`'s site), switches both; None when
+        the two are in one site."""
+        a, b = self.topo.switches[here].site, self.topo.switches[there].site
+        return None if a == b else (self.gateway(a), self.gateway(b))
+
     def port_toward(self, switch: str, dest: str) -> int:
         nxt = self.next_hops(dest).get(switch)
         if nxt is None:
@@ -163,11 +176,11 @@ class Planner:
             out.append(TableEntry("gre_termination", {"ipv4_dst": sw.underlay.ip},
                                   "gre_termination.terminate"))
             for (a, b), tid in self._tunnel_ids.items():
-                if a != switch:
+                if a != switch or not self.tunnel_is_up(a, b):
                     continue
                 far = self.topo.switches[b]
                 assert far.underlay is not None
-                peer = self._underlay_peer(a, b)
+                peer = self.underlay_peer(a, b)
                 out.append(TableEntry("tunnel_encap", {"tunnel_id": tid},
                                       "tunnel_encap.encap_gre",
                                       {"src_addr": sw.underlay.ip, "dst_addr": far.underlay.ip}))
@@ -194,6 +207,8 @@ class Planner:
                               {"port": self.port_toward(switch, vm.at.switch)})
         gw_here, gw_there = self.gateway(here), self.gateway(there)
         if switch == gw_here:
+            if not self.tunnel_is_up(gw_here, gw_there):
+                return TableEntry("bridging", key, "bridging.to_cpu")  # the controller asks
             return TableEntry("bridging", key, "bridging.to_tunnel",
                               {"tunnel_id": self.tunnel_id(gw_here, gw_there)})
         return TableEntry("bridging", key, "bridging.forward",

@@ -2,9 +2,10 @@
 
 The switch hands over every packet-in waiting at once; the fast path parses
 them in one call (ctrl.fastpath) and `classify` reads the records: LLDP from
-a neighbour (a link is alive), or a host showing itself with ARP, gratuitous
+a neighbour (a link is alive), a host showing itself with ARP, gratuitous
 ARP, RARP or a DHCP request (learning and moves), with the ARP requests the
-controller answers itself. Frames that are malformed, or that say nothing the
+controller answers itself, or a frame a gateway could not bridge because the
+GRE tunnel it needs is down (tunnels on demand). Frames that are malformed, or that say nothing the
 controller uses, are counted and dropped.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ctrl.fastpath import Kind, MetaColumns, Records
+from ctrl.fastpath import Kind, MetaColumns, PuntReason, Records
 from ctrl.fastpath.parse import BatchParser
 from ctrl.hosts import Source
 from ctrl.lldp import LldpInfo, lldp_info
@@ -45,10 +46,21 @@ class HostSeen:
     arp: Arp | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NeedsTunnel:
+    """A frame for `dst_mac` in `vnet` that a gateway punted: its tunnel is down."""
+
+    port: int
+    vnet: int
+    dst_mac: int
+    frame: bytes
+
+
 @dataclass(slots=True)
 class Classified:
     probes: list[LinkProbe] = field(default_factory=list)
     hosts: list[HostSeen] = field(default_factory=list)
+    unbridged: list[NeedsTunnel] = field(default_factory=list)
     malformed: int = 0
     ignored: int = 0
 
@@ -61,15 +73,17 @@ def parse_packet_ins(parser: BatchParser, pkts: Sequence[PacketIn]) -> Records:
     return parser.parse([p.payload for p in pkts], meta)
 
 
-def classify(records: Records) -> Classified:
+def classify(records: Records, frames: Sequence[bytes]) -> Classified:
     out = Classified()
-    for rec in records:
+    for rec, frame in zip(records, frames, strict=True):
         meta = rec.meta
         if not rec.ok or meta is None:
             out.malformed += 1
             continue
         port, vnet = meta.in_port, meta.vnet_id
-        if rec.kind is Kind.LLDP and rec.lldp is not None:
+        if meta.reason == PuntReason.BRIDGING and rec.eth is not None:
+            out.unbridged.append(NeedsTunnel(port, vnet, rec.eth.dst, frame))
+        elif rec.kind is Kind.LLDP and rec.lldp is not None:
             info = lldp_info(rec.lldp)
             if info is None:
                 out.ignored += 1

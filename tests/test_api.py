@@ -44,7 +44,8 @@ def test_reads(schema: P4Schema) -> None:
         path = await (await client.get("/api/v1/path?src=s2&dst=s4")).json()
         assert path["hops"] == ["s2", "s4"]
         tunnels = await (await client.get("/api/v1/tunnels")).json()
-        assert {(t["from"], t["to"]) for t in tunnels} == {("s1", "s3"), ("s3", "s1")}
+        assert {(t["from"], t["to"], t["up"]) for t in tunnels} == {("s1", "s3", False),
+                                                                ("s3", "s1", False)}
         spec = await (await client.get("/api/v1/openapi.json")).json()
         assert "/api/v1/migrate" in spec["paths"]
         metrics = await (await client.get("/metrics")).text()

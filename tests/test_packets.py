@@ -10,6 +10,7 @@ from ctrl.packets import (
     ARP_REPLY,
     ETHERTYPE_RARP,
     arp_reply,
+    gre_encap,
     parse_arp,
     rarp_announcement,
 )
@@ -59,3 +60,22 @@ def test_gratuitous_and_truncated() -> None:
     assert arp is not None and arp.is_gratuitous
     assert parse_arp(garp[:41]) is None
     assert parse_arp(garp[:16] + b"\x86\xdd" + garp[18:]) is None  # not IPv4 over Ethernet
+
+
+def test_gre_encap_is_what_scapy_reads() -> None:
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import GRE
+
+    inner = bytes(Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b") / IP(dst="10.0.0.2"))
+    frame = gre_encap(inner, key=10, src_ip=0xC0000201, dst_ip=0xC0000202,
+                      src_mac=0x0200000000F1, dst_mac=0x0200000000F2)
+    pkt = Ether(frame)
+    assert (pkt.src, pkt.dst) == ("02:00:00:00:00:f1", "02:00:00:00:00:f2")
+    ip = pkt[IP]
+    assert (ip.src, ip.dst, ip.proto, ip.ttl, ip.id, ip.flags, ip.len) == (
+        "192.0.2.1", "192.0.2.2", 47, 64, 0, 0, 20 + 8 + len(inner))
+    assert ip.chksum == IP(bytes(IP(src="192.0.2.1", dst="192.0.2.2", proto=47, ttl=64, id=0,
+                                    len=ip.len))).chksum
+    gre = pkt[GRE]
+    assert (gre.key_present, gre.key, gre.proto) == (1, 10, 0x6558)
+    assert bytes(gre.payload) == inner

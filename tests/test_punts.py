@@ -16,6 +16,7 @@ from ctrl.punts import HostSeen, classify, parse_packet_ins
 
 MAC = "02:00:00:00:00:0a"
 MAC_INT = 0x02000000000A
+UNBRIDGED = bytes(Ether(src=MAC, dst="02:00:00:00:00:0b") / IP(dst="10.0.0.2") / UDP(dport=9))
 
 
 def pin(frame: bytes, port: int = 3, vnet: int = 10, reason: int = 1) -> PacketIn:
@@ -47,8 +48,9 @@ def test_a_mixed_batch(backend: Backend) -> None:
         pin(rarp_announcement(MAC_INT)[:30], reason=2),        # truncated
         pin(bytes(Ether(src="02:00:00:00:00:0b", dst="ff:ff:ff:ff:ff:ff")
                   / ARP(op=1, hwsrc=MAC, psrc="10.0.0.1", pdst="10.0.0.2"))),  # sha != source
+        pin(UNBRIDGED, port=2, reason=5),
     ]
-    seen = classify(parse_packet_ins(BatchParser(backend), frames))
+    seen = classify(parse_packet_ins(BatchParser(backend), frames), [f.payload for f in frames])
     arp, garp, rarp, req, disc = seen.hosts
     assert arp.source is Source.ARP and arp.arp is not None and arp.arp.tpa == 0x0A000002
     assert (arp.port, arp.vnet, arp.mac, arp.ip) == (3, 10, MAC_INT, 0x0A000001)
@@ -58,8 +60,10 @@ def test_a_mixed_batch(backend: Backend) -> None:
     assert disc == HostSeen(6, 10, MAC_INT, None, Source.DHCP)
     assert [(p.port, p.info.chassis, p.info.port) for p in seen.probes] == [(1, "s2", 7)]
     assert (seen.malformed, seen.ignored) == (1, 2)
+    assert [(u.port, u.vnet, u.dst_mac, u.frame) for u in seen.unbridged] == [
+        (2, 10, 0x02000000000B, UNBRIDGED)]
 
 
 def test_nothing_in_nothing_out() -> None:
-    seen = classify(parse_packet_ins(BatchParser(), []))
+    seen = classify(parse_packet_ins(BatchParser(), []), [])
     assert (seen.hosts, seen.probes, seen.malformed, seen.ignored) == ([], [], 0, 0)
