@@ -15,9 +15,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
+from ctrl.diff import Diff
 from ctrl.errors import MobilityError
 from ctrl.fastpath import BatchParser
 from ctrl.hosts import (
@@ -43,6 +45,7 @@ from ctrl.punts import HostSeen, NeedsTunnel, classify, parse_packet_ins
 from ctrl.switch import SwitchManager
 from ctrl.topology import Link, Topology
 from ctrl.tunnels import Pair, TunnelUsage
+from ctrl.wanted import WantedState
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,7 @@ class Controller:
             at = topology.hypervisors[vm.hypervisor].attach
             self.tracker.declare(topology.vnets[vm.vnet].id, to_int(vm.mac), to_int(vm.ip),
                                  Location(at.switch, at.port), now)
+        self.state = self._rebuild()
 
     def placed(self) -> list[PlacedVM]:
         return [PlacedVM(h.vnet, h.mac, h.ip, h.location) for h in self.tracker.hosts()]
@@ -123,8 +127,7 @@ class Controller:
 
     async def _on_connect(self, switch: str) -> None:
         async with self._apply_lock:
-            wanted = self._wanted()[switch]
-            written = await self.managers[switch].apply(wanted)
+            written = await self.managers[switch].apply(self.state.entities(switch))
         log.info("%s: in sync (%d writes)", switch, written)
         self._in_sync.add(switch)
         # `ready` is set on connecting, before the sync: every switch must have synced.
@@ -133,17 +136,50 @@ class Controller:
             self.synced.set()
             log.info("all %d switches in sync", len(self.managers))
 
-    def _wanted(self) -> dict[str, list[Entity]]:
-        return self.planner.wanted(self.placed(), self.provisioned, self.in_flight)
+    # -- what the switches should hold: kept per owner, changed per event -----------------
 
-    async def reconcile(self, new: Location | None, old: Location | None) -> int:
-        """Write every connected switch's wanted state, make-before-break around a move.
-        A switch that is not connected is brought up to date when it connects."""
+    def _rebuild(self) -> WantedState:
+        """Everything from scratch: at start, and when paths or tunnels change."""
+        state = WantedState()
+        for switch in self.topo.switches:
+            state.set(("base", switch), {switch: self.planner.base(switch)})
+        for host in self.tracker.hosts():
+            state.set(("vm", host.key), self._plan_host(host))
+        for at, vnet in self.provisioned.items():
+            state.set(("port", at), {at.switch: [self.planner.ready_port(at, vnet)]})
+        return state
+
+    def _plan_host(self, host: Host) -> dict[str, list[Entity]]:
+        vm = PlacedVM(host.vnet, host.mac, host.ip, host.location)
+        flight = self.in_flight.get(host.key)
+        return {sw: self.planner.vm_entries(sw, vm, flight) for sw in self.topo.switches}
+
+    def _replan(self, hosts: list[Host], ports: Sequence[Location] = ()) -> dict[str, Diff]:
+        """Only these hosts' and ready ports' entries again; what changed, by switch."""
+        wants: list[tuple[object, dict[str, list[Entity]]]] = [
+            (("vm", h.key), self._plan_host(h)) for h in hosts]
+        for at in ports:
+            vnet = self.provisioned.get(at)
+            wants.append((("port", at), {} if vnet is None else
+                          {at.switch: [self.planner.ready_port(at, vnet)]}))
+        return self.state.set_many(wants)
+
+    def wanted(self) -> dict[str, list[Entity]]:
+        return {sw: self.state.entities(sw) for sw in self.topo.switches}
+
+    async def reconcile(self, new: Location | None = None, old: Location | None = None,
+                        changes: dict[str, Diff] | None = None) -> int:
+        """Write what changed to every connected switch (everything again when `changes`
+        is None), make-before-break around a move: the new location first, then the
+        others in parallel, the old location last. A switch that is not connected is
+        brought up to date when it connects."""
         async with self._apply_lock:
-            wanted = self._wanted()
-            live = [n for n, m in self.managers.items() if m.ready.is_set()]
+            if changes is None:
+                self.state = self._rebuild()
+            live = [n for n, m in self.managers.items() if m.ready.is_set()
+                    and (changes is None or n in changes)]
             if new is None:
-                return await self._apply_all(live, wanted)
+                return await self._apply_all(live, changes)
             order = [s for s in self.planner.order_switches(new, old) if s in live]
             if not order:
                 return 0
@@ -152,12 +188,14 @@ class Controller:
             middle = [s for s in order if s not in (first, last)]
             written = 0
             for group in ([first] if first else [], middle, [last] if last else []):
-                written += await self._apply_all(group, wanted)
+                written += await self._apply_all(group, changes)
             return written
 
-    async def _apply_all(self, switches: list[str], wanted: dict[str, list[Entity]]) -> int:
-        results = await asyncio.gather(*(self.managers[s].apply(wanted[s]) for s in switches),
-                                       return_exceptions=True)
+    async def _apply_all(self, switches: list[str], changes: dict[str, Diff] | None) -> int:
+        results = await asyncio.gather(*(
+            self.managers[s].apply_diff(None if changes is None else changes[s],
+                                        partial(self.state.entities, s))
+            for s in switches), return_exceptions=True)
         written = 0
         for name, result in zip(switches, results, strict=True):
             if isinstance(result, BaseException):
@@ -199,8 +237,7 @@ class Controller:
         used = {f.group for f in self.in_flight.values()}
         flight = InFlight(to, next(g for g in range(1, len(used) + 2) if g not in used))
         self.in_flight[host.key] = flight
-        if self.synced.is_set():
-            await self.reconcile(None, None)
+        await self.reconcile(changes=self._replan([host], [to]))
         log.info("migration of %012x to %s announced: delivered at %s and %s until its RARP",
                  host.mac, to, host.location, to)
         task = asyncio.create_task(self._expire(host, flight))
@@ -234,8 +271,7 @@ class Controller:
             host.expected = None
         if not any(f.to == flight.to for f in self.in_flight.values()):
             self.provisioned.pop(flight.to, None)
-        if self.synced.is_set():
-            await self.reconcile(None, None)
+        await self.reconcile(changes=self._replan([host], [flight.to]))
 
     async def _watch_links(self, stop: asyncio.Event) -> None:
         """LLDP out of every fabric port each interval; a link not heard from for three
@@ -261,7 +297,7 @@ class Controller:
         if self.planner.set_links_down(down):
             self.metrics.link_changes += 1
             log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in down) or "none")
-            await self.reconcile(None, None)
+            await self.reconcile()
 
     async def _on_lldp(self, switch: str, port: int, info: LldpInfo) -> None:
         link = self._link_at.get((switch, port))
@@ -314,7 +350,7 @@ class Controller:
         if self.tunnels.bring_up(pair, self.clock()):
             self.metrics.tunnels_brought_up += 1
             log.info("GRE tunnel %s <-> %s up", *pair)
-            await self.reconcile(None, None)
+            await self.reconcile()
 
     async def _through_tunnel(self, switch: str, u: NeedsTunnel) -> None:
         """A gateway punted a frame whose tunnel is down: bring it up, then send the frame
@@ -366,7 +402,7 @@ class Controller:
                 log.info("GRE tunnels idle for %.0f s released: %s", self.tunnels.idle,
                          ", ".join(f"{a}->{b}" for a, b in idle))
                 try:
-                    await self.reconcile(None, None)
+                    await self.reconcile()
                 except MobilityError as exc:
                     log.error("releasing idle tunnels: %s", exc)
 
@@ -375,11 +411,13 @@ class Controller:
             if isinstance(ev, Moved):
                 self.provisioned.pop(ev.new, None)
                 self.in_flight.pop(ev.host.key, None)
+                changes: dict[str, Diff] | None = self._replan([ev.host], [ev.new])
                 if ev.old is not None:
                     pair = self.planner.tunnel_between(ev.old.switch, ev.new.switch)
                     if pair and self.tunnels.rehome(*pair, self.clock()):
                         log.info("GRE tunnels to %s re-homed to %s", *pair)
-                written = await self.reconcile(ev.new, ev.old)
+                        changes = None  # gateways change too: everything again
+                written = await self.reconcile(ev.new, ev.old, changes)
                 took = self.clock() - start
                 self.metrics.moves += 1
                 self.metrics.convergence_s.append(took)
@@ -387,7 +425,7 @@ class Controller:
                          ev.host.mac, ev.old, ev.new, written, took * 1e3)
             elif isinstance(ev, Learned):
                 self.metrics.learned += 1
-                await self.reconcile(ev.host.location, None)
+                await self.reconcile(ev.host.location, None, self._replan([ev.host]))
             elif isinstance(ev, Held):
                 # Damped, not banned: the move is accepted when the hold ends.
                 self.metrics.damped += 1

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from ctrl.p4entity import Entity, MulticastGroupEntry, TableEntry, Update, delete, insert, modify
 
 
-def _same(a: Entity, b: Entity) -> bool:
+def same(a: Entity, b: Entity) -> bool:
+    """Whether two entities with one key need no MODIFY between them."""
     if isinstance(a, TableEntry) and isinstance(b, TableEntry):
         return a.action == b.action and dict(a.params) == dict(b.params)
     if isinstance(a, MulticastGroupEntry) and isinstance(b, MulticastGroupEntry):
@@ -40,6 +41,6 @@ def diff(wanted: Iterable[Entity], installed: Iterable[Entity]) -> Diff:
     have = {e.key(): e for e in installed}
     want = {e.key(): e for e in wanted}
     inserts = tuple(insert(e) for k, e in want.items() if k not in have)
-    modifies = tuple(modify(e) for k, e in want.items() if k in have and not _same(e, have[k]))
+    modifies = tuple(modify(e) for k, e in want.items() if k in have and not same(e, have[k]))
     deletes = tuple(delete(e) for k, e in have.items() if k not in want)
     return Diff(inserts, modifies, deletes)

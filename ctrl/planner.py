@@ -246,6 +246,11 @@ class Planner:
                                   "routing_v4.route", {"src_mac": gw, "dst_mac": vm.mac}))
         return out
 
+    def ready_port(self, at: Location, vnet: int) -> TableEntry:
+        """The access port of a VM announced to arrive at `at`."""
+        return TableEntry("ingress_port", {"ingress_port": at.port}, "ingress_port.set_access",
+                          {"vnet_id": vnet})
+
     def wanted(self, vms: Iterable[PlacedVM],
                provisioned: Mapping[Location, int] | None = None,
                in_flight: Mapping[tuple[int, int], InFlight] | None = None,
@@ -262,8 +267,7 @@ class Planner:
                 entities += self.vm_entries(switch, vm, flights.get((vm.vnet, vm.mac)))
             for at, vnet in (provisioned or {}).items():
                 if at.switch == switch:
-                    entities.append(TableEntry("ingress_port", {"ingress_port": at.port},
-                                               "ingress_port.set_access", {"vnet_id": vnet}))
+                    entities.append(self.ready_port(at, vnet))
             out[switch] = _dedup(entities)
         return out
 

@@ -15,10 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from ctrl.diff import diff
+from ctrl.diff import Diff, diff
 from ctrl.errors import MobilityError
 from ctrl.p4client import P4Client
-from ctrl.p4entity import Entity, PacketIn, Update
+from ctrl.p4entity import Entity, PacketIn, Update, UpdateType
 from ctrl.p4error import P4RuntimeError
 from ctrl.p4schema import P4Schema
 from ctrl.topology import Switch
@@ -56,7 +56,7 @@ class SwitchManager:
         self.election_id = election_id
         self.backoff = backoff or Backoff()
         self.client: P4Client | None = None
-        self.installed: list[Entity] = []
+        self.installed: dict[object, Entity] = {}
         self.ready = asyncio.Event()
         self._lock = asyncio.Lock()
         self._log = logging.LoggerAdapter(log, {"switch": switch.name})
@@ -79,7 +79,7 @@ class SwitchManager:
                 await client.set_pipeline(self.schema, self.device_config)
             else:
                 client.schema = self.schema
-            self.installed = await self.read_state(client)
+            self.installed = _keyed(await self.read_state(client))
         except BaseException:
             await client.close()
             raise
@@ -142,18 +142,33 @@ class SwitchManager:
 
     async def apply(self, wanted: Sequence[Entity]) -> int:
         """Write what differs from the installed state; on refusal, re-read and repair once."""
+        return await self.apply_diff(None, lambda: wanted)
+
+    async def apply_diff(self, change: Diff | None, wanted: Callable[[], Sequence[Entity]]
+                         ) -> int:
+        """Write `change` (what differs from the installed state when None). A switch that
+        refuses it is re-read and repaired toward `wanted()`, once."""
         async with self._lock:
             if self.client is None:
                 raise MobilityError(f"{self.name}: not connected")
-            updates = diff(wanted, self.installed).updates()
+            if change is None:
+                change = diff(wanted(), self.installed.values())
+            updates = change.updates()
             try:
                 await self.client.write(updates)
             except P4RuntimeError as exc:
                 self._log.error("%s: write refused: %s", self.name, exc)
-                self.installed = await self.read_state(self.client)
-                updates = diff(wanted, self.installed).updates()
+                self.installed = _keyed(await self.read_state(self.client))
+                want = wanted()
+                updates = diff(want, self.installed.values()).updates()
                 await self.client.write(updates)
-            self.installed = list(wanted)
+                self.installed = _keyed(want)
+                return len(updates)
+            for u in updates:
+                if u.type is UpdateType.DELETE:
+                    self.installed.pop(u.entity.key(), None)
+                else:
+                    self.installed[u.entity.key()] = u.entity
             return len(updates)
 
     async def write(self, updates: Sequence[Update]) -> None:
@@ -161,6 +176,10 @@ class SwitchManager:
             if self.client is None:
                 raise MobilityError(f"{self.name}: not connected")
             await self.client.write(updates)
+
+
+def _keyed(entities: Sequence[Entity]) -> dict[object, Entity]:
+    return {e.key(): e for e in entities}
 
 
 async def _wait(stop: asyncio.Event, delay: float) -> None:

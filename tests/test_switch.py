@@ -45,7 +45,7 @@ def test_connect_push_apply_and_reconnect(bmv2: Bmv2Switch, build_paths: BuildPa
         stop = asyncio.Event()
         task = asyncio.create_task(mgr.run(stop), name="s1")
         await asyncio.wait_for(mgr.ready.wait(), 20)
-        assert mgr.installed == []  # a fresh switch: the pipeline was pushed, nothing held
+        assert mgr.installed == {}  # a fresh switch: the pipeline was pushed, nothing held
 
         wanted: list[Entity] = [fwd(1, 1), fwd(2, 2)]
         assert await mgr.apply(wanted) == 2
@@ -55,7 +55,7 @@ def test_connect_push_apply_and_reconnect(bmv2: Bmv2Switch, build_paths: BuildPa
         # Someone else changed the switch behind our back: a refused write is repaired.
         assert mgr.client is not None
         await mgr.client.write([insert(fwd(9, 9))])
-        mgr.installed = [fwd(1, 1)]  # stale belief: thinks fwd(2, 3) is absent
+        mgr.installed = {fwd(1, 1).key(): fwd(1, 1)}  # stale belief: thinks fwd(2, 3) is absent
         await mgr.apply([fwd(1, 1), fwd(2, 3)])
         held = await mgr.read_state(mgr.client)
         assert sorted(e.key() for e in held) == sorted(e.key() for e in [fwd(1, 1), fwd(2, 3)])
