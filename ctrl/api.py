@@ -50,7 +50,8 @@ async def switches(request: web.Request) -> web.Response:
     c = request.app[CONTROLLER]
     return web.json_response([
         {"name": name, "grpc_addr": m.switch.grpc_addr, "device_id": m.switch.device_id,
-         "site": m.switch.site, "connected": m.ready.is_set(), "entries": len(m.installed)}
+         "site": m.switch.site, "connected": m.ready.is_set(), "in_sync": c.in_sync(name),
+         "entries": len(m.installed)}
         for name, m in sorted(c.managers.items())
     ])
 
@@ -178,7 +179,8 @@ OPENAPI: dict[str, Any] = {
             "type": "object", "properties": {
                 "name": {"type": "string"}, "grpc_addr": {"type": "string"},
                 "device_id": {"type": "integer"}, "site": {"type": "string"},
-                "connected": {"type": "boolean"}, "entries": {"type": "integer"}}}})},
+                "connected": {"type": "boolean"}, "in_sync": {"type": "boolean"},
+                "entries": {"type": "integer"}}}})},
         "/api/v1/path": {"get": {**_get("fewest-links path", {"type": "object"}),
                                  "parameters": [
                                      {"name": "src", "in": "query", "required": True,

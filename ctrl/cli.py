@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -110,22 +107,9 @@ DEFAULT_API = "http://127.0.0.1:8080"
 
 def _call(api: str, path: str, body: dict[str, str] | None = None,
           method: str | None = None) -> object:
-    url = api.rstrip("/") + "/api/v1/" + path
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as reply:
-            return json.loads(reply.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise MobilityError(f"{exc.code}: {message}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise MobilityError(f"cannot reach the controller at {api}: {reason}") from None
+    from ctrl.apiclient import call
+
+    return call(api, path, body, method)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -232,9 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--api", default=DEFAULT_API, help="controller API (default: %(default)s)")
     mig.set_defaults(func=_cmd_migrate)
 
+    from ctrl.lab.cli import add_parser as add_lab
     from ctrl.ovs.cli import add_parser as add_ovs_target
 
     add_ovs_target(sub)
+    add_lab(sub)
     return parser
 
 

@@ -104,6 +104,10 @@ class Controller:
                                  Location(at.switch, at.port), now)
         self.state = self._rebuild()
 
+    def in_sync(self, switch: str) -> bool:
+        """Whether `switch` has been brought to the wanted state since it connected."""
+        return switch in self._in_sync and self.managers[switch].ready.is_set()
+
     def placed(self) -> list[PlacedVM]:
         return [PlacedVM(h.vnet, h.mac, h.ip, h.location) for h in self.tracker.hosts()]
 

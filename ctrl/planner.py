@@ -43,6 +43,9 @@ PUNTS = (  # (ether_type, ip_proto, l4_dst_port, reason)
     (ETHERTYPE_IPV4, 17, 67, 4),
 )
 
+# Outer MACs where the topology gives none (two gateways on one segment that ignores them).
+DEFAULT_UNDERLAY_MACS = ("02:00:00:00:ff:01", "02:00:00:00:ff:02")
+
 # next_hops(destination) -> {switch: neighbour toward destination}, within one site
 NextHops = Callable[[str], Mapping[str, str]]
 
@@ -86,8 +89,7 @@ class Planner:
             self._ports[link.b.switch, link.a.switch] = link.b.port
         self.paths = SwitchPaths(topology.switches, topology.links)
         self.next_hops: NextHops = self.paths.next_hops
-        self.underlay_peer = underlay_peer or (lambda a, b: UnderlayPeer(
-            "02:00:00:00:ff:01", "02:00:00:00:ff:02"))
+        self.underlay_peer = underlay_peer or self._underlay_peer
         self._gateways = {}
         for site in topology.sites:
             gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
@@ -100,6 +102,15 @@ class Planner:
                 (a, b) for a in sorted(self._gateways.values())
                 for b in sorted(self._gateways.values()) if a != b)
         }
+
+    def _underlay_peer(self, src_gateway: str, dst_gateway: str) -> UnderlayPeer:
+        """The outer frame's MACs from the topology: the gateway's own underlay MAC, and its
+        next hop's (a router), else the far gateway's (one segment)."""
+        here = self.topo.switches[src_gateway].underlay
+        there = self.topo.switches[dst_gateway].underlay
+        return UnderlayPeer(
+            (here and here.mac) or DEFAULT_UNDERLAY_MACS[0],
+            (here and here.next_hop_mac) or (there and there.mac) or DEFAULT_UNDERLAY_MACS[1])
 
     @property
     def links_down(self) -> frozenset[Link]:

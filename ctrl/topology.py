@@ -53,6 +53,8 @@ class PortRef:
 class Underlay:
     ip: str
     port: int
+    mac: str | None = None
+    next_hop_mac: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ class VM:
     mac: str
     ip: str
     hypervisor: str
+    prefix: int = 24
+    role: str = "vm"  # or "client"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +109,7 @@ class Topology:
         return [s for s in self.switches.values() if s.site == site]
 
 
-class _Reader:
+class Reader:
     """Walks the YAML node tree so that every complaint carries its line."""
 
     def __init__(self, origin: str) -> None:
@@ -166,6 +170,19 @@ class _Reader:
         except ValueError:
             raise self.fail(node, f"{what}: {text!r} is not an IPv4 address") from None
 
+    def ipv4_prefix(self, node: yaml.Node, what: str, default: int = 24) -> tuple[str, int]:
+        """A host address with an optional prefix length: 10.0.1.1 or 10.0.1.1/24."""
+        text = self.scalar(node, what)
+        slash = "/" in text
+        try:
+            iface = ipaddress.IPv4Interface(text if slash else f"{text}/{default}")
+        except ValueError:
+            raise self.fail(node, f"{what}: {text!r} is not an IPv4 address[/prefix]") from None
+        if iface.network.prefixlen < 31 and iface.ip in (iface.network.network_address,
+                                                          iface.network.broadcast_address):
+            raise self.fail(node, f"{what}: {text} is not a host address of {iface.network}")
+        return str(iface.ip), iface.network.prefixlen
+
     def mac(self, node: yaml.Node, what: str) -> str:
         text = self.scalar(node, what)
         try:
@@ -199,8 +216,8 @@ def load_topology(path: str | Path) -> Topology:
     return parse_topology(text, str(path))
 
 
-def parse_topology(text: str, origin: str = "<topology>") -> Topology:
-    r = _Reader(origin)
+def compose(text: str, origin: str) -> yaml.Node:
+    """The YAML node tree of a topology file (lines kept for errors)."""
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -210,45 +227,68 @@ def parse_topology(text: str, origin: str = "<topology>") -> Topology:
                             f"{getattr(exc, 'problem', None) or exc}") from None
     if root is None:
         raise TopologyError(f"{origin}: the topology is empty")
-    top = r.fields(root, "the topology", {"switches"},
-                   {"sites", "links", "hypervisors", "vnets", "vms", "name"})
+    return root
 
+
+SECTIONS = {"sites", "links", "hypervisors", "vnets", "vms", "clients", "name", "lab"}
+
+
+def parse_topology(text: str, origin: str = "<topology>", *,
+                   addresses: bool = True) -> Topology:
+    r = Reader(origin)
+    top = r.fields(compose(text, origin), "the topology", {"switches"}, SECTIONS)
     sites = list(r.mapping(top["sites"], "sites")) if "sites" in top else ["default"]
-    switches = _switches(r, top["switches"], sites)
+    switches = _switches(r, top["switches"], sites, addresses)
     links = _links(r, top.get("links"), switches)
     hypervisors = _hypervisors(r, top.get("hypervisors"), switches, links)
     vnets = _vnets(r, top.get("vnets"))
-    vms = _vms(r, top.get("vms"), vnets, hypervisors)
+    vms = _vms(r, [("vm", top.get("vms")), ("client", top.get("clients"))], vnets,
+               hypervisors)
     return Topology(tuple(sites), switches, tuple(links), hypervisors, vnets, vms)
 
 
-def _switches(r: _Reader, node: yaml.Node, sites: list[str]) -> dict[str, Switch]:
+def _switches(r: Reader, node: yaml.Node, sites: list[str], addresses: bool
+              ) -> dict[str, Switch]:
     out: dict[str, Switch] = {}
     ids: dict[tuple[str, int], str] = {}
-    for name, (_, value) in r.mapping(node, "switches").items():
+    underlay_ips: dict[str, str] = {}
+    given = {"device_id", "grpc_addr"}
+    for name, (key, value) in r.mapping(node, "switches").items():
         what = f"switch {name}"
-        f = r.fields(value, what, {"device_id", "grpc_addr"}, {"site", "underlay"})
+        f = r.fields(value, what, given if addresses else set(),
+                     {"site", "underlay"} | (set() if addresses else given))
         site = r.scalar(f["site"], f"{what}: site") if "site" in f else sites[0]
         if site not in sites:
             raise r.fail(f["site"], f"{what}: no site {site!r} (sites: {', '.join(sites)})")
-        device_id = r.integer(f["device_id"], f"{what}: device_id", 0, 2**64 - 1)
-        grpc_addr = r.scalar(f["grpc_addr"], f"{what}: grpc_addr")
-        if (grpc_addr, device_id) in ids:
-            raise r.fail(f["device_id"], f"{what}: {grpc_addr} device {device_id} is "
-                                         f"switch {ids[grpc_addr, device_id]} already")
+        device_id = (r.integer(f["device_id"], f"{what}: device_id", 0, 2**64 - 1)
+                     if "device_id" in f else 1)
+        grpc_addr = r.scalar(f["grpc_addr"], f"{what}: grpc_addr") if "grpc_addr" in f else ""
+        if grpc_addr and (grpc_addr, device_id) in ids:
+            raise r.fail(f.get("device_id", key), f"{what}: {grpc_addr} device {device_id} is "
+                                                  f"switch {ids[grpc_addr, device_id]} already")
         ids[grpc_addr, device_id] = name
-        underlay = None
-        if "underlay" in f:
-            u = r.fields(f["underlay"], f"{what}: underlay", {"ip", "port"}, set())
-            underlay = Underlay(r.ipv4(u["ip"], f"{what}: underlay ip"),
-                                r.integer(u["port"], f"{what}: underlay port", 1, MAX_PORT))
+        underlay = _underlay(r, f["underlay"], what) if "underlay" in f else None
+        if underlay is not None:
+            if underlay.ip in underlay_ips:
+                raise r.fail(f["underlay"], f"{what}: underlay ip {underlay.ip} is switch "
+                                            f"{underlay_ips[underlay.ip]}'s already")
+            underlay_ips[underlay.ip] = name
         out[name] = Switch(name, site, device_id, grpc_addr, underlay)
     if not out:
         raise r.fail(node, "there are no switches")
     return out
 
 
-def _links(r: _Reader, node: yaml.Node | None, switches: Mapping[str, Switch]) -> list[Link]:
+def _underlay(r: Reader, node: yaml.Node, what: str) -> Underlay:
+    u = r.fields(node, f"{what}: underlay", {"ip", "port"}, {"mac", "next_hop_mac"})
+    return Underlay(r.ipv4(u["ip"], f"{what}: underlay ip"),
+                    r.integer(u["port"], f"{what}: underlay port", 1, MAX_PORT),
+                    r.mac(u["mac"], f"{what}: underlay mac") if "mac" in u else None,
+                    r.mac(u["next_hop_mac"], f"{what}: underlay next_hop_mac")
+                    if "next_hop_mac" in u else None)
+
+
+def _links(r: Reader, node: yaml.Node | None, switches: Mapping[str, Switch]) -> list[Link]:
     if node is None:
         return []
     used: dict[PortRef, yaml.Node] = {}
@@ -269,7 +309,7 @@ def _links(r: _Reader, node: yaml.Node | None, switches: Mapping[str, Switch]) -
     return out
 
 
-def _hypervisors(r: _Reader, node: yaml.Node | None, switches: Mapping[str, Switch],
+def _hypervisors(r: Reader, node: yaml.Node | None, switches: Mapping[str, Switch],
                  links: list[Link]) -> dict[str, Hypervisor]:
     if node is None:
         return {}
@@ -294,7 +334,7 @@ def _hypervisors(r: _Reader, node: yaml.Node | None, switches: Mapping[str, Swit
     return out
 
 
-def _vnets(r: _Reader, node: yaml.Node | None) -> dict[str, VNet]:
+def _vnets(r: Reader, node: yaml.Node | None) -> dict[str, VNet]:
     if node is None:
         return {}
     out: dict[str, VNet] = {}
@@ -310,28 +350,68 @@ def _vnets(r: _Reader, node: yaml.Node | None) -> dict[str, VNet]:
     return out
 
 
-def _vms(r: _Reader, node: yaml.Node | None, vnets: Mapping[str, VNet],
+def _vms(r: Reader, sections: list[tuple[str, yaml.Node | None]], vnets: Mapping[str, VNet],
          hypervisors: Mapping[str, Hypervisor]) -> dict[str, VM]:
-    if node is None:
-        return {}
+    """The hosts of the `vms` and `clients` sections: one namespace of names, MACs and
+    addresses (a client is a host like a VM)."""
     out: dict[str, VM] = {}
     macs: dict[tuple[str, str], str] = {}
     ips: dict[tuple[str, str], str] = {}
-    for name, (_, value) in r.mapping(node, "vms").items():
-        what = f"vm {name}"
-        f = r.fields(value, what, {"vnet", "mac", "ip", "hypervisor"}, set())
-        vnet = r.scalar(f["vnet"], f"{what}: vnet")
-        if vnet not in vnets:
-            raise r.fail(f["vnet"], f"{what}: no vnet {vnet!r}")
-        hyp = r.scalar(f["hypervisor"], f"{what}: hypervisor")
-        if hyp not in hypervisors:
-            raise r.fail(f["hypervisor"], f"{what}: no hypervisor {hyp!r}")
-        mac = r.mac(f["mac"], f"{what}: mac")
-        ip = r.ipv4(f["ip"], f"{what}: ip")
-        if (vnet, mac) in macs:
-            raise r.fail(f["mac"], f"{what}: MAC {mac} is vm {macs[vnet, mac]}'s in vnet {vnet}")
-        if (vnet, ip) in ips:
-            raise r.fail(f["ip"], f"{what}: IP {ip} is vm {ips[vnet, ip]}'s in vnet {vnet}")
-        macs[vnet, mac], ips[vnet, ip] = name, name
-        out[name] = VM(name, vnet, mac, ip, hyp)
+    for role, node in sections:
+        if node is None:
+            continue
+        for name, (key, value) in r.mapping(node, f"{role}s").items():
+            what = f"{role} {name}"
+            if name in out:
+                raise r.fail(key, f"{what}: the name is {out[name].role} {name}'s already")
+            f = r.fields(value, what, {"vnet", "mac", "ip", "hypervisor"}, set())
+            vnet = r.scalar(f["vnet"], f"{what}: vnet")
+            if vnet not in vnets:
+                raise r.fail(f["vnet"], f"{what}: no vnet {vnet!r}")
+            hyp = r.scalar(f["hypervisor"], f"{what}: hypervisor")
+            if hyp not in hypervisors:
+                raise r.fail(f["hypervisor"], f"{what}: no hypervisor {hyp!r}")
+            mac = r.mac(f["mac"], f"{what}: mac")
+            ip, prefix = r.ipv4_prefix(f["ip"], f"{what}: ip")
+            if (vnet, mac) in macs:
+                raise r.fail(f["mac"], f"{what}: MAC {mac} is {macs[vnet, mac]}'s in vnet {vnet}")
+            if (vnet, ip) in ips:
+                raise r.fail(f["ip"], f"{what}: IP {ip} is {ips[vnet, ip]}'s in vnet {vnet}")
+            macs[vnet, mac] = ips[vnet, ip] = what
+            out[name] = VM(name, vnet, mac, ip, hyp, prefix, role)
     return out
+
+
+def to_yaml(topo: Topology) -> str:
+    """The topology as a file `parse_topology` reads back equal (the lab writes the
+    controller's topology this way, with the addresses it assigned)."""
+    def underlay(u: Underlay) -> dict[str, object]:
+        out: dict[str, object] = {"ip": u.ip, "port": u.port}
+        if u.mac:
+            out["mac"] = u.mac
+        if u.next_hop_mac:
+            out["next_hop_mac"] = u.next_hop_mac
+        return out
+
+    doc: dict[str, object] = {
+        "sites": {site: {} for site in topo.sites},
+        "switches": {
+            s.name: {"site": s.site,
+                     **({"device_id": s.device_id, "grpc_addr": s.grpc_addr}
+                        if s.grpc_addr else {}),
+                     **({"underlay": underlay(s.underlay)} if s.underlay else {})}
+            for s in topo.switches.values()},
+        "links": [[str(x.a), str(x.b)] for x in topo.links],
+        "hypervisors": {h.name: {"switch": h.attach.switch, "port": h.attach.port}
+                        for h in topo.hypervisors.values()},
+        "vnets": {v.name: {"id": v.id, **({"gateway_mac": v.gateway_mac}
+                                          if v.gateway_mac else {})}
+                  for v in topo.vnets.values()},
+    }
+    for role in ("vm", "client"):
+        doc[f"{role}s"] = {
+            vm.name: {"vnet": vm.vnet, "mac": vm.mac, "ip": f"{vm.ip}/{vm.prefix}",
+                      "hypervisor": vm.hypervisor}
+            for vm in topo.vms.values() if vm.role == role}
+    text: str = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+    return text

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from ctrl.topology import PortRef, TopologyError, load_topology, parse_topology
+from ctrl.topology import PortRef, TopologyError, load_topology, parse_topology, to_yaml
 
 GOOD = """\
 sites:
@@ -98,3 +99,58 @@ def test_not_yaml_and_empty() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(TopologyError, match="cannot read"):
         load_topology(tmp_path / "none.yaml")
+
+
+LAB_STYLE = """\
+sites: {a: {}, b: {}}
+switches:
+  s1: {site: a, underlay: {ip: 192.0.2.1, port: 9, mac: "02:00:00:00:ff:01",
+                           next_hop_mac: "02:00:00:00:fe:01"}}
+  s2: {site: b, underlay: {ip: 198.51.100.1, port: 9}}
+hypervisors:
+  h1: {switch: s1, port: 3}
+  ap: {switch: s2, port: 3}
+vnets:
+  blue: {id: 10}
+vms:
+  vm1: {vnet: blue, mac: "02:00:00:00:01:01", ip: 10.0.1.1/25, hypervisor: h1}
+clients:
+  phone: {vnet: blue, mac: "02:00:00:00:02:01", ip: 10.0.2.7, hypervisor: ap}
+lab: {anything: [the lab reads this]}
+"""
+
+
+def test_lab_style_file_clients_prefixes_and_underlay_macs() -> None:
+    topo = parse_topology(LAB_STYLE, "lab.yaml", addresses=False)
+    assert topo.switches["s1"].grpc_addr == "" and topo.switches["s1"].device_id == 1
+    assert topo.vms["vm1"].prefix == 25 and topo.vms["vm1"].role == "vm"
+    assert topo.vms["phone"].prefix == 24 and topo.vms["phone"].role == "client"
+    u = topo.switches["s1"].underlay
+    assert u is not None and u.next_hop_mac == "02:00:00:00:fe:01"
+    with pytest.raises(TopologyError, match=r"lab.yaml:3: switch s1: missing field"):
+        parse_topology(LAB_STYLE, "lab.yaml")  # the controller needs the addresses
+
+
+def test_to_yaml_reads_back_equal() -> None:
+    topo = parse_topology(GOOD)
+    assert parse_topology(to_yaml(topo)) == topo
+    lab = parse_topology(LAB_STYLE, addresses=False)
+    assert parse_topology(to_yaml(lab), addresses=False) == lab
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("ip: 10.0.2.7,", "ip: 10.0.1.1,", "IP 10.0.1.1 is vm vm1's"),
+        ("phone: {", "vm1: {", "the name is vm vm1's already"),
+        ("ip: 10.0.2.7,", "ip: 10.0.2.0/24,", "not a host address of 10.0.2.0/24"),
+        ("ip: 10.0.2.7,", "ip: 10.0.2.7/33,", "not an IPv4 address[/prefix]"),
+        ("ip: 198.51.100.1", "ip: 192.0.2.1", "underlay ip 192.0.2.1 is switch s1's"),
+        ('next_hop_mac: "02:00:00:00:fe:01"', 'next_hop_mac: "01:00:00:00:fe:01"',
+         "multicast MAC"),
+    ],
+)
+def test_bad_lab_style_file(old: str, new: str, message: str) -> None:
+    assert old in LAB_STYLE
+    with pytest.raises(TopologyError, match=re.escape(message)):
+        parse_topology(LAB_STYLE.replace(old, new), "lab.yaml", addresses=False)
