@@ -57,6 +57,19 @@ def wait_for_tcp(host: str, port: int, timeout: float, proc: subprocess.Popen[by
     raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} did not listen on {host}:{port} in {timeout} s")
 
 
+def bmv2_argv(binary: str, ports: Mapping[int, str], device_id: int, grpc_addr: str,
+              ipc: Path) -> list[str]:
+    """The command line of one switch: no program yet, these ports, gRPC on `grpc_addr`,
+    no Thrift server, its notifications socket at the private path `ipc`."""
+    argv = [binary, "--no-p4", "--device-id", str(device_id)]
+    if os.environ.get("BMV2_LOG"):  # packet-by-packet trace into the log, for debugging
+        argv += ["--log-console", "-L", os.environ["BMV2_LOG"]]
+    for number, ifname in sorted(ports.items()):
+        argv += ["-i", f"{number}@{ifname}"]
+    argv += ["--notifications-addr", f"ipc://{ipc}"]
+    return [*argv, "--", "--grpc-server-addr", grpc_addr, "--cpu-port", str(CPU_PORT)]
+
+
 @dataclass
 class Bmv2Switch:
     """One simple_switch_grpc process; `ports` maps P4 port numbers to interface names."""
@@ -79,15 +92,8 @@ class Bmv2Switch:
                             "$SIMPLE_SWITCH_GRPC); it comes from the p4lang behavioral-model")
         if not self.grpc_port:
             self.grpc_port = free_tcp_port(self.grpc_host)
-        argv = [binary, "--no-p4", "--device-id", str(self.device_id)]
-        if os.environ.get("BMV2_LOG"):  # packet-by-packet trace into log_file, for debugging
-            argv += ["--log-console", "-L", os.environ["BMV2_LOG"]]
-        for number, ifname in sorted(self.ports.items()):
-            argv += ["-i", f"{number}@{ifname}"]
-        # No Thrift server here; the notifications socket gets a private path.
         ipc = Path(tempfile.gettempdir()) / f"bmv2-{os.getpid()}-{self.grpc_port}.ipc"
-        argv += ["--notifications-addr", f"ipc://{ipc}"]
-        argv += ["--", "--grpc-server-addr", self.grpc_addr, "--cpu-port", str(CPU_PORT)]
+        argv = bmv2_argv(binary, self.ports, self.device_id, self.grpc_addr, ipc)
         out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         log.info("starting %s", " ".join(argv))
         self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,

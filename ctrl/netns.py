@@ -57,16 +57,69 @@ def list_netns() -> list[str]:
     return list(netns.listnetns())
 
 
-@contextlib.contextmanager
-def _link_api(ns: str | None) -> Iterator[IPRoute]:
-    """Netlink in NS. This thread enters NS (setns) instead of forking a helper the way
-    pyroute2's NetNS does: a fork beside gRPC's threads can crash the child."""
-    with in_netns(ns):
-        api = IPRoute()
-    try:
-        yield api
-    finally:
-        api.close()
+class Links:
+    """One netlink handle in a namespace, for several changes in a row (each helper below
+    opens its own). This thread enters NS (setns) to open it instead of forking a helper
+    the way pyroute2's NetNS does: a fork beside gRPC's threads can crash the child."""
+
+    def __init__(self, ns: str | None = None) -> None:
+        self.ns = ns
+        with in_netns(ns):
+            self.api = IPRoute()
+
+    def __enter__(self) -> Links:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.api.close()
+
+    def _where(self) -> str:
+        return self.ns or "the root namespace"
+
+    def index(self, ifname: str) -> int:
+        found = self.api.link_lookup(ifname=ifname)
+        if not found:
+            raise NetnsError(f"no interface {ifname!r} in {self._where()}")
+        return int(found[0])
+
+    def set(self, link: str, /, **attrs: object) -> None:
+        """`ip link set LINK ...` with pyroute2's attribute names: address=, state="up",
+        net_ns_fd="ns2", ifname="new", mtu=, master=."""
+        index = self.index(link)
+        try:
+            self.api.link("set", index=index, **attrs)
+        except NetlinkError as exc:
+            raise NetnsError(f"cannot set {attrs} on {link}: {exc}") from exc
+
+    def delete(self, ifname: str) -> None:
+        """`ip link del IF` (no error when it is gone already; a veth takes its peer)."""
+        found = self.api.link_lookup(ifname=ifname)
+        if found:
+            with contextlib.suppress(NetlinkError):
+                self.api.link("del", index=found[0])
+
+    def addr_add(self, ifname: str, address: str, prefixlen: int) -> None:
+        index = self.index(ifname)
+        try:
+            self.api.addr("add", index=index, address=address, prefixlen=prefixlen)
+        except NetlinkError as exc:
+            raise NetnsError(f"cannot add {address}/{prefixlen} to {ifname}: {exc}") from exc
+
+    def route_default(self, gateway: str) -> None:
+        try:
+            self.api.route("replace", dst="0.0.0.0/0", gateway=gateway)
+        except NetlinkError as exc:
+            raise NetnsError(f"cannot route via {gateway} in {self._where()}: {exc}") from exc
+
+    def neigh(self, ifname: str, ip: str, mac: str) -> None:
+        index = self.index(ifname)
+        try:
+            self.api.neigh("replace", dst=ip, lladdr=mac, ifindex=index, state=NUD_PERMANENT)
+        except NetlinkError as exc:
+            raise NetnsError(f"cannot set neighbour {ip} on {ifname}: {exc}") from exc
+
+
+NUD_PERMANENT = 0x80
 
 
 def link_set(link: str, ns: str | None = None, **attrs: object) -> None:
@@ -74,14 +127,8 @@ def link_set(link: str, ns: str | None = None, **attrs: object) -> None:
 
     pyroute2 attribute names: address=, state="up", net_ns_fd="ns2", ifname="new", mtu=.
     """
-    with _link_api(ns) as api:
-        found = api.link_lookup(ifname=link)
-        if not found:
-            raise NetnsError(f"no interface {link!r} in {ns or 'the root namespace'}")
-        try:
-            api.link("set", index=found[0], **attrs)
-        except NetlinkError as exc:
-            raise NetnsError(f"cannot set {attrs} on {link}: {exc}") from exc
+    with Links(ns) as links:
+        links.set(link, **attrs)
 
 
 def add_bridge(name: str, forward_lldp: bool = False) -> None:
@@ -104,23 +151,14 @@ def set_master(ifname: str, bridge: str | None) -> None:
     if bridge is None:
         link_set(ifname, master=0)
         return
-    with _link_api(None) as api:
-        found = api.link_lookup(ifname=bridge)
-    if not found:
-        raise NetnsError(f"no bridge {bridge!r}")
-    link_set(ifname, master=found[0])
+    with Links() as links:
+        links.set(ifname, master=links.index(bridge))
 
 
 def addr_add(ifname: str, address: str, prefixlen: int, ns: str | None = None) -> None:
     """`ip [-n NS] addr add ADDRESS/PREFIXLEN dev IF`"""
-    with _link_api(ns) as api:
-        found = api.link_lookup(ifname=ifname)
-        if not found:
-            raise NetnsError(f"no interface {ifname!r} in {ns or 'the root namespace'}")
-        try:
-            api.addr("add", index=found[0], address=address, prefixlen=prefixlen)
-        except NetlinkError as exc:
-            raise NetnsError(f"cannot add {address}/{prefixlen} to {ifname}: {exc}") from exc
+    with Links(ns) as links:
+        links.addr_add(ifname, address, prefixlen)
 
 
 def disable_ipv6(ifname: str, ns: str | None = None) -> None:
@@ -131,22 +169,67 @@ def disable_ipv6(ifname: str, ns: str | None = None) -> None:
             path.write_text("1")
 
 
-def add_veth(name: str, peer: str, peer_ns: str | None = None, mtu: int | None = None) -> None:
-    """`ip link add NAME type veth peer name PEER [netns PEER_NS]`, both ends up, IPv6 off."""
+def add_veth(name: str, peer: str, peer_ns: str | None = None, mtu: int | None = None,
+             ns: str | None = None) -> None:
+    """`ip [-n NS] link add NAME type veth peer name PEER [netns PEER_NS]`, both ends up,
+    IPv6 off. NS and PEER_NS may be one namespace, two, or None (the root namespace)."""
     _check_ifname(name)
     _check_ifname(peer)
+    if ns and not peer_ns:  # made from the root side: the peer lands in NS
+        add_veth(peer, name, peer_ns=ns, mtu=mtu)
+        return
     peer_spec: dict[str, object] = {"ifname": peer}
-    if peer_ns:
+    if peer_ns and peer_ns != ns:
         peer_spec["net_ns_fd"] = peer_ns
     try:
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=name, kind="veth", peer=peer_spec)
+        with Links(ns) as links:
+            links.api.link("add", ifname=name, kind="veth", peer=peer_spec)
     except NetlinkError as exc:
         raise NetnsError(f"cannot add veth {name}/{peer}: {exc}") from exc
-    disable_ipv6(name)
+    disable_ipv6(name, ns)
     disable_ipv6(peer, peer_ns)
-    set_link_up(name, mtu=mtu)
+    set_link_up(name, ns, mtu=mtu)
     set_link_up(peer, peer_ns, mtu=mtu)
+
+
+def add_bridge_in(name: str, ns: str) -> None:
+    """`ip -n NS link add NAME type bridge` (up, IPv6 off, STP off): a hypervisor's switch."""
+    _check_ifname(name)
+    try:
+        with Links(ns) as links:
+            links.api.link("add", ifname=name, kind="bridge", br_stp_state=0)
+    except NetlinkError as exc:
+        raise NetnsError(f"cannot add bridge {name} in {ns}: {exc}") from exc
+    disable_ipv6(name, ns)
+    set_link_up(name, ns)
+
+
+def set_master_in(ifname: str, bridge: str, ns: str | None) -> None:
+    """`ip -n NS link set IF master BRIDGE`"""
+    with Links(ns) as links:
+        links.set(ifname, master=links.index(bridge))
+
+
+def route_add_default(gateway: str, ns: str | None = None) -> None:
+    """`ip -n NS route replace default via GATEWAY`"""
+    with Links(ns) as links:
+        links.route_default(gateway)
+
+
+def neigh_set(ifname: str, ip: str, mac: str, ns: str | None = None) -> None:
+    """`ip -n NS neigh replace IP lladdr MAC dev IF nud permanent`"""
+    with Links(ns) as links:
+        links.neigh(ifname, ip, mac)
+
+
+def sysctl(key: str, value: str, ns: str | None = None) -> None:
+    """`ip netns exec NS sysctl KEY=VALUE` for the per-namespace keys (net.*)."""
+    with in_netns(ns):
+        path = Path("/proc/sys") / key.replace(".", "/")
+        try:
+            path.write_text(value)
+        except OSError as exc:
+            raise NetnsError(f"cannot set {key}={value} in {ns}: {exc.strerror}") from exc
 
 
 def set_offloads(ifname: str, ns: str | None = None, **features: bool) -> None:
@@ -178,16 +261,13 @@ def set_link_up(ifname: str, ns: str | None = None, mtu: int | None = None) -> N
 
 def delete_link(ifname: str, ns: str | None = None) -> None:
     """`ip [-n NS] link del IF` (no error when it is gone already; a veth takes its peer)."""
-    with _link_api(ns) as api:
-        found = api.link_lookup(ifname=ifname)
-        if found:
-            with contextlib.suppress(NetlinkError):
-                api.link("del", index=found[0])
+    with Links(ns) as links:
+        links.delete(ifname)
 
 
 def link_exists(ifname: str, ns: str | None = None) -> bool:
-    with _link_api(ns) as api:
-        return bool(api.link_lookup(ifname=ifname))
+    with Links(ns) as links:
+        return bool(links.api.link_lookup(ifname=ifname))
 
 
 _CLONE_NEWNET = 0x40000000
@@ -229,6 +309,21 @@ def in_netns(ns: str | None) -> Iterator[None]:
             os.close(target)
     finally:
         os.close(own)
+
+
+def frame_sender(ifname: str, ns: str | None = None) -> socket.socket:
+    """An AF_PACKET socket that only sends, out of IF in NS. Unlike raw_socket() it
+    registers no receive hook, so making it costs no RCU grace period (tens of ms); it
+    stays bound to the interface (by index) when the interface is renamed."""
+    with in_netns(ns):
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            sock.bind((ifname, 0))
+        except OSError as exc:
+            sock.close()
+            raise NetnsError(f"no interface {ifname!r} in {ns or 'the root namespace'}"
+                             ) from exc
+    return sock
 
 
 def raw_socket(ifname: str, ns: str | None = None) -> socket.socket:
