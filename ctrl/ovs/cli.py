@@ -12,19 +12,28 @@ from ctrl.p4build import BuildPaths, project_root
 from ctrl.p4schema import P4Schema
 
 
-def _port(text: str) -> tuple[int, str]:
-    num, sep, ifname = text.partition("=")
+def _port(text: str) -> tuple[str, int, str]:
+    where, sep, ifname = text.partition("=")
+    bridge, _, num = where.rpartition(":")
     if not sep or not num.isdigit() or not ifname:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected PORT=INTERFACE, e.g. 1=veth1")
-    return int(num), ifname
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected [BRIDGE:]PORT=INTERFACE, e.g. 1=veth1 or s2:1=veth5")
+    return bridge, int(num), ifname
 
 
 def _cmd(args: argparse.Namespace) -> int:
     if len(args.bridge) != len(args.device_id):
         raise OvsError("give one --device-id per --bridge")
-    ports = dict(args.port or [])
-    specs = [BridgeSpec(b, d, ports if i == 0 else {})
-             for i, (b, d) in enumerate(zip(args.bridge, args.device_id, strict=True))]
+    ports: dict[str, dict[int, str]] = {b: {} for b in args.bridge}
+    for bridge, num, ifname in args.port or []:
+        bridge = bridge or args.bridge[0]
+        if bridge not in ports:
+            raise OvsError(f"--port {bridge}:{num}={ifname}: no --bridge {bridge}")
+        if num in ports[bridge]:
+            raise OvsError(f"--port {bridge}:{num}: given twice")
+        ports[bridge][num] = ifname
+    specs = [BridgeSpec(b, d, ports[b])
+             for b, d in zip(args.bridge, args.device_id, strict=True)]
     p4info = Path(args.p4info) if args.p4info else BuildPaths(project_root()).p4info
     asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr))
     return 0
@@ -39,8 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--device-id", action="append", type=int, required=True,
                    help="P4Runtime device id of the bridge at the same position")
     p.add_argument("--grpc-addr", default="127.0.0.1:50001", help="default: %(default)s")
-    p.add_argument("--port", action="append", type=_port, metavar="PORT=IF",
-                   help="attach IF to the first bridge as P4 port PORT (repeatable)")
+    p.add_argument("--port", action="append", type=_port, metavar="[BRIDGE:]PORT=IF",
+                   help="attach IF to BRIDGE (default: the first) as P4 port PORT "
+                   "(repeatable)")
     p.add_argument("--rundir", default="/run/mobility-ovs",
                    help="OVS_RUNDIR/DBDIR/LOGDIR of our own daemons (default: %(default)s)")
     p.add_argument("--p4info", help="mobility.p4 P4Info (default: build/mobility.p4info)")

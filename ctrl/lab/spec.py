@@ -1,0 +1,324 @@
+"""A lab from a topology file: every namespace, interface, address and process it needs. Pure.
+
+A lab file is a controller topology (ctrl/topology.py) whose switches may leave
+out `device_id` and `grpc_addr`, plus an optional `lab` section:
+
+    lab:
+      probe: {from: vm1, to: vm2}          # the probe's two ends (default: first two hosts)
+      demo:                                # the migrations `ctrl lab demo` makes, in order
+        - {vm: vm2, to: server1, label: within campus-a}
+        - {vm: vm2, to: server3, label: across the WAN}
+
+What becomes of it:
+- a hypervisor is a namespace with a Linux bridge `br0` (its virtual switch) whose
+  `uplink` is a veth to the hypervisor's switch port;
+- a VM or a client is a namespace whose `eth0` (its MAC, its address) is a veth
+  to a port of its hypervisor's bridge; its default gateway is the last address
+  of its subnet, which the controller's proxy ARP answers with the virtual
+  network's gateway MAC (the switches route between subnets);
+- a fabric link is a veth pair between two switch ports;
+- with more than one site, a WAN router namespace joins the site gateways'
+  underlay ports, each on a /31 of its own (the router takes the gateway's
+  address with its last bit flipped); GRE leaves room: hosts get MTU 1450;
+- switch ports live in the root namespace (bmv2), or, on the Open vSwitch
+  target, in one namespace per site where that site's ovs-vswitchd runs, so that
+  two sites' underlay addresses are not local to one kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+
+import yaml
+
+from ctrl.errors import MobilityError
+from ctrl.topology import Reader, Topology, compose, parse_topology
+
+TARGETS = ("ovs", "bmv2")
+GRE_MTU = 1450    # 1500 less outer IPv4 (20), GRE with key (8), inner Ethernet (14), and slack
+PLAIN_MTU = 1500
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+class LabError(MobilityError, ValueError):
+    """A lab that cannot be built or used as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """One end of a veth pair: its name, in a namespace (None: the root namespace)."""
+
+    ns: str | None
+    ifname: str
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchNet:
+    name: str
+    site: str
+    ns: str | None                 # where its ports live (and, on OVS, its ovs-vswitchd)
+    device_id: int
+    grpc_addr: str
+    ports: Mapping[int, str]       # P4 port -> interface in `ns`
+    index: int                     # position in the lab: names its interfaces
+
+
+@dataclass(frozen=True, slots=True)
+class HypervisorNet:
+    name: str
+    ns: str
+    switch: str
+    port: int
+    uplink: tuple[End, End]        # switch side, hypervisor side ("uplink", on br0)
+
+
+@dataclass(frozen=True, slots=True)
+class HostNet:
+    """A VM or a client: a namespace with one interface, eth0."""
+
+    name: str
+    role: str
+    ns: str
+    vnet: int
+    mac: str
+    ip: str
+    prefix: int
+    gateway: str
+    mtu: int
+    hypervisor: str                # where it starts
+    index: int                     # names its port on a hypervisor's bridge: v<index>
+
+    @property
+    def port_name(self) -> str:
+        return f"v{self.index}"
+
+
+@dataclass(frozen=True, slots=True)
+class WanPort:
+    switch: str
+    wire: tuple[End, End]          # switch side, router side
+    router_ip: str                 # on the router's end, with its /31
+    router_mac: str
+    gateway_ip: str
+    gateway_mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wan:
+    ns: str
+    ports: tuple[WanPort, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoStep:
+    vm: str
+    to: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabSpec:
+    name: str
+    tag: str                       # prefix of every interface it makes in shared namespaces
+    target: str
+    topology: Topology             # what `ctrl serve` gets: addresses assigned
+    switches: Mapping[str, SwitchNet]
+    links: tuple[tuple[End, End], ...]
+    hypervisors: Mapping[str, HypervisorNet]
+    hosts: Mapping[str, HostNet]
+    wan: Wan | None
+    site_ns: Mapping[str, str]     # site -> namespace of its switches (OVS target only)
+    probe: tuple[str, str]
+    demo: tuple[DemoStep, ...]
+
+    def namespaces(self) -> list[str]:
+        """Every namespace the lab makes, in the order they are made."""
+        out = [*self.site_ns.values()]
+        out += [h.ns for h in self.hypervisors.values()]
+        out += [h.ns for h in self.hosts.values()]
+        if self.wan is not None:
+            out.append(self.wan.ns)
+        return out
+
+    def host(self, name: str) -> HostNet:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise LabError(f"no VM or client {name!r} in lab {self.name} "
+                           f"(hosts: {', '.join(sorted(self.hosts))})") from None
+
+    def hypervisor(self, name: str) -> HypervisorNet:
+        try:
+            return self.hypervisors[name]
+        except KeyError:
+            raise LabError(f"no hypervisor {name!r} in lab {self.name} "
+                           f"(hypervisors: {', '.join(sorted(self.hypervisors))})") from None
+
+
+def lab_tag(key: str) -> str:
+    """Three characters that set this lab's interface names apart from another's."""
+    return "l" + hashlib.sha256(key.encode()).hexdigest()[:2]
+
+
+def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
+              grpc_ports: Iterator[int] | None = None) -> LabSpec:
+    """The lab of a topology file. `grpc_ports` gives the P4Runtime ports to use (one per
+    switch on bmv2, one per site on OVS); by default 50001, 50002, ..."""
+    if target not in TARGETS:
+        raise LabError(f"unknown target {target!r} (targets: {', '.join(TARGETS)})")
+    topo = parse_topology(text, origin, addresses=False)
+    r = Reader(origin)
+    top = r.mapping(compose(text, origin), "the topology")
+    name = r.scalar(top["name"][1], "name") if "name" in top else origin_stem(origin)
+    for what, names in (("lab name", [name]), ("site", topo.sites), ("switch", topo.switches),
+                        ("hypervisor", topo.hypervisors), ("host", topo.vms)):
+        for n in names:
+            if not _NAME.match(n):
+                raise LabError(f"{origin}: {what} {n!r}: the lab names namespaces after it, so "
+                               "use 1-40 letters, digits, '.', '_' or '-'")
+    ports = grpc_ports or iter(range(50001, 60000))
+    site_ns = ({site: f"{name}-site-{site}" for site in topo.sites} if target == "ovs"
+               and len(topo.sites) > 1 else {})
+    switches = _switches(topo, tag, target, site_ns, ports)
+    wan = _wan(topo, name, tag, switches)
+    topo = _assign(topo, switches, wan)
+    hypervisors = {
+        h.name: HypervisorNet(h.name, f"{name}-hv-{h.name}", h.attach.switch, h.attach.port,
+                              (End(switches[h.attach.switch].ns,
+                                   switches[h.attach.switch].ports[h.attach.port]),
+                               End(f"{name}-hv-{h.name}", "uplink")))
+        for h in topo.hypervisors.values()}
+    mtu = GRE_MTU if wan is not None else PLAIN_MTU
+    hosts = {vm.name: _host(topo, name, vm.name, i + 1, mtu, origin)
+             for i, vm in enumerate(topo.vms.values())}
+    _one_vnet_per_hypervisor(hosts, origin)
+    links = tuple((End(switches[x.a.switch].ns, switches[x.a.switch].ports[x.a.port]),
+                   End(switches[x.b.switch].ns, switches[x.b.switch].ports[x.b.port]))
+                  for x in topo.links)
+    probe, demo = _lab_section(r, top, topo, hosts)
+    return LabSpec(name, tag, target, topo, switches, links, hypervisors, hosts, wan, site_ns,
+                   probe, demo)
+
+
+def origin_stem(origin: str) -> str:
+    stem = origin.rsplit("/", 1)[-1]
+    return stem.rsplit(".", 1)[0] if "." in stem else stem
+
+
+def _switches(topo: Topology, tag: str, target: str, site_ns: Mapping[str, str],
+              grpc_ports: Iterator[int]) -> dict[str, SwitchNet]:
+    """Ports: every link end, hypervisor and underlay port, named <tag><index>p<port>."""
+    used: dict[str, set[int]] = {s: set() for s in topo.switches}
+    for link in topo.links:
+        for ref in (link.a, link.b):
+            used[ref.switch].add(ref.port)
+    for h in topo.hypervisors.values():
+        used[h.attach.switch].add(h.attach.port)
+    for s in topo.switches.values():
+        if s.underlay:
+            used[s.name].add(s.underlay.port)
+    site_addr = {site: f"127.0.0.1:{next(grpc_ports)}" for site in topo.sites} \
+        if target == "ovs" else {}
+    device_ids: dict[str, int] = {}
+    out = {}
+    for i, s in enumerate(topo.switches.values()):
+        if target == "ovs":
+            addr = site_addr[s.site]
+            device_ids[s.site] = device_id = device_ids.get(s.site, 0) + 1
+        else:
+            addr, device_id = f"127.0.0.1:{next(grpc_ports)}", 1
+        ports = {p: f"{tag}{i}p{p}" for p in sorted(used[s.name])}
+        out[s.name] = SwitchNet(s.name, s.site, site_ns.get(s.site), device_id, addr, ports, i)
+    return out
+
+
+def _wan(topo: Topology, name: str, tag: str, switches: Mapping[str, SwitchNet]) -> Wan | None:
+    gateways = [s for s in topo.switches.values() if s.underlay is not None]
+    if len(topo.sites) < 2 or len(gateways) < 2:
+        return None
+    ports = []
+    for k, s in enumerate(gateways):
+        assert s.underlay is not None
+        sw = switches[s.name]
+        gw = ipaddress.IPv4Address(s.underlay.ip)
+        router = ipaddress.IPv4Address(int(gw) ^ 1)
+        ports.append(WanPort(
+            s.name, (End(sw.ns, sw.ports[s.underlay.port]), End(f"{name}-wan", f"wan{k}")),
+            f"{router}/31", f"0a:00:00:fe:00:{k + 1:02x}", str(gw),
+            s.underlay.mac or f"0a:00:00:ff:00:{k + 1:02x}"))
+    return Wan(f"{name}-wan", tuple(ports))
+
+
+def _assign(topo: Topology, switches: Mapping[str, SwitchNet], wan: Wan | None) -> Topology:
+    """The topology with the lab's P4Runtime addresses and underlay MACs filled in."""
+    wan_ports = {p.switch: p for p in (wan.ports if wan else ())}
+    out = {}
+    for s in topo.switches.values():
+        net = switches[s.name]
+        underlay = s.underlay
+        if underlay is not None and s.name in wan_ports:
+            port = wan_ports[s.name]
+            underlay = replace(underlay, mac=port.gateway_mac, next_hop_mac=port.router_mac)
+        out[s.name] = replace(s, device_id=net.device_id, grpc_addr=net.grpc_addr,
+                              underlay=underlay)
+    return replace(topo, switches=out)
+
+
+def _host(topo: Topology, lab: str, name: str, index: int, mtu: int, origin: str) -> HostNet:
+    vm = topo.vms[name]
+    net = ipaddress.IPv4Network(f"{vm.ip}/{vm.prefix}", strict=False)
+    if net.prefixlen >= 31:
+        raise LabError(f"{origin}: {vm.role} {name}: a /{net.prefixlen} leaves no address "
+                       "for the gateway")
+    gateway = str(net.broadcast_address - 1)
+    if gateway == vm.ip:
+        raise LabError(f"{origin}: {vm.role} {name}: {vm.ip} is the last address of "
+                       f"{net}, which the lab gives to the gateway")
+    return HostNet(name, vm.role, f"{lab}-{vm.role}-{name}", topo.vnets[vm.vnet].id, vm.mac,
+                   vm.ip, vm.prefix, gateway, mtu, vm.hypervisor, index)
+
+
+def _one_vnet_per_hypervisor(hosts: Mapping[str, HostNet], origin: str) -> None:
+    """A hypervisor's switch port is an access port of one virtual network."""
+    seen: dict[str, HostNet] = {}
+    for h in hosts.values():
+        other = seen.setdefault(h.hypervisor, h)
+        if other.vnet != h.vnet:
+            raise LabError(f"{origin}: {h.name} (vnet {h.vnet}) and {other.name} (vnet "
+                           f"{other.vnet}) share hypervisor {h.hypervisor}, whose port is "
+                           "an access port of one virtual network")
+
+
+def _lab_section(r: Reader, top: Mapping[str, tuple[yaml.Node, yaml.Node]], topo: Topology,
+                 hosts: Mapping[str, HostNet]) -> tuple[tuple[str, str], tuple[DemoStep, ...]]:
+    names = list(hosts)
+    probe = (names[0], names[1]) if len(names) > 1 else ("", "")
+    demo: list[DemoStep] = []
+    if "lab" not in top:
+        return probe, ()
+    f = r.fields(top["lab"][1], "lab", set(), {"probe", "demo"})
+
+    def host(node: yaml.Node, what: str) -> str:
+        name = r.scalar(node, what)
+        if name not in hosts:
+            raise r.fail(node, f"{what}: no VM or client {name!r}")
+        return name
+
+    if "probe" in f:
+        p = r.fields(f["probe"], "lab: probe", {"from", "to"}, set())
+        probe = (host(p["from"], "lab: probe: from"), host(p["to"], "lab: probe: to"))
+        if probe[0] == probe[1]:
+            raise r.fail(f["probe"], "lab: probe: its two ends are one host")
+    for item in r.sequence(f["demo"], "lab: demo") if "demo" in f else []:
+        d = r.fields(item, "lab: demo step", {"vm", "to"}, {"label"})
+        vm = host(d["vm"], "lab: demo: vm")
+        to = r.scalar(d["to"], "lab: demo: to")
+        if to not in topo.hypervisors:
+            raise r.fail(d["to"], f"lab: demo: no hypervisor {to!r}")
+        label = r.scalar(d["label"], "lab: demo: label") if "label" in d else f"{vm} -> {to}"
+        demo.append(DemoStep(vm, to, label))
+    return probe, tuple(demo)
