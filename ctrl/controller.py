@@ -301,7 +301,10 @@ class Controller:
         if self.planner.set_links_down(down):
             self.metrics.link_changes += 1
             log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in down) or "none")
-            await self.reconcile()
+            try:
+                await self.reconcile()
+            except MobilityError as exc:  # the next change or reconnection repairs it
+                log.error("rerouting around links down failed: %s", exc)
 
     async def _on_lldp(self, switch: str, port: int, info: LldpInfo) -> None:
         link = self._link_at.get((switch, port))

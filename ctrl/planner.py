@@ -162,12 +162,6 @@ class Planner:
         a, b = self.topo.switches[here].site, self.topo.switches[there].site
         return None if a == b else (self.gateway(a), self.gateway(b))
 
-    def port_toward(self, switch: str, dest: str) -> int:
-        nxt = self.next_hops(dest).get(switch)
-        if nxt is None:
-            raise PlanError(f"no path from {switch} to {dest}")
-        return self._ports[switch, nxt]
-
     def base(self, switch: str) -> list[Entity]:
         """What a switch holds whatever the VMs do: ports, punts, termination, gateways."""
         sw = self.topo.switches[switch]
@@ -206,24 +200,36 @@ class Planner:
                                       "my_station.set_routable"))
         return out
 
-    def toward(self, switch: str, vm: PlacedVM) -> TableEntry:
-        """The bridging entry of `switch` for one VM: local port, next hop, or tunnel."""
+    def _hop(self, switch: str, dest: str) -> int | None:
+        nxt = self.next_hops(dest).get(switch)
+        return None if nxt is None else self._ports[switch, nxt]
+
+    def toward(self, switch: str, vm: PlacedVM) -> TableEntry | None:
+        """The bridging entry of `switch` for one VM: local port, next hop, or tunnel;
+        None when links down have cut the switch off from it (its frames then miss
+        and are dropped, as they would be anyway)."""
         key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
         if switch == vm.at.switch:
             return TableEntry("bridging", key, "bridging.forward", {"port": vm.at.port})
         here = self.topo.switches[switch].site
         there = self.topo.switches[vm.at.switch].site
         if here == there:
-            return TableEntry("bridging", key, "bridging.forward",
-                              {"port": self.port_toward(switch, vm.at.switch)})
+            port = self._hop(switch, vm.at.switch)
+            return None if port is None else TableEntry("bridging", key, "bridging.forward",
+                                                        {"port": port})
         gw_here, gw_there = self.gateway(here), self.gateway(there)
         if switch == gw_here:
             if not self.tunnel_is_up(gw_here, gw_there):
                 return TableEntry("bridging", key, "bridging.to_cpu")  # the controller asks
             return TableEntry("bridging", key, "bridging.to_tunnel",
                               {"tunnel_id": self.tunnel_id(gw_here, gw_there)})
-        return TableEntry("bridging", key, "bridging.forward",
-                          {"port": self.port_toward(switch, gw_here)})
+        port = self._hop(switch, gw_here)
+        return None if port is None else TableEntry("bridging", key, "bridging.forward",
+                                                    {"port": port})
+
+    def _toward(self, switch: str, vm: PlacedVM) -> list[Entity]:
+        entry = self.toward(switch, vm)
+        return [] if entry is None else [entry]
 
     def both_ways(self, switch: str, vm: PlacedVM, flight: InFlight) -> list[Entity]:
         """The bridging entry of `switch` for a VM in flight. Frames follow the tree
@@ -235,7 +241,7 @@ class Planner:
         here, there = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
         path = self.path(new.switch, old.switch) if here == there else None
         if path is None or switch not in path or old == new:
-            return [self.toward(switch, vm)]  # no replica can go into a GRE tunnel
+            return self._toward(switch, vm)  # no replica can go into a GRE tunnel
         i = path.index(switch)
         ports = {old.port if switch == old.switch else self._ports[switch, path[i + 1]],
                  new.port if switch == new.switch else self._ports[switch, path[i - 1]]}
@@ -246,7 +252,7 @@ class Planner:
     def vm_entries(self, switch: str, vm: PlacedVM,
                    flight: InFlight | None = None) -> list[Entity]:
         out: list[Entity] = (self.both_ways(switch, vm, flight) if flight
-                             else [self.toward(switch, vm)])
+                             else self._toward(switch, vm))
         if switch == vm.at.switch:
             out.append(TableEntry("ingress_port", {"ingress_port": vm.at.port},
                                   "ingress_port.set_access", {"vnet_id": vm.vnet}))

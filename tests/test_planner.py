@@ -191,3 +191,33 @@ def test_in_flight_delivery_is_exact_on_any_fabric(case: tuple[int, list[tuple[i
     for src in others:
         assert fabric.deliver(src.at, Frame(vm.mac)) == both, (src, sorted(pairs))
         assert fabric.deliver(src.at, Frame(GW, vm.ip)) == both, (src, sorted(pairs))
+
+
+def _link(planner: Planner, a: str, b: str):  # type: ignore[no-untyped-def]
+    return next(x for x in planner.topo.links if {x.a.switch, x.b.switch} == {a, b})
+
+
+def test_a_link_down_is_routed_around(planner: Planner) -> None:
+    assert planner.set_links_down({_link(planner, "s1", "s2")})
+    assert planner.path("s1", "s2") == ["s1", "s4", "s2"]
+    assert_all_reach(planner, vms())
+    assert planner.set_links_down(set())
+    assert planner.path("s1", "s2") == ["s1", "s2"]
+    assert_all_reach(planner, vms())
+
+
+def test_a_switch_cut_off_by_links_down_plans_without_failing(planner: Planner) -> None:
+    """s1 loses both its fabric links: nothing reaches across the cut (frames miss and are
+    dropped, they do not loop), everything else still does, and nothing raises."""
+    planner.set_links_down({_link(planner, "s1", "s2"), _link(planner, "s1", "s4")})
+    placed_vms = vms()
+    fabric = FakeFabric(planner.topo, planner.wanted(placed_vms))
+    on_s1 = [v for v in placed_vms if v.at.switch == "s1"]
+    elsewhere = [v for v in placed_vms if v.at.switch in ("s2", "s4")]
+    for src, dst in itertools.permutations(placed_vms, 2):
+        got = fabric.send(src.at, Frame(dst.mac))
+        if (src in on_s1) != (dst in on_s1) and dst.at.switch != "s3" and \
+                src.at.switch != "s3":
+            assert got is None, (src, dst)
+        elif src in elsewhere and dst in elsewhere:
+            assert got == dst.at, (src, dst)
