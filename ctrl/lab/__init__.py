@@ -1,0 +1,1 @@
+"""The lab: namespaces, switches and the controller from a YAML topology; the probe."""
