@@ -44,6 +44,8 @@ SOCKET_TIMEOUT_S = 0.1  # how soon a blocked thread sees that it should stop
 UDP_GRACE_S = 0.1  # how long after the senders stop datagrams still in flight may arrive
 TCP_MAX_LAG_S = 0.1  # a TCP writer this far behind its schedule forgoes the backlog
 JOIN_TIMEOUT_S = 2.0
+UDP_RECEIVE_BUFFER = 4 << 20
+SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; the socket module does not name it
 
 
 class ProbeError(MobilityError, OSError):
@@ -150,6 +152,15 @@ def _socket(ep: Endpoint, kind: int, port: int, stack: contextlib.ExitStack) -> 
     return sock
 
 
+def _grow_receive_buffer(sock: socket.socket) -> None:
+    """Room for a second of datagrams, so a receiver thread that the scheduler holds
+    up (the switches share the CPU) loses nothing: beyond net.core.rmem_max as root."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, UDP_RECEIVE_BUFFER)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+
+
 class Probe:
     """UDP at a constant rate and TCP at a bounded rate, both ways between `a` and `b`."""
 
@@ -252,7 +263,7 @@ class Probe:
         stack = self._sockets
         udp = {ep: _socket(ep, socket.SOCK_DGRAM, opts.udp_port, stack) for ep in (self.a, self.b)}
         for sock in udp.values():
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            _grow_receive_buffer(sock)
             sock.settimeout(SOCKET_TIMEOUT_S)
         tcp = self._connect() if opts.tcp_rate > 0 else {}
         self._started = datetime.now(UTC).isoformat(timespec="milliseconds")

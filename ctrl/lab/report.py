@@ -330,7 +330,8 @@ def summary_lines(report: Report) -> list[str]:
             f"udp {u.direction}: {u.sent} sent, {u.received} received, {u.lost} lost, "
             f"{u.duplicated} duplicated, {u.reordered} reordered; longest gap "
             f"{u.longest_gap_ms:.1f} ms at {u.longest_gap_at:.2f} s "
-            f"({u.interruption_ms:.1f} ms over the {u.interval_ms:g} ms interval)")
+            f"({u.interruption_ms:.1f} ms over the {u.interval_ms:g} ms interval; "
+            f"the sender's own longest pause {u.send_gap_ms:.1f} ms)")
     for t in report.tcp:
         state = ", ".join([
             "complete" if t.complete else "INCOMPLETE",
