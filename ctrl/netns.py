@@ -111,15 +111,27 @@ class Links:
         except NetlinkError as exc:
             raise NetnsError(f"cannot route via {gateway} in {self._where()}: {exc}") from exc
 
-    def neigh(self, ifname: str, ip: str, mac: str) -> None:
+    def neigh(self, ifname: str, ip: str, mac: str, state: int = 0x80) -> None:
+        """`ip neigh replace IP lladdr MAC dev IF nud STATE` (default permanent)."""
         index = self.index(ifname)
         try:
-            self.api.neigh("replace", dst=ip, lladdr=mac, ifindex=index, state=NUD_PERMANENT)
+            self.api.neigh("replace", dst=ip, lladdr=mac, ifindex=index, state=state)
         except NetlinkError as exc:
             raise NetnsError(f"cannot set neighbour {ip} on {ifname}: {exc}") from exc
 
+    def neighbours(self, ifname: str) -> list[tuple[str, str]]:
+        """`ip neigh show dev IF`: the (IPv4, MAC) pairs it has resolved."""
+        index = self.index(ifname)
+        out = []
+        for n in self.api.get_neighbours(family=socket.AF_INET, ifindex=index):
+            ip, mac = n.get_attr("NDA_DST"), n.get_attr("NDA_LLADDR")
+            if ip and mac and n["state"] & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE
+                                            | NUD_PERMANENT):
+                out.append((str(ip), str(mac)))
+        return out
 
-NUD_PERMANENT = 0x80
+
+NUD_REACHABLE, NUD_STALE, NUD_DELAY, NUD_PROBE, NUD_PERMANENT = 0x02, 0x04, 0x08, 0x10, 0x80
 
 
 def link_set(link: str, ns: str | None = None, **attrs: object) -> None:

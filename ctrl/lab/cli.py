@@ -8,6 +8,9 @@ from pathlib import Path
 from ctrl.bmv2 import free_tcp_port
 from ctrl.lab import build, procs
 from ctrl.lab.fattree import fat_tree_yaml
+from ctrl.lab.plot import save_plot
+from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
+from ctrl.lab.report import Mark
 from ctrl.lab.spec import TARGETS, LabError, lab_tag, parse_lab
 from ctrl.lab.state import DEFAULT_DIR, LabState
 
@@ -101,6 +104,50 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(p: Progress) -> None:
+    print(f"[probe] {p.line()}", flush=True)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    state = _state(args)
+    spec = state.spec()
+    names = (args.source or spec.probe[0], args.to or spec.probe[1])
+    a, b = (spec.host(n) for n in names)
+    options = ProbeOptions(udp_rate=args.rate, tcp_rate=args.tcp_rate * 1e6)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    probe = Probe(Endpoint(a.ns, a.ip, a.name), Endpoint(b.ns, b.ip, b.name), options,
+                  _progress)
+    say(f"probing {a.name} <-> {b.name} for {args.duration:g} s (Ctrl-C ends it early); "
+        "migrations made meanwhile (`ctrl lab migrate`) are marked")
+    seen = len(state.events())
+    report = probe.run(duration=args.duration)
+    for event in state.events()[seen:]:  # marks cannot be added after stop(): rebuild
+        report.marks.append(Mark(f"{event['host']} -> {event['dst']}",
+                                 round(float(str(event["paused"])) - probe.origin, 6)))
+    report.marks.sort(key=lambda m: m.at)
+    (out / "probe.json").write_text(report.to_json())
+    save_plot(report, out / "probe.png", title=f"{spec.name}: {a.name} <-> {b.name}")
+    print(report.summary())
+    say(f"wrote {out / 'probe.json'} and {out / 'probe.png'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ctrl.lab.demo import run_demo
+
+    text, origin = read_topology(args.topology)
+    result = run_demo(text, origin, state_dir=Path(args.state_dir), out_dir=Path(args.out),
+                      target=args.target, announce=not args.unannounced, settle=args.settle,
+                      say=say, progress=_progress if args.verbose_probe else None)
+    print()
+    for line in result.table:
+        print(line)
+    print()
+    say("wrote " + ", ".join(str(f) for f in result.files))
+    return 0 if result.ok else 1
+
+
 def cmd_topologies(args: argparse.Namespace) -> int:
     if args.fat_tree is not None:
         print(fat_tree_yaml(args.fat_tree, args.vms), end="")
@@ -140,6 +187,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     mig.add_argument("--unannounced", action="store_true",
                      help="do not tell the controller: it reacts to the RARP alone")
     mig.set_defaults(func=cmd_migrate)
+    probe = cmds.add_parser("probe", help="UDP and TCP both ways between two hosts; a "
+                            "report and a plot", description="A constant-rate, sequence-"
+                            "numbered UDP stream and a TCP flow, both ways, for DURATION "
+                            "seconds; the longest gap, loss, reordering and duplicates, a "
+                            "JSON report and a PNG of throughput over time with every "
+                            "migration made meanwhile marked.")
+    probe.add_argument("--from", dest="source", metavar="HOST",
+                       help="one end (default: the lab's probe.from)")
+    probe.add_argument("--to", metavar="HOST", help="the other (default: the lab's probe.to)")
+    probe.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    probe.add_argument("--rate", type=float, default=1000.0,
+                       help="UDP datagrams per second each way (default 1000)")
+    probe.add_argument("--tcp-rate", type=float, default=4.0,
+                       help="TCP MB/s each way, 0 for none (default 4)")
+    probe.add_argument("--out", default=".", help="where the report and plot go (default .)")
+    probe.set_defaults(func=cmd_probe)
+    demo = cmds.add_parser("demo", help="Cloud Rack's experiment: migrations under the probe",
+                           description="Bring TOPOLOGY up, probe it without migration, then "
+                           "through its `lab: demo` migrations (cloud-rack: within a campus, "
+                           "then across the WAN); print the interruptions next to Cloud "
+                           "Rack's 1-2 s; write the reports and the plot; tear it all down. "
+                           "Exit 1 if anything was lost without migration or TCP broke.")
+    demo.add_argument("topology", nargs="?", default="cloud-rack",
+                      help="default: %(default)s")
+    demo.add_argument("--target", choices=TARGETS, default="ovs", help="default: %(default)s")
+    demo.add_argument("--unannounced", action="store_true",
+                      help="migrate without telling the controller (it reacts to the RARP)")
+    demo.add_argument("--settle", type=float, default=2.0,
+                      help="seconds of probing before, between and after migrations")
+    demo.add_argument("--out", default="lab-demo", help="output folder (default %(default)s)")
+    demo.add_argument("--verbose-probe", action="store_true", help="probe progress each second")
+    demo.set_defaults(func=cmd_demo)
     topo = cmds.add_parser("topologies", help="list the shipped topologies, or print a "
                            "generated fat-tree")
     topo.add_argument("--fat-tree", type=int, metavar="K", help="print a k-ary fat-tree")

@@ -120,11 +120,15 @@ def migrate(state: LabState, name: str, to: str, *, announce: bool = True) -> Mi
         try:
             # Deleting a link waits for an RCU grace period (~20 ms): the old one is only
             # taken down and put aside here, and deleted once the VM runs again.
+            # The guest's memory, and with it its ARP cache, moves with it.
+            known = links.neighbours("eth0")
             links.set("eth0", state="down")
             links.set("eth0", ifname=OLD_IF)
             links.set(NEW_IF, ifname="eth0", state="up")
             links.addr_add("eth0", host.ip, host.prefix)
             links.route_default(host.gateway)
+            for ip, mac in known:
+                links.neigh("eth0", ip, mac, netns.NUD_STALE)
             sender.send(rarp)
         except BaseException as exc:
             _back_to(state, spec, host, src, announce)

@@ -202,11 +202,21 @@ class Probe:
             self._sockets.close()
             raise
 
-    def mark(self, name: str) -> Mark:
-        """Note a named instant, e.g. "migration vm1 -> h3 start"; it goes into the report."""
+    @property
+    def origin(self) -> float:
+        """When the probe started, as a time.monotonic() reading: its time 0."""
         if self._origin_ns is None:
             raise ProbeError("the probe has not started")
-        mark = Mark(name, round((time.monotonic_ns() - self._origin_ns) / 1e9, 6))
+        return self._origin_ns / 1e9
+
+    def mark(self, name: str, when: float | None = None) -> Mark:
+        """Note a named instant, e.g. "migration vm1 -> h3 start"; it goes into the report.
+        `when` is a time.monotonic() reading (another process's too: the clock is the
+        system's); default now."""
+        if self._origin_ns is None:
+            raise ProbeError("the probe has not started")
+        now = time.monotonic_ns() if when is None else int(when * 1e9)
+        mark = Mark(name, round((now - self._origin_ns) / 1e9, 6))
         self._marks.append(mark)
         log.info("mark %.3f s: %s", mark.at, name)
         return mark
