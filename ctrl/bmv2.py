@@ -9,6 +9,7 @@ the P4Info with SetForwardingPipelineConfig.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -57,6 +58,18 @@ def wait_for_tcp(host: str, port: int, timeout: float, proc: subprocess.Popen[by
     raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} did not listen on {host}:{port} in {timeout} s")
 
 
+@functools.cache
+def _has_option(binary: str, option: str) -> bool:
+    """Whether this simple_switch_grpc build takes `option` (builds differ: nanomsg,
+    Thrift). Asked once per binary."""
+    try:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10,
+                             check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in out.stdout + out.stderr
+
+
 def bmv2_argv(binary: str, ports: Mapping[int, str], device_id: int, grpc_addr: str,
               ipc: Path) -> list[str]:
     """The command line of one switch: no program yet, these ports, gRPC on `grpc_addr`,
@@ -66,7 +79,8 @@ def bmv2_argv(binary: str, ports: Mapping[int, str], device_id: int, grpc_addr: 
         argv += ["--log-console", "-L", os.environ["BMV2_LOG"]]
     for number, ifname in sorted(ports.items()):
         argv += ["-i", f"{number}@{ifname}"]
-    argv += ["--notifications-addr", f"ipc://{ipc}"]
+    if _has_option(binary, "--notifications-addr"):  # builds with nanomsg only
+        argv += ["--notifications-addr", f"ipc://{ipc}"]
     return [*argv, "--", "--grpc-server-addr", grpc_addr, "--cpu-port", str(CPU_PORT)]
 
 
