@@ -52,6 +52,16 @@ def remove_netns(name: str) -> None:
         netns.remove(name)
 
 
+@contextlib.contextmanager
+def scratch_netns(name: str) -> Iterator[str]:
+    """`ip netns add NAME` for the body, `ip netns del NAME` after it, whatever happens."""
+    create_netns(name)
+    try:
+        yield name
+    finally:
+        remove_netns(name)
+
+
 def list_netns() -> list[str]:
     """`ip netns list`"""
     return list(netns.listnetns())
@@ -131,21 +141,24 @@ def disable_ipv6(ifname: str, ns: str | None = None) -> None:
             path.write_text("1")
 
 
-def add_veth(name: str, peer: str, peer_ns: str | None = None, mtu: int | None = None) -> None:
-    """`ip link add NAME type veth peer name PEER [netns PEER_NS]`, both ends up, IPv6 off."""
+def add_veth(name: str, peer: str, peer_ns: str | None = None, mtu: int | None = None,
+             ns: str | None = None) -> None:
+    """`ip [-n NS] link add NAME type veth peer name PEER [netns PEER_NS]`, both ends up,
+    IPv6 off."""
     _check_ifname(name)
     _check_ifname(peer)
     peer_spec: dict[str, object] = {"ifname": peer}
     if peer_ns:
         peer_spec["net_ns_fd"] = peer_ns
     try:
-        with IPRoute() as ipr:
-            ipr.link("add", ifname=name, kind="veth", peer=peer_spec)
+        with _link_api(ns) as api:
+            api.link("add", ifname=name, kind="veth", peer=peer_spec)
     except NetlinkError as exc:
         raise NetnsError(f"cannot add veth {name}/{peer}: {exc}") from exc
-    disable_ipv6(name)
+    peer_ns = peer_ns or ns
+    disable_ipv6(name, ns)
     disable_ipv6(peer, peer_ns)
-    set_link_up(name, mtu=mtu)
+    set_link_up(name, ns, mtu=mtu)
     set_link_up(peer, peer_ns, mtu=mtu)
 
 

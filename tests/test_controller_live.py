@@ -151,31 +151,36 @@ def fabric(request: pytest.FixtureRequest, tmp_path: Path, schema: P4Schema
         pytest.skip(why)
     tag = f"{os.getpid() % 10000}"
     names = {"vm1": f"cvm1{tag}", "vm2": f"cvm2{tag}", "h2": f"chv2{tag}", "h3": f"chv3{tag}"}
+    # OVS runs in a namespace of its own (two userspace ovs-vswitchd in one namespace fight
+    # over the datapath's tap device).
+    sw_ns = {"s1": f"chost{tag}", "s2": f"chost{tag}"} if target == "ovs" else {}
+    h3_ns = sw_ns.get(h3_switch)
     with contextlib.ExitStack() as stack:
-        for ns in names.values():
+        for ns in (*names.values(), *sorted(set(sw_ns.values()))):
             netns.create_netns(ns)
             stack.callback(netns.remove_netns, ns)
-        veths: list[tuple[str, str, str | None]] = [
-            (f"c{tag}l1", f"c{tag}l2", None),        # s1:1 -- s2:1 (fabric link or underlay)
-            (f"c{tag}h1", "eth0", names["vm1"]),     # s1:2 -- vm1
-            (f"c{tag}h2", "eth0", names["vm2"]),     # s2:2 -- vm2
-            (f"c{tag}h3", "eth3", names["h3"]),      # h3 -- free port on hypervisor 3
+        veths: list[tuple[str, str | None, str, str | None]] = [
+            # s1:1 -- s2:1 (fabric link or underlay)
+            (f"c{tag}l1", sw_ns.get("s1"), f"c{tag}l2", sw_ns.get("s2")),
+            (f"c{tag}h1", sw_ns.get("s1"), "eth0", names["vm1"]),  # s1:2 -- vm1
+            (f"c{tag}h2", sw_ns.get("s2"), "eth0", names["vm2"]),  # s2:2 -- vm2
+            (f"c{tag}h3", h3_ns, "eth3", names["h3"]),  # h3 -- free port on hypervisor 3
         ]
-        for a, b, peer_ns in veths:
-            netns.add_veth(a, b, peer_ns=peer_ns)
-            stack.callback(netns.delete_link, a)
-            if peer_ns is None:
-                stack.callback(netns.delete_link, b)
+        for a, a_ns, b, b_ns in veths:
+            netns.add_veth(a, b, peer_ns=b_ns, ns=a_ns)
+            stack.callback(netns.delete_link, a, a_ns)
         configure_vm(names["vm1"], "eth0", VM1_MAC, VM1_IP)
         configure_vm(names["vm2"], "eth0", VM2_MAC, VM2_IP)
         ports1 = {1: f"c{tag}l1", 2: f"c{tag}h1"}
         ports2 = {1: f"c{tag}l2", 2: f"c{tag}h2"}
         (ports1 if h3_switch == "s1" else ports2)[3] = f"c{tag}h3"
         if target == "ovs":
-            for ifname in (*ports1.values(), *ports2.values()):
-                netns.set_offloads(ifname, tx=False)
-            ovs = stack.enter_context(serving(tmp_path / "ovs", [
-                BridgeSpec(f"cb1{tag}", 1, ports1), BridgeSpec(f"cb2{tag}", 2, ports2)], schema))
+            specs = [BridgeSpec(f"cb{i}{tag}", i, ports, sw_ns.get(f"s{i}"))
+                     for i, ports in ((1, ports1), (2, ports2))]
+            for spec in specs:
+                for ifname in spec.ports.values():
+                    netns.set_offloads(ifname, spec.netns, tx=False)
+            ovs = stack.enter_context(serving(tmp_path / "ovs", specs, schema))
             addr1 = addr2 = ovs.address
             dev2 = 2
         else:

@@ -23,7 +23,7 @@ def _cmd(args: argparse.Namespace) -> int:
     if len(args.bridge) != len(args.device_id):
         raise OvsError("give one --device-id per --bridge")
     ports = dict(args.port or [])
-    specs = [BridgeSpec(b, d, ports if i == 0 else {})
+    specs = [BridgeSpec(b, d, ports if i == 0 else {}, args.netns)
              for i, (b, d) in enumerate(zip(args.bridge, args.device_id, strict=True))]
     p4info = Path(args.p4info) if args.p4info else BuildPaths(project_root()).p4info
     asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr))
@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--grpc-addr", default="127.0.0.1:50001", help="default: %(default)s")
     p.add_argument("--port", action="append", type=_port, metavar="PORT=IF",
                    help="attach IF to the first bridge as P4 port PORT (repeatable)")
+    p.add_argument("--netns", help="run ovs-vswitchd in this network namespace (the ports' "
+                   "interfaces are there)")
     p.add_argument("--rundir", default="/run/mobility-ovs",
                    help="OVS_RUNDIR/DBDIR/LOGDIR of our own daemons (default: %(default)s)")
     p.add_argument("--p4info", help="mobility.p4 P4Info (default: build/mobility.p4info)")

@@ -4,7 +4,10 @@
 OVS_RUNDIR / OVS_DBDIR / OVS_LOGDIR / OVS_PKGDATADIR... pointing into `rundir`,
 and `stop()` ends exactly the processes it started, by PID. When a daemon
 already serves `rundir` (its pidfile names a live process), it is reused and
-left running.
+left running. With `netns`, ovs-vswitchd runs in that network namespace (`ip
+netns exec`): the bridges' ports are its interfaces, and their internal ports live
+in its kernel, so one machine can hold several sites. Two userspace ovs-vswitchd
+cannot share a namespace: both want the datapath's tap device, ovs-netdev.
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ def _tool(name: str) -> str:
 class OvsDaemons:
     """ovsdb-server + ovs-vswitchd under `rundir`; stops only what it started."""
 
-    def __init__(self, rundir: Path) -> None:
+    def __init__(self, rundir: Path, netns: str | None = None) -> None:
         self.rundir = Path(rundir).resolve()
+        self.netns = netns
         self.db_sock = self.rundir / "db.sock"
         self.db_file = self.rundir / "conf.db"
         self._started: list[tuple[str, int]] = []
@@ -95,8 +99,9 @@ class OvsDaemons:
             subprocess.run([_tool("ovs-vsctl"), f"--db={self.db_remote}", "--no-wait",
                             "init"], check=True, env=self.env, capture_output=True)
         if self.running("ovs-vswitchd") is None:
+            where = [_tool("ip"), "netns", "exec", self.netns] if self.netns else []
             self._spawn("ovs-vswitchd", [
-                _tool("ovs-vswitchd"), self.db_remote,
+                *where, _tool("ovs-vswitchd"), self.db_remote,
                 f"--pidfile={self._pidfile('ovs-vswitchd')}",
                 f"--log-file={self.rundir / 'ovs-vswitchd.log'}",
                 f"--unixctl={self.vswitchd_ctl}",

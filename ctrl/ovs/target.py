@@ -1,7 +1,9 @@
 """The Open vSwitch target in one piece: daemons, bridges, the P4Runtime server.
 
 `run_target()` is the CLI's (blocking, asyncio); `ThreadedTarget` runs the same
-server on an event loop of its own thread, for tests and benchmarks.
+server on an event loop of its own thread, for tests and benchmarks. Bridges in
+one network namespace share one ovs-vswitchd; each namespace gets its own (so one
+server can serve two sites, each with its own kernel).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class BridgeSpec:
     bridge: str
     device_id: int
     ports: Mapping[int, str] = None  # type: ignore[assignment]  # P4 port -> interface
+    netns: str | None = None  # where its ovs-vswitchd and its ports' interfaces are
 
 
 def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int, Device]:
@@ -41,6 +44,23 @@ def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int,
         devices[spec.device_id] = Device(spec.device_id, spec.bridge,
                                          daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl)
     return devices
+
+
+@contextlib.contextmanager
+def running(rundir: Path, specs: Sequence[BridgeSpec]) -> Iterator[dict[int, Device]]:
+    """Our own OVS daemons under `rundir` (one ovs-vswitchd per network namespace, the
+    root's in `rundir`, another's in `rundir/NETNS`) and the bridges; stopped on exit."""
+    by_ns: dict[str | None, list[BridgeSpec]] = {}
+    for spec in specs:
+        by_ns.setdefault(spec.netns, []).append(spec)
+    devices: dict[int, Device] = {}
+    with contextlib.ExitStack() as stack:
+        for ns, group in by_ns.items():
+            daemons = OvsDaemons(rundir / ns if ns else rundir, ns)
+            daemons.start()
+            stack.callback(daemons.stop)
+            devices |= setup_bridges(daemons, group)
+        yield devices
 
 
 class ThreadedTarget:
@@ -78,24 +98,17 @@ def serving(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema
             ) -> Iterator[ThreadedTarget]:
     """Our own OVS daemons under `rundir`, the bridges, and a P4Runtime server in a thread;
     all of it stopped and removed on exit."""
-    daemons = OvsDaemons(rundir)
-    daemons.start()
-    try:
-        target = ThreadedTarget(setup_bridges(daemons, specs), reference)
+    with running(rundir, specs) as devices:
+        target = ThreadedTarget(devices, reference)
         try:
             yield target
         finally:
             target.close()
-    finally:
-        daemons.stop()
 
 
 async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
                      address: str) -> None:
-    daemons = OvsDaemons(rundir)
-    daemons.start()
-    try:
-        devices = setup_bridges(daemons, specs)
+    with running(rundir, specs) as devices:
         server, _ = await serve(devices, reference, address)
         try:
             await server.wait_for_termination()
@@ -103,5 +116,3 @@ async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Sch
             await server.stop(1)
             for dev in devices.values():
                 await dev.close()
-    finally:
-        daemons.stop()
