@@ -133,6 +133,15 @@ def addr_add(ifname: str, address: str, prefixlen: int, ns: str | None = None) -
             raise NetnsError(f"cannot add {address}/{prefixlen} to {ifname}: {exc}") from exc
 
 
+def addr_del(ifname: str, address: str, prefixlen: int, ns: str | None = None) -> None:
+    """`ip [-n NS] addr del ADDRESS/PREFIXLEN dev IF` (no error when it is gone already)."""
+    with _link_api(ns) as api:
+        found = api.link_lookup(ifname=ifname)
+        if found:
+            with contextlib.suppress(NetlinkError):
+                api.addr("del", index=found[0], address=address, prefixlen=prefixlen)
+
+
 def disable_ipv6(ifname: str, ns: str | None = None) -> None:
     """`sysctl net.ipv6.conf.IF.disable_ipv6=1`: no router solicitations or MLD on test links."""
     with in_netns(ns):

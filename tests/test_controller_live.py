@@ -175,7 +175,7 @@ def fabric(request: pytest.FixtureRequest, tmp_path: Path, schema: P4Schema
         ports2 = {1: f"c{tag}l2", 2: f"c{tag}h2"}
         (ports1 if h3_switch == "s1" else ports2)[3] = f"c{tag}h3"
         if target == "ovs":
-            specs = [BridgeSpec(f"cb{i}{tag}", i, ports, sw_ns.get(f"s{i}"))
+            specs = [BridgeSpec(f"cb{i}{tag}", i, ports, sw_ns.get(f"s{i}"), gre=False)
                      for i, ports in ((1, ports1), (2, ports2))]
             for spec in specs:
                 for ifname in spec.ports.values():

@@ -44,7 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, schema: P4Schema) -> Iterat
     # A namespace of its own: two userspace ovs-vswitchd in one namespace fight over the
     # datapath's tap device (ovs-netdev).
     with netns.scratch_netns(f"rps{uid}") as ns:
-        specs = [BridgeSpec(f"rpa{uid}", 1, netns=ns), BridgeSpec(f"rpb{uid}", 2, netns=ns)]
+        specs = [BridgeSpec(f"rpa{uid}", 1, netns=ns), BridgeSpec(f"rpb{uid}", 2, netns=ns,
+                                                                  gre=False)]
         with serving(Path(tmp_path_factory.mktemp("ovsrpc")), specs, schema) as target:
             yield target.address
 

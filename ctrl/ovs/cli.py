@@ -23,7 +23,8 @@ def _cmd(args: argparse.Namespace) -> int:
     if len(args.bridge) != len(args.device_id):
         raise OvsError("give one --device-id per --bridge")
     ports = dict(args.port or [])
-    specs = [BridgeSpec(b, d, ports if i == 0 else {}, args.netns)
+    # The first bridge has the ports and GRE (OVS takes one flow-based GRE port per daemon).
+    specs = [BridgeSpec(b, d, ports if i == 0 else {}, args.netns, gre=i == 0 and not args.no_gre)
              for i, (b, d) in enumerate(zip(args.bridge, args.device_id, strict=True))]
     p4info = Path(args.p4info) if args.p4info else BuildPaths(project_root()).p4info
     asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr))
@@ -40,9 +41,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="P4Runtime device id of the bridge at the same position")
     p.add_argument("--grpc-addr", default="127.0.0.1:50001", help="default: %(default)s")
     p.add_argument("--port", action="append", type=_port, metavar="PORT=IF",
-                   help="attach IF to the first bridge as P4 port PORT (repeatable)")
-    p.add_argument("--netns", help="run ovs-vswitchd in this network namespace (the ports' "
-                   "interfaces are there)")
+                   help="attach IF to the first bridge as P4 port PORT (repeatable); "
+                   "the first bridge also gets the GRE port")
+    p.add_argument("--netns", help="run ovs-vswitchd in this network namespace (its ports' "
+                   "interfaces are there; so are the underlay addresses GRE puts on the first "
+                   "bridge's underlay bridge)")
+    p.add_argument("--no-gre", action="store_true",
+                   help="no GRE port and underlay bridge on the first bridge")
     p.add_argument("--rundir", default="/run/mobility-ovs",
                    help="OVS_RUNDIR/DBDIR/LOGDIR of our own daemons (default: %(default)s)")
     p.add_argument("--p4info", help="mobility.p4 P4Info (default: build/mobility.p4info)")

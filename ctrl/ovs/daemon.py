@@ -5,9 +5,10 @@ OVS_RUNDIR / OVS_DBDIR / OVS_LOGDIR / OVS_PKGDATADIR... pointing into `rundir`,
 and `stop()` ends exactly the processes it started, by PID. When a daemon
 already serves `rundir` (its pidfile names a live process), it is reused and
 left running. With `netns`, ovs-vswitchd runs in that network namespace (`ip
-netns exec`): the bridges' ports are its interfaces, and their internal ports live
-in its kernel, so one machine can hold several sites. Two userspace ovs-vswitchd
-cannot share a namespace: both want the datapath's tap device, ovs-netdev.
+netns exec`): the bridges' ports are its interfaces, and their internal ports and
+the addresses GRE needs live in its kernel, so one machine can hold several sites.
+Two userspace ovs-vswitchd cannot share a namespace: both want the datapath's tap
+device, ovs-netdev.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 `run_target()` is the CLI's (blocking, asyncio); `ThreadedTarget` runs the same
 server on an event loop of its own thread, for tests and benchmarks. Bridges in
 one network namespace share one ovs-vswitchd; each namespace gets its own (so one
-server can serve two sites, each with its own kernel).
+server can serve two sites, each with its own kernel for its underlay addresses).
+A bridge with GRE (the default) has a flow-based GRE port, and OVS takes only one
+such port per ovs-vswitchd: the other bridges of that namespace go without.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import grpc
 
 from ctrl.ovs.daemon import OvsDaemons
 from ctrl.ovs.device import Device
+from ctrl.ovs.errors import OvsError
 from ctrl.ovs.ovsdb import OvsBridge
 from ctrl.ovs.server import serve
+from ctrl.ovs.underlay import Underlay
 from ctrl.p4schema import P4Schema
 
 
@@ -32,17 +36,24 @@ class BridgeSpec:
     device_id: int
     ports: Mapping[int, str] = None  # type: ignore[assignment]  # P4 port -> interface
     netns: str | None = None  # where its ovs-vswitchd and its ports' interfaces are
+    gre: bool = True  # a GRE port and an underlay bridge (at most one per ovs-vswitchd)
 
 
 def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int, Device]:
+    with_gre = [s.bridge for s in specs if s.gre]
+    if len(with_gre) > 1:
+        raise OvsError(f"bridges {', '.join(with_gre)}: OVS takes one flow-based GRE port "
+                       "per ovs-vswitchd; give the others gre=False or a netns of their own")
     devices = {}
     for spec in specs:
         br = OvsBridge(daemons, spec.bridge)
         br.create()
         for port, ifname in (spec.ports or {}).items():
             br.add_port(ifname, port)
+        underlay = Underlay.create(daemons, br) if spec.gre else None
         devices[spec.device_id] = Device(spec.device_id, spec.bridge,
-                                         daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl)
+                                         daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl,
+                                         underlay)
     return devices
 
 

@@ -1,7 +1,9 @@
 """The packet tests' Open vSwitch target: mobility.p4 through our P4Runtime server on OVS.
 
-ovs-vswitchd runs in a network namespace of its own, so that another userspace
-ovs-vswitchd on the host (which would want the same ovs-netdev device) is no matter.
+ovs-vswitchd runs in a network namespace of its own: the underlay addresses the GRE
+tests write become local addresses of that namespace, not of the host's, and another
+userspace ovs-vswitchd on the host (it would want the same ovs-netdev device) is no
+matter.
 """
 
 from __future__ import annotations
