@@ -9,6 +9,7 @@ the P4Info with SetForwardingPipelineConfig.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -35,6 +36,13 @@ class Bmv2Error(MobilityError, RuntimeError):
 
 def find_simple_switch_grpc() -> str | None:
     return os.environ.get("SIMPLE_SWITCH_GRPC") or shutil.which(SIMPLE_SWITCH_GRPC)
+
+
+@functools.cache
+def _has_option(binary: str, option: str) -> bool:
+    """Whether `binary --help` lists `option`."""
+    out = subprocess.run([binary, "--help"], capture_output=True, text=True, check=False)
+    return option in out.stdout + out.stderr
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
@@ -86,7 +94,8 @@ class Bmv2Switch:
             argv += ["-i", f"{number}@{ifname}"]
         # No Thrift server here; the notifications socket gets a private path.
         ipc = Path(tempfile.gettempdir()) / f"bmv2-{os.getpid()}-{self.grpc_port}.ipc"
-        argv += ["--notifications-addr", f"ipc://{ipc}"]
+        if _has_option(binary, "--notifications-addr"):  # not in builds without nanomsg
+            argv += ["--notifications-addr", f"ipc://{ipc}"]
         argv += ["--", "--grpc-server-addr", self.grpc_addr, "--cpu-port", str(CPU_PORT)]
         out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         log.info("starting %s", " ".join(argv))
