@@ -36,6 +36,7 @@ from ctrl.controller import Controller
 from ctrl.hosts import Location
 from ctrl.ovs.target import BridgeSpec, serving
 from ctrl.p4build import BuildPaths
+from ctrl.p4entity import TableEntry
 from ctrl.p4schema import P4Schema
 from ctrl.p4values import to_int
 from ctrl.packets import rarp_announcement
@@ -326,10 +327,21 @@ def test_tunnels_come_up_on_demand_and_go_when_idle(
             asyncio.wait_for(controller.synced.wait(), 30), ct.loop).result(35) is True
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
         assert controller.metrics.tunnels_brought_up == 1
+        async def tunnel_entries_installed() -> int:
+            return sum(isinstance(e, TableEntry) and e.table == "tunnel_encap"
+                       for m in controller.managers.values() for e in m.installed.values())
+
+        def installed() -> int:
+            return asyncio.run_coroutine_threadsafe(tunnel_entries_installed(),
+                                                    ct.loop).result(5)
+
+        # Released means written: the switches hold no tunnel any more (the controller
+        # counts a release before its writes are done).
         deadline = time.monotonic() + 10
-        while controller.planner.tunnels_up and time.monotonic() < deadline:
+        while (controller.planner.tunnels_up or installed()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert controller.planner.tunnels_up == set()
+        assert installed() == 0
         assert controller.metrics.tunnels_released == 2
         with netns.in_netns(fabric["vm2"]):
             server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
