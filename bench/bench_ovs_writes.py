@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bench.conftest import RATIOS
+from ctrl import netns
 from ctrl.ovs.target import BridgeSpec, serving
 from ctrl.p4build import BuildPaths
 from ctrl.p4client import P4Client
@@ -32,8 +33,10 @@ def ovs_server(tmp_path_factory: pytest.TempPathFactory, schema: P4Schema) -> It
         pytest.skip("needs root to run ovs-vswitchd")
     if (why := ovs_available()) is not None:
         pytest.skip(why)
-    with serving(Path(tmp_path_factory.mktemp("ovsbench")),
-                 [BridgeSpec(f"bw{os.getpid() % 100000}", 1)], schema) as target:
+    uid = os.getpid() % 100000
+    with netns.scratch_netns(f"bws{uid}") as ns, serving(
+            Path(tmp_path_factory.mktemp("ovsbench")), [BridgeSpec(f"bw{uid}", 1, netns=ns)],
+            schema) as target:
         yield target.address
 
 

@@ -52,6 +52,16 @@ def remove_netns(name: str) -> None:
         netns.remove(name)
 
 
+@contextlib.contextmanager
+def scratch_netns(name: str) -> Iterator[str]:
+    """`ip netns add NAME` for the body, `ip netns del NAME` after it, whatever happens."""
+    create_netns(name)
+    try:
+        yield name
+    finally:
+        remove_netns(name)
+
+
 def list_netns() -> list[str]:
     """`ip netns list`"""
     return list(netns.listnetns())
@@ -173,6 +183,15 @@ def addr_add(ifname: str, address: str, prefixlen: int, ns: str | None = None) -
         links.addr_add(ifname, address, prefixlen)
 
 
+def addr_del(ifname: str, address: str, prefixlen: int, ns: str | None = None) -> None:
+    """`ip [-n NS] addr del ADDRESS/PREFIXLEN dev IF` (no error when it is gone already)."""
+    with Links(ns) as links:
+        found = links.api.link_lookup(ifname=ifname)
+        if found:
+            with contextlib.suppress(NetlinkError):
+                links.api.addr("del", index=found[0], address=address, prefixlen=prefixlen)
+
+
 def disable_ipv6(ifname: str, ns: str | None = None) -> None:
     """`sysctl net.ipv6.conf.IF.disable_ipv6=1`: no router solicitations or MLD on test links."""
     with in_netns(ns):
@@ -184,12 +203,10 @@ def disable_ipv6(ifname: str, ns: str | None = None) -> None:
 def add_veth(name: str, peer: str, peer_ns: str | None = None, mtu: int | None = None,
              ns: str | None = None) -> None:
     """`ip [-n NS] link add NAME type veth peer name PEER [netns PEER_NS]`, both ends up,
-    IPv6 off. NS and PEER_NS may be one namespace, two, or None (the root namespace)."""
+    IPv6 off. As with `ip -n NS`, the peer is made in NS unless PEER_NS names another
+    namespace; NS None is the root namespace."""
     _check_ifname(name)
     _check_ifname(peer)
-    if ns and not peer_ns:  # made from the root side: the peer lands in NS
-        add_veth(peer, name, peer_ns=ns, mtu=mtu)
-        return
     peer_spec: dict[str, object] = {"ifname": peer}
     if peer_ns and peer_ns != ns:
         peer_spec["net_ns_fd"] = peer_ns
@@ -198,6 +215,7 @@ def add_veth(name: str, peer: str, peer_ns: str | None = None, mtu: int | None =
             links.api.link("add", ifname=name, kind="veth", peer=peer_spec)
     except NetlinkError as exc:
         raise NetnsError(f"cannot add veth {name}/{peer}: {exc}") from exc
+    peer_ns = peer_ns or ns
     disable_ipv6(name, ns)
     disable_ipv6(peer, peer_ns)
     set_link_up(name, ns, mtu=mtu)

@@ -24,7 +24,7 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("topology", ["stanford"])
+@pytest.mark.parametrize("topology", ["cloud-rack", "stanford"])
 def test_the_demo_runs_and_leaves_nothing_behind(tmp_path: Path, topology: str) -> None:
     text, origin = read_topology(topology)
     name = f"d{os.getpid() % 10000}"

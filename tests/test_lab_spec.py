@@ -39,7 +39,8 @@ def test_stanford_two_buildings_two_subnets_wireless_clients() -> None:
     assert {h.role for h in spec.hosts.values()} == {"vm", "client"}
     assert all(spec.hosts[c].hypervisor.startswith("ap-") for c in spec.hosts
                if spec.hosts[c].role == "client")
-    assert spec.wan is None and spec.site_ns == {}
+    assert spec.wan is None and spec.site_ns == {"default": "stanford-site-default"}
+    assert lab("stanford", "bmv2").site_ns == {}
     assert all(h.mtu == PLAIN_MTU for h in spec.hosts.values())
     vm = spec.hosts["game-server"]
     assert vm.gateway == "10.1.0.254" and vm.ns == "stanford-vm-game-server"

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import pytest
 
+from ctrl import netns
 from ctrl.ovs.target import BridgeSpec, serving
 from ctrl.p4build import BuildPaths, project_root
 from ctrl.p4entity import MulticastGroupEntry, TableEntry
@@ -40,9 +41,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, schema: P4Schema) -> Iterat
     if (why := ovs_available()) is not None:
         pytest.skip(why)
     uid = os.getpid() % 100000
-    with serving(Path(tmp_path_factory.mktemp("ovsrpc")),
-                 [BridgeSpec(f"rpa{uid}", 1), BridgeSpec(f"rpb{uid}", 2)], schema) as target:
-        yield target.address
+    # A namespace of its own: two userspace ovs-vswitchd in one namespace fight over the
+    # datapath's tap device (ovs-netdev).
+    with netns.scratch_netns(f"rps{uid}") as ns:
+        specs = [BridgeSpec(f"rpa{uid}", 1, netns=ns), BridgeSpec(f"rpb{uid}", 2, netns=ns,
+                                                                  gre=False)]
+        with serving(Path(tmp_path_factory.mktemp("ovsrpc")), specs, schema) as target:
+            yield target.address
 
 
 class Stream:

@@ -37,6 +37,8 @@ def _quiet(_: str) -> None:
 def veth(state: LabState, a: End, b: End, mtu: int | None = None) -> None:
     """A veth pair between two ends; remembered when an end is in the root namespace
     (a namespace takes its interfaces with it)."""
+    if a.ns and not b.ns:  # made from the root side (add_veth puts a peer in NS by default)
+        a, b = b, a
     netns.add_veth(a.ifname, b.ifname, ns=a.ns, peer_ns=b.ns, mtu=mtu)
     if a.ns is None:
         state.links.append((None, a.ifname))
@@ -128,6 +130,9 @@ def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
             continue
         argv = ["ovs-target", "--rundir", str(state.dir / f"ovs-{site}"),
                 "--grpc-addr", members[0].grpc_addr]
+        gateway = next((sw for sw in members if spec.topology.switches[sw.name].underlay),
+                       None)
+        argv += ["--gre-bridge", f"{spec.tag}b{gateway.index}"] if gateway else ["--no-gre"]
         for sw in members:
             bridge = f"{spec.tag}b{sw.index}"
             argv += ["--bridge", bridge, "--device-id", str(sw.device_id)]

@@ -21,8 +21,9 @@ What becomes of it:
   underlay ports, each on a /31 of its own (the router takes the gateway's
   address with its last bit flipped); GRE leaves room: hosts get MTU 1450;
 - switch ports live in the root namespace (bmv2), or, on the Open vSwitch
-  target, in one namespace per site where that site's ovs-vswitchd runs, so that
-  two sites' underlay addresses are not local to one kernel.
+  target, in one namespace per site where that site's ovs-vswitchd runs: two
+  sites' underlay addresses are then not local to one kernel, and no other
+  userspace ovs-vswitchd (one per namespace) is in the way.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
                                "use 1-40 letters, digits, '.', '_' or '-'")
     ports = grpc_ports or iter(range(50001, 60000))
     site_ns = ({site: f"{name}-site-{site}" for site in topo.sites} if target == "ovs"
-               and len(topo.sites) > 1 else {})
+               else {})
     switches = _switches(topo, tag, target, site_ns, ports)
     wan = _wan(topo, name, tag, switches)
     topo = _assign(topo, switches, wan)

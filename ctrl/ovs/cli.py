@@ -32,7 +32,11 @@ def _cmd(args: argparse.Namespace) -> int:
         if num in ports[bridge]:
             raise OvsError(f"--port {bridge}:{num}: given twice")
         ports[bridge][num] = ifname
-    specs = [BridgeSpec(b, d, ports[b])
+    gre = None if args.no_gre else (args.gre_bridge or args.bridge[0])
+    if gre is not None and gre not in ports:
+        raise OvsError(f"--gre-bridge {gre}: no --bridge {gre}")
+    # OVS takes one flow-based GRE port per daemon: one bridge has GRE.
+    specs = [BridgeSpec(b, d, ports[b], args.netns, gre=b == gre)
              for b, d in zip(args.bridge, args.device_id, strict=True)]
     p4info = Path(args.p4info) if args.p4info else BuildPaths(project_root()).p4info
     asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr))
@@ -51,6 +55,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--port", action="append", type=_port, metavar="[BRIDGE:]PORT=IF",
                    help="attach IF to BRIDGE (default: the first) as P4 port PORT "
                    "(repeatable)")
+    p.add_argument("--netns", help="run ovs-vswitchd in this network namespace (its ports' "
+                   "interfaces are there; so are the underlay addresses GRE puts on the GRE "
+                   "bridge's underlay bridge)")
+    p.add_argument("--gre-bridge", metavar="BRIDGE",
+                   help="the bridge that gets the GRE port and underlay bridge (one per "
+                   "ovs-vswitchd; default: the first)")
+    p.add_argument("--no-gre", action="store_true", help="no GRE port on any bridge")
     p.add_argument("--rundir", default="/run/mobility-ovs",
                    help="OVS_RUNDIR/DBDIR/LOGDIR of our own daemons (default: %(default)s)")
     p.add_argument("--p4info", help="mobility.p4 P4Info (default: build/mobility.p4info)")

@@ -4,11 +4,16 @@
 OVS_RUNDIR / OVS_DBDIR / OVS_LOGDIR / OVS_PKGDATADIR... pointing into `rundir`,
 and `stop()` ends exactly the processes it started, by PID. When a daemon
 already serves `rundir` (its pidfile names a live process), it is reused and
-left running.
+left running. With `netns`, ovs-vswitchd runs in that network namespace (`ip
+netns exec`): the bridges' ports are its interfaces, and their internal ports and
+the addresses GRE needs live in its kernel, so one machine can hold several sites.
+Two userspace ovs-vswitchd cannot share a namespace: both want the datapath's tap
+device, ovs-netdev.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -22,6 +27,8 @@ from ctrl.ovs.errors import OvsError
 log = logging.getLogger(__name__)
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+SHORT_LINKS = Path("/run/mobility-ovs-sockets")
+SOCKET_DIR_MAX = 80  # leaves room for "/<bridge name>.mgmt" within a unix socket's 107
 
 
 def _alive(pid: int) -> bool:
@@ -51,17 +58,23 @@ def _tool(name: str) -> str:
 class OvsDaemons:
     """ovsdb-server + ovs-vswitchd under `rundir`; stops only what it started."""
 
-    def __init__(self, rundir: Path) -> None:
+    def __init__(self, rundir: Path, netns: str | None = None) -> None:
         self.rundir = Path(rundir).resolve()
-        self.db_sock = self.rundir / "db.sock"
+        self.netns = netns
+        # A unix socket's path has 107 bytes at most: a deep run directory is reached
+        # through a short symbolic link for the sockets (OVS_RUNDIR) instead.
+        self.sockdir = (self.rundir if len(str(self.rundir)) <= SOCKET_DIR_MAX else
+                        SHORT_LINKS / hashlib.sha256(bytes(self.rundir)).hexdigest()[:12])
+        self.db_sock = self.sockdir / "db.sock"
         self.db_file = self.rundir / "conf.db"
         self._started: list[tuple[str, int]] = []
 
     @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        for var in ("OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"):
+        for var in ("OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"):
             env[var] = str(self.rundir)
+        env["OVS_RUNDIR"] = str(self.sockdir)
         return env
 
     @property
@@ -69,7 +82,20 @@ class OvsDaemons:
         return f"unix:{self.db_sock}"
 
     def mgmt_socket(self, bridge: str) -> Path:
-        return self.rundir / f"{bridge}.mgmt"
+        return self.sockdir / f"{bridge}.mgmt"
+
+    def _link_sockdir(self) -> None:
+        if self.sockdir == self.rundir:
+            return
+        self.sockdir.parent.mkdir(parents=True, exist_ok=True)
+        if self.sockdir.is_symlink() and self.sockdir.resolve() != self.rundir:
+            self.sockdir.unlink()  # a stale link of a run directory that is gone
+        if not self.sockdir.is_symlink():
+            self.sockdir.symlink_to(self.rundir, target_is_directory=True)
+
+    def _unlink_sockdir(self) -> None:
+        if self.sockdir != self.rundir and self.sockdir.is_symlink():
+            self.sockdir.unlink()
 
     def _pidfile(self, daemon: str) -> Path:
         return self.rundir / f"{daemon}.pid"
@@ -80,6 +106,7 @@ class OvsDaemons:
 
     def start(self, timeout: float = 10.0) -> None:
         self.rundir.mkdir(parents=True, exist_ok=True)
+        self._link_sockdir()
         if self.running("ovsdb-server") is None:
             if not self.db_file.exists():
                 subprocess.run([_tool("ovsdb-tool"), "create", str(self.db_file), str(SCHEMA)],
@@ -89,14 +116,15 @@ class OvsDaemons:
                 f"--remote=punix:{self.db_sock}",
                 f"--pidfile={self._pidfile('ovsdb-server')}",
                 f"--log-file={self.rundir / 'ovsdb-server.log'}",
-                f"--unixctl={self.rundir / 'ovsdb-server.ctl'}",
+                f"--unixctl={self.sockdir / 'ovsdb-server.ctl'}",
                 "--detach", "--no-chdir"])
             self._wait_for(self.db_sock, timeout)
             subprocess.run([_tool("ovs-vsctl"), f"--db={self.db_remote}", "--no-wait",
                             "init"], check=True, env=self.env, capture_output=True)
         if self.running("ovs-vswitchd") is None:
+            where = [_tool("ip"), "netns", "exec", self.netns] if self.netns else []
             self._spawn("ovs-vswitchd", [
-                _tool("ovs-vswitchd"), self.db_remote,
+                *where, _tool("ovs-vswitchd"), self.db_remote,
                 f"--pidfile={self._pidfile('ovs-vswitchd')}",
                 f"--log-file={self.rundir / 'ovs-vswitchd.log'}",
                 f"--unixctl={self.vswitchd_ctl}",
@@ -105,7 +133,7 @@ class OvsDaemons:
 
     @property
     def vswitchd_ctl(self) -> Path:
-        return self.rundir / "ovs-vswitchd.ctl"
+        return self.sockdir / "ovs-vswitchd.ctl"
 
     def _spawn(self, daemon: str, argv: list[str]) -> None:
         log.info("%s: starting %s", self.rundir, daemon)
@@ -157,6 +185,8 @@ class OvsDaemons:
                 time.sleep(0.02)
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        if self._started:
+            self._unlink_sockdir()
         self._started.clear()
 
     def __enter__(self) -> OvsDaemons:

@@ -8,11 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ctrl.ovs import pipeline, unixctl
+from ctrl.ovs import pipeline, tunnel, unixctl
 from ctrl.ovs.errors import OvsError
 from ctrl.ovs.ofcodec import PacketIn as OfPacketIn
 from ctrl.ovs.openflow import OpenFlowConnection
-from ctrl.ovs.store import EntryStore, Plan
+from ctrl.ovs.pipeline import GreLayout
+from ctrl.ovs.store import EntryStore, Key, Plan, Stored
+from ctrl.ovs.underlay import Underlay
 from ctrl.p4entity import CounterData
 from ctrl.p4schema import P4Schema
 from ctrl.p4values import encode_value
@@ -36,6 +38,7 @@ class Device:
     bridge: str
     mgmt_socket: Path
     vswitchd_ctl: Path | None = None
+    underlay: Underlay | None = None  # None: no GRE on this bridge
     conn: OpenFlowConnection | None = None
     pipeline: Pipeline | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -45,10 +48,18 @@ class Device:
         self.conn = OpenFlowConnection(self.mgmt_socket, self.bridge)
         self.conn.on_packet_in = self._on_packet_in
         await self.conn.open()
+        if self.underlay is not None:
+            await self.underlay.open()
 
     async def close(self) -> None:
+        if self.underlay is not None:
+            await self.underlay.close()
         if self.conn is not None:
             await self.conn.close()
+
+    @property
+    def gre(self) -> GreLayout | None:
+        return self.underlay.layout if self.underlay is not None else None
 
     def _connection(self) -> OpenFlowConnection:
         if self.conn is None:
@@ -57,20 +68,33 @@ class Device:
 
     async def set_pipeline(self, schema: P4Schema, config: p4r.ForwardingPipelineConfig) -> None:
         async with self.lock:
-            await self._connection().apply(pipeline.base_flows())
-            self.pipeline = Pipeline(schema, config, EntryStore(schema))
+            await self._connection().apply(pipeline.base_flows(self.gre))
+            self.pipeline = Pipeline(schema, config, EntryStore(schema, self.gre))
+            if self.underlay is not None:
+                await self.underlay.settle(tunnel.UnderlayState())
         log.info("bridge %s: mobility.p4 pipeline installed (device %d)", self.bridge,
                  self.device_id)
 
     async def write(self, updates: list[p4r.Update], rollback: bool) -> Plan:
         """Validate, send in one bundle, wait for the barrier, then record. Then purge the
         datapath's flow cache: until the revalidators run, it may hold megaflows from the old
-        tables (a drop for a destination just added), and frames would still follow them."""
+        tables (a drop for a destination just added), and frames would still follow them.
+
+        GRE entries need addresses, routes and neighbours too: those of the entries as they
+        will be are put in place first, what only the old ones needed goes last."""
         assert self.pipeline is not None
         async with self.lock:
-            plan = self.pipeline.store.plan(updates, rollback)
-            await self._connection().apply(plan.messages)
-            plan.commit()
+            store = self.pipeline.store
+            plan = store.plan(updates, rollback)
+            underlay = self.underlay if _touches_gre(plan.changes) else None
+            try:
+                if underlay is not None:
+                    await underlay.apply(_underlay_state(store, plan.changes))
+                await self._connection().apply(plan.messages)
+                plan.commit()
+            finally:
+                if underlay is not None:
+                    await underlay.settle(_underlay_state(store, {}))
             await self._unixctl("revalidator/purge")
             return plan
 
@@ -119,3 +143,13 @@ class Device:
             msg.metadata.add(metadata_id=f.id,
                              value=encode_value(value, f.bitwidth, f"packet_in.{f.name}"))
         self.packet_in_sink(msg)
+
+
+def _touches_gre(changes: dict[Key, Stored | None]) -> bool:
+    return any(table in pipeline.GRE_TABLES for table, _ in changes)
+
+
+def _underlay_state(store: EntryStore, changes: dict[Key, Stored | None]
+                    ) -> tunnel.UnderlayState:
+    return tunnel.underlay_state(e for e in store.entries_with(changes)
+                                 if e.table in pipeline.GRE_TABLES)

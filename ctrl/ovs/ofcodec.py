@@ -62,6 +62,7 @@ _HDR = struct.Struct("!BBHI")
 # name -> (oxm class, field, byte length)
 OXM_FIELDS: dict[str, tuple[int, int, int]] = {
     "in_port": (0x8000, 0, 4),
+    "nx_in_port": (0x0000, 0, 2),  # NXM_OF_IN_PORT: the 16-bit in_port a REG_MOVE can write
     "eth_dst": (0x8000, 3, 6),
     "eth_src": (0x8000, 4, 6),
     "eth_type": (0x8000, 5, 2),

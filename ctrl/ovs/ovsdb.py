@@ -66,10 +66,28 @@ class OvsBridge:
 
     def add_gre_port(self, ifname: str, ofport: int) -> None:
         """`ovs-vsctl add-port BR IF -- set interface IF type=gre options:remote_ip=flow
-        options:key=flow ofport_request=N`"""
+        options:local_ip=flow options:key=flow options:df_default=false options:ttl=64
+        options:tos=0 options:csum=false ofport_request=N`
+
+        The outer header as mobility.p4 writes it: no DF, TTL 64, TOS 0, no checksum
+        (OVS's userspace tunneling sets IP id 0).
+        """
         self.add_port(ifname, ofport, kind="gre",
-                      options=["options:remote_ip=flow", "options:key=flow",
-                               "options:local_ip=flow"])
+                      options=["options:remote_ip=flow", "options:local_ip=flow",
+                               "options:key=flow", "options:df_default=false",
+                               "options:ttl=64", "options:tos=0", "options:csum=false"])
+
+    def add_patch(self, ifname: str, ofport: int, other: OvsBridge, peer: str,
+                  peer_ofport: int) -> None:
+        """`ovs-vsctl add-port BR IF -- set interface IF type=patch options:peer=PEER
+        ofport_request=N`, and the same for PEER on the other bridge."""
+        self.add_port(ifname, ofport, kind="patch", options=[f"options:peer={peer}"])
+        other.add_port(peer, peer_ofport, kind="patch", options=[f"options:peer={ifname}"])
+
+    def mac(self) -> int:
+        """`ovs-vsctl get interface BR mac_in_use`: the MAC of the bridge's LOCAL port."""
+        text = self.vsctl(["get", "interface", self.name, "mac_in_use"]).strip().strip('"')
+        return int(text.replace(":", ""), 16)
 
     def del_port(self, ifname: str) -> None:
         """`ovs-vsctl --if-exists del-port BR IF`"""

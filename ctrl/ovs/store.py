@@ -8,10 +8,10 @@ state once the switch has taken the messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ctrl.ovs import pipeline
+from ctrl.ovs import pipeline, tunnel
 from ctrl.ovs.flows import GroupCommand, GroupMod, Message
 from ctrl.ovs.validate import Parsed, Rejected, parse_update
 from ctrl.p4entity import MulticastGroupEntry, TableEntry
@@ -36,6 +36,7 @@ class Plan:
     statuses: list[tuple[int, str]]  # (google.rpc code, message) per update
     messages: list[Message]
     commit: Callable[[], None]
+    changes: dict[Key, Stored | None] = field(default_factory=dict)  # None: deleted
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,7 @@ class Plan:
 @dataclass(slots=True)
 class EntryStore:
     schema: P4Schema
+    gre: pipeline.GreLayout | None = None  # None: the bridge has no GRE port
     entries: dict[Key, Stored] = field(default_factory=dict)
     groups: dict[int, MulticastGroupEntry] = field(default_factory=dict)
     ovs_groups: set[int] = field(default_factory=set)  # groups that exist on the bridge
@@ -81,6 +83,8 @@ class EntryStore:
                         raise Rejected(rpc_code.UNIMPLEMENTED, "default entries are const")
                     k = entry_key(e)
                     old = get_entry(k)
+                    if parsed.kind != p4r.Update.DELETE:
+                        tunnel.check_entry(e, self.gre is not None)
                     if parsed.kind == p4r.Update.INSERT:
                         if old is not None:
                             raise Rejected(rpc_code.ALREADY_EXISTS, f"{e.table}: entry exists")
@@ -91,7 +95,7 @@ class EntryStore:
                                            f"{e.table}: table full ({size} entries)")
                         for g in pipeline.group_ids_used(e):
                             ensure_ovs_group(g, msgs)
-                        msgs += pipeline.add_entry(e, cookie)
+                        msgs += pipeline.add_entry(e, cookie, self.gre)
                         entries[k] = Stored(e, cookie)
                         counts[e.table] = count + 1
                         cookie += 1
@@ -101,7 +105,7 @@ class EntryStore:
                         for g in pipeline.group_ids_used(e):
                             ensure_ovs_group(g, msgs)
                         msgs += pipeline.delete_entry(old.entry, old.cookie)
-                        msgs += pipeline.add_entry(e, old.cookie)
+                        msgs += pipeline.add_entry(e, old.cookie, self.gre)
                         entries[k] = Stored(e, old.cookie)
                     else:
                         msgs += pipeline.delete_entry(old.entry, old.cookie)
@@ -152,7 +156,14 @@ class EntryStore:
             self.table_counts.update(counts)
             self.next_cookie = cookie
 
-        return Plan(statuses, messages, commit)
+        return Plan(statuses, messages, commit, entries)
+
+    def entries_with(self, changes: dict[Key, Stored | None]) -> Iterator[TableEntry]:
+        """The entries as they will be once `changes` (a Plan's) are committed."""
+        for k, stored in self.entries.items():
+            if k not in changes:
+                yield stored.entry
+        yield from (s.entry for s in changes.values() if s is not None)
 
     def read_entries(self, table: str | None = None,
                      match: TableEntry | None = None) -> list[Stored]:

@@ -1,7 +1,11 @@
 """The Open vSwitch target in one piece: daemons, bridges, the P4Runtime server.
 
 `run_target()` is the CLI's (blocking, asyncio); `ThreadedTarget` runs the same
-server on an event loop of its own thread, for tests and benchmarks.
+server on an event loop of its own thread, for tests and benchmarks. Bridges in
+one network namespace share one ovs-vswitchd; each namespace gets its own (so one
+server can serve two sites, each with its own kernel for its underlay addresses).
+A bridge with GRE (the default) has a flow-based GRE port, and OVS takes only one
+such port per ovs-vswitchd: the other bridges of that namespace go without.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import grpc
 
 from ctrl.ovs.daemon import OvsDaemons
 from ctrl.ovs.device import Device
+from ctrl.ovs.errors import OvsError
 from ctrl.ovs.ovsdb import OvsBridge
 from ctrl.ovs.server import serve
+from ctrl.ovs.underlay import Underlay
 from ctrl.p4schema import P4Schema
 
 
@@ -29,18 +35,43 @@ class BridgeSpec:
     bridge: str
     device_id: int
     ports: Mapping[int, str] = None  # type: ignore[assignment]  # P4 port -> interface
+    netns: str | None = None  # where its ovs-vswitchd and its ports' interfaces are
+    gre: bool = True  # a GRE port and an underlay bridge (at most one per ovs-vswitchd)
 
 
 def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int, Device]:
+    with_gre = [s.bridge for s in specs if s.gre]
+    if len(with_gre) > 1:
+        raise OvsError(f"bridges {', '.join(with_gre)}: OVS takes one flow-based GRE port "
+                       "per ovs-vswitchd; give the others gre=False or a netns of their own")
     devices = {}
     for spec in specs:
         br = OvsBridge(daemons, spec.bridge)
         br.create()
         for port, ifname in (spec.ports or {}).items():
             br.add_port(ifname, port)
+        underlay = Underlay.create(daemons, br) if spec.gre else None
         devices[spec.device_id] = Device(spec.device_id, spec.bridge,
-                                         daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl)
+                                         daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl,
+                                         underlay)
     return devices
+
+
+@contextlib.contextmanager
+def running(rundir: Path, specs: Sequence[BridgeSpec]) -> Iterator[dict[int, Device]]:
+    """Our own OVS daemons under `rundir` (one ovs-vswitchd per network namespace, the
+    root's in `rundir`, another's in `rundir/NETNS`) and the bridges; stopped on exit."""
+    by_ns: dict[str | None, list[BridgeSpec]] = {}
+    for spec in specs:
+        by_ns.setdefault(spec.netns, []).append(spec)
+    devices: dict[int, Device] = {}
+    with contextlib.ExitStack() as stack:
+        for ns, group in by_ns.items():
+            daemons = OvsDaemons(rundir / ns if ns else rundir, ns)
+            daemons.start()
+            stack.callback(daemons.stop)
+            devices |= setup_bridges(daemons, group)
+        yield devices
 
 
 class ThreadedTarget:
@@ -78,30 +109,27 @@ def serving(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema
             ) -> Iterator[ThreadedTarget]:
     """Our own OVS daemons under `rundir`, the bridges, and a P4Runtime server in a thread;
     all of it stopped and removed on exit."""
-    daemons = OvsDaemons(rundir)
-    daemons.start()
-    try:
-        target = ThreadedTarget(setup_bridges(daemons, specs), reference)
+    with running(rundir, specs) as devices:
+        target = ThreadedTarget(devices, reference)
         try:
             yield target
         finally:
             target.close()
-    finally:
-        daemons.stop()
 
 
 async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
                      address: str) -> None:
-    daemons = OvsDaemons(rundir)
-    daemons.start()
-    try:
-        devices = setup_bridges(daemons, specs)
-        server, _ = await serve(devices, reference, address)
+    # The set-up and tear-down block (ovs-vsctl, netlink) and pyroute2's blocking calls
+    # refuse to run inside a running event loop: both go to a worker thread.
+    with contextlib.ExitStack() as stack:
+        devices = await asyncio.to_thread(stack.enter_context, running(rundir, specs))
         try:
-            await server.wait_for_termination()
+            server, _ = await serve(devices, reference, address)
+            try:
+                await server.wait_for_termination()
+            finally:
+                await server.stop(1)
+                for dev in devices.values():
+                    await dev.close()
         finally:
-            await server.stop(1)
-            for dev in devices.values():
-                await dev.close()
-    finally:
-        daemons.stop()
+            await asyncio.to_thread(stack.close)

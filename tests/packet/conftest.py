@@ -11,8 +11,6 @@ from tests.packet.ovs_target import ovs_available, ovs_target
 from tests.packet.targets import Target, bmv2_target
 
 TARGETS = ["bmv2", "ovs"]
-# What a target does not do yet: marker -> {target: reason}
-NOT_YET = {"gre": {"ovs": "GRE tunnels are not mapped onto Open vSwitch yet (issue 3)"}}
 
 
 @pytest.fixture(scope="module", params=TARGETS)
@@ -34,11 +32,8 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture
-def tgt(request: pytest.FixtureRequest, target: Target) -> Iterator[Target]:
+def tgt(target: Target) -> Iterator[Target]:
     """The module's target, emptied of entries and with no frames pending."""
-    for marker, reasons in NOT_YET.items():
-        if request.node.get_closest_marker(marker) and target.name in reasons:
-            pytest.skip(reasons[target.name])
     target.switch.clear()
     target.switch.drain_packet_ins()
     target.dataplane.flush()

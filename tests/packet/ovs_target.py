@@ -1,4 +1,10 @@
-"""The packet tests' Open vSwitch target: mobility.p4 through our P4Runtime server on OVS."""
+"""The packet tests' Open vSwitch target: mobility.p4 through our P4Runtime server on OVS.
+
+ovs-vswitchd runs in a network namespace of its own: the underlay addresses the GRE
+tests write become local addresses of that namespace, not of the host's, and another
+userspace ovs-vswitchd on the host (it would want the same ovs-netdev device) is no
+matter.
+"""
 
 from __future__ import annotations
 
@@ -25,13 +31,14 @@ def ovs_available() -> str | None:
 
 @contextlib.contextmanager
 def ovs_target(log_dir: Path) -> Iterator[Target]:
-    def start(stack: contextlib.ExitStack, ports: dict[int, str]) -> tuple[str, int]:
+    def start(stack: contextlib.ExitStack, ports: dict[int, str], ns: str | None
+              ) -> tuple[str, int]:
         for ifname in ports.values():
-            netns.set_offloads(ifname, tx=False)  # or TCP through OVS breaks
-        spec = BridgeSpec(f"pbr{os.getpid() % 100000}", 1, ports)
+            netns.set_offloads(ifname, ns, tx=False)  # or TCP through OVS breaks
+        spec = BridgeSpec(f"pbr{os.getpid() % 100000}", 1, ports, ns)
         schema = P4Schema.load(BuildPaths(project_root()).p4info)
         server = stack.enter_context(serving(log_dir / "ovs", [spec], schema))
         return server.address, 1
 
-    with wired_target("ovs", "o", start) as target:
+    with wired_target("ovs", "o", start, own_netns=True) as target:
         yield target

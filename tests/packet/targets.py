@@ -31,24 +31,30 @@ class Target:
     schema: P4Schema
 
 
-# start(stack, {port: switch-side interface}) -> (gRPC address, device id)
-StartSwitch = Callable[[contextlib.ExitStack, dict[int, str]], tuple[str, int]]
+# start(stack, {port: switch-side interface}, the switch's namespace) -> (gRPC address,
+# device id)
+StartSwitch = Callable[[contextlib.ExitStack, dict[int, str], str | None], tuple[str, int]]
 
 
 @contextlib.contextmanager
-def wired_target(name: str, tag: str, start: StartSwitch) -> Iterator[Target]:
-    """Veths from a switch to a namespace of raw sockets, a P4Runtime client, the pipeline."""
+def wired_target(name: str, tag: str, start: StartSwitch, own_netns: bool = False
+                 ) -> Iterator[Target]:
+    """Veths from a switch (in a namespace of its own with `own_netns`) to a namespace of
+    raw sockets, a P4Runtime client, the pipeline."""
     paths = BuildPaths(project_root())
     schema = P4Schema.load(paths.p4info)
     uid = f"{os.getpid() % 100000}"
     ns, sw_prefix, test_prefix = f"pt{tag}{uid}", f"p{tag}{uid}s", f"p{tag}{uid}t"
+    sw_ns = f"pw{tag}{uid}" if own_netns else None
     with contextlib.ExitStack() as stack:
-        netns.create_netns(ns)
-        stack.callback(netns.remove_netns, ns)
+        for space in (ns, sw_ns):
+            if space:
+                netns.create_netns(space)
+                stack.callback(netns.remove_netns, space)
         for port in PORTS:
-            netns.add_veth(f"{sw_prefix}{port}", f"{test_prefix}{port}", peer_ns=ns)
-            stack.callback(netns.delete_link, f"{sw_prefix}{port}")
-        address, device_id = start(stack, {p: f"{sw_prefix}{p}" for p in PORTS})
+            netns.add_veth(f"{sw_prefix}{port}", f"{test_prefix}{port}", peer_ns=ns, ns=sw_ns)
+            stack.callback(netns.delete_link, f"{sw_prefix}{port}", sw_ns)
+        address, device_id = start(stack, {p: f"{sw_prefix}{p}" for p in PORTS}, sw_ns)
         switch = SyncSwitch(address, device_id)
         stack.callback(switch.close)
         switch.open()
@@ -60,7 +66,8 @@ def wired_target(name: str, tag: str, start: StartSwitch) -> Iterator[Target]:
 
 @contextlib.contextmanager
 def bmv2_target(log_dir: Path) -> Iterator[Target]:
-    def start(stack: contextlib.ExitStack, ports: dict[int, str]) -> tuple[str, int]:
+    def start(stack: contextlib.ExitStack, ports: dict[int, str], _ns: str | None
+              ) -> tuple[str, int]:
         bmv2 = Bmv2Switch(ports, log_file=log_dir / "simple_switch_grpc.log")
         bmv2.start()
         stack.callback(bmv2.stop)

@@ -17,7 +17,7 @@ from scapy.contrib.lldp import (
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, GRE, Dot1Q, Ether
 
-from ctrl.p4entity import CounterData, PacketOut, TableEntry
+from ctrl.p4entity import CounterData, PacketOut, TableEntry, delete, insert
 from tests.packet import tables as t
 from tests.packet.targets import Target
 
@@ -168,6 +168,35 @@ def test_gre_not_for_this_switch_or_other_key_is_dropped(tgt: Target) -> None:
     tgt.dataplane.send(5, b(gre_frame(inner, key=0x1000 | VNET)))   # key beyond 12 bits
     tgt.dataplane.send(5, b(inner))                                  # plain frame on underlay
     tgt.dataplane.verify_no_other_packets()
+
+
+@pytest.mark.gre
+def test_deleted_gre_entries_take_their_effect_with_them(tgt: Target) -> None:
+    two_access_ports(tgt)
+    t.add_underlay_port(tgt.switch, 5)
+    t.add_bridging(tgt.switch, VNET, VM_C, "to_tunnel", tunnel_id=7)
+    t.add_bridging(tgt.switch, VNET, VM_B, "forward", port=2)
+    gre_entries = [
+        t.add_tunnel(tgt.switch, 7, SW_UNDERLAY_IP, PEER_UNDERLAY_IP),
+        t.add_gre_termination(tgt.switch, SW_UNDERLAY_IP),
+    ]
+    t.add_underlay_next_hop(tgt.switch, PEER_UNDERLAY_IP, 5, SW_UNDERLAY_MAC, PEER_UNDERLAY_MAC)
+    out, back = tcp_frame(dst=VM_C), tcp_frame(src=VM_C)
+
+    def both_ways() -> None:
+        tgt.dataplane.send(1, b(out))
+        tgt.dataplane.verify_packet(b(encapsulated(out)), 5)
+        tgt.dataplane.send(5, b(gre_frame(back)))
+        tgt.dataplane.verify_packet(b(back), 2)
+        tgt.dataplane.verify_no_other_packets()
+
+    both_ways()
+    tgt.switch.write([delete(e) for e in gre_entries])
+    tgt.dataplane.send(1, b(out))
+    tgt.dataplane.send(5, b(gre_frame(back)))
+    tgt.dataplane.verify_no_other_packets()
+    tgt.switch.write([insert(e) for e in gre_entries])
+    both_ways()
 
 
 def test_host_route_rewrites_macs_and_ttl(tgt: Target) -> None:
