@@ -69,7 +69,11 @@ enum fp_status {
     FP_E_META = -3,       /* metadata out of range (port > 511, vnet > 4095, present > 1) */
     FP_E_RANGE = -4,      /* a node, link or destination out of range */
     FP_E_GRAPH = -5,      /* a graph that is not well formed (self loop, weights) */
-    FP_E_STATE = -6       /* a link already in the state asked for */
+    FP_E_STATE = -6,      /* a link already in the state asked for */
+    FP_E_MALFORMED = -7,  /* a P4Runtime message protobuf's parser refuses too */
+    FP_E_UNSUPPORTED = -8, /* a P4Runtime message only protobuf's parser can tell about */
+    FP_E_CAPACITY = -9,   /* the caller's arrays are too small (the sizes needed are given) */
+    FP_E_SCHEMA = -10     /* a compiled P4Info whose arrays do not hold together */
 };
 
 #define FP_FRAME_MAX 65535  /* longer frames are rejected (BAD_LENGTH), nothing parsed */

@@ -1,8 +1,9 @@
 """The C fast path under libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer.
 
-Runs ext/fuzz/run.sh for FUZZ_SECONDS (default 30) on the packet-in parser (and
-a third of that on the path engine) and fails on any finding. Skipped, with the
-reason, where clang or its libFuzzer runtime is missing. Select it alone with
+Runs ext/fuzz/run.sh for FUZZ_SECONDS (default 30): half of it on the packet-in
+parser, half on the P4Runtime Write decoder, a third on the path engine; fails on
+any finding. Skipped, with the reason, where clang or its libFuzzer runtime is
+missing. Select it alone with
 `pytest tests/test_fuzz_parse.py` (or `-k fuzz`); a longer run on demand:
 `FUZZ_SECONDS=600 pytest tests/test_fuzz_parse.py` or `ext/fuzz/run.sh 600`.
 """
@@ -22,7 +23,7 @@ SECONDS = int(os.environ.get("FUZZ_SECONDS", "30"))
 
 
 @pytest.mark.timeout(2 * SECONDS + 300)  # the build, then SECONDS + SECONDS / 3 of fuzzing
-def test_fuzz_parse_and_paths_find_nothing() -> None:
+def test_fuzz_parse_p4rt_and_paths_find_nothing() -> None:
     seconds = SECONDS
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run([str(RUN_SH), str(seconds)], env=env, capture_output=True, text=True,

@@ -25,3 +25,15 @@ class NativeError(FastPathError, RuntimeError):
 
 class NotBuiltError(FastPathError, ImportError):
     """The C module was asked for by name but is not built here."""
+
+
+class WriteDecodeError(FastPathError):
+    """A WriteRequest the fast decoder does not take as a whole (nothing was decoded)."""
+
+
+class MalformedWriteError(WriteDecodeError):
+    """Bytes that are not a p4.v1.WriteRequest: protobuf's parser refuses them too."""
+
+
+class UnsupportedWriteError(WriteDecodeError):
+    """A WriteRequest only protobuf's parser can tell about (a group outside the updates)."""

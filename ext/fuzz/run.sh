@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the C fast path with libFuzzer under AddressSanitizer and
-# UndefinedBehaviorSanitizer: the packet-in parser for SECONDS, the path engine
-# for a third of that (at least 5 s). Everything goes to ext/fuzz/out/ (the
-# corpus grows across runs; crashes land in out/crashes/).
+# UndefinedBehaviorSanitizer: the packet-in parser and the P4Runtime Write
+# decoder for half of SECONDS each, the path engine for a third (at least 5 s
+# each). Everything goes to ext/fuzz/out/ (the corpus grows across runs; crashes
+# land in out/crashes/).
 #   ext/fuzz/run.sh [SECONDS]     default 30
 # Exits 0 when nothing was found, 1 on a finding or a build error, and 77 (with
 # the reason on stdout) when clang or its libFuzzer runtime is missing
@@ -19,7 +20,7 @@ python="${PYTHON:-python3}"
 skip() { echo "SKIP: $*"; exit 77; }
 
 command -v "$cc" >/dev/null || skip "$cc not found (Debian: apt-get install clang libclang-rt-14-dev)"
-mkdir -p "$out/bin" "$out/crashes" "$out/corpus/parse" "$out/corpus/paths"
+mkdir -p "$out/bin" "$out/crashes" "$out/corpus/parse" "$out/corpus/paths" "$out/corpus/p4rt"
 
 flags=(-g -O1 -std=c11 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fsanitize=implicit-conversion -fno-sanitize-recover=all -I"$ext")
@@ -33,11 +34,16 @@ fi
 
 "$cc" "${flags[@]}" "$ext/fp_parse.c" "$here/fuzz_parse.c" -o "$out/bin/fuzz_parse"
 "$cc" "${flags[@]}" "$ext/fp_paths.c" "$here/fuzz_paths.c" -o "$out/bin/fuzz_paths"
+"$cc" "${flags[@]}" "$ext/fp_p4rt.c" "$ext/fp_p4rt_check.c" "$here/fuzz_p4rt.c" \
+    -o "$out/bin/fuzz_p4rt"
 
 if "$python" "$here/seeds.py" "$out/corpus/parse" 2>/dev/null; then
     :
 else
     echo "note: no seed frames ($python could not run seeds.py); starting from the dictionary"
+fi
+if ! "$python" "$here/seeds_p4rt.py" "$out/corpus/p4rt" 2>/dev/null; then
+    echo "note: no seed requests ($python could not run seeds_p4rt.py); starting from the dictionary"
 fi
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:symbolize=1"
@@ -59,8 +65,10 @@ run() {
         "$out/$name.log" | sed "s/^/   /" || true
 }
 
-run fuzz_parse "$secs" -dict="$here/parse.dict" -max_len=2048
-run fuzz_paths "$(( secs / 3 > 5 ? secs / 3 : 5 ))" -max_len=512
+at_least_5() { echo $(( $1 > 5 ? $1 : 5 )); }
+run fuzz_parse "$(at_least_5 $(( secs / 2 )))" -dict="$here/parse.dict" -max_len=2048
+run fuzz_p4rt "$(at_least_5 $(( secs / 2 )))" -dict="$here/p4rt.dict" -max_len=4096
+run fuzz_paths "$(at_least_5 $(( secs / 3 )))" -max_len=512
 
 if ((status == 0)); then
     echo "fuzz: no finding"
