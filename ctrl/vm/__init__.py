@@ -1,7 +1,11 @@
 """Real guests: QEMU virtual machines booted from a kernel and an initramfs made from
-Debian packages.
+Debian packages, live-migrated over QMP.
 
 - image: the guest image (Debian cloud kernel, busybox initramfs with the probe's
   endpoint), built on first use and cached;
-- initramfs: the pure parts of that (cpio archive, kernel module dependencies).
+- initramfs: the pure parts of that (cpio archive, kernel module dependencies);
+- tap: tap devices in network namespaces;
+- qmp: a small blocking QMP client;
+- qemu: one guest, a QEMU process in a namespace behind a bridge;
+- migration: live migration between two guests over a unix socket.
 """
