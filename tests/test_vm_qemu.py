@@ -68,3 +68,14 @@ def test_query_migrate_replies() -> None:
     failed = stats_of({"status": "failed", "error-desc": "Unable to write to socket"})
     assert failed.finished and failed.error == "Unable to write to socket"
     assert stats_of({}).status == "none"
+
+
+def test_a_missing_qemu_is_said_before_anything_is_made(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ctrl.vm.errors import MissingTool
+    from ctrl.vm.qemu import Guest
+    monkeypatch.setenv("PATH", str(tmp_path))   # no qemu-system-x86_64 there
+    place = Placement("no-such-ns", "br0", "vm1a", tmp_path / "work")
+    with pytest.raises(MissingTool, match="apt-get install qemu-system-x86"):
+        Guest.start(IMAGE, SPEC, place)
+    assert not (tmp_path / "work").exists()
