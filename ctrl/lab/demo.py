@@ -20,7 +20,7 @@ from ctrl.lab import build
 from ctrl.lab.migrate import Migration, migrate
 from ctrl.lab.plot import save_plot
 from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
-from ctrl.lab.report import Report
+from ctrl.lab.report import Gap, Mark, Report
 from ctrl.lab.spec import LabError, LabSpec, lab_tag, parse_lab
 from ctrl.lab.state import LabState
 
@@ -61,12 +61,22 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f} ms"
 
 
+def interruption(report: Report, step: StepResult) -> list[Gap | None]:
+    """Per UDP direction, the longest gap around a migration (None: none over the floor)."""
+    return [u.longest_gap_between(step.start, step.end) for u in report.udp]
+
+
+def step_window(mark: Mark, m: Migration) -> tuple[float, float]:
+    """Where a migration's gaps are looked for, in the probe's seconds."""
+    return mark.at - WINDOW[0], mark.at + m.downtime + WINDOW[1]
+
+
 def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> list[str]:
     """The interruption of each migration (longest UDP gap around it, per direction), the
     VM's pause, the network's share (what the gap exceeds the pause by). Pure."""
     rows = [("migration", "mode", "VM pause", "interruption", "network's share")]
     for s in steps:
-        gaps = [u.longest_gap_between(s.start, s.end) for u in report.udp]
+        gaps = interruption(report, s)
         worst = max((g.ms for g in gaps if g is not None), default=None)
         pause = s.migration.downtime * 1e3
         shown = (" / ".join(_ms(g.ms) if g else f"<{GAP_FLOOR_MS:g} ms" for g in gaps))
@@ -122,8 +132,7 @@ def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
                 first = probe.mark(f"{step.label}", m.paused)
                 say(f"{step.label}: {m.host} {m.src} -> {m.dst}, paused "
                     f"{m.downtime * 1e3:.1f} ms")
-                steps.append(StepResult(step.label, m, first.at - WINDOW[0],
-                                        first.at + m.downtime + WINDOW[1]))
+                steps.append(StepResult(step.label, m, *step_window(first, m)))
                 time.sleep(settle)
         assert probe.report is not None
         report = probe.report
