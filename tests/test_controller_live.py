@@ -404,9 +404,9 @@ def test_ctrl_serve_syncs_and_stops_cleanly_on_ctrl_c(tmp_path: Path,
 
 TRIANGLE = """\
 switches:
-  s1: {{device_id: 1, grpc_addr: "{addr1}"}}
-  s2: {{device_id: 1, grpc_addr: "{addr2}"}}
-  s3: {{device_id: 1, grpc_addr: "{addr3}"}}
+  s1: {{device_id: {dev1}, grpc_addr: "{addr1}"}}
+  s2: {{device_id: {dev2}, grpc_addr: "{addr2}"}}
+  s3: {{device_id: {dev3}, grpc_addr: "{addr3}"}}
 links:
   - [s1:1, s2:1]
   - [s2:2, s3:1]
@@ -417,43 +417,68 @@ hypervisors:
 """
 
 
-@needs_bmv2
+@pytest.mark.parametrize("target", ["bmv2", "ovs"])
 def test_link_down_is_found_by_lldp_and_traffic_reroutes(
-        tmp_path: Path, schema: P4Schema, build_paths: BuildPaths) -> None:
+        tmp_path: Path, schema: P4Schema, build_paths: BuildPaths, target: str) -> None:
+    if target == "bmv2" and find_simple_switch_grpc() is None:
+        pytest.skip("bmv2 simple_switch_grpc is not on PATH")
+    if target == "ovs" and (why := ovs_available()) is not None:
+        pytest.skip(why)
     tag = f"{os.getpid() % 10000}"
     vm1, vm2 = f"tvm1{tag}", f"tvm2{tag}"
+    sw_ns = f"tsw{tag}" if target == "ovs" else None  # OVS in a namespace of its own
     with contextlib.ExitStack() as stack:
-        for ns in (vm1, vm2):
+        for ns in (vm1, vm2, *([sw_ns] if sw_ns else [])):
             netns.create_netns(ns)
             stack.callback(netns.remove_netns, ns)
-        # s1:1 -- s2:1 runs through a bridge, so the link can be cut without taking down
-        # an interface bmv2 reads (bmv2 stops receiving on every port when one goes down).
-        bridge = f"tbr{tag}"
-        netns.add_bridge(bridge, forward_lldp=True)
-        stack.callback(netns.delete_link, bridge)
-        pairs = [(f"t{tag}a", f"t{tag}a2"), (f"t{tag}b", f"t{tag}b2"),
-                 (f"t{tag}c", f"t{tag}d"), (f"t{tag}e", f"t{tag}f")]
+        if target == "bmv2":
+            # s1:1 -- s2:1 runs through a bridge, so the link can be cut without taking down
+            # an interface bmv2 reads (bmv2 stops receiving on every port when one goes down).
+            bridge = f"tbr{tag}"
+            netns.add_bridge(bridge, forward_lldp=True)
+            stack.callback(netns.delete_link, bridge)
+            pairs = [(f"t{tag}a", f"t{tag}a2"), (f"t{tag}b", f"t{tag}b2")]
+        else:  # OVS takes a link that goes down: the cut is s1:1's veth going down
+            pairs = [(f"t{tag}a", f"t{tag}b")]
+        pairs += [(f"t{tag}c", f"t{tag}d"), (f"t{tag}e", f"t{tag}f")]
         for a, b in pairs:
-            netns.add_veth(a, b)
-            stack.callback(netns.delete_link, a)
-        netns.set_master(f"t{tag}a2", bridge)
-        netns.set_master(f"t{tag}b2", bridge)
-        netns.add_veth(f"t{tag}h1", "eth0", peer_ns=vm1)
-        stack.callback(netns.delete_link, f"t{tag}h1")
-        netns.add_veth(f"t{tag}h2", "eth0", peer_ns=vm2)
-        stack.callback(netns.delete_link, f"t{tag}h2")
+            netns.add_veth(a, b, ns=sw_ns)
+            stack.callback(netns.delete_link, a, sw_ns)
+        if target == "bmv2":
+            netns.set_master(f"t{tag}a2", bridge)
+            netns.set_master(f"t{tag}b2", bridge)
+        netns.add_veth(f"t{tag}h1", "eth0", peer_ns=vm1, ns=sw_ns)
+        stack.callback(netns.delete_link, f"t{tag}h1", sw_ns)
+        netns.add_veth(f"t{tag}h2", "eth0", peer_ns=vm2, ns=sw_ns)
+        stack.callback(netns.delete_link, f"t{tag}h2", sw_ns)
         configure_vm(vm1, "eth0", VM1_MAC, VM1_IP)
         configure_vm(vm2, "eth0", VM2_MAC, VM2_IP)
-        switches = [
-            Bmv2Switch({1: f"t{tag}a", 2: f"t{tag}f", 3: f"t{tag}h1"}, log_file=tmp_path / "1"),
-            Bmv2Switch({1: f"t{tag}b", 2: f"t{tag}c", 3: f"t{tag}h2"}, log_file=tmp_path / "2"),
-            Bmv2Switch({1: f"t{tag}d", 2: f"t{tag}e"}, log_file=tmp_path / "3"),
-        ]
-        for sw in switches:
-            sw.start()
-            stack.callback(sw.stop)
-        text = TRIANGLE.format(addr1=switches[0].grpc_addr, addr2=switches[1].grpc_addr,
-                               addr3=switches[2].grpc_addr) + VMS
+        ports = [{1: f"t{tag}a", 2: f"t{tag}f", 3: f"t{tag}h1"},
+                 {1: f"t{tag}b", 2: f"t{tag}c", 3: f"t{tag}h2"},
+                 {1: f"t{tag}d", 2: f"t{tag}e"}]
+        if target == "bmv2":
+            switches = [Bmv2Switch(p, log_file=tmp_path / f"{i}") for i, p in enumerate(ports)]
+            for sw in switches:
+                sw.start()
+                stack.callback(sw.stop)
+            addrs = [sw.grpc_addr for sw in switches]
+            devs = [1, 1, 1]
+
+            def cut(down: bool) -> None:
+                netns.set_master(f"t{tag}a2", None if down else bridge)
+        else:
+            for p in ports:
+                for ifname in p.values():
+                    netns.set_offloads(ifname, sw_ns, tx=False)
+            ovs = stack.enter_context(serving(tmp_path / "ovs", [
+                BridgeSpec(f"tb{i}{tag}", i + 1, p, sw_ns, gre=False)
+                for i, p in enumerate(ports)], schema))
+            addrs, devs = [ovs.address] * 3, [1, 2, 3]
+
+            def cut(down: bool) -> None:
+                netns.link_set(f"t{tag}a", sw_ns, state="down" if down else "up")
+        text = TRIANGLE.format(addr1=addrs[0], addr2=addrs[1], addr3=addrs[2],
+                               dev1=devs[0], dev2=devs[1], dev3=devs[2]) + VMS
         controller = Controller(parse_topology(text, "triangle"), schema,
                                 build_paths.json.read_bytes(), lldp_interval=0.2)
         with ControllerThread(controller) as ct:
@@ -465,16 +490,16 @@ def test_link_down_is_found_by_lldp_and_traffic_reroutes(
                 time.sleep(0.05)
             assert len(controller.link_seen) == 3  # every link confirmed by LLDP
 
-            netns.set_master(f"t{tag}a2", None)  # the direct link s1-s2 fails
-            cut = time.monotonic()
-            deadline = cut + 10
+            cut(True)  # the direct link s1-s2 fails
+            cut_at = time.monotonic()
+            deadline = cut_at + 10
             while not controller.planner.links_down and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert [str(x.a) for x in controller.planner.links_down] == ["s1:1"]
             assert udp_exchange(vm1, vm2, VM2_IP)  # now through s3
-            print(f"\nlink down noticed after {(time.monotonic() - cut) * 1e3:.0f} ms")
+            print(f"\nlink down noticed after {(time.monotonic() - cut_at) * 1e3:.0f} ms")
 
-            netns.set_master(f"t{tag}a2", bridge)
+            cut(False)
             deadline = time.monotonic() + 10
             while controller.planner.links_down and time.monotonic() < deadline:
                 time.sleep(0.02)
