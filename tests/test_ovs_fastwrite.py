@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from ctrl.fastpath import WriteDecodeError, native_available
 from ctrl.ovs.fastwrite import DecodedWrite, Result, WriteParser, parse_request
-from ctrl.ovs.flows import FlowMod, Message
-from ctrl.ovs.ofcodec import encode_flow_mod, encode_group_mod
+from ctrl.ovs.flows import Message
+from ctrl.ovs.ofcodec import encode_message
 from ctrl.ovs.store import EntryStore
 from ctrl.ovs.validate import Parsed, Rejected
 from ctrl.p4build import BuildPaths, project_root
@@ -84,7 +84,7 @@ def test_broken_bytes(data: bytes) -> None:
 
 
 def _bytes(m: Message) -> bytes:
-    return encode_flow_mod(m, 0) if isinstance(m, FlowMod) else encode_group_mod(m, 0)
+    return encode_message(m, 0)
 
 
 def _store() -> EntryStore:

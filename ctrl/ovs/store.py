@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ctrl.ovs import pipeline, tunnel
+from ctrl.ovs import flowenc, pipeline, tunnel
 from ctrl.ovs.flows import GroupCommand, GroupMod, Message
 from ctrl.ovs.validate import Parsed, Rejected, parse_update
 from ctrl.p4entity import MulticastGroupEntry, TableEntry
@@ -111,7 +111,7 @@ class EntryStore:
                                            f"{e.table}: table full ({size} entries)")
                         for g in pipeline.group_ids_used(e):
                             ensure_ovs_group(g, msgs)
-                        msgs += pipeline.add_entry(e, cookie, self.gre)
+                        msgs += flowenc.add_entry(e, cookie, self.gre)
                         entries[k] = Stored(e, cookie)
                         counts[e.table] = count + 1
                         cookie += 1
@@ -120,11 +120,11 @@ class EntryStore:
                     elif parsed.kind == p4r.Update.MODIFY:
                         for g in pipeline.group_ids_used(e):
                             ensure_ovs_group(g, msgs)
-                        msgs += pipeline.delete_entry(old.entry, old.cookie)
-                        msgs += pipeline.add_entry(e, old.cookie, self.gre)
+                        msgs += flowenc.delete_entry(old.entry, old.cookie)
+                        msgs += flowenc.add_entry(e, old.cookie, self.gre)
                         entries[k] = Stored(e, old.cookie)
                     else:
-                        msgs += pipeline.delete_entry(old.entry, old.cookie)
+                        msgs += flowenc.delete_entry(old.entry, old.cookie)
                         entries[k] = None
                         counts[e.table] = counts.get(e.table,
                                                      self.table_counts.get(e.table, 0)) - 1
