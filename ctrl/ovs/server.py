@@ -19,6 +19,7 @@ from ctrl.ovs.device import Device
 from ctrl.ovs.errors import OvsError
 from ctrl.ovs.fastwrite import DecodedWrite, WriteParser
 from ctrl.ovs.openflow import BatchError
+from ctrl.ovs.status import batch_status
 from ctrl.ovs.validate import Rejected, check_program, parse_table_entry
 from ctrl.p4entity import CounterData, TableEntry
 from ctrl.p4schema import P4Schema
@@ -256,14 +257,11 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
     @staticmethod
     async def _abort_batch(context: grpc.aio.ServicerContext,
                            statuses: list[tuple[int, str]]) -> None:
-        status = rpc_status.Status(code=rpc_code.UNKNOWN, message="batch write had errors")
-        for code, message in statuses:
-            status.details.add().Pack(p4r.Error(canonical_code=code, message=message))
         failed = sum(1 for c, _ in statuses if c != rpc_code.OK)
         await context.abort(grpc.StatusCode.UNKNOWN,
                             f"{failed} of {len(statuses)} updates failed",
                             trailing_metadata=(("grpc-status-details-bin",
-                                                status.SerializeToString()),))
+                                                batch_status(statuses)),))
 
     async def Read(self, request: p4r.ReadRequest, context: grpc.aio.ServicerContext
                    ) -> AsyncIterator[p4r.ReadResponse]:
