@@ -40,7 +40,7 @@ def both(data: bytes) -> tuple[list[Result] | type[Exception], list[Result] | ty
 
     def fast() -> list[Result]:
         try:
-            request: p4r.WriteRequest | DecodedWrite = DecodedWrite(
+            request: p4r.WriteRequest | DecodedWrite = DecodedWrite.of(
                 data, PARSER.decode(data), PARSER)
         except WriteDecodeError:  # the server takes protobuf's parse then
             request = p4r.WriteRequest.FromString(data)

@@ -72,10 +72,13 @@ class WriteParser:
         """The request's header and columns; WriteDecodeError when C does not take it."""
         return self._decoder.decode(data)
 
-    def parse(self, batch: WriteBatch) -> list[Result]:
-        """parse_update's answer for each update, in order. MalformedWriteError where an
-        update's own bytes are refused by protobuf (the request is then protobuf's)."""
+    def parse(self, batch: WriteBatch, slow: dict[int, p4r.Update] | None = None
+              ) -> list[Result]:
+        """parse_update's answer for each update, in order; `slow`: updates protobuf has
+        parsed already, by position. MalformedWriteError where protobuf refuses an
+        update's bytes (the request is then protobuf's)."""
         c, schema = batch.columns, self.schema
+        slow = slow or {}
         tables, actions = self._names.tables, self._names.actions
         mf, mv = c.m_field.tolist(), c.m_value.tolist()
         pp, pv = c.p_param.tolist(), c.p_value.tolist()
@@ -86,7 +89,9 @@ class WriteParser:
                    c.u_param_count.tolist(), strict=True)
         for i, (flags, verdict, kind, table_id, action_id, m0, mn, p0, pn) in enumerate(rows):
             if not flags & FAST or verdict:
-                out.append(_slow(batch, i, schema))
+                msg = slow.get(i)
+                out.append(parse_or_reject(msg if msg is not None else batch.update_message(i),
+                                           schema))
                 continue
             table, field_names = tables[table_id]
             match = {field_names[mf[k]]: mv[k] for k in range(m0, m0 + mn)}
@@ -99,17 +104,24 @@ class WriteParser:
         return out
 
 
-def _slow(batch: WriteBatch, i: int, schema: P4Schema) -> Result:
-    return parse_or_reject(batch.update_message(i), schema)
-
-
 @dataclass(frozen=True, slots=True)
 class DecodedWrite:
-    """A request as `parser` decoded it, and its bytes."""
+    """A request as `parser` decoded it, its bytes, and its slow updates as protobuf
+    parsed them (`of`)."""
 
     data: bytes
     batch: WriteBatch
     parser: WriteParser
+    slow: dict[int, p4r.Update]
+
+    @classmethod
+    def of(cls, data: bytes, batch: WriteBatch, parser: WriteParser) -> DecodedWrite:
+        """MalformedWriteError where protobuf refuses a slow update's bytes (C leaves
+        them unread past what made it slow): protobuf refuses the whole request, and
+        that comes before any check of its header, as it does without C."""
+        slow = {i: batch.update_message(i) for i in batch.slow_indexes()} if batch.n_slow \
+            else {}
+        return cls(data, batch, parser, slow)
 
 
 def parse_request(request: p4r.WriteRequest | DecodedWrite, schema: P4Schema,
@@ -119,7 +131,7 @@ def parse_request(request: p4r.WriteRequest | DecodedWrite, schema: P4Schema,
     if isinstance(request, DecodedWrite):
         if request.parser is parser and parser is not None:
             try:
-                return parser.parse(request.batch)
+                return parser.parse(request.batch, request.slow)
             except MalformedWriteError:
                 pass  # an update protobuf refuses: so it refuses the request
         # DecodeError here is what protobuf's deserializer would have raised

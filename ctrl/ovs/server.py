@@ -221,9 +221,9 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             if pl is not None and pl.parser is not None and pl.parser is not parser:
                 parser = self._last_parser = pl.parser  # the device's own P4Info
                 batch = parser.decode(data)
+            return DecodedWrite.of(data, batch, parser)
         except WriteDecodeError:
             return None
-        return DecodedWrite(data, batch, parser)
 
     async def _write(self, request: p4r.WriteRequest | DecodedWrite,
                      context: grpc.aio.ServicerContext) -> p4r.WriteResponse:
