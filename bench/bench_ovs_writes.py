@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 import pytest
 
+from bench import p4shell
 from bench.conftest import RATIOS
 from ctrl import netns
 from ctrl.ovs.target import BridgeSpec, serving
@@ -101,7 +102,25 @@ def test_ovs_batched_writes(benchmark: Any, ovs_server: str, build_paths: BuildP
         runner.run(p4.close())
         runner.close()
     rounds = [N / t for t in benchmark.stats.stats.data]
-    label = f"{client:<8} batches of {batch:<6}"
+    label = f"{client:<8} batches of {batch:,}"
     RATIOS.setdefault(TITLE, []).append(
-        f"  {label} {statistics.median(rounds):>9,.0f} entries/s  (rounds "
+        f"  {label:<30} {statistics.median(rounds):>9,.0f} entries/s  (rounds "
         f"{min(rounds):,.0f}-{max(rounds):,.0f}; goal >= 20,000)")
+
+
+N_SHELL = 1_000
+
+
+def test_p4runtime_shell(benchmark: Any, ovs_server: str, build_paths: BuildPaths) -> None:
+    """p4runtime-shell, one entry per Write (as it writes), 1,000 entries a round."""
+    todo = entries(N_SHELL)
+    shell = p4shell.Session(ovs_server, 1, build_paths)
+    try:
+        benchmark.pedantic(lambda: p4shell.insert_bridging(todo), setup=shell.reconnect,
+                           rounds=3, iterations=1)
+    finally:
+        shell.close()
+    rounds = [N_SHELL / t for t in benchmark.stats.stats.data]
+    RATIOS.setdefault(TITLE, []).append(
+        f"  {'p4runtime-shell, one per Write':<30} {statistics.median(rounds):>9,.0f} "
+        f"entries/s  (rounds {min(rounds):,.0f}-{max(rounds):,.0f}; {N_SHELL:,} entries)")
