@@ -166,31 +166,37 @@ class OpenFlowConnection:
         await self.request(lambda x: oc.message(oc.OFPT_BARRIER_REQUEST, x))
 
     async def apply(self, messages: Sequence[Message]) -> None:
-        """Send `messages` as one atomic, ordered bundle; return once they are live."""
+        """Send `messages` as one atomic, ordered bundle; return once they are live.
+
+        Open, the messages, commit and a barrier go in one write: OVS takes them in
+        order, so one round trip does (a refused open makes the rest refused too)."""
         if not messages:
             return
         if self._writer is None:
             raise OpenFlowError(f"bridge {self.name}: not connected")
         bundle = next(self._bundle_ids) & 0xFFFFFFFF
-        await self.request(lambda x: oc.encode_bundle_control(bundle, oc.OFPBCT_OPEN_REQUEST, x))
+        _, opened = self._send(
+            lambda x: oc.encode_bundle_control(bundle, oc.OFPBCT_OPEN_REQUEST, x), True)
         first = next(self._xids)
         self._xids = itertools.count(first + len(messages))
         failed: dict[int, OpenFlowError] = {}
         self._bundles[first] = (len(messages), failed)
-        commit_error: OpenFlowError | None = None
         try:
             self._writer.write(oc.encode_bundle(bundle, messages, first))
-            try:
-                await self.request(
-                    lambda x: oc.encode_bundle_control(bundle, oc.OFPBCT_COMMIT_REQUEST, x))
-            except OpenFlowError as exc:
-                commit_error = exc
-            await self.barrier()
+            _, committed = self._send(
+                lambda x: oc.encode_bundle_control(bundle, oc.OFPBCT_COMMIT_REQUEST, x), True)
+            _, barrier = self._send(lambda x: oc.message(oc.OFPT_BARRIER_REQUEST, x), True)
+            await self._writer.drain()
+            done = await asyncio.gather(opened, committed, barrier, return_exceptions=True)
         finally:
             del self._bundles[first]
-        if commit_error is not None or failed:
+        for outcome in done:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, OpenFlowError):
+                raise outcome  # the connection failed, or we were cancelled
+        refused = next((o for o in done if isinstance(o, OpenFlowError)), None)
+        if refused is not None or failed:
             raise BatchError(f"bridge {self.name}: bundle of {len(messages)} messages refused: "
-                             f"{commit_error or next(iter(failed.values()))}", dict(failed))
+                             f"{refused or next(iter(failed.values()))}", dict(failed))
 
     async def packet_out(self, actions: tuple[Action, ...], data: bytes,
                          in_port: int = OFPP_CONTROLLER) -> None:
