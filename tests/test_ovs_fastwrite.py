@@ -129,3 +129,11 @@ def test_a_clean_batch_is_all_fast() -> None:
     assert batch.n_slow == 0 and batch.refused() == []
     got = PARSER.parse(batch)
     assert got == [Parsed(p4r.Update.INSERT, e) for e in entries]
+
+
+def test_no_parser_where_c_does_not_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the C decoder, Writes stay on protobuf (its reference would be slower)."""
+    import ctrl.ovs.fastwrite as fastwrite
+
+    monkeypatch.setattr(fastwrite, "native_decoder", lambda: False)
+    assert WriteParser.make(SCHEMA) is None

@@ -84,6 +84,12 @@ def _native_p4rt(native: Native) -> bool:
     return not wrong
 
 
+def native_decoder() -> bool:
+    """Whether decode_write runs in C here (else on the protobuf reference, slower than
+    protobuf alone)."""
+    return _select(Backend.AUTO) is not None
+
+
 def _select(backend: Backend) -> Native | None:
     native = select(backend)
     if native is None or _native_p4rt(native):

@@ -14,13 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ctrl.fastpath import (
-    CompiledSchema,
-    MalformedWriteError,
-    WriteBatch,
-    WriteDecoder,
-    native_available,
-)
+from ctrl.fastpath import CompiledSchema, MalformedWriteError, WriteBatch, WriteDecoder
+from ctrl.fastpath.p4rt import native_decoder
 from ctrl.fastpath.p4rt_batch import ACTION, DEFAULT, FAST
 from ctrl.ovs.validate import Parsed, Rejected, parse_update
 from ctrl.p4entity import TableEntry
@@ -64,9 +59,9 @@ class WriteParser:
 
     @classmethod
     def make(cls, schema: P4Schema) -> WriteParser | None:
-        """A parser, or None where the C module is not built (protobuf is faster then
-        than the decoder's reference on protobuf)."""
-        return cls(schema) if native_available() else None
+        """A parser, or None where the C decoder is not built (protobuf alone is faster
+        then than the decoder's reference on protobuf)."""
+        return cls(schema) if native_decoder() else None
 
     def decode(self, data: bytes) -> WriteBatch:
         """The request's header and columns; WriteDecodeError when C does not take it."""
