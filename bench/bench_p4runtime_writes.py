@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bench import p4shell
 from bench.conftest import RATIOS
 from ctrl.bmv2 import Bmv2Switch
 from ctrl.p4build import BuildPaths
@@ -74,33 +75,18 @@ def test_ours(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths, schema:
 
 
 def test_p4runtime_shell(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths) -> None:
-    import p4runtime_sh.shell as sh
-
     todo = entries(N)
-    connected: list[bool] = []
+    shell = p4shell.Session(bmv2.grpc_addr, bmv2.device_id, build_paths)
 
     def setup() -> None:
-        if connected:
-            sh.teardown()
-            connected.pop()
+        shell.close()
         bmv2.stop()
         bmv2.start()
-        sh.setup(device_id=bmv2.device_id, grpc_addr=bmv2.grpc_addr, election_id=(0, 1),
-                 config=sh.FwdPipeConfig(str(build_paths.p4info), str(build_paths.json)),
-                 verbose=False)
-        connected.append(True)
-
-    def run() -> None:
-        for e in todo:
-            te = sh.TableEntry("bridging")(action="bridging.forward")
-            te.match["vnet_id"] = str(e.match["vnet_id"])
-            te.match["eth_dst"] = str(e.match["eth_dst"])
-            te.action["port"] = str(e.params["port"])
-            te.insert()
+        shell.reconnect()
 
     try:
-        benchmark.pedantic(run, setup=setup, rounds=3, iterations=1)
+        benchmark.pedantic(lambda: p4shell.insert_bridging(todo), setup=setup, rounds=3,
+                           iterations=1)
     finally:
-        if connected:
-            sh.teardown()
+        shell.close()
     _record(SHELL, benchmark.stats.stats.median)

@@ -17,6 +17,8 @@ from ctrl.p4schema import MatchKind, P4Schema, P4Table
 from ctrl.p4values import Value, decode_value, encode_value, to_int
 from ctrl.proto import p4r
 
+_new, _set = object.__new__, object.__setattr__
+
 
 def _ints(values: Mapping[str, Value], what: str) -> dict[str, int]:
     return {name: to_int(v, f"{what} {name!r}") for name, v in values.items()}
@@ -43,6 +45,21 @@ class TableEntry:
     def __post_init__(self) -> None:
         object.__setattr__(self, "match", _ints(self.match, f"{self.table}: match field"))
         object.__setattr__(self, "params", _ints(self.params, f"{self.action}: parameter"))
+
+    @classmethod
+    def of_ints(cls, table: str, match: dict[str, int], action: str, params: dict[str, int],
+                is_default: bool = False) -> TableEntry:
+        """An entry from values that are ints already (checked by the caller): what the
+        constructor makes of them, without its conversion of every value (a hot path)."""
+        e = _new(cls)
+        _set(e, "table", table)
+        _set(e, "match", match)
+        _set(e, "action", action)
+        _set(e, "params", params)
+        _set(e, "priority", 0)
+        _set(e, "is_default", is_default)
+        _set(e, "counter", None)
+        return e
 
     def key(self) -> tuple[str, tuple[tuple[str, int], ...], int]:
         """What identifies the entry in its table (P4Runtime: table + match + priority)."""

@@ -413,3 +413,18 @@ def test_an_empty_request() -> None:
         batch = decode_write(b"", COMPILED, backend=backend)
         assert len(batch) == 0 and batch.header.device_id == 0
         assert list(batch.fast_updates()) == []
+
+
+@needs_c
+def test_the_decoder_owns_every_array_it_hands_to_c() -> None:
+    """Each array C writes into is held by its owning cdata (a bare pointer would let
+    cffi free it while C still writes there: the `seen` stamps once did)."""
+    from ctrl.fastpath.native import load
+    from ctrl.fastpath.p4rt import _Arrays
+
+    native = load()
+    assert native is not None
+    arrays = _Arrays.make(native, 4, 8, 4, len(COMPILED.field_id) + len(COMPILED.param_id))
+    assert all(native.ffi.typeof(buf).kind == "array" for buf in arrays.keep)
+    assert native.ffi.cast("uintptr_t", arrays.cols.seen) == native.ffi.cast(
+        "uintptr_t", arrays.keep[-1])

@@ -67,7 +67,7 @@ def test_a_bridge_without_gre_refuses_gre_entries_only(schema: P4Schema) -> None
     store = EntryStore(schema)  # no GreLayout: no GRE port on this bridge
     entries = [term("192.0.2.1"), TableEntry("bridging", {"vnet_id": 10, "eth_dst": 5},
                                               "bridging.drop")]
-    plan = store.plan([insert(e).encode(schema) for e in entries])
+    plan = store.plan_updates([insert(e).encode(schema) for e in entries])
     assert [code for code, _ in plan.statuses] == [rpc_code.UNIMPLEMENTED, rpc_code.OK]
     with_gre = EntryStore(schema, GreLayout(underlay_mac=0x020000000001))
-    assert with_gre.plan([insert(entries[0]).encode(schema)]).ok
+    assert with_gre.plan_updates([insert(entries[0]).encode(schema)]).ok

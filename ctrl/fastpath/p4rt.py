@@ -84,6 +84,12 @@ def _native_p4rt(native: Native) -> bool:
     return not wrong
 
 
+def native_decoder() -> bool:
+    """Whether decode_write runs in C here (else on the protobuf reference, slower than
+    protobuf alone)."""
+    return _select(Backend.AUTO) is not None
+
+
 def _select(backend: Backend) -> Native | None:
     native = select(backend)
     if native is None or _native_p4rt(native):
@@ -110,8 +116,11 @@ class _Arrays:
             buf = alloc(f"{ctype}[]", max(caps[name[0]], 1))
             setattr(cols, name, buf)
             keep.append(buf)
-        cols.seen = alloc("uint32_t[]", max(seen, 1))
-        keep.append(cols.seen)
+        # The owning cdata is kept, not cols.seen: that is a bare pointer, and the array
+        # would be freed under C's feet.
+        seen_buf = alloc("uint32_t[]", max(seen, 1))
+        cols.seen = seen_buf
+        keep.append(seen_buf)
         cols.cap_updates, cols.cap_matches, cols.cap_params, cols.cap_seen = (
             updates, matches, params, seen)
         return cls(cols, keep)

@@ -129,4 +129,12 @@ class GroupMod:
     buckets: tuple[tuple[Action, ...], ...] = field(default=())
 
 
-Message = FlowMod | GroupMod
+@dataclass(frozen=True, slots=True)
+class RawFlowMod:
+    """A FLOW_MOD encoded already: its body after the OpenFlow header (ctrl.ovs.flowenc
+    writes the common entries so, the bytes the codec makes of their Flows)."""
+
+    body: bytes
+
+
+Message = FlowMod | GroupMod | RawFlowMod

@@ -8,6 +8,7 @@ in_port and registers), ERROR and flow-stats replies. Pure: bytes in, bytes out.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ctrl.ovs.errors import OpenFlowError
@@ -23,11 +24,13 @@ from ctrl.ovs.flows import (
     Group,
     GroupMod,
     Match,
+    Message,
     Move,
     Output,
     OutputReg,
     PopVlan,
     PushVlan,
+    RawFlowMod,
     Resubmit,
     SetField,
 )
@@ -196,6 +199,37 @@ def encode_group_mod(gm: GroupMod, xid: int) -> bytes:
         buckets += struct.pack("!HHII4x", 16 + len(acts), 0, OFPP_ANY, OFPG_ANY) + acts
     body = struct.pack("!HBxI", int(gm.command), 0, gm.group_id) + buckets
     return message(OFPT_GROUP_MOD, xid, body)
+
+
+def encode_message(m: Message, xid: int) -> bytes:
+    """A FLOW_MOD or GROUP_MOD, encoded or already encoded, with its header."""
+    if isinstance(m, RawFlowMod):
+        return header(OFPT_FLOW_MOD, 8 + len(m.body), xid) + m.body
+    if isinstance(m, FlowMod):
+        return encode_flow_mod(m, xid)
+    if isinstance(m, GroupMod):
+        return encode_group_mod(m, xid)
+    raise OpenFlowError(f"cannot send {m!r}")
+
+
+_BUNDLED_FLOW_MOD = struct.Struct("!BBHII2xHBBHI")  # BUNDLE_ADD header + body, FLOW_MOD header
+
+
+def encode_bundle(bundle_id: int, messages: Sequence[Message], first_xid: int,
+                  flags: int = OFPBF_ATOMIC | OFPBF_ORDERED) -> bytes:
+    """One BUNDLE_ADD_MESSAGE per message, xids first_xid, first_xid + 1, ... (the inner
+    message has its add's xid, as OpenFlow wants)."""
+    out = []
+    pack = _BUNDLED_FLOW_MOD.pack
+    for xid, m in enumerate(messages, first_xid):
+        if isinstance(m, RawFlowMod):
+            n = 8 + len(m.body)
+            out.append(pack(VERSION, OFPT_BUNDLE_ADD_MESSAGE, 16 + n, xid, bundle_id, flags,
+                            VERSION, OFPT_FLOW_MOD, n, xid))
+            out.append(m.body)
+        else:
+            out.append(encode_bundle_add(bundle_id, encode_message(m, xid), xid, flags))
+    return b"".join(out)
 
 
 def encode_packet_out(in_port: int, actions: tuple[Action, ...], data: bytes, xid: int) -> bytes:

@@ -1,10 +1,11 @@
 """An asyncio OpenFlow 1.4 connection to a bridge's management socket.
 
-Requests are matched to replies by xid. Messages without a reply (FLOW_MOD,
-GROUP_MOD, PACKET_OUT) are settled by the next BARRIER reply, or by an ERROR
-with their xid. `apply()` sends a batch in one atomic, ordered bundle and
-returns once the commit is acknowledged and a barrier has passed: the flows
-are live when it returns.
+Requests are matched to replies by xid. Messages without a reply (PACKET_OUT)
+are settled by the next BARRIER reply, or by an ERROR with their xid. `apply()`
+sends a batch in one atomic, ordered bundle, written at once, its messages on
+consecutive xids (an ERROR in that range names the message it refuses), and
+returns once the commit is acknowledged and a barrier has passed: the flows are
+live when it returns.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from ctrl.ovs import ofcodec as oc
 from ctrl.ovs.errors import OpenFlowError
-from ctrl.ovs.flows import OFPP_CONTROLLER, Action, FlowMod, GroupMod, Message
+from ctrl.ovs.flows import OFPP_CONTROLLER, Action, Message
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class OpenFlowConnection:
         self.path = path
         self.name = name
         self._xids = itertools.count(1)
+        # first xid of a bundle being applied -> (its message count, errors by index)
+        self._bundles: dict[int, tuple[int, dict[int, OpenFlowError]]] = {}
         self._bundle_ids = itertools.count(1)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -117,7 +120,7 @@ class OpenFlowConnection:
             msg = b"".join(self._multipart.pop(xid))
         entry = self._pending.pop(xid, None)
         if entry is None:
-            if mtype == oc.OFPT_ERROR:
+            if mtype == oc.OFPT_ERROR and not self._bundle_error(xid, msg):
                 log.warning("bridge %s: unsolicited %s", self.name, oc.decode_error(msg))
             return
         fut, _ = entry
@@ -133,6 +136,13 @@ class OpenFlowConnection:
                 f, _ = self._pending.pop(other)
                 if not f.done():
                     f.set_result(None)
+
+    def _bundle_error(self, xid: int, msg: bytes) -> bool:
+        for first, (count, failed) in self._bundles.items():
+            if first <= xid < first + count:
+                failed[xid - first] = oc.decode_error(msg)
+                return True
+        return False
 
     def _send(self, build: Callable[[int], bytes], wants_reply: bool
               ) -> tuple[int, asyncio.Future[bytes | None]]:
@@ -156,34 +166,37 @@ class OpenFlowConnection:
         await self.request(lambda x: oc.message(oc.OFPT_BARRIER_REQUEST, x))
 
     async def apply(self, messages: Sequence[Message]) -> None:
-        """Send `messages` as one atomic, ordered bundle; return once they are live."""
+        """Send `messages` as one atomic, ordered bundle; return once they are live.
+
+        Open, the messages, commit and a barrier go in one write: OVS takes them in
+        order, so one round trip does (a refused open makes the rest refused too)."""
         if not messages:
             return
+        if self._writer is None:
+            raise OpenFlowError(f"bridge {self.name}: not connected")
         bundle = next(self._bundle_ids) & 0xFFFFFFFF
-        await self.request(lambda x: oc.encode_bundle_control(bundle, oc.OFPBCT_OPEN_REQUEST, x))
-        futs = []
-        for m in messages:
-            _, fut = self._send(_bundled(bundle, _encoder(m)), False)
-            futs.append(fut)
-        assert self._writer is not None
-        await self._writer.drain()
-        commit_error: OpenFlowError | None = None
-        try:
-            await self.request(
-                lambda x: oc.encode_bundle_control(bundle, oc.OFPBCT_COMMIT_REQUEST, x))
-        except OpenFlowError as exc:
-            commit_error = exc
-        await self.barrier()
+        _, opened = self._send(
+            lambda x: oc.encode_bundle_control(bundle, oc.OFPBCT_OPEN_REQUEST, x), True)
+        first = next(self._xids)
+        self._xids = itertools.count(first + len(messages))
         failed: dict[int, OpenFlowError] = {}
-        for i, fut in enumerate(futs):
-            err = fut.exception() if fut.done() else None
-            if isinstance(err, OpenFlowError):
-                failed[i] = err
-            elif not fut.done():
-                fut.cancel()
-        if commit_error is not None or failed:
+        self._bundles[first] = (len(messages), failed)
+        try:
+            self._writer.write(oc.encode_bundle(bundle, messages, first))
+            _, committed = self._send(
+                lambda x: oc.encode_bundle_control(bundle, oc.OFPBCT_COMMIT_REQUEST, x), True)
+            _, barrier = self._send(lambda x: oc.message(oc.OFPT_BARRIER_REQUEST, x), True)
+            await self._writer.drain()
+            done = await asyncio.gather(opened, committed, barrier, return_exceptions=True)
+        finally:
+            del self._bundles[first]
+        for outcome in done:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, OpenFlowError):
+                raise outcome  # the connection failed, or we were cancelled
+        refused = next((o for o in done if isinstance(o, OpenFlowError)), None)
+        if refused is not None or failed:
             raise BatchError(f"bridge {self.name}: bundle of {len(messages)} messages refused: "
-                             f"{commit_error or next(iter(failed.values()))}", failed)
+                             f"{refused or next(iter(failed.values()))}", dict(failed))
 
     async def packet_out(self, actions: tuple[Action, ...], data: bytes,
                          in_port: int = OFPP_CONTROLLER) -> None:
@@ -195,15 +208,3 @@ class OpenFlowConnection:
     async def flow_stats(self) -> list[oc.FlowStats]:
         body = await self.request(lambda x: oc.encode_flow_stats_request(x))
         return oc.decode_flow_stats(body)
-
-
-def _bundled(bundle: int, inner: Callable[[int], bytes]) -> Callable[[int], bytes]:
-    return lambda x: oc.encode_bundle_add(bundle, inner(x), x)
-
-
-def _encoder(m: Message) -> Callable[[int], bytes]:
-    if isinstance(m, FlowMod):
-        return lambda x: oc.encode_flow_mod(m, x)
-    if isinstance(m, GroupMod):
-        return lambda x: oc.encode_group_mod(m, x)
-    raise OpenFlowError(f"cannot send {m!r}")

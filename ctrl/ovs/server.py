@@ -14,9 +14,12 @@ from dataclasses import dataclass, field, replace
 
 import grpc
 
+from ctrl.fastpath import WriteDecodeError
 from ctrl.ovs.device import Device
 from ctrl.ovs.errors import OvsError
+from ctrl.ovs.fastwrite import DecodedWrite, WriteParser
 from ctrl.ovs.openflow import BatchError
+from ctrl.ovs.status import batch_status
 from ctrl.ovs.validate import Rejected, check_program, parse_table_entry
 from ctrl.p4entity import CounterData, TableEntry
 from ctrl.p4schema import P4Schema
@@ -25,6 +28,7 @@ from ctrl.proto import p4r, p4r_grpc, rpc_code, rpc_status
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.4.1"
+WRITE_METHOD = "/p4.v1.P4Runtime/Write"
 _CODES = {c.value[0]: c for c in grpc.StatusCode}
 
 
@@ -54,10 +58,13 @@ class _Stream:
 
 
 class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
-    def __init__(self, devices: dict[int, Device], reference: P4Schema) -> None:
+    def __init__(self, devices: dict[int, Device], reference: P4Schema,
+                 fast_writes: bool = True) -> None:
         self.devices = devices
         self.reference = reference
+        self.fast_writes = fast_writes  # False: every Write through protobuf
         self.streams: list[_Stream] = []
+        self._last_parser: WriteParser | None = None  # the last pipeline's Write decoder
         for dev in devices.values():
             dev.packet_in_sink = lambda msg, d=dev.device_id: self._packet_in(d, msg)
 
@@ -179,50 +186,82 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             raise _Abort(grpc.StatusCode.NOT_FOUND, f"no device {device_id} on this server")
         return device
 
-    def _check_primary(self, device_id: int, role: str, election_id: p4r.Uint128) -> None:
+    def _check_primary(self, device_id: int, role: str, election_id: int | p4r.Uint128
+                       ) -> None:
+        eid = election_id if isinstance(election_id, int) else _uint128(election_id)
         primary = self.primary(device_id, role)
-        if primary is None or primary.election_id != _uint128(election_id):
+        if primary is None or primary.election_id != eid:
             raise _Abort(grpc.StatusCode.PERMISSION_DENIED,
                          "only the primary controller may do this (election id "
-                         f"{_uint128(election_id)} is not the primary's)")
+                         f"{eid} is not the primary's)")
 
-    async def Write(self, request: p4r.WriteRequest, context: grpc.aio.ServicerContext
-                    ) -> p4r.WriteResponse:
+    async def Write(self, request: bytes | p4r.WriteRequest,
+                    context: grpc.aio.ServicerContext) -> p4r.WriteResponse:
+        """Write, from the request's bytes where the handler has no deserializer: the C
+        decoder of the named device's pipeline reads them where it takes them, protobuf
+        otherwise (its DecodeError is then the caller's answer, as without C)."""
         try:
-            device = self._device(request.device_id)
-            self._check_primary(request.device_id, request.role, request.election_id)
-            if device.pipeline is None:
-                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, "no forwarding pipeline set")
-            if request.atomicity not in (p4r.WriteRequest.CONTINUE_ON_ERROR,
-                                         p4r.WriteRequest.ROLLBACK_ON_ERROR,
-                                         p4r.WriteRequest.DATAPLANE_ATOMIC):
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown atomicity")
-            rollback = request.atomicity != p4r.WriteRequest.CONTINUE_ON_ERROR
-            try:
-                plan = await device.write(list(request.updates), rollback)
-                statuses = plan.statuses
-            except (BatchError, OvsError) as exc:
-                log.error("device %d: %s", request.device_id, exc)
-                statuses = [(rpc_code.INTERNAL, f"the switch refused the batch: {exc}")] * len(
-                    request.updates)
-            if any(code != rpc_code.OK for code, _ in statuses):
-                await self._abort_batch(context, statuses)
-            return p4r.WriteResponse()
+            if isinstance(request, bytes):
+                request = self._decode(request) or p4r.WriteRequest.FromString(request)
+            return await self._write(request, context)
         except _Abort as exc:
             await context.abort(exc.code, exc.message)
             raise AssertionError("unreachable") from exc
 
+    def _decode(self, data: bytes) -> DecodedWrite | None:
+        """The request as the decoder of the device it names reads it; None where no
+        pipeline has a decoder or the decoder does not take the request."""
+        parser = self._last_parser
+        if parser is None:
+            return None
+        try:
+            batch = parser.decode(data)
+            device = self.devices.get(batch.header.device_id)
+            pl = device.pipeline if device is not None else None
+            if pl is not None and pl.parser is not None and pl.parser is not parser:
+                parser = self._last_parser = pl.parser  # the device's own P4Info
+                batch = parser.decode(data)
+            return DecodedWrite.of(data, batch, parser)
+        except WriteDecodeError:
+            return None
+
+    async def _write(self, request: p4r.WriteRequest | DecodedWrite,
+                     context: grpc.aio.ServicerContext) -> p4r.WriteResponse:
+        if isinstance(request, DecodedWrite):
+            h = request.batch.header
+            device_id, role, election_id, atomicity, n = (
+                h.device_id, h.role, h.election_id, h.atomicity, len(request.batch))
+        else:
+            device_id, role, atomicity, n = (request.device_id, request.role,
+                                             request.atomicity, len(request.updates))
+            election_id = _uint128(request.election_id)
+        device = self._device(device_id)
+        self._check_primary(device_id, role, election_id)
+        if device.pipeline is None:
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, "no forwarding pipeline set")
+        if atomicity not in (p4r.WriteRequest.CONTINUE_ON_ERROR,
+                             p4r.WriteRequest.ROLLBACK_ON_ERROR,
+                             p4r.WriteRequest.DATAPLANE_ATOMIC):
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown atomicity")
+        rollback = atomicity != p4r.WriteRequest.CONTINUE_ON_ERROR
+        try:
+            plan = await device.write(request, rollback)
+            statuses = plan.statuses
+        except (BatchError, OvsError) as exc:
+            log.error("device %d: %s", device_id, exc)
+            statuses = [(rpc_code.INTERNAL, f"the switch refused the batch: {exc}")] * n
+        if any(code != rpc_code.OK for code, _ in statuses):
+            await self._abort_batch(context, statuses)
+        return p4r.WriteResponse()
+
     @staticmethod
     async def _abort_batch(context: grpc.aio.ServicerContext,
                            statuses: list[tuple[int, str]]) -> None:
-        status = rpc_status.Status(code=rpc_code.UNKNOWN, message="batch write had errors")
-        for code, message in statuses:
-            status.details.add().Pack(p4r.Error(canonical_code=code, message=message))
         failed = sum(1 for c, _ in statuses if c != rpc_code.OK)
         await context.abort(grpc.StatusCode.UNKNOWN,
                             f"{failed} of {len(statuses)} updates failed",
                             trailing_metadata=(("grpc-status-details-bin",
-                                                status.SerializeToString()),))
+                                                batch_status(statuses)),))
 
     async def Read(self, request: p4r.ReadRequest, context: grpc.aio.ServicerContext
                    ) -> AsyncIterator[p4r.ReadResponse]:
@@ -291,7 +330,10 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 return p4r.SetForwardingPipelineConfigResponse()
             config = p4r.ForwardingPipelineConfig()
             config.CopyFrom(request.config)
-            await device.set_pipeline(schema, config)
+            parser = WriteParser.make(schema) if self.fast_writes else None
+            await device.set_pipeline(schema, config, parser)
+            if parser is not None:
+                self._last_parser = parser
             return p4r.SetForwardingPipelineConfigResponse()
         except _Abort as exc:
             await context.abort(exc.code, exc.message)
@@ -322,13 +364,29 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         return p4r.CapabilitiesResponse(p4runtime_api_version=API_VERSION)
 
 
-async def serve(devices: dict[int, Device], reference: P4Schema, address: str
-                ) -> tuple[grpc.aio.Server, int]:
-    """Connect every device's bridge, start the gRPC server; returns it and its port."""
+class _WriteAsBytes(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """Write without a request deserializer: the servicer gets the request's bytes. It
+    comes before the generated handlers, which serve the other methods as they are."""
+
+    def __init__(self, servicer: P4RuntimeServicer) -> None:
+        self._handler = grpc.unary_unary_rpc_method_handler(
+            servicer.Write, request_deserializer=None,
+            response_serializer=p4r.WriteResponse.SerializeToString)
+
+    def service(self, call: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        return self._handler if call.method == WRITE_METHOD else None
+
+
+async def serve(devices: dict[int, Device], reference: P4Schema, address: str,
+                fast_writes: bool = True) -> tuple[grpc.aio.Server, int]:
+    """Connect every device's bridge, start the gRPC server; returns it and its port.
+    `fast_writes`: Write requests decoded in C where the module is built."""
     for dev in devices.values():
         await dev.open()
     server = grpc.aio.server()
-    p4r_grpc.add_P4RuntimeServicer_to_server(P4RuntimeServicer(devices, reference), server)
+    servicer = P4RuntimeServicer(devices, reference, fast_writes)
+    server.add_generic_rpc_handlers((_WriteAsBytes(servicer),))
+    p4r_grpc.add_P4RuntimeServicer_to_server(servicer, server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OvsError(f"cannot listen on {address}")

@@ -1,9 +1,11 @@
 """What a device holds: P4 entries and groups, and the OpenFlow messages a batch needs. Pure.
 
-`EntryStore.plan(updates)` validates each update in order against the store as
-the earlier updates of the batch left it, and returns one status per update and
-the messages for the accepted ones; `Plan.commit()` makes them the store's
-state once the switch has taken the messages.
+`EntryStore.plan(results)` takes what parse_update said of each update (a
+Parsed entity or the Rejected error; `plan_updates` parses p4.v1.Updates first),
+checks each in order against the store as the earlier updates of the batch left
+it, and returns one status per update and the messages for the accepted ones;
+`Plan.commit()` makes them the store's state once the switch has taken the
+messages.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ctrl.ovs import pipeline, tunnel
+from ctrl.ovs import flowenc, pipeline, tunnel
 from ctrl.ovs.flows import GroupCommand, GroupMod, Message
 from ctrl.ovs.validate import Parsed, Rejected, parse_update
 from ctrl.p4entity import MulticastGroupEntry, TableEntry
@@ -28,7 +30,7 @@ class Stored:
 
 
 def entry_key(e: TableEntry) -> Key:
-    return e.table, tuple(sorted((k, int(v)) for k, v in e.match.items()))
+    return e.table, tuple(sorted(e.match.items()))  # type: ignore[arg-type]  # ints, built
 
 
 @dataclass(slots=True)
@@ -53,7 +55,19 @@ class EntryStore:
     table_counts: dict[str, int] = field(default_factory=dict)
     next_cookie: int = 1
 
-    def plan(self, updates: Sequence[p4r.Update], rollback_on_error: bool = False) -> Plan:
+    def plan_updates(self, updates: Sequence[p4r.Update], rollback_on_error: bool = False
+                     ) -> Plan:
+        """plan() of p4.v1.Updates, each parsed by parse_update."""
+        results: list[Parsed | Rejected] = []
+        for u in updates:
+            try:
+                results.append(parse_update(u, self.schema))
+            except Rejected as exc:
+                results.append(exc)
+        return self.plan(results, rollback_on_error)
+
+    def plan(self, results: Sequence[Parsed | Rejected], rollback_on_error: bool = False
+             ) -> Plan:
         entries: dict[Key, Stored | None] = {}
         groups: dict[int, MulticastGroupEntry | None] = {}
         ovs_groups: set[int] = set()
@@ -73,10 +87,12 @@ class EntryStore:
                 out.append(GroupMod(GroupCommand.ADD, g))
                 ovs_groups.add(g)
 
-        for update in updates:
+        for parsed in results:
+            if isinstance(parsed, Rejected):
+                statuses.append((parsed.code, parsed.message))
+                continue
             msgs: list[Message] = []
             try:
-                parsed: Parsed = parse_update(update, self.schema)
                 e = parsed.entity
                 if isinstance(e, TableEntry):
                     if e.is_default:  # only a MODIFY of a non-const default gets here
@@ -95,7 +111,7 @@ class EntryStore:
                                            f"{e.table}: table full ({size} entries)")
                         for g in pipeline.group_ids_used(e):
                             ensure_ovs_group(g, msgs)
-                        msgs += pipeline.add_entry(e, cookie, self.gre)
+                        msgs += flowenc.add_entry(e, cookie, self.gre)
                         entries[k] = Stored(e, cookie)
                         counts[e.table] = count + 1
                         cookie += 1
@@ -104,11 +120,11 @@ class EntryStore:
                     elif parsed.kind == p4r.Update.MODIFY:
                         for g in pipeline.group_ids_used(e):
                             ensure_ovs_group(g, msgs)
-                        msgs += pipeline.delete_entry(old.entry, old.cookie)
-                        msgs += pipeline.add_entry(e, old.cookie, self.gre)
+                        msgs += flowenc.delete_entry(old.entry, old.cookie)
+                        msgs += flowenc.add_entry(e, old.cookie, self.gre)
                         entries[k] = Stored(e, old.cookie)
                     else:
-                        msgs += pipeline.delete_entry(old.entry, old.cookie)
+                        msgs += flowenc.delete_entry(old.entry, old.cookie)
                         entries[k] = None
                         counts[e.table] = counts.get(e.table,
                                                      self.table_counts.get(e.table, 0)) - 1

@@ -78,14 +78,15 @@ class ThreadedTarget:
     """A P4Runtime server for `devices` on its own event loop thread."""
 
     def __init__(self, devices: dict[int, Device], reference: P4Schema,
-                 address: str = "127.0.0.1:0") -> None:
+                 address: str = "127.0.0.1:0", fast_writes: bool = True) -> None:
         self.devices = devices
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="ovs-p4runtime")
         self._thread.start()
         self._server: grpc.aio.Server | None = None
-        self._server, port = self._call(serve(devices, reference, address))
+        self._server, port = self._call(serve(devices, reference, address,
+                                                 fast_writes))
         self.address = f"{address.rsplit(':', 1)[0]}:{port}"
 
     def _call(self, coro: Any, timeout: float = 30.0) -> Any:
@@ -105,12 +106,12 @@ class ThreadedTarget:
 
 
 @contextlib.contextmanager
-def serving(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema
-            ) -> Iterator[ThreadedTarget]:
+def serving(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
+            fast_writes: bool = True) -> Iterator[ThreadedTarget]:
     """Our own OVS daemons under `rundir`, the bridges, and a P4Runtime server in a thread;
-    all of it stopped and removed on exit."""
+    all of it stopped and removed on exit. `fast_writes` False: Writes on protobuf only."""
     with running(rundir, specs) as devices:
-        target = ThreadedTarget(devices, reference)
+        target = ThreadedTarget(devices, reference, fast_writes=fast_writes)
         try:
             yield target
         finally:
