@@ -23,6 +23,7 @@ import logging
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class GuestSpec:
     gateway: str | None = None
     port: int = 7                 # the endpoint's UDP echo and TCP port
     memory_mb: int = MEMORY_MB
+    mtu: int | None = None        # the NIC's MTU (a GRE lab's hosts get 1450)
 
     def __post_init__(self) -> None:
         tap.tap_mac(self.mac)   # a MAC that parses
@@ -63,6 +65,8 @@ class GuestSpec:
             raise VmError(f"guest {self.name}: {exc}") from None
         if not 0 < self.port < 65536:
             raise VmError(f"guest {self.name}: port {self.port} out of range")
+        if self.mtu is not None and not 68 <= self.mtu <= 65535:
+            raise VmError(f"guest {self.name}: MTU {self.mtu} out of range")
 
     def cmdline(self, early_console: bool = False) -> str:
         """The kernel command line; /init reads the vm.* words."""
@@ -72,6 +76,8 @@ class GuestSpec:
                   f"vm.port={self.port}"]
         if self.gateway:
             words.append(f"vm.gw={self.gateway}")
+        if self.mtu:
+            words.append(f"vm.mtu={self.mtu}")
         return " ".join(words)
 
 
@@ -117,6 +123,33 @@ def _tail(path: Path, lines: int = 8) -> str:
         return " / ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return "(nothing)"
+
+
+def run_state(qmp: Qmp, name: str) -> str:
+    """`query-status`: 'running', 'paused', 'inmigrate', 'postmigrate', ..."""
+    got = qmp.execute("query-status")
+    if not isinstance(got, dict) or not isinstance(got.get("status"), str):
+        raise VmError(f"{name}: odd query-status reply {got!r}")
+    return str(got["status"])
+
+
+def wait_console(spec: GuestSpec, place: Placement, marker: bytes, timeout: float,
+                 alive: Callable[[], bool]) -> None:
+    """Until `marker` is on the console of `spec`'s QEMU at `place`; a VmError when the
+    QEMU is gone first (`alive` says) or it does not come in `timeout`."""
+    console = place.path(spec, "console")
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(FileNotFoundError):
+            if marker in console.read_bytes():
+                return
+        if not alive():
+            raise VmError(f"{spec.name}: QEMU exited before {marker.decode()!r}: "
+                          f"{_tail(place.path(spec, 'log'))}")
+        if time.monotonic() > deadline:
+            raise VmError(f"{spec.name}: no {marker.decode()!r} on the console in "
+                          f"{timeout:.0f} s: {_tail(console)}")
+        time.sleep(0.02)
 
 
 class Guest:
@@ -180,10 +213,7 @@ class Guest:
 
     def status(self) -> str:
         """QEMU's run state: 'running', 'paused', 'inmigrate', 'postmigrate', ..."""
-        got = self.qmp.execute("query-status")
-        if not isinstance(got, dict) or not isinstance(got.get("status"), str):
-            raise VmError(f"{self.spec.name}: odd query-status reply {got!r}")
-        return str(got["status"])
+        return run_state(self.qmp, self.spec.name)
 
     def console(self) -> bytes:
         try:
@@ -194,17 +224,7 @@ class Guest:
     def wait_console(self, marker: bytes, timeout: float) -> float:
         """Seconds from QEMU's start until `marker` is on the guest's console; a VmError
         when QEMU exits first or it does not come in `timeout`."""
-        deadline = time.monotonic() + timeout
-        while marker not in self.console():
-            if not self.running():
-                raise VmError(f"{self.spec.name}: QEMU exited ({self.process.returncode}) "
-                              f"before {marker.decode()!r}: "
-                              f"{_tail(self.place.path(self.spec, 'log'))}")
-            if time.monotonic() > deadline:
-                raise VmError(f"{self.spec.name}: no {marker.decode()!r} on the console "
-                              f"in {timeout:.0f} s: "
-                              f"{_tail(self.place.path(self.spec, 'console'))}")
-            time.sleep(0.02)
+        wait_console(self.spec, self.place, marker, timeout, self.running)
         return time.monotonic() - self.started
 
     def wait_booted(self, timeout: float = 120.0) -> float:
