@@ -322,8 +322,9 @@ def summary_lines(report: Report) -> list[str]:
     udp_rates = sorted({f"{u.rate:g}/s" for u in report.udp})
     tcp_rates = sorted({f"{_megabytes(t.rate)}/s" for t in report.tcp})
     head = f"probe {report.a} <-> {report.b}: {report.duration_s:.2f} s"
-    head += "".join(f", udp {r} each way" for r in udp_rates)
-    head += "".join(f", tcp {r} each way" for r in tcp_rates)
+    way = "each way" if len(report.udp) > 1 else "echoed back"   # one direction: a round trip
+    head += "".join(f", udp {r} {way}" for r in udp_rates)
+    head += "".join(f", tcp {r} {way}" for r in tcp_rates)
     lines = [head + (" (interrupted)" if report.interrupted else "")]
     for u in report.udp:
         lines.append(
