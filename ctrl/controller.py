@@ -210,7 +210,7 @@ class Controller:
                 written += result
         return written
 
-    def _find(self, vm: str) -> Host:
+    def find(self, vm: str) -> Host:
         """A VM by its name in the topology or by its MAC address."""
         if vm in self.topo.vms:
             decl = self.topo.vms[vm]
@@ -224,11 +224,18 @@ class Controller:
             raise HostError(f"no VM {vm!r}")
         return found[0]
 
+    def hypervisor_of(self, vm: str) -> str | None:
+        """The hypervisor whose switch port the VM is at (None: at no hypervisor's)."""
+        at = self.find(vm).location
+        return next((name for name, h in self.topo.hypervisors.items()
+                     if Location(h.attach.switch, h.attach.port) == at), None)
+
     async def announce(self, vm: str, hypervisor: str) -> Host:
         """An announced migration: ready the new port and deliver the VM's frames at both
         locations until its RARP at the new one, which is accepted at once. Undone when
-        no RARP comes within `flight_timeout` seconds, or by `cancel`."""
-        host = self._find(vm)
+        no RARP comes within `flight_timeout` seconds, or by `cancel`. Announcing it
+        again (an operator, then the hypervisor's own event) changes nothing."""
+        host = self.find(vm)
         hyp = self.topo.hypervisors.get(hypervisor)
         if hyp is None:
             raise HostError(f"no hypervisor {hypervisor!r} "
@@ -236,12 +243,19 @@ class Controller:
         to = Location(hyp.attach.switch, hyp.attach.port)
         if to == host.location:
             raise HostError(f"{vm} is already at {hypervisor} ({to})")
+        flight = self.in_flight.get(host.key)
+        if flight is not None and flight.to == to:
+            log.debug("migration of %012x to %s: announced already", host.mac, to)
+            return host
         self.tracker.expect(host.vnet, host.mac, to)
         self.provisioned[to] = host.vnet
         used = {f.group for f in self.in_flight.values()}
         flight = InFlight(to, next(g for g in range(1, len(used) + 2) if g not in used))
         self.in_flight[host.key] = flight
-        await self.reconcile(changes=self._replan([host], [to]))
+        changes: dict[str, Diff] | None = self._replan([host], [to])
+        if self._tunnels_for(host.location, to):
+            changes = None   # gateways change too: everything again
+        await self.reconcile(changes=changes)
         log.info("migration of %012x to %s announced: delivered at %s and %s until its RARP",
                  host.mac, to, host.location, to)
         task = asyncio.create_task(self._expire(host, flight))
@@ -249,9 +263,27 @@ class Controller:
         task.add_done_callback(self._background.discard)
         return host
 
+    def _tunnels_for(self, old: Location, new: Location) -> bool:
+        """An announced move to another site: the tunnel between the two sites' gateways
+        (the VM's peers at its old site reach it through it) and a twin to the new
+        gateway of every tunnel to the old one (its peers elsewhere), up before it
+        arrives, so that both places get its frames and nothing waits for a punt. True
+        when any tunnel came up."""
+        pair = self.planner.tunnel_between(old.switch, new.switch)
+        if pair is None or self.planner.tunnels_up is None:
+            return False
+        now = self.clock()
+        changed = self.tunnels.bring_up(pair, now)
+        changed |= self.tunnels.rehome(*pair, now)
+        if changed:
+            self.metrics.tunnels_brought_up += 1
+            log.info("GRE tunnels to %s up for an announced migration from %s", pair[1],
+                     pair[0])
+        return changed
+
     async def cancel(self, vm: str) -> Host:
         """An announced migration that will not happen: back to the VM's one location."""
-        host = self._find(vm)
+        host = self.find(vm)
         flight = self.in_flight.get(host.key)
         if flight is None:
             raise HostError(f"{vm} has no migration under way")

@@ -6,7 +6,7 @@ import asyncio
 
 from ctrl.controller import Controller
 from ctrl.hosts import Damping, Location
-from ctrl.p4entity import PacketIn
+from ctrl.p4entity import PacketIn, TableEntry
 from ctrl.p4schema import P4Schema
 from ctrl.packets import rarp_announcement
 from ctrl.topology import parse_topology
@@ -42,5 +42,27 @@ def test_frames_from_fabric_ports_or_unknown_vnet_teach_nothing(schema: P4Schema
         await c._on_packet("s1", rarp_from(1))       # s1:1 is a fabric link
         await c._on_packet("s1", rarp_from(3, vnet=0))  # no vnet and an unknown MAC
         assert len(c.tracker) == 0 and c.metrics.learned == 0
+
+    asyncio.run(scenario())
+
+
+def test_an_announced_move_to_another_site_has_its_tunnels_up_first(
+        schema: P4Schema) -> None:
+    topo = TOPO + ('vms:\n  vm2: {vnet: blue, mac: "02:00:00:00:01:02", ip: 10.0.2.1, '
+                   'hypervisor: h2}\n')
+
+    async def scenario() -> None:
+        c = Controller(parse_topology(topo), schema, b"{}")
+        assert c.planner.tunnels_up == set()
+        await c.announce("vm2", "h3")                  # s2 (site a) -> s3 (site b)
+        assert c.planner.tunnels_up == {("s1", "s3"), ("s3", "s1")}
+        assert any(isinstance(e, TableEntry) and e.table == "tunnel_encap"
+                   for e in c.wanted()["s1"])
+        again = c.metrics.tunnels_brought_up
+        await c.announce("vm2", "h3")                  # twice: as once
+        assert c.metrics.tunnels_brought_up == again
+        assert [f.to for f in c.in_flight.values()] == [Location("s3", 3)]
+        await c.announce("vm2", "h4")                  # within its site: no tunnel
+        assert c.metrics.tunnels_brought_up == again
 
     asyncio.run(scenario())
