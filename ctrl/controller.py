@@ -264,11 +264,11 @@ class Controller:
         return host
 
     def _tunnels_for(self, old: Location, new: Location) -> bool:
-        """An announced move to another site: the tunnel between the two sites' gateways
-        (the VM's peers at its old site reach it through it) and a twin to the new
-        gateway of every tunnel to the old one (its peers elsewhere), up before it
-        arrives, so that both places get its frames and nothing waits for a punt. True
-        when any tunnel came up."""
+        """A move to another site: the tunnel between the two sites' gateways (the VM's
+        peers at its old site reach it through it) and a twin to the new gateway of
+        every tunnel to the old one (its peers elsewhere, re-homed), up with the move, or
+        before the VM arrives when it is announced: nothing waits for a gateway's punt.
+        True when any tunnel came up."""
         pair = self.planner.tunnel_between(old.switch, new.switch)
         if pair is None or self.planner.tunnels_up is None:
             return False
@@ -277,8 +277,7 @@ class Controller:
         changed |= self.tunnels.rehome(*pair, now)
         if changed:
             self.metrics.tunnels_brought_up += 1
-            log.info("GRE tunnels to %s up for an announced migration from %s", pair[1],
-                     pair[0])
+            log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
         return changed
 
     async def cancel(self, vm: str) -> Host:
@@ -451,11 +450,8 @@ class Controller:
                 self.provisioned.pop(ev.new, None)
                 self.in_flight.pop(ev.host.key, None)
                 changes: dict[str, Diff] | None = self._replan([ev.host], [ev.new])
-                if ev.old is not None:
-                    pair = self.planner.tunnel_between(ev.old.switch, ev.new.switch)
-                    if pair and self.tunnels.rehome(*pair, self.clock()):
-                        log.info("GRE tunnels to %s re-homed to %s", *pair)
-                        changes = None  # gateways change too: everything again
+                if ev.old is not None and self._tunnels_for(ev.old, ev.new):
+                    changes = None  # gateways change too: everything again
                 written = await self.reconcile(ev.new, ev.old, changes)
                 took = self.clock() - start
                 self.metrics.moves += 1

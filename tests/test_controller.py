@@ -66,3 +66,17 @@ def test_an_announced_move_to_another_site_has_its_tunnels_up_first(
         assert c.metrics.tunnels_brought_up == again
 
     asyncio.run(scenario())
+
+
+def test_a_move_to_another_site_brings_its_tunnels_with_it(schema: P4Schema) -> None:
+    async def scenario() -> None:
+        c = Controller(parse_topology(TOPO), schema, b"{}")
+        await c._on_packet("s2", rarp_from(3))   # learned at s2:3, site a
+        assert c.planner.tunnels_up == set()
+        await c._on_packet("s3", rarp_from(3))   # moved to s3:3, site b: unannounced
+        assert c.metrics.moves == 1
+        assert c.planner.tunnels_up == {("s1", "s3"), ("s3", "s1")}
+        assert any(isinstance(e, TableEntry) and e.table == "bridging"
+                   and e.action == "bridging.to_tunnel" for e in c.wanted()["s1"])
+
+    asyncio.run(scenario())
