@@ -128,3 +128,17 @@ def test_an_announced_migration_with_no_rarp_is_undone(schema: P4Schema) -> None
         assert all(h.expected is None for h in c.tracker.hosts())
 
     run(schema, body)
+
+
+def test_a_migration_by_libvirt_needs_the_controller_to_reach_libvirt(
+        schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3",
+                                                       "libvirt": True})
+        assert r.status == 409 and "ctrl serve --libvirt" in (await r.json())["error"]
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3",
+                                                       "libvirt": "yes"})
+        assert r.status == 400
+        assert c.in_flight == {} and c.provisioned == {}
+
+    run(schema, body)
