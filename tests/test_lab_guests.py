@@ -95,3 +95,16 @@ def test_the_demo_table_puts_qemus_figures_beside_the_probes() -> None:
     assert "101.0 ms" in row                              # the gap, late echoes and all
     assert any("Cloud Rack" in line for line in lines)
     assert any("TCG" in line for line in lines)
+
+
+def test_a_missing_qemu_is_said_before_the_lab_makes_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctrl.lab import build
+
+    text, origin = qemu_lab()
+    state = LabState(tmp_path / "lab", text, origin, "ovs", [1, 2], "127.0.0.1:3",
+                     guests="qemu")
+    monkeypatch.setenv("PATH", str(tmp_path))   # no qemu-system-x86_64 there
+    with pytest.raises(LabError, match="apt-get install qemu-system-x86"):
+        build.up(state)
+    assert not (tmp_path / "lab").exists()
