@@ -48,7 +48,8 @@ def test_qemu_gets_the_nic_mac_the_tap_and_qmp_and_incoming_only_when_asked() ->
     assert argv[0] == "/usr/bin/qemu-system-x86_64"
     assert argv[argv.index("-accel") + 1] == "tcg"
     assert argv[argv.index("-m") + 1] == "256"
-    assert "virtio-net-pci,netdev=net0,mac=52:54:00:98:00:0a,romfile=" in argv
+    assert "virtio-net-pci,netdev=net0,mac=52:54:00:98:00:0a,romfile=,guest_announce=off" \
+        in argv
     assert "tap,id=net0,ifname=vm1a,script=no,downscript=no" in argv
     assert "unix:/run/t/vm1-vm1a.qmp,server=on,wait=off" in argv
     assert "-incoming" not in argv

@@ -137,7 +137,7 @@ def wait_migration(src: Endpoint, dst: Endpoint, timeout: float = 120.0,
             raise MigrationError(f"{src.spec.name}: not migrated in {timeout:.0f} s "
                                  f"(status {stats.status}); cancelled, the guest runs on at "
                                  f"{src.place.ns}")
-        time.sleep(poll)
+        src.qmp.pump(poll)   # its events (STOP) as they come, not with the next reply
         stats = query(src)
     if stats.status != DONE:
         _resume(src)

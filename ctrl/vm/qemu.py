@@ -38,6 +38,7 @@ QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
 MEMORY_MB = 256
 READY = b"vm-mobility: ready"     # what /init prints once the NIC is configured
+ENDPOINT_UP = b"endpoint: udp+tcp port"   # what the endpoint prints once it listens
 KERNEL_BANNER = b"Linux version"  # the kernel's first line on an early console
 ACCELS = ("kvm", "tcg")
 
@@ -110,8 +111,12 @@ def qemu_argv(qemu: str, image: GuestImage, spec: GuestSpec, place: Placement, a
         "-serial", f"file:{place.path(spec, 'console')}",
         "-qmp", f"unix:{place.path(spec, 'qmp')},server=on,wait=off",
         "-netdev", f"tap,id=net0,ifname={place.tap},script=no,downscript=no",
-        # No option ROM: the kernel is loaded directly, so no iPXE is needed.
-        "-device", f"virtio-net-pci,netdev=net0,mac={spec.mac.lower()},romfile=",
+        # No option ROM: the kernel is loaded directly, so no iPXE is needed. No guest
+        # announce either: QEMU's own RARP announces the guest after a migration, and the
+        # config interrupt that asks the guest to announce itself too has been seen to
+        # meet a guest kernel (6.1, TCG) in a state that panics it.
+        "-device", f"virtio-net-pci,netdev=net0,mac={spec.mac.lower()},romfile=,"
+        "guest_announce=off",
     ]
     if incoming:
         argv += ["-incoming", incoming]
@@ -131,6 +136,15 @@ def run_state(qmp: Qmp, name: str) -> str:
     if not isinstance(got, dict) or not isinstance(got.get("status"), str):
         raise VmError(f"{name}: odd query-status reply {got!r}")
     return str(got["status"])
+
+
+def wait_booted(spec: GuestSpec, place: Placement, timeout: float,
+                alive: Callable[[], bool]) -> None:
+    """Until /init has set up the NIC and the endpoint listens (/init starts it in the
+    background: its own line says when it is bound)."""
+    deadline = time.monotonic() + timeout
+    for marker in (READY, ENDPOINT_UP):
+        wait_console(spec, place, marker, max(0.0, deadline - time.monotonic()), alive)
 
 
 def wait_console(spec: GuestSpec, place: Placement, marker: bytes, timeout: float,
@@ -228,9 +242,10 @@ class Guest:
         return time.monotonic() - self.started
 
     def wait_booted(self, timeout: float = 120.0) -> float:
-        """Seconds from QEMU's start until /init has set up the NIC and started the
-        endpoint."""
-        return self.wait_console(READY, timeout)
+        """Seconds from QEMU's start until /init has set up the NIC and the endpoint
+        listens."""
+        wait_booted(self.spec, self.place, timeout, self.running)
+        return time.monotonic() - self.started
 
     def kill(self) -> None:
         """SIGKILL to this QEMU (by its PID), as a crash would; `stop` still cleans up."""
