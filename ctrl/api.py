@@ -6,7 +6,8 @@
     GET  /api/v1/tunnels           GRE tunnels between site gateways
     POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration;
                                    with "libvirt": true, libvirt then performs it
-    DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is)
+    POST /api/v1/migrate/VM/switch it has stopped at its source: deliver at the new place only
+    DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is, or goes back there)
     GET  /api/v1/openapi.json      this API's OpenAPI 3 description
     GET  /metrics                  Prometheus text format
 
@@ -125,6 +126,17 @@ async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, t
                               "status": "migrated by libvirt, the network readied first"})
 
 
+async def switch_over(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    vm = request.match_info["vm"]
+    try:
+        host = await c.switch_over(vm)
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    return web.json_response({"vm": vm, "mac": int_to_mac(host.mac), "at": str(host.location),
+                              "status": "switched over: delivered at the new location"})
+
+
 async def cancel_migration(request: web.Request) -> web.Response:
     c = request.app[CONTROLLER]
     vm = request.match_info["vm"]
@@ -179,6 +191,7 @@ def make_app(controller: Controller, hypervisors: Hypervisors | None = None
     app.router.add_get("/api/v1/path", path)
     app.router.add_get("/api/v1/tunnels", tunnels)
     app.router.add_post("/api/v1/migrate", migrate)
+    app.router.add_post("/api/v1/migrate/{vm}/switch", switch_over)
     app.router.add_delete("/api/v1/migrate/{vm}", cancel_migration)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
@@ -225,6 +238,11 @@ OPENAPI: dict[str, Any] = {
             "responses": {"200": {"description": "migrated by libvirt"},
                           "202": {"description": "accepted"}, "400": _ERR, "404": _ERR,
                           "409": _ERR}}},
+        "/api/v1/migrate/{vm}/switch": {"post": {
+            "summary": "the VM has stopped at its source: deliver at the new location only",
+            "parameters": [{"name": "vm", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "switched over"}, "404": _ERR}}},
         "/api/v1/migrate/{vm}": {"delete": {
             "summary": "cancel an announced migration: the VM stays where it is",
             "parameters": [{"name": "vm", "in": "path", "required": True,

@@ -34,6 +34,7 @@ from ctrl.hosts import (
     Location,
     Moved,
     Sighting,
+    Source,
 )
 from ctrl.lldp import LldpInfo, build_lldp
 from ctrl.p4entity import Entity, PacketIn, PacketOut, TableEntry
@@ -88,6 +89,7 @@ class Controller:
         self.link_seen: dict[Link, float] = {}
         self.provisioned: dict[Location, int] = {}  # announced arrivals: port -> vnet
         self.in_flight: dict[tuple[int, int], InFlight] = {}  # (vnet, mac) -> where to
+        self.switched: dict[tuple[int, int], Location] = {}  # switched over early: from
         self.flight_timeout = flight_timeout
         self.tunnels = TunnelUsage(tunnel_idle)
         if tunnels_on_demand:
@@ -252,6 +254,7 @@ class Controller:
         used = {f.group for f in self.in_flight.values()}
         flight = InFlight(to, next(g for g in range(1, len(used) + 2) if g not in used))
         self.in_flight[host.key] = flight
+        self.switched.pop(host.key, None)
         changes: dict[str, Diff] | None = self._replan([host], [to])
         if self._tunnels_for(host.location, to):
             changes = None   # gateways change too: everything again
@@ -280,10 +283,38 @@ class Controller:
             log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
         return changed
 
-    async def cancel(self, vm: str) -> Host:
-        """An announced migration that will not happen: back to the VM's one location."""
+    async def switch_over(self, vm: str) -> Host:
+        """An announced migration whose VM has stopped at its source for the last copy:
+        its frames go to the new location from now on, while it is paused. Across
+        sites, where nothing can be delivered at both places (no replica enters a
+        tunnel), this keeps the switch-over inside the VM's own pause; its RARP at
+        the new location then finds it there. `cancel` moves it back."""
         host = self.find(vm)
         flight = self.in_flight.get(host.key)
+        if flight is None:
+            raise HostError(f"{vm} has no migration under way")
+        old, now = host.location, self.clock()
+        await self._handle(self.tracker.observe(
+            Sighting(host.vnet, host.mac, host.ip, flight.to, now, Source.API)), now)
+        self.switched[host.key] = old
+        log.info("migration of %012x: switched over to %s while it is paused", host.mac,
+                 flight.to)
+        return host
+
+    async def cancel(self, vm: str) -> Host:
+        """An announced migration that will not happen: back to the VM's one location
+        (where it was, if it had been switched over already)."""
+        host = self.find(vm)
+        flight = self.in_flight.get(host.key)
+        back = self.switched.pop(host.key, None)
+        if flight is None and back is not None:
+            now = self.clock()
+            self.tracker.expect(host.vnet, host.mac, back)
+            await self._handle(self.tracker.observe(
+                Sighting(host.vnet, host.mac, host.ip, back, now, Source.API)), now)
+            log.info("migration of %012x cancelled after its switch-over: back at %s",
+                     host.mac, back)
+            return host
         if flight is None:
             raise HostError(f"{vm} has no migration under way")
         await self._land(host, flight)
@@ -449,6 +480,7 @@ class Controller:
             if isinstance(ev, Moved):
                 self.provisioned.pop(ev.new, None)
                 self.in_flight.pop(ev.host.key, None)
+                self.switched.pop(ev.host.key, None)
                 changes: dict[str, Diff] | None = self._replan([ev.host], [ev.new])
                 if ev.old is not None and self._tunnels_for(ev.old, ev.new):
                     changes = None  # gateways change too: everything again

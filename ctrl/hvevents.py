@@ -5,11 +5,12 @@ the controller acts on two of them:
 
 | event (side)              | action                                               |
 |---------------------------|------------------------------------------------------|
-| incoming (destination)    | announce: deliver the VM at both places (its RARP    |
-|                           | at the destination then completes the switch-over)   |
-| failed (either)           | cancel: the VM stays where it was                    |
-| resumed, finished         | nothing more: the RARP does the rest                 |
-| started, paused (source)  | nothing: the destination's incoming came first       |
+| incoming (destination)    | announce: deliver the VM at both places              |
+| paused (source)           | switch over: the VM is stopped for the last copy, so |
+|                           | deliver it at the new place from now on              |
+| failed (either)           | cancel: the VM stays (or goes back) where it was     |
+| resumed, finished         | nothing more: its RARP at the new place finds it     |
+| started (source)          | nothing: the destination's incoming came first       |
 
 A domain is the controller's VM by its name, or else by a MAC of its NICs.
 """
@@ -33,11 +34,16 @@ class Announce:
 
 
 @dataclass(frozen=True, slots=True)
+class SwitchOver:
+    vm: str
+
+
+@dataclass(frozen=True, slots=True)
 class Cancel:
     vm: str
 
 
-Action = Announce | Cancel
+Action = Announce | SwitchOver | Cancel
 
 
 @dataclass(slots=True)
@@ -70,6 +76,8 @@ class MigrationPolicy:
         if ev.kind is MigrationKind.INCOMING:
             self.in_flight[ev.uuid] = vm
             return Announce(vm, ev.hypervisor)
+        if ev.kind is MigrationKind.PAUSED:
+            return SwitchOver(vm) if ev.uuid in self.in_flight else None
         if ev.kind is MigrationKind.FAILED:
             self.in_flight.pop(ev.uuid, None)
             return Cancel(vm)

@@ -3,10 +3,10 @@
 `ctrl serve --libvirt HYPERVISOR=URI` (one per hypervisor) subscribes to each one's
 domain lifecycle events (ctrl/vm/libvirt_events.py) and turns a domain arriving at a
 destination into an announced migration (`Controller.announce`: delivered at both
-places until the VM's RARP), one that failed into a cancel (ctrl/hvevents.py says
-which event is which). It can also ask libvirt to perform a live migration with the
-network readied first (`POST /api/v1/migrate` with `"libvirt": true`, or
-`ctrl migrate VM --to HYPERVISOR --libvirt`).
+places), the source pausing for the last copy into the switch-over, and one that
+failed into a cancel (ctrl/hvevents.py says which event is which). It can also ask
+libvirt to perform a live migration with the network readied first (`POST
+/api/v1/migrate` with `"libvirt": true`, or `ctrl migrate VM --to HYPERVISOR --libvirt`).
 
     async with Hypervisors(controller, {"hv1": "qemu+ssh://hv1/system", ...}) as hvs:
         await controller.run(stop)
@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from ctrl.errors import MobilityError
 from ctrl.hosts import Host, HostError
-from ctrl.hvevents import Action, Announce, MigrationPolicy
+from ctrl.hvevents import Action, Announce, MigrationPolicy, SwitchOver
 from ctrl.p4values import int_to_mac
 from ctrl.topology import Topology
 from ctrl.vm.libvirt_events import EventLoop, LifecycleMonitor, MigrationEvent, load_libvirt
@@ -49,6 +49,7 @@ class Announcer(Protocol):
     @property
     def topo(self) -> Topology: ...
     async def announce(self, vm: str, hypervisor: str) -> object: ...
+    async def switch_over(self, vm: str) -> object: ...
     async def cancel(self, vm: str) -> object: ...
     def find(self, vm: str) -> Host: ...
     def hypervisor_of(self, vm: str) -> str | None: ...
@@ -174,6 +175,9 @@ class Hypervisors:
                 await self.controller.announce(action.vm, action.hypervisor)
                 log.info("libvirt: %s coming in at %s: announced", action.vm,
                          action.hypervisor)
+            elif isinstance(action, SwitchOver):
+                await self.controller.switch_over(action.vm)
+                log.info("libvirt: %s paused at its source: switched over", action.vm)
             else:
                 await self.controller.cancel(action.vm)
                 log.info("libvirt: the migration of %s failed: cancelled", action.vm)

@@ -142,3 +142,16 @@ def test_a_migration_by_libvirt_needs_the_controller_to_reach_libvirt(
         assert c.in_flight == {} and c.provisioned == {}
 
     run(schema, body)
+
+
+def test_a_switch_over_moves_the_vm_and_a_cancel_brings_it_back(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate/vm2/switch")
+        assert r.status == 404 and "no migration under way" in (await r.json())["error"]
+        await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3"})
+        r = await client.post("/api/v1/migrate/vm2/switch")
+        assert r.status == 200 and (await r.json())["at"] == "s3:3"
+        r = await client.delete("/api/v1/migrate/vm2")
+        assert r.status == 200 and (await r.json())["at"] == "s2:3"
+
+    run(schema, body)

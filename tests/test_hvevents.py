@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctrl.hvevents import Announce, Cancel, MigrationPolicy
+from ctrl.hvevents import Announce, Cancel, MigrationPolicy, SwitchOver
 from ctrl.vm.libvirt_events import MigrationEvent, MigrationKind
 
 K = MigrationKind
@@ -23,14 +23,16 @@ def test_incoming_at_the_destination_announces_and_failed_cancels() -> None:
     assert p.in_flight == {}
 
 
-def test_the_rest_of_a_migration_needs_nothing() -> None:
+def test_the_source_pausing_switches_over_and_the_rest_needs_nothing() -> None:
     p = MigrationPolicy(VMS)
     p.action(ev(K.INCOMING))
     assert p.action(ev(K.STARTED, "hv-a", side="source")) is None
-    assert p.action(ev(K.PAUSED, "hv-a", side="source")) is None
+    assert p.action(ev(K.PAUSED, "hv-a", side="source")) == SwitchOver("web")
     assert p.action(ev(K.RESUMED)) is None
     assert p.in_flight == {}
     assert p.action(ev(K.FINISHED, "hv-a", side="source")) is None
+    # Paused with no destination heard of (a hypervisor not watched): nothing to switch.
+    assert MigrationPolicy(VMS).action(ev(K.PAUSED, "hv-a", side="source")) is None
 
 
 def test_a_domain_is_its_vm_by_name_or_else_by_mac() -> None:

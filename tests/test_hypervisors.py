@@ -63,6 +63,9 @@ class FakeController:
     async def announce(self, vm: str, hypervisor: str) -> None:
         self.told.append(("announce", f"{vm}@{hypervisor}"))
 
+    async def switch_over(self, vm: str) -> None:
+        self.told.append(("switch over", vm))
+
     async def cancel(self, vm: str) -> None:
         self.told.append(("cancel", vm))
 

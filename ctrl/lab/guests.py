@@ -16,11 +16,15 @@ A live migration (`ctrl lab migrate VM --to HYPERVISOR`):
    the bridge with flooding off: the bridge hands it frames for the VM only once QEMU's
    RARP from there has taught it where the VM is, so nothing stale waits in the tap's
    queue when the guest starts;
-3. QMP `migrate`, until it completes; QEMU's own RARP from the destination is what the
-   controller reacts to (unannounced) or completes the switch-over with (announced);
+3. QMP `migrate`, until it completes; announced, the source's STOP (the guest paused
+   for the last copy) is the cue to switch the network over while the guest is paused
+   (`POST /api/v1/migrate/VM/switch`): across sites nothing is delivered at both
+   places, and the switch-over then costs the network nothing either; QEMU's own RARP
+   from the destination is what the controller reacts to (unannounced) or finds the
+   VM there by (announced);
 4. the source QEMU quits and its tap goes.
 One that fails leaves the guest running at its source, stops the destination's QEMU
-and cancels the announcement.
+and cancels the announcement (the controller moves the VM back if it was switched).
 """
 
 from __future__ import annotations
@@ -44,15 +48,14 @@ from ctrl.vm.image import GuestImage, ensure_image, require
 from ctrl.vm.qemu import (
     QEMU,
     QEMU_PACKAGE,
-    READY,
     GuestSpec,
     Placement,
     probe_accel,
     qemu_argv,
     run_state,
-    wait_console,
+    wait_booted,
 )
-from ctrl.vm.qmp import Qmp
+from ctrl.vm.qmp import Qmp, QmpEvent
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +211,7 @@ def boot(state: LabState, spec: LabSpec, accel: str, say: Progress) -> None:
             started.append(start(state, spec, host, host.hypervisor))
         for g in started:
             try:
-                wait_console(g.spec, g.place, READY, BOOT_TIMEOUT, g.running)
+                wait_booted(g.spec, g.place, BOOT_TIMEOUT, g.running)
             except VmError as exc:
                 raise LabError(f"{exc}; its log: {g.proc.log}") from exc
     finally:
@@ -227,6 +230,7 @@ def live_migrate(state: LabState, spec: LabSpec, host: HostNet, src: str, to: st
         asked = time.monotonic()
         if announce:
             moves.announce(state, host.name, to)
+            source.qmp.on_event = _switch_on_stop(state, host.name)
         try:
             dest = start(state, spec, host, to, incoming=True)
         except BaseException:
@@ -256,6 +260,17 @@ def live_migrate(state: LabState, spec: LabSpec, host: HostNet, src: str, to: st
     log.info("%s: %s -> %s, QEMU's downtime %.0f ms, the guest paused %.1f ms", host.name,
              src, to, done.qemu_downtime_ms, done.downtime * 1e3)
     return done
+
+
+def _switch_on_stop(state: LabState, name: str) -> Callable[[QmpEvent], None]:
+    """A QMP event callback: at the source's first STOP, the switch-over."""
+    stopped: list[float] = []
+
+    def on_event(ev: QmpEvent) -> None:
+        if ev.name == "STOP" and not stopped:
+            stopped.append(ev.timestamp)
+            moves.switch(state, name)
+    return on_event
 
 
 def _arrived(state: LabState, dest: LabGuest) -> None:

@@ -8,12 +8,15 @@ by a live migration (ctrl/lab/guests.py). Either way the result is a `Migration`
 from __future__ import annotations
 
 import contextlib
+import logging
 import urllib.parse
 from dataclasses import asdict, dataclass
 
 from ctrl.apiclient import ApiError, call
 from ctrl.lab.spec import HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,16 @@ def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
 def announce(state: LabState, name: str, to: str) -> None:
     """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places."""
     controller_call(state.api, "migrate", {"vm": name, "to": to}, "POST")
+
+
+def switch(state: LabState, name: str) -> None:
+    """`POST /api/v1/migrate/NAME/switch`: it has stopped at its source; from now on it is
+    delivered at the new place only (quietly: the RARP there does it otherwise)."""
+    try:
+        controller_call(state.api, "migrate/" + urllib.parse.quote(name) + "/switch", None,
+                        "POST")
+    except LabError as exc:
+        log.warning("%s: no early switch-over: %s", name, exc)
 
 
 def cancel(state: LabState, name: str) -> None:
