@@ -4,8 +4,10 @@
     GET  /api/v1/switches          each switch: address, connected, entries held
     GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches
     GET  /api/v1/tunnels           GRE tunnels between site gateways
-    POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration
-    DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is)
+    POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration;
+                                   with "libvirt": true, libvirt then performs it
+    POST /api/v1/migrate/VM/switch it has stopped at its source: deliver at the new place only
+    DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is, or goes back there)
     GET  /api/v1/openapi.json      this API's OpenAPI 3 description
     GET  /metrics                  Prometheus text format
 
@@ -26,10 +28,12 @@ from prometheus_client.registry import Collector
 from ctrl.controller import Controller
 from ctrl.errors import MobilityError
 from ctrl.hosts import HostError
+from ctrl.hypervisors import Hypervisors
 from ctrl.p4values import int_to_ipv4, int_to_mac
 
 CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+HYPERVISORS: web.AppKey[Hypervisors | None] = web.AppKey("hypervisors")
 
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -85,8 +89,12 @@ async def migrate(request: web.Request) -> web.Response:
     except ValueError:
         raise _error(web.HTTPBadRequest, "the body must be JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("vm"), str) \
-            or not isinstance(body.get("to"), str):
-        raise _error(web.HTTPBadRequest, 'give {"vm": NAME or MAC, "to": HYPERVISOR}')
+            or not isinstance(body.get("to"), str) \
+            or not isinstance(body.get("libvirt", False), bool):
+        raise _error(web.HTTPBadRequest,
+                     'give {"vm": NAME or MAC, "to": HYPERVISOR[, "libvirt": true]}')
+    if body.get("libvirt"):
+        return await _migrate_by_libvirt(request.app[HYPERVISORS], c, body["vm"], body["to"])
     try:
         host = await c.announce(body["vm"], body["to"])
     except HostError as exc:
@@ -98,6 +106,35 @@ async def migrate(request: web.Request) -> web.Response:
                               "from": str(host.location), "to": str(host.expected),
                               "status": "expecting the VM's RARP at the new location"},
                              status=202)
+
+
+async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, to: str
+                              ) -> web.Response:
+    """The network readied, then libvirt's live migration; its figures in the answer."""
+    if hvs is None:
+        raise _error(web.HTTPConflict, "this controller reaches no hypervisor through "
+                     "libvirt (`ctrl serve --libvirt HYPERVISOR=URI`)")
+    try:
+        done = await hvs.migrate(vm, to)
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    except MobilityError as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    return web.json_response({"vm": vm, "mac": int_to_mac(c.find(vm).mac), "from": done.src,
+                              "to": done.dst, "domain": done.domain,
+                              "downtime_ms": done.downtime_ms, "total_ms": done.total_ms,
+                              "status": "migrated by libvirt, the network readied first"})
+
+
+async def switch_over(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    vm = request.match_info["vm"]
+    try:
+        host = await c.switch_over(vm)
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    return web.json_response({"vm": vm, "mac": int_to_mac(host.mac), "at": str(host.location),
+                              "status": "switched over: delivered at the new location"})
 
 
 async def cancel_migration(request: web.Request) -> web.Response:
@@ -141,9 +178,11 @@ class _ControllerCollector(Collector):
                                   sum_value=sum(m.convergence_s))
 
 
-def make_app(controller: Controller) -> web.Application:
+def make_app(controller: Controller, hypervisors: Hypervisors | None = None
+             ) -> web.Application:
     app = web.Application()
     app[CONTROLLER] = controller
+    app[HYPERVISORS] = hypervisors
     registry = CollectorRegistry()
     registry.register(_ControllerCollector(controller))
     app[REGISTRY] = registry
@@ -152,6 +191,7 @@ def make_app(controller: Controller) -> web.Application:
     app.router.add_get("/api/v1/path", path)
     app.router.add_get("/api/v1/tunnels", tunnels)
     app.router.add_post("/api/v1/migrate", migrate)
+    app.router.add_post("/api/v1/migrate/{vm}/switch", switch_over)
     app.router.add_delete("/api/v1/migrate/{vm}", cancel_migration)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
@@ -189,12 +229,20 @@ OPENAPI: dict[str, Any] = {
                                       "schema": {"type": "string"}}]}},
         "/api/v1/tunnels": {"get": _get("GRE tunnels", {"type": "array"})},
         "/api/v1/migrate": {"post": {
-            "summary": "announce a migration: pre-provision, then expect the VM's RARP",
+            "summary": "announce a migration: pre-provision, then expect the VM's RARP; "
+                       "with libvirt, have libvirt perform it too",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["vm", "to"],
-                "properties": {"vm": {"type": "string"}, "to": {"type": "string"}}}}}},
-            "responses": {"202": {"description": "accepted"}, "400": _ERR, "404": _ERR,
+                "properties": {"vm": {"type": "string"}, "to": {"type": "string"},
+                               "libvirt": {"type": "boolean"}}}}}},
+            "responses": {"200": {"description": "migrated by libvirt"},
+                          "202": {"description": "accepted"}, "400": _ERR, "404": _ERR,
                           "409": _ERR}}},
+        "/api/v1/migrate/{vm}/switch": {"post": {
+            "summary": "the VM has stopped at its source: deliver at the new location only",
+            "parameters": [{"name": "vm", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "switched over"}, "404": _ERR}}},
         "/api/v1/migrate/{vm}": {"delete": {
             "summary": "cancel an announced migration: the VM stays where it is",
             "parameters": [{"name": "vm", "in": "path", "required": True,

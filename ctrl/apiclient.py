@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 
 from ctrl.errors import MobilityError
 
@@ -17,13 +18,13 @@ class ApiError(MobilityError, ConnectionError):
         self.status = status
 
 
-def call(api: str, path: str, body: dict[str, str] | None = None,
+def call(api: str, path: str, body: Mapping[str, object] | None = None,
          method: str | None = None, timeout: float = 10.0) -> object:
     """`METHOD http://API/api/v1/PATH` with a JSON body; the JSON answer. API is
     HOST:PORT or a URL."""
     base = api if "://" in api else f"http://{api}"
     url = base.rstrip("/") + "/api/v1/" + path
-    data = json.dumps(body).encode() if body is not None else None
+    data = json.dumps(dict(body)).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
                                  headers={"Content-Type": "application/json"})
     try:

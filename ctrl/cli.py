@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ctrl import __version__
@@ -58,10 +59,18 @@ def _election_id(text: str) -> tuple[int, int]:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ctrl.controller import Controller
+    from ctrl.hypervisors import Hypervisors, parse_uris
     from ctrl.topology import load_topology
 
     schema = P4Schema.load(args.p4info)
     topology = load_topology(args.topology)
+    libvirt = parse_uris(args.libvirt, topology.hypervisors, "--libvirt")
+    migrate_uris = parse_uris(args.libvirt_migrate_uri, topology.hypervisors,
+                              "--libvirt-migrate-uri")
+    if libvirt:
+        from ctrl.vm.libvirt_events import load_libvirt
+
+        load_libvirt()   # or a clear error saying what to install, before anything starts
     try:
         config = Path(args.bmv2_json).read_bytes()
     except OSError as exc:
@@ -81,19 +90,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(controller))
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise MobilityError(f"cannot serve the API on {args.api}: {exc.strerror}") from exc
-        print(f"serving {len(topology.switches)} switches, {len(topology.vms)} declared VMs; "
-              f"API on http://{args.api}/api/v1; Ctrl-C to stop", flush=True)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            hypervisors = None
+            if libvirt:
+                hypervisors = await stack.enter_async_context(
+                    Hypervisors(controller, libvirt, migrate_uris))
+            runner = web.AppRunner(make_app(controller, hypervisors))
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            try:
+                await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+            except OSError as exc:
+                raise MobilityError(f"cannot serve the API on {args.api}: {exc.strerror}"
+                                    ) from exc
+            through = f"; hypervisors through libvirt: {', '.join(libvirt)}" if libvirt else ""
+            print(f"serving {len(topology.switches)} switches, {len(topology.vms)} declared "
+                  f"VMs; API on http://{args.api}/api/v1{through}; Ctrl-C to stop", flush=True)
             await controller.run(stop)
-        finally:
-            await runner.cleanup()
 
     asyncio.run(serve())
     m = controller.metrics
@@ -103,13 +116,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 DEFAULT_API = "http://127.0.0.1:8080"
+LIBVIRT_TIMEOUT = 300.0   # seconds a migration libvirt performs may take, answer included
 
 
-def _call(api: str, path: str, body: dict[str, str] | None = None,
-          method: str | None = None) -> object:
+def _call(api: str, path: str, body: Mapping[str, object] | None = None,
+          method: str | None = None, timeout: float = 10.0) -> object:
     from ctrl.apiclient import call
 
-    return call(api, path, body, method)
+    return call(api, path, body, method, timeout)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -140,6 +154,14 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
                       method="DELETE")
         assert isinstance(reply, dict)
         print(f"{args.vm} ({reply['mac']}) at {reply['at']}: {reply['status']}")
+        return 0
+    if args.libvirt:
+        reply = _call(args.api, "migrate", {"vm": args.vm, "to": args.to, "libvirt": True},
+                      timeout=LIBVIRT_TIMEOUT)
+        assert isinstance(reply, dict)
+        print(f"{args.vm} ({reply['mac']}, domain {reply['domain']}): {reply['from']} -> "
+              f"{reply['to']}: {reply['status']}; libvirt's downtime {reply['downtime_ms']} "
+              f"ms, total {reply['total_ms']} ms")
         return 0
     reply = _call(args.api, "migrate", {"vm": args.vm, "to": args.to})
     assert isinstance(reply, dict)
@@ -192,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: %(default)s)")
     serve.add_argument("--api", default="127.0.0.1:8080",
                        help="address of the REST API and /metrics (default: %(default)s)")
+    serve.add_argument("--libvirt", action="append", default=[], metavar="HYPERVISOR=URI",
+                       help="reach a hypervisor of the topology through libvirt at URI "
+                       "(e.g. qemu+ssh://hv1/system): a domain arriving there by migration is "
+                       "an announced migration, one that fails is cancelled; `ctrl migrate "
+                       "--libvirt` has libvirt migrate (repeatable)")
+    serve.add_argument("--libvirt-migrate-uri", action="append", default=[],
+                       metavar="HYPERVISOR=URI",
+                       help="where libvirt sends a migration's data to that hypervisor (its "
+                       "VIR_MIGRATE_PARAM_URI, e.g. tcp://10.0.0.2 or unix:///path); libvirt "
+                       "chooses where not given (repeatable)")
     serve.set_defaults(func=_cmd_serve)
 
     for name, helptext in (("hosts", "where every VM is"), ("switches", "the switches"),
@@ -213,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--to", metavar="HYPERVISOR", help="where the VM is going")
     where.add_argument("--cancel", action="store_true",
                        help="the migration will not happen: the VM stays where it is")
+    mig.add_argument("--libvirt", action="store_true",
+                     help="and have libvirt live-migrate it there, the network readied first "
+                     "(the controller reaches the hypervisors with `ctrl serve --libvirt`)")
     mig.add_argument("--api", default=DEFAULT_API, help="controller API (default: %(default)s)")
     mig.set_defaults(func=_cmd_migrate)
 

@@ -34,6 +34,7 @@ from ctrl.hosts import (
     Location,
     Moved,
     Sighting,
+    Source,
 )
 from ctrl.lldp import LldpInfo, build_lldp
 from ctrl.p4entity import Entity, PacketIn, PacketOut, TableEntry
@@ -88,6 +89,7 @@ class Controller:
         self.link_seen: dict[Link, float] = {}
         self.provisioned: dict[Location, int] = {}  # announced arrivals: port -> vnet
         self.in_flight: dict[tuple[int, int], InFlight] = {}  # (vnet, mac) -> where to
+        self.switched: dict[tuple[int, int], Location] = {}  # switched over early: from
         self.flight_timeout = flight_timeout
         self.tunnels = TunnelUsage(tunnel_idle)
         if tunnels_on_demand:
@@ -210,7 +212,7 @@ class Controller:
                 written += result
         return written
 
-    def _find(self, vm: str) -> Host:
+    def find(self, vm: str) -> Host:
         """A VM by its name in the topology or by its MAC address."""
         if vm in self.topo.vms:
             decl = self.topo.vms[vm]
@@ -224,11 +226,18 @@ class Controller:
             raise HostError(f"no VM {vm!r}")
         return found[0]
 
+    def hypervisor_of(self, vm: str) -> str | None:
+        """The hypervisor whose switch port the VM is at (None: at no hypervisor's)."""
+        at = self.find(vm).location
+        return next((name for name, h in self.topo.hypervisors.items()
+                     if Location(h.attach.switch, h.attach.port) == at), None)
+
     async def announce(self, vm: str, hypervisor: str) -> Host:
         """An announced migration: ready the new port and deliver the VM's frames at both
         locations until its RARP at the new one, which is accepted at once. Undone when
-        no RARP comes within `flight_timeout` seconds, or by `cancel`."""
-        host = self._find(vm)
+        no RARP comes within `flight_timeout` seconds, or by `cancel`. Announcing it
+        again (an operator, then the hypervisor's own event) changes nothing."""
+        host = self.find(vm)
         hyp = self.topo.hypervisors.get(hypervisor)
         if hyp is None:
             raise HostError(f"no hypervisor {hypervisor!r} "
@@ -236,12 +245,20 @@ class Controller:
         to = Location(hyp.attach.switch, hyp.attach.port)
         if to == host.location:
             raise HostError(f"{vm} is already at {hypervisor} ({to})")
+        flight = self.in_flight.get(host.key)
+        if flight is not None and flight.to == to:
+            log.debug("migration of %012x to %s: announced already", host.mac, to)
+            return host
         self.tracker.expect(host.vnet, host.mac, to)
         self.provisioned[to] = host.vnet
         used = {f.group for f in self.in_flight.values()}
         flight = InFlight(to, next(g for g in range(1, len(used) + 2) if g not in used))
         self.in_flight[host.key] = flight
-        await self.reconcile(changes=self._replan([host], [to]))
+        self.switched.pop(host.key, None)
+        changes: dict[str, Diff] | None = self._replan([host], [to])
+        if self._tunnels_for(host.location, to):
+            changes = None   # gateways change too: everything again
+        await self.reconcile(changes=changes)
         log.info("migration of %012x to %s announced: delivered at %s and %s until its RARP",
                  host.mac, to, host.location, to)
         task = asyncio.create_task(self._expire(host, flight))
@@ -249,10 +266,55 @@ class Controller:
         task.add_done_callback(self._background.discard)
         return host
 
-    async def cancel(self, vm: str) -> Host:
-        """An announced migration that will not happen: back to the VM's one location."""
-        host = self._find(vm)
+    def _tunnels_for(self, old: Location, new: Location) -> bool:
+        """A move to another site: the tunnel between the two sites' gateways (the VM's
+        peers at its old site reach it through it) and a twin to the new gateway of
+        every tunnel to the old one (its peers elsewhere, re-homed), up with the move, or
+        before the VM arrives when it is announced: nothing waits for a gateway's punt.
+        True when any tunnel came up."""
+        pair = self.planner.tunnel_between(old.switch, new.switch)
+        if pair is None or self.planner.tunnels_up is None:
+            return False
+        now = self.clock()
+        changed = self.tunnels.bring_up(pair, now)
+        changed |= self.tunnels.rehome(*pair, now)
+        if changed:
+            self.metrics.tunnels_brought_up += 1
+            log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
+        return changed
+
+    async def switch_over(self, vm: str) -> Host:
+        """An announced migration whose VM has stopped at its source for the last copy:
+        its frames go to the new location from now on, while it is paused. Across
+        sites, where nothing can be delivered at both places (no replica enters a
+        tunnel), this keeps the switch-over inside the VM's own pause; its RARP at
+        the new location then finds it there. `cancel` moves it back."""
+        host = self.find(vm)
         flight = self.in_flight.get(host.key)
+        if flight is None:
+            raise HostError(f"{vm} has no migration under way")
+        old, now = host.location, self.clock()
+        await self._handle(self.tracker.observe(
+            Sighting(host.vnet, host.mac, host.ip, flight.to, now, Source.API)), now)
+        self.switched[host.key] = old
+        log.info("migration of %012x: switched over to %s while it is paused", host.mac,
+                 flight.to)
+        return host
+
+    async def cancel(self, vm: str) -> Host:
+        """An announced migration that will not happen: back to the VM's one location
+        (where it was, if it had been switched over already)."""
+        host = self.find(vm)
+        flight = self.in_flight.get(host.key)
+        back = self.switched.pop(host.key, None)
+        if flight is None and back is not None:
+            now = self.clock()
+            self.tracker.expect(host.vnet, host.mac, back)
+            await self._handle(self.tracker.observe(
+                Sighting(host.vnet, host.mac, host.ip, back, now, Source.API)), now)
+            log.info("migration of %012x cancelled after its switch-over: back at %s",
+                     host.mac, back)
+            return host
         if flight is None:
             raise HostError(f"{vm} has no migration under way")
         await self._land(host, flight)
@@ -418,12 +480,10 @@ class Controller:
             if isinstance(ev, Moved):
                 self.provisioned.pop(ev.new, None)
                 self.in_flight.pop(ev.host.key, None)
+                self.switched.pop(ev.host.key, None)
                 changes: dict[str, Diff] | None = self._replan([ev.host], [ev.new])
-                if ev.old is not None:
-                    pair = self.planner.tunnel_between(ev.old.switch, ev.new.switch)
-                    if pair and self.tunnels.rehome(*pair, self.clock()):
-                        log.info("GRE tunnels to %s re-homed to %s", *pair)
-                        changes = None  # gateways change too: everything again
+                if ev.old is not None and self._tunnels_for(ev.old, ev.new):
+                    changes = None  # gateways change too: everything again
                 written = await self.reconcile(ev.new, ev.old, changes)
                 took = self.clock() - start
                 self.metrics.moves += 1

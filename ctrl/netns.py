@@ -240,6 +240,13 @@ def set_master_in(ifname: str, bridge: str, ns: str | None) -> None:
         links.set(ifname, master=links.index(bridge))
 
 
+def set_flood_in(ifname: str, ns: str | None, on: bool) -> None:
+    """`bridge -n NS link set dev IF flood on|off`: whether the bridge floods frames for
+    unknown MACs to this port (off: a port gets unicast only once its MAC is learned)."""
+    with Links(ns) as links:
+        links.set(ifname, kind="bridge_slave", unicast_flood=1 if on else 0)
+
+
 def route_add_default(gateway: str, ns: str | None = None) -> None:
     """`ip -n NS route replace default via GATEWAY`"""
     with Links(ns) as links:

@@ -128,3 +128,30 @@ def test_an_announced_migration_with_no_rarp_is_undone(schema: P4Schema) -> None
         assert all(h.expected is None for h in c.tracker.hosts())
 
     run(schema, body)
+
+
+def test_a_migration_by_libvirt_needs_the_controller_to_reach_libvirt(
+        schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3",
+                                                       "libvirt": True})
+        assert r.status == 409 and "ctrl serve --libvirt" in (await r.json())["error"]
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3",
+                                                       "libvirt": "yes"})
+        assert r.status == 400
+        assert c.in_flight == {} and c.provisioned == {}
+
+    run(schema, body)
+
+
+def test_a_switch_over_moves_the_vm_and_a_cancel_brings_it_back(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate/vm2/switch")
+        assert r.status == 404 and "no migration under way" in (await r.json())["error"]
+        await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3"})
+        r = await client.post("/api/v1/migrate/vm2/switch")
+        assert r.status == 200 and (await r.json())["at"] == "s3:3"
+        r = await client.delete("/api/v1/migrate/vm2")
+        assert r.status == 200 and (await r.json())["at"] == "s2:3"
+
+    run(schema, body)

@@ -52,3 +52,31 @@ def test_p4info_lists_tables(capsys: pytest.CaptureFixture[str], build_paths: Bu
 def test_p4info_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["p4info", "/nonexistent.p4info"]) == 2
     assert "cannot read P4Info /nonexistent.p4info" in capsys.readouterr().err
+
+
+def test_serve_names_a_libvirt_hypervisor_the_topology_lacks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_planner import TOPO
+
+    topology = tmp_path / "t.yaml"
+    topology.write_text(TOPO)
+    for option in ("--libvirt", "--libvirt-migrate-uri"):
+        assert main(["serve", "--topology", str(topology), option, "mars=test:///default"]) == 2
+        err = capsys.readouterr().err
+        assert f"{option} 'mars=test:///default': no hypervisor 'mars'" in err
+        assert "h1, h2, h3, h4" in err
+
+
+def test_serve_with_libvirt_says_what_to_install_without_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from tests.test_planner import TOPO
+
+    topology = tmp_path / "t.yaml"
+    topology.write_text(TOPO)
+    monkeypatch.setitem(sys.modules, "libvirt", None)   # `import libvirt` fails
+    assert main(["serve", "--topology", str(topology), "--libvirt", "h1=test:///default"]) == 2
+    assert "libvirt-python is not installed (pip install libvirt-python" in \
+        capsys.readouterr().err

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ctrl.controller import Controller
-from ctrl.hosts import Damping, Location
-from ctrl.p4entity import PacketIn
+from ctrl.hosts import Damping, HostError, Location
+from ctrl.p4entity import PacketIn, TableEntry
 from ctrl.p4schema import P4Schema
 from ctrl.packets import rarp_announcement
 from ctrl.topology import parse_topology
@@ -42,5 +44,66 @@ def test_frames_from_fabric_ports_or_unknown_vnet_teach_nothing(schema: P4Schema
         await c._on_packet("s1", rarp_from(1))       # s1:1 is a fabric link
         await c._on_packet("s1", rarp_from(3, vnet=0))  # no vnet and an unknown MAC
         assert len(c.tracker) == 0 and c.metrics.learned == 0
+
+    asyncio.run(scenario())
+
+
+def test_an_announced_move_to_another_site_has_its_tunnels_up_first(
+        schema: P4Schema) -> None:
+    topo = TOPO + ('vms:\n  vm2: {vnet: blue, mac: "02:00:00:00:01:02", ip: 10.0.2.1, '
+                   'hypervisor: h2}\n')
+
+    async def scenario() -> None:
+        c = Controller(parse_topology(topo), schema, b"{}")
+        assert c.planner.tunnels_up == set()
+        await c.announce("vm2", "h3")                  # s2 (site a) -> s3 (site b)
+        assert c.planner.tunnels_up == {("s1", "s3"), ("s3", "s1")}
+        assert any(isinstance(e, TableEntry) and e.table == "tunnel_encap"
+                   for e in c.wanted()["s1"])
+        again = c.metrics.tunnels_brought_up
+        await c.announce("vm2", "h3")                  # twice: as once
+        assert c.metrics.tunnels_brought_up == again
+        assert [f.to for f in c.in_flight.values()] == [Location("s3", 3)]
+        await c.announce("vm2", "h4")                  # within its site: no tunnel
+        assert c.metrics.tunnels_brought_up == again
+
+    asyncio.run(scenario())
+
+
+def test_a_move_to_another_site_brings_its_tunnels_with_it(schema: P4Schema) -> None:
+    async def scenario() -> None:
+        c = Controller(parse_topology(TOPO), schema, b"{}")
+        await c._on_packet("s2", rarp_from(3))   # learned at s2:3, site a
+        assert c.planner.tunnels_up == set()
+        await c._on_packet("s3", rarp_from(3))   # moved to s3:3, site b: unannounced
+        assert c.metrics.moves == 1
+        assert c.planner.tunnels_up == {("s1", "s3"), ("s3", "s1")}
+        assert any(isinstance(e, TableEntry) and e.table == "bridging"
+                   and e.action == "bridging.to_tunnel" for e in c.wanted()["s1"])
+
+    asyncio.run(scenario())
+
+
+def test_a_switch_over_in_the_pause_moves_it_and_a_cancel_moves_it_back(
+        schema: P4Schema) -> None:
+    topo = TOPO + ('vms:\n  vm2: {vnet: blue, mac: "02:00:00:00:01:02", ip: 10.0.2.1, '
+                   'hypervisor: h2}\n')
+
+    async def scenario() -> None:
+        c = Controller(parse_topology(topo), schema, b"{}")
+        vm2 = c.find("vm2")
+        await c.announce("vm2", "h3")
+        await c.switch_over("vm2")                     # stopped at h2 for the last copy
+        assert vm2.location == Location("s3", 3) and c.in_flight == {}
+        assert c.metrics.moves == 1
+        await c._on_packet("s3", PacketIn(rarp_announcement(vm2.mac),
+                                          {"ingress_port": 3, "reason": 2, "vnet_id": 10}))
+        assert c.metrics.moves == 1                    # its RARP finds it there
+        await c.cancel("vm2")                          # and yet it did not move
+        assert vm2.location == Location("s2", 3) and c.metrics.moves == 2
+        with pytest.raises(HostError, match="no migration under way"):
+            await c.cancel("vm2")
+        with pytest.raises(HostError, match="no migration under way"):
+            await c.switch_over("vm2")
 
     asyncio.run(scenario())

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from ctrl import netns
 from ctrl.lab.probe import Endpoint, Probe, ProbeError, ProbeOptions, Progress
-from ctrl.lab.report import Report
+from ctrl.lab.report import Mark, Report
+from ctrl.vm.image import GUEST_DIR
 
 root = pytest.mark.root
 needs_root = pytest.mark.skipif(os.geteuid() != 0,
@@ -83,17 +88,23 @@ def test_two_seconds_on_a_quiet_link_lose_nothing(pair: Pair) -> None:
     print(report.summary())
 
 
+def outage(probe: Probe, pair: Pair, settle: float) -> tuple[Mark, Mark]:
+    """a's link down for OUTAGE_S, `settle` seconds after the start and before the end."""
+    time.sleep(settle)
+    down = probe.mark("link down")
+    netns.link_set(pair.a_link, pair.a.netns, state="down")
+    time.sleep(OUTAGE_S)
+    netns.set_link_up(pair.a_link, pair.a.netns)
+    up = probe.mark("link up")
+    time.sleep(settle)
+    return down, up
+
+
 @root
 @needs_root
 def test_an_outage_shows_as_loss_and_a_gap_and_tcp_survives_it(pair: Pair) -> None:
     with Probe(pair.a, pair.b) as probe:
-        time.sleep(0.9)
-        down = probe.mark("link down")
-        netns.link_set(pair.a_link, pair.a.netns, state="down")
-        time.sleep(OUTAGE_S)
-        netns.set_link_up(pair.a_link, pair.a.netns)
-        up = probe.mark("link up")
-        time.sleep(0.9)
+        down, up = outage(probe, pair, settle=0.9)
     report = probe.report
     assert report is not None
     print(report.summary())
@@ -163,3 +174,79 @@ def test_bad_endpoints_and_options_are_refused() -> None:
         ProbeOptions(udp_rate=0)
     with pytest.raises(ProbeError, match="not started"):
         Probe(Endpoint(None, A_IP), Endpoint(None, B_IP)).stop()
+
+
+# ---- echo mode: the far end is the guest's endpoint (ctrl/vm/guest/endpoint.c) ----
+
+ECHO_PORT = 7
+
+
+@pytest.fixture(scope="module")
+def endpoint_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed: the guest's endpoint cannot be built")
+    out = tmp_path_factory.mktemp("endpoint") / "endpoint"
+    subprocess.run([gcc, "-O2", "-Wall", "-Werror", "-o", str(out),
+                    str(GUEST_DIR / "endpoint.c")], check=True)
+    return out
+
+
+@pytest.fixture
+def echo(pair: Pair, endpoint_binary: Path) -> Iterator[Endpoint]:
+    """The guest's endpoint, echoing in b's namespace; b as an echoing peer."""
+    assert pair.b.netns is not None
+    process = subprocess.Popen(["ip", "netns", "exec", pair.b.netns, str(endpoint_binary),
+                                str(ECHO_PORT)], stdout=subprocess.DEVNULL)
+    try:
+        with netns.in_netns(pair.a.netns):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with sock:   # it echoes once it is up
+            sock.settimeout(0.1)
+            for _ in range(50):
+                sock.sendto(b"up?", (B_IP, ECHO_PORT))
+                with contextlib.suppress(TimeoutError):
+                    if sock.recv(16) == b"up?":
+                        break
+        yield Endpoint(None, B_IP, "b", echo_port=ECHO_PORT)
+    finally:
+        process.terminate()
+        process.wait(5)
+
+
+@root
+@needs_root
+def test_echo_mode_measures_the_round_trip_to_an_echoing_peer(pair: Pair,
+                                                              echo: Endpoint) -> None:
+    fds = open_fds()
+    seen: list[Progress] = []
+    report = Probe(pair.a, echo, progress=seen.append).run(duration=1.5)
+    assert [u.direction for u in report.udp] == ["a -> b -> a"]
+    assert [t.direction for t in report.tcp] == ["a -> b -> a"]
+    assert_clean(report)
+    assert report.udp[0].received == report.udp[0].sent
+    assert seen and len(seen[0].directions) == 1
+    assert not probe_threads() and open_fds() == fds
+    print(report.summary())
+
+
+@root
+@needs_root
+def test_echo_mode_sees_an_outage_and_tcp_survives_it(pair: Pair, echo: Endpoint) -> None:
+    with Probe(pair.a, echo) as probe:
+        down, up = outage(probe, pair, settle=0.6)
+    report = probe.report
+    assert report is not None
+    (u,) = report.udp
+    assert u.lost > 0
+    gap = u.longest_gap_between(down.at, up.at)
+    assert gap is not None and gap.ms >= OUTAGE_S * 1000
+    (t,) = report.tcp
+    assert t.survived and t.complete and t.in_order, t
+
+
+def test_an_echoing_peer_is_only_ever_the_second_end() -> None:
+    with pytest.raises(ProbeError, match="only be the second"):
+        Probe(Endpoint(None, A_IP, "a", echo_port=7), Endpoint(None, B_IP, "b"))
+    with pytest.raises(ProbeError, match="echo port 0"):
+        Probe(Endpoint(None, A_IP, "a"), Endpoint(None, B_IP, "b", echo_port=0))

@@ -66,6 +66,29 @@ def test_a_burst_of_loss_is_the_longest_gap_and_an_interruption() -> None:
     assert r.longest_gap_between(0.6, 0.9) is None
 
 
+def test_a_burst_of_loss_is_lost_for_as_long_as_it_was_sent() -> None:
+    r = udp_result(stream(1000, [*range(300), *range(500, 1000)]))
+    assert r.longest_loss_ms == pytest.approx(200.0, abs=0.01)
+    assert r.longest_loss_at == pytest.approx(0.3, abs=1e-6)
+    [loss] = r.losses
+    assert r.longest_loss_between(0.4, 0.45) == loss
+    assert r.longest_loss_between(0.6, 0.9) is None
+    clean = udp_result(stream(1000, range(1000)))
+    assert (clean.longest_loss_ms, clean.losses) == (0.0, [])
+    tail = udp_result(stream(1000, range(900)))
+    assert tail.longest_loss_ms == pytest.approx(100.0, abs=0.01)   # to one interval on
+
+
+def test_late_datagrams_make_a_gap_but_no_loss() -> None:
+    # A peer that holds datagrams 100 ms (a guest resuming slowly) and then lets them go.
+    sends = [i / RATE for i in range(1000)]
+    arrivals = [Arrival(q, sends[q], sends[q] + LATENCY) for q in range(500)]
+    arrivals += [Arrival(q, sends[q], max(sends[q] + LATENCY, 0.6)) for q in range(500, 1000)]
+    r = udp_result(UdpTrace("a -> b -> a", RATE, sends, arrivals))
+    assert r.lost == 0 and r.longest_loss_ms == 0.0 and r.losses == []
+    assert r.longest_gap_ms == pytest.approx(100.9, abs=0.01)
+
+
 def test_loss_at_the_end_still_counts_as_a_gap() -> None:
     r = udp_result(stream(1000, range(900)))
     assert r.lost == 100

@@ -49,7 +49,7 @@ def test_stanford_two_buildings_two_subnets_wireless_clients() -> None:
 def test_cloud_rack_two_campuses_a_wan_and_three_servers() -> None:
     spec = lab("cloud-rack")
     assert spec.topology.sites == ("campus-a", "campus-b")
-    assert sorted(spec.hypervisors) == ["server1", "server2", "server3"]
+    assert sorted(spec.hypervisors) == ["desk", "server1", "server2", "server3"]
     assert spec.wan is not None and len(spec.wan.ports) == 2
     for port in spec.wan.ports:
         router = ipaddress.IPv4Interface(port.router_ip)
@@ -67,7 +67,7 @@ def test_cloud_rack_two_campuses_a_wan_and_three_servers() -> None:
     bmv2 = lab("cloud-rack", "bmv2")
     assert bmv2.site_ns == {} and all(sw.ns is None for sw in bmv2.switches.values())
     assert len({sw.grpc_addr for sw in bmv2.switches.values()}) == 3
-    assert [d.to for d in spec.demo] == ["server1", "server3"] and spec.probe == ("vm1", "vm2")
+    assert [d.to for d in spec.demo] == ["server1", "server3"] and spec.probe == ("user", "vm2")
 
 
 @pytest.mark.parametrize("k", [2, 4, 6])
@@ -152,3 +152,20 @@ def test_unknown_target_and_unreadable_topology() -> None:
         read_topology("/nonexistent/lab.yaml")
     with pytest.raises(LabError, match="give the fat-tree's k"):
         read_topology("fat-tree:x")
+
+
+def test_with_qemu_guests_the_vms_have_no_namespace_and_clients_keep_theirs() -> None:
+    netns_spec = lab("cloud-rack")
+    spec = parse_lab(*read_topology("cloud-rack"), guests="qemu")
+    assert spec.guests == "qemu"
+    assert {n for n, h in spec.hosts.items() if h.guest} == {"vm1", "vm2"}
+    assert spec.hosts["user"].ns == netns_spec.hosts["user"].ns and not spec.hosts["user"].guest
+    assert spec.hosts["vm2"].ns == "" and spec.hosts["vm2"].port_name == "v2"
+    assert set(netns_spec.namespaces()) - set(spec.namespaces()) == {
+        netns_spec.hosts["vm1"].ns, netns_spec.hosts["vm2"].ns}
+    for name in ("vm2", "user"):   # the same address, MAC and MTU either way
+        a, b = spec.hosts[name], netns_spec.hosts[name]
+        assert (a.mac, a.ip, a.prefix, a.gateway, a.mtu) == (b.mac, b.ip, b.prefix,
+                                                             b.gateway, b.mtu)
+    with pytest.raises(LabError, match="unknown kind of guest 'xen'"):
+        parse_lab(BASE, "t.yaml", guests="xen")

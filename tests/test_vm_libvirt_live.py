@@ -11,10 +11,8 @@ import importlib.util
 import os
 import pwd
 import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +59,6 @@ SPEC = GuestSpec("lv-vm1", "52:54:00:98:00:0b", "10.98.0.11")
 @pytest.fixture(scope="module")
 def image() -> GuestImage:
     return vmlab.guest_image()
-
-
-@pytest.fixture
-def daemons() -> Iterator[tuple[SessionLibvirtd, SessionLibvirtd]]:
-    # Not under pytest's tmp_path: the daemon's user must be able to reach its directory.
-    with tempfile.TemporaryDirectory(prefix="vm-libvirtd-") as tmp:
-        os.chmod(tmp, 0o755)
-        with SessionLibvirtd(Path(tmp) / "hv-a") as a, SessionLibvirtd(Path(tmp) / "hv-b") as b:
-            yield a, b
 
 
 def boot(conn: Any, image: GuestImage, home: Path) -> Any:

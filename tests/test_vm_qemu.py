@@ -3,11 +3,14 @@ MACs, and what query-migrate replies mean."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ctrl.netns import NetnsError
+from ctrl.vm.domain import domain_xml
 from ctrl.vm.errors import VmError
 from ctrl.vm.image import GuestImage
 from ctrl.vm.migration import stats_of
@@ -25,6 +28,8 @@ def test_the_kernel_command_line_carries_what_init_reads() -> None:
             "vm.gw=10.98.0.254", "vm.port=7"} <= set(words)
     assert "earlyprintk=ttyS0" in SPEC.cmdline(early_console=True)
     assert "vm.gw" not in GuestSpec("v", "52:54:00:00:00:01", "10.0.0.1").cmdline()
+    assert "vm.mtu" not in SPEC.cmdline()
+    assert "vm.mtu=1450" in GuestSpec("v", "52:54:00:00:00:01", "10.0.0.1", mtu=1450).cmdline()
 
 
 def test_bad_specs_are_refused() -> None:
@@ -34,6 +39,8 @@ def test_bad_specs_are_refused() -> None:
         GuestSpec("v", "52:54:00:00:00:01", "10.0.0.300")
     with pytest.raises(VmError, match="port 0"):
         GuestSpec("v", "52:54:00:00:00:01", "10.0.0.1", port=0)
+    with pytest.raises(VmError, match="MTU 20"):
+        GuestSpec("v", "52:54:00:00:00:01", "10.0.0.1", mtu=20)
 
 
 def test_qemu_gets_the_nic_mac_the_tap_and_qmp_and_incoming_only_when_asked() -> None:
@@ -41,7 +48,8 @@ def test_qemu_gets_the_nic_mac_the_tap_and_qmp_and_incoming_only_when_asked() ->
     assert argv[0] == "/usr/bin/qemu-system-x86_64"
     assert argv[argv.index("-accel") + 1] == "tcg"
     assert argv[argv.index("-m") + 1] == "256"
-    assert "virtio-net-pci,netdev=net0,mac=52:54:00:98:00:0a,romfile=" in argv
+    assert "virtio-net-pci,netdev=net0,mac=52:54:00:98:00:0a,romfile=,guest_announce=off" \
+        in argv
     assert "tap,id=net0,ifname=vm1a,script=no,downscript=no" in argv
     assert "unix:/run/t/vm1-vm1a.qmp,server=on,wait=off" in argv
     assert "-incoming" not in argv
@@ -68,6 +76,19 @@ def test_query_migrate_replies() -> None:
     failed = stats_of({"status": "failed", "error-desc": "Unable to write to socket"})
     assert failed.finished and failed.error == "Unable to write to socket"
     assert stats_of({}).status == "none"
+    assert done.pause_ms is None
+    paused = replace(done, stopped_at=1000.25, resumed_at=1000.2625)
+    assert paused.pause_ms == pytest.approx(12.5)
+
+
+def test_a_domain_gets_a_nic_with_the_guests_mac_only_when_asked() -> None:
+    bare = ET.fromstring(domain_xml(SPEC, IMAGE, "/usr/bin/qemu", Path("/c/console")))
+    assert bare.find("devices/interface") is None
+    dom = ET.fromstring(domain_xml(SPEC, IMAGE, "/usr/bin/qemu", Path("/c/console"),
+                                   user_nic=True))
+    nic = dom.find("devices/interface")
+    assert nic is not None and nic.get("type") == "user"
+    assert [m.get("address") for m in nic.iter("mac")] == ["52:54:00:98:00:0a"]
 
 
 def test_a_missing_qemu_is_said_before_anything_is_made(

@@ -100,10 +100,11 @@ def test_live_migration_keeps_a_tcp_connection_and_announces_the_guest(
             conn.connect((SPEC.ip, SPEC.port))
             assert vmlab.tcp_echo(conn, b"before the move") == b"before the move"
             stats = migrate(src, dst)
-            print(f"QEMU: downtime {stats.downtime_ms} ms, total {stats.total_ms} ms, "
-                  f"{stats.transferred} bytes")
+            print(f"QEMU: downtime {stats.downtime_ms} ms, the guest paused "
+                  f"{stats.pause_ms} ms, total {stats.total_ms} ms, {stats.transferred} bytes")
             assert stats.status == "completed"
             assert stats.downtime_ms is not None and stats.total_ms is not None
+            assert stats.pause_ms is not None and stats.pause_ms > 0   # STOP, then RESUME
             assert dst.status() == "running"
             assert src.status() == "postmigrate"
             assert rarps_for(capture, SPEC.mac, timeout=3.0) >= 1

@@ -71,6 +71,46 @@ def test_commands_get_their_replies_and_events_are_kept(
     assert [e.name for e in q.take_events("RESUME")] == ["RESUME"] and q.events == []
 
 
+def test_events_are_told_as_they_come_while_a_command_waits(
+        qmp_with: Callable[[Answer], Qmp]) -> None:
+    q = qmp_with(status_server)
+    told: list[tuple[str, bool]] = []
+    q.on_event = lambda e: told.append((e.name, q.events[-1] is e))
+    q.execute("query-status")
+    assert told == [("RESUME", True)]
+
+    def broken(_: object) -> None:
+        raise RuntimeError("a bug in a callback")
+
+    q.on_event = broken
+    assert q.execute("query-status") == {"status": "running", "running": True}
+
+
+def test_pumping_between_commands_tells_events_at_once() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(json.dumps(GREETING).encode() + b"\n")
+        capabilities = threading.Thread(target=lambda: theirs.sendall(
+            theirs.recv(4096) and b'{"return": {}, "id": 1}\n'))
+        capabilities.start()
+        q = Qmp(ours, "fake")
+        capabilities.join()
+        told: list[str] = []
+        q.on_event = lambda e: told.append(e.name)
+        q.pump(0.05)                        # nothing said: back after the timeout
+        assert told == []
+        theirs.sendall(b'{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 0}}'
+                       b'\r\n{"event": "RESUME", "timestamp"')
+        q.pump(0.2)
+        assert told == ["STOP"]             # the half line waits for the rest
+        theirs.sendall(b': {"seconds": 2, "microseconds": 0}}\n')
+        q.pump(0.2)
+        assert told == ["STOP", "RESUME"] and [e.timestamp for e in q.events] == [1.0, 2.0]
+        theirs.close()
+        with pytest.raises(QmpError, match="closed the connection"):
+            q.pump(1.0)
+
+
 def test_an_error_reply_carries_qemus_class(qmp_with: Callable[[Answer], Qmp]) -> None:
     q = qmp_with(status_server)
     with pytest.raises(QmpError, match="has not been found") as err:

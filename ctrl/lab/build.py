@@ -2,8 +2,9 @@
 
 Everything made is written into the lab state at once (ctrl/lab/state.py), so
 `down` removes exactly that, even after an `up` that failed or was cut off.
-Netlink does the links and addresses (ctrl/netns.py, no shell); switches and
-the controller are processes of their own, stopped by PID.
+Netlink does the links and addresses (ctrl/netns.py, no shell); switches, the
+controller and QEMU guests (ctrl/lab/guests.py) are processes of their own, stopped
+by PID.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from ctrl import netns
 from ctrl.apiclient import ApiError, call
 from ctrl.bmv2 import bmv2_argv, find_simple_switch_grpc
-from ctrl.lab import procs
-from ctrl.lab.spec import End, HostNet, LabError, LabSpec
+from ctrl.lab import guests, procs
+from ctrl.lab.spec import BRIDGE, End, HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
 from ctrl.p4build import BuildPaths, project_root
 from ctrl.topology import to_yaml
@@ -26,7 +27,6 @@ from ctrl.topology import to_yaml
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-BRIDGE = "br0"        # a hypervisor's own switch, in its namespace
 START_TIMEOUT = 60.0  # a switch or the controller, from start to ready
 
 
@@ -77,8 +77,9 @@ def _make_network(spec: LabSpec, state: LabState, say: Progress) -> None:
         veth(state, *hv.uplink)
         netns.set_master_in(hv.uplink[1].ifname, BRIDGE, hv.ns)
     for host in spec.hosts.values():
-        plug_host(state, host, spec.hypervisors[host.hypervisor].ns)
-        configure_host(host)
+        if not host.guest:   # a QEMU guest's tap comes with its QEMU
+            plug_host(state, host, spec.hypervisors[host.hypervisor].ns)
+            configure_host(host)
         state.locations[host.name] = host.hypervisor
     state.save()
     if spec.wan is not None:
@@ -173,14 +174,20 @@ def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
     say(f"controller in sync with every switch; API on http://{state.api}/api/v1")
 
 
-def up(state: LabState, say: Progress = _quiet) -> LabSpec:
-    """Build the lab of `state` (a fresh one); on any failure, or Ctrl-C, undo it all."""
+def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
+    """Build the lab of `state` (a fresh one); on any failure, or Ctrl-C, undo it all.
+    QEMU guests (`state.guests`) get `accel` (auto: KVM where it runs guests, else TCG);
+    a missing QEMU or guest image is said before anything is made."""
     spec = state.spec()
+    if spec.guests == "qemu":
+        image = guests.prepare()
+        state.image = (str(image.kernel), str(image.initramfs), image.kernel_version)
     state.save()
     try:
         _make_network(spec, state, say)
         _start_switches(spec, state, say)
         _start_controller(spec, state, say)
+        guests.boot(state, spec, accel, say)
     except BaseException:
         say("failed: taking down what was made")
         down(state, say)

@@ -8,10 +8,11 @@ from pathlib import Path
 from ctrl.bmv2 import free_tcp_port
 from ctrl.lab import build, procs
 from ctrl.lab.fattree import fat_tree_yaml
+from ctrl.lab.guests import ACCEL_CHOICES, proc_name
 from ctrl.lab.plot import save_plot
-from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
+from ctrl.lab.probe import Probe, ProbeOptions, Progress
 from ctrl.lab.report import Mark
-from ctrl.lab.spec import TARGETS, LabError, lab_tag, parse_lab
+from ctrl.lab.spec import GUESTS, TARGETS, LabError, lab_tag, parse_lab
 from ctrl.lab.state import DEFAULT_DIR, LabState
 
 SHIPPED = Path(__file__).resolve().parent / "topologies"
@@ -57,12 +58,15 @@ def cmd_up(args: argparse.Namespace) -> int:
                        "`ctrl lab down` first")
     text, origin = read_topology(args.topology)
     tag = lab_tag(str(directory.resolve()))
-    probe = parse_lab(text, origin, target=args.target, tag=tag)  # checks it all first
+    probe = parse_lab(text, origin, target=args.target, tag=tag,
+                      guests=args.guests)  # checks it all first
     count = len({sw.grpc_addr for sw in probe.switches.values()})
     state = LabState(directory, text, origin, args.target,
-                     [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}")
-    say(f"bringing up {probe.name} on the {args.target} target (state in {directory})")
-    spec = build.up(state, say)
+                     [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
+                     guests=args.guests)
+    kind = ", its VMs QEMU guests" if args.guests == "qemu" else ""
+    say(f"bringing up {probe.name} on the {args.target} target{kind} (state in {directory})")
+    spec = build.up(state, say, args.accel)
     say(f"{spec.name} is up: `ctrl lab status`, `ctrl lab migrate VM --to HYPERVISOR`, "
         "`ctrl lab probe`, `ctrl lab down`")
     return 0
@@ -81,16 +85,20 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     state = _state(args)
     spec = state.spec()
-    print(f"lab {spec.name} ({state.origin}) on {state.target}: "
+    guests = f"; QEMU guests ({state.accel or '?'})" if state.guests == "qemu" else ""
+    print(f"lab {spec.name} ({state.origin}) on {state.target}{guests}: "
           f"{'up' if state.up else 'NOT up (half made: `ctrl lab down`)'}; "
           f"controller API http://{state.api}/api/v1")
     for p in state.processes:
         print(f"  {p.name:<22} pid {p.pid:<8} {'running' if procs.is_running(p) else 'GONE'}"
               f"   log {p.log}")
+    pids = {p.name: p.pid for p in state.processes}
     for name, host in spec.hosts.items():
         at = state.locations.get(name, host.hypervisor)
+        where = (f"QEMU guest, pid {pids.get(proc_name(name), '?')}" if host.guest
+                 else f"namespace {host.ns}")
         print(f"  {host.role:<6} {name:<14} {host.ip}/{host.prefix:<3} {host.mac}  at {at}"
-              f"  (namespace {host.ns})")
+              f"  ({where})")
     return 0
 
 
@@ -99,8 +107,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     state = _state(args)
     m = migrate(state, args.host, args.to, announce=not args.unannounced)
+    qemu = "" if m.qemu_downtime_ms is None else \
+        f"; QEMU's downtime {m.qemu_downtime_ms:.0f} ms, total {m.qemu_total_ms:.0f} ms"
     say(f"{m.host}: {m.src} -> {m.dst} ({'announced' if m.announced else 'unannounced'}); "
-        f"its pause: {m.downtime * 1e3:.1f} ms")
+        f"its pause: {m.downtime * 1e3:.1f} ms{qemu}")
     return 0
 
 
@@ -109,17 +119,19 @@ def _progress(p: Progress) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from ctrl.lab.demo import endpoints
+
     state = _state(args)
     spec = state.spec()
     names = (args.source or spec.probe[0], args.to or spec.probe[1])
-    a, b = (spec.host(n) for n in names)
+    a, b = endpoints(spec, names)
     options = ProbeOptions(udp_rate=args.rate, tcp_rate=args.tcp_rate * 1e6)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    probe = Probe(Endpoint(a.ns, a.ip, a.name), Endpoint(b.ns, b.ip, b.name), options,
-                  _progress)
-    say(f"probing {a.name} <-> {b.name} for {args.duration:g} s (Ctrl-C ends it early); "
-        "migrations made meanwhile (`ctrl lab migrate`) are marked")
+    probe = Probe(a, b, options, _progress)
+    echo = " (the guest echoes)" if b.echo_port else ""
+    say(f"probing {a.label} <-> {b.label}{echo} for {args.duration:g} s (Ctrl-C ends it "
+        "early); migrations made meanwhile (`ctrl lab migrate`) are marked")
     seen = len(state.events())
     report = probe.run(duration=args.duration)
     for event in state.events()[seen:]:  # marks cannot be added after stop(): rebuild
@@ -127,7 +139,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                                  round(float(str(event["paused"])) - probe.origin, 6)))
     report.marks.sort(key=lambda m: m.at)
     (out / "probe.json").write_text(report.to_json())
-    save_plot(report, out / "probe.png", title=f"{spec.name}: {a.name} <-> {b.name}")
+    save_plot(report, out / "probe.png", title=f"{spec.name}: {a.label} <-> {b.label}")
     print(report.summary())
     say(f"wrote {out / 'probe.json'} and {out / 'probe.png'}")
     return 0
@@ -139,7 +151,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     text, origin = read_topology(args.topology)
     result = run_demo(text, origin, state_dir=Path(args.state_dir), out_dir=Path(args.out),
                       target=args.target, announce=not args.unannounced, settle=args.settle,
-                      say=say, progress=_progress if args.verbose_probe else None)
+                      guests=args.guests, accel=args.accel, say=say,
+                      progress=_progress if args.verbose_probe else None)
     print()
     for line in result.table:
         print(line)
@@ -155,6 +168,15 @@ def cmd_topologies(args: argparse.Namespace) -> int:
     for name in shipped():
         print(name)
     return 0
+
+
+def _guest_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--guests", choices=GUESTS, default="netns",
+                     help="what the VMs are: network namespaces, or QEMU guests live-"
+                     "migrated for real (clients stay namespaces; default: %(default)s)")
+    cmd.add_argument("--accel", choices=ACCEL_CHOICES, default="auto",
+                     help="the QEMU guests' accelerator; auto: KVM where a probe guest "
+                     "shows that it runs, else TCG (default: %(default)s)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -173,6 +195,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     up.add_argument("--target", choices=TARGETS, default="ovs",
                     help="the switches: Open vSwitch (userspace datapath) or bmv2 "
                     "(default: %(default)s)")
+    _guest_options(up)
     up.set_defaults(func=cmd_up)
     down = cmds.add_parser("down", help="tear the lab down (safe to repeat)")
     down.set_defaults(func=cmd_down)
@@ -180,8 +203,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     status.set_defaults(func=cmd_status)
     mig = cmds.add_parser("migrate", help="move a VM or client to another hypervisor",
                           description="Move HOST to HYPERVISOR keeping its MAC, address and "
-                          "connections; it announces itself with RARP as QEMU does. By "
-                          "default the controller is told first (announced migration).")
+                          "connections; it announces itself with RARP as QEMU does (a QEMU "
+                          "guest is live-migrated, and QEMU announces it). By default the "
+                          "controller is told first (announced migration).")
     mig.add_argument("host", help="VM or client name")
     mig.add_argument("--to", required=True, metavar="HYPERVISOR")
     mig.add_argument("--unannounced", action="store_true",
@@ -212,6 +236,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     demo.add_argument("topology", nargs="?", default="cloud-rack",
                       help="default: %(default)s")
     demo.add_argument("--target", choices=TARGETS, default="ovs", help="default: %(default)s")
+    _guest_options(demo)
     demo.add_argument("--unannounced", action="store_true",
                       help="migrate without telling the controller (it reacts to the RARP)")
     demo.add_argument("--settle", type=float, default=2.0,

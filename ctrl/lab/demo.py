@@ -6,19 +6,26 @@ then probe it again while its `lab: demo` migrations happen one after another
 table of the interruptions next to Cloud Rack's 1-2 s, with the VM's own pause
 and what the network added to it. The reports (JSON), the plot (PNG) and the
 table land in the output folder; the lab is torn down whatever happens.
+
+With real guests (`--guests qemu`) the VMs are QEMU guests, live-migrated; the
+probe runs from a client's namespace and the guest's endpoint echoes it back
+(echo mode), and the table puts side by side QEMU's own downtime, the guest's whole
+pause (QEMU's STOP at the source to its RESUME at the destination), the
+interruption the probe measured, and what lies beyond each.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ctrl.bmv2 import free_tcp_port
 from ctrl.lab import build
-from ctrl.lab.migrate import Migration, migrate
+from ctrl.lab.guests import GUEST_PORT
+from ctrl.lab.migrate import migrate
+from ctrl.lab.moves import Migration
 from ctrl.lab.plot import save_plot
 from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
 from ctrl.lab.report import Gap, Mark, Report
@@ -30,6 +37,8 @@ GAP_FLOOR_MS = 2.0             # gaps listed from this long: a 1 ms stream shows
 BMV2_UDP_RATE = 250.0          # datagrams/s each way on bmv2 (1,000 elsewhere)
 BMV2_TCP_RATE = 0.1e6          # bytes/s each way on bmv2 (4 MB/s elsewhere)
 WINDOW = (0.05, 0.5)           # a migration's gaps: from this long before its pause to after
+GUEST_TCP_RATE = 1e6           # bytes/s through a guest's echo: TCG has little to spare
+Row = tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +64,29 @@ class DemoResult:
                 and all(t.survived and t.complete for t in self.report.tcp))
 
 
-def endpoints(spec: LabSpec) -> tuple[Endpoint, Endpoint]:
-    a, b = (spec.host(n) for n in spec.probe)
-    return Endpoint(a.ns, a.ip, a.name), Endpoint(b.ns, b.ip, b.name)
+def endpoints(spec: LabSpec, names: Sequence[str] = ()) -> tuple[Endpoint, Endpoint]:
+    """The probe's two ends (default: the lab's `probe`). A QEMU guest is the echoing
+    end, so the other one must be a namespace."""
+    a, b = (spec.host(n) for n in (names or spec.probe))
+    if a.guest and b.guest:
+        raise LabError(f"{a.name} and {b.name} are both QEMU guests: the probe runs in a "
+                       "namespace at one end (a client) and the guest echoes it")
+    if a.guest:
+        a, b = b, a
+    far = (Endpoint(None, b.ip, b.name, echo_port=GUEST_PORT) if b.guest
+           else Endpoint(b.ns, b.ip, b.name))
+    return Endpoint(a.ns, a.ip, a.name), far
+
+
+def probe_options(spec: LabSpec) -> ProbeOptions:
+    guest = any(h.guest for h in spec.hosts.values())
+    options = ProbeOptions(min_interruption_ms=GAP_FLOOR_MS)
+    if spec.target == "bmv2":
+        # bmv2 forwards a few thousand frames a second on these machines, and drops beyond
+        # that with nothing migrating: a lighter probe there (gaps are then seen to 4 ms).
+        options = replace(options, udp_rate=BMV2_UDP_RATE, tcp_rate=BMV2_TCP_RATE)
+    return replace(options, tcp_rate=min(options.tcp_rate, GUEST_TCP_RATE)) if guest \
+        else options
 
 
 def _ms(value: float | None) -> str:
@@ -74,24 +103,59 @@ def step_window(mark: Mark, m: Migration) -> tuple[float, float]:
     return mark.at - WINDOW[0], mark.at + m.downtime + WINDOW[1]
 
 
-def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> list[str]:
-    """The interruption of each migration (longest UDP gap around it, per direction), the
-    VM's pause, the network's share (what the gap exceeds the pause by). Pure."""
-    rows = [("migration", "mode", "VM pause", "interruption", "network's share")]
-    for s in steps:
-        gaps = interruption(report, s)
-        worst = max((g.ms for g in gaps if g is not None), default=None)
-        pause = s.migration.downtime * 1e3
-        shown = (" / ".join(_ms(g.ms) if g else f"<{GAP_FLOOR_MS:g} ms" for g in gaps))
-        share = "none" if worst is None or worst <= pause else _ms(worst - pause)
-        rows.append((s.label, "announced" if s.migration.announced else "reactive",
-                     _ms(pause), shown, share))
-    rows.append(("Cloud Rack, VM2 server 2 -> 3 over the WAN", "reactive", "-", CLOUD_RACK,
-                 "-"))
+def _worst(report: Report, s: StepResult) -> tuple[list[Gap | None], float | None]:
+    gaps = interruption(report, s)
+    return gaps, max((g.ms for g in gaps if g is not None), default=None)
+
+
+def _lost_for(report: Report, s: StepResult) -> float | None:
+    runs = [u.longest_loss_between(s.start, s.end) for u in report.udp]
+    return max((g.ms for g in runs if g is not None), default=None)
+
+
+def _beyond(worst: float | None, base: float | None) -> str:
+    if worst is None or base is None:
+        return "-" if base is None else "none"
+    return "none" if worst <= base else _ms(worst - base)
+
+
+def _columns(rows: list[Row]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
            for r in rows]
     out.insert(1, "  ".join("-" * w for w in widths))
+    return out
+
+
+def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> list[str]:
+    """The interruption of each migration (longest UDP gap around it, per direction), the
+    VM's pause, the network's share (what the gap exceeds the pause by); with QEMU
+    guests, QEMU's downtime beside them. Pure."""
+    guests = any(s.migration.guest for s in steps)
+    head: Row = ("migration", "mode", "VM pause", "interruption", "network's share")
+    if guests:
+        head = ("migration", "mode", "QEMU downtime", "guest paused", "interruption",
+                "network's share", "longest gap")
+    rows = [head]
+    for s in steps:
+        gaps, worst = _worst(report, s)
+        m = s.migration
+        pause = m.downtime * 1e3
+        shown = (" / ".join(_ms(g.ms) if g else f"<{GAP_FLOOR_MS:g} ms" for g in gaps))
+        mode = "announced" if m.announced else "reactive"
+        if guests:
+            lost = _lost_for(report, s)
+            rows.append((s.label, mode, _ms(m.qemu_downtime_ms), _ms(pause),
+                         _ms(lost) if lost is not None else "nothing lost",
+                         _beyond(lost, pause), shown))
+        else:
+            rows.append((s.label, mode, _ms(pause), shown, _beyond(worst, pause)))
+    cloud: Row = ("Cloud Rack, VM2 server 2 -> 3 over the WAN", "reactive", "-", CLOUD_RACK,
+                  "-")
+    if guests:
+        cloud = (*cloud[:3], "-", CLOUD_RACK, "-", "-")
+    rows.append(cloud)
+    out = _columns(rows)
     quiet = ", ".join(f"{u.direction} {u.lost} lost of {u.sent}, longest gap "
                       f"{u.longest_gap_ms:.1f} ms" for u in baseline.udp)
     out.append(f"without migration ({baseline.duration_s:.1f} s): {quiet}")
@@ -100,59 +164,80 @@ def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> li
                    f"{'survived' if t.survived else 'BROKEN: ' + str(t.error)}, "
                    f"{'complete and in order' if t.complete and t.in_order else 'INCOMPLETE'}"
                    f" ({t.bytes_received:,} bytes; longest stall {t.longest_stall_ms:.1f} ms)")
-    rate = max((u.rate for u in report.udp), default=0.0)
-    out.append(f"interruption: longest gap in the UDP stream ({rate:g}/s) around the "
-               "migration, each way; the VM pause is the guest's own stop (its interface swap)")
+    if guests:
+        out += ["interruption: for how long everything the probe sent (UDP, 1 per ms, "
+                "echoed by the guest) was lost, around the migration; the network's share "
+                "is what that exceeds the guest's pause by",
+                "QEMU's downtime is QEMU's own figure (the source: guest stopped to last "
+                "byte sent); the guest's pause runs from QEMU's STOP at the source to its "
+                "RESUME at the destination",
+                "longest gap: between echoes coming back; beyond the interruption it holds "
+                "datagrams that came back late, not lost (under TCG a guest just resumed "
+                "runs slowly while its code is translated again)"]
+    else:
+        out.append("interruption: longest gap in the UDP stream (1 per ms) around the "
+                   "migration, each way; the VM pause is the guest's own stop (its "
+                   "interface swap)")
     return out
+
+
+def migrate_under_probe(state: LabState, spec: LabSpec, *, announce: bool, settle: float,
+                        say: Callable[[str], None],
+                        progress: Callable[[Progress], None] | None = None,
+                        ) -> tuple[Report, Report, tuple[StepResult, ...]]:
+    """On a lab that is up: a quiet probe, then one through the lab's demo migrations."""
+    a, b = endpoints(spec)
+    options = probe_options(spec)
+    say(f"probing {a} <-> {b} for {settle:g} s without migration")
+    baseline = Probe(a, b, options, progress).run(duration=settle)
+    say(f"probing again through {len(spec.demo)} migrations, {settle:g} s apart")
+    steps = []
+    probe = Probe(a, b, options, progress)
+    with probe:
+        time.sleep(settle)
+        for step in spec.demo:
+            m = migrate(state, step.vm, step.to, announce=announce)
+            first = probe.mark(f"{step.label}", m.paused)
+            qemu = "" if m.qemu_downtime_ms is None else \
+                f" (QEMU's downtime {m.qemu_downtime_ms:.0f} ms)"
+            say(f"{step.label}: {m.host} {m.src} -> {m.dst}, paused "
+                f"{m.downtime * 1e3:.1f} ms{qemu}")
+            steps.append(StepResult(step.label, m, *step_window(first, m)))
+            time.sleep(settle)
+    assert probe.report is not None
+    return baseline, probe.report, tuple(steps)
 
 
 def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
              target: str = "ovs", announce: bool = True, settle: float = 2.0,
+             guests: str = "netns", accel: str = "auto",
              say: Callable[[str], None] = print,
              progress: Callable[[Progress], None] | None = None) -> DemoResult:
     if LabState.load(state_dir) is not None:
         raise LabError(f"a lab is up already in {state_dir}: `ctrl lab down` first")
     probe_spec = parse_lab(topology_text, origin, target=target,
-                           tag=lab_tag(str(state_dir.resolve())))
+                           tag=lab_tag(str(state_dir.resolve())), guests=guests)
     if not probe_spec.demo:
         raise LabError(f"{origin} has no `lab: demo` migrations")
+    endpoints(probe_spec)   # a probe that can run, before anything is made
     count = len({sw.grpc_addr for sw in probe_spec.switches.values()})
     state = LabState(state_dir, topology_text, origin, target,
-                     [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}")
+                     [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
+                     guests=guests)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # bmv2 forwards a few thousand frames a second on these machines, and drops beyond
-    # that with nothing migrating: a lighter probe there (gaps are then seen to 4 ms).
-    options = ProbeOptions(min_interruption_ms=GAP_FLOOR_MS)
-    if target == "bmv2":
-        options = dataclasses.replace(options, udp_rate=BMV2_UDP_RATE, tcp_rate=BMV2_TCP_RATE)
-    spec = build.up(state, say)
+    spec = build.up(state, say, accel)
     try:
-        a, b = endpoints(spec)
-        say(f"probing {a} <-> {b} for {settle:g} s without migration")
-        baseline = Probe(a, b, options, progress).run(duration=settle)
-        say(f"probing again through {len(spec.demo)} migrations, {settle:g} s apart")
-        steps = []
-        probe = Probe(a, b, options, progress)
-        with probe:
-            time.sleep(settle)
-            for step in spec.demo:
-                m = migrate(state, step.vm, step.to, announce=announce)
-                first = probe.mark(f"{step.label}", m.paused)
-                say(f"{step.label}: {m.host} {m.src} -> {m.dst}, paused "
-                    f"{m.downtime * 1e3:.1f} ms")
-                steps.append(StepResult(step.label, m, *step_window(first, m)))
-                time.sleep(settle)
-        assert probe.report is not None
-        report = probe.report
+        baseline, report, steps = migrate_under_probe(
+            state, spec, announce=announce, settle=settle, say=say, progress=progress)
     finally:
         build.down(state, say)
-    result_steps = tuple(steps)
-    lines = table(baseline, report, result_steps)
+    lines = table(baseline, report, steps)
     files = (out_dir / "baseline.json", out_dir / "report.json", out_dir / "throughput.png",
              out_dir / "summary.txt")
     files[0].write_text(baseline.to_json())
     files[1].write_text(report.to_json())
+    kind = ", QEMU guests" if guests == "qemu" else ""
     save_plot(report, files[2], title=f"{spec.name}: throughput during migrations "
-              f"({'announced' if announce else 'reactive'}, {target})")
+              f"({'announced' if announce else 'reactive'}, {target}{kind})")
     files[3].write_text("\n".join(lines) + "\n")
-    return DemoResult(baseline, report, result_steps, tuple(lines), files)
+    return DemoResult(baseline, report, steps, tuple(lines), files)

@@ -1,5 +1,7 @@
 """A VM (or a client) moves to another hypervisor, keeping its MAC, its address and its
 sockets, and announces itself there with RARP, as QEMU does after a live migration.
+A QEMU guest is live-migrated for real (ctrl/lab/guests.py); what follows is how a
+namespace moves.
 
 The new port is made first, on the destination hypervisor's bridge (the VM is
 still running). Then the stop-and-copy pause: the old interface goes, the new
@@ -15,12 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import urllib.parse
-from dataclasses import asdict, dataclass
 
 from ctrl import netns
-from ctrl.apiclient import ApiError, call
+from ctrl.lab import guests, moves
 from ctrl.lab.build import configure_host, plug_host
+from ctrl.lab.moves import Migration, check_move
 from ctrl.lab.spec import HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
 from ctrl.p4values import to_int
@@ -30,47 +31,6 @@ log = logging.getLogger(__name__)
 
 ANNOUNCE_AGAIN = (0.05, 0.15)   # QEMU repeats its announcement; seconds after the first
 NEW_IF, OLD_IF = "eth0n", "eth0old"
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    host: str
-    src: str
-    dst: str
-    announced: bool
-    asked: float      # time.monotonic() of each step
-    paused: float
-    resumed: float
-
-    @property
-    def downtime(self) -> float:
-        """The VM's own pause: old interface down to RARP sent."""
-        return self.resumed - self.paused
-
-    def to_json(self) -> dict[str, object]:
-        return {"event": "migration", **asdict(self)}
-
-
-def controller_call(api: str, path: str, body: dict[str, str] | None = None,
-                    method: str = "GET") -> object:
-    try:
-        return call(api, path, body, method)
-    except ApiError as exc:
-        raise LabError(f"the lab's controller: {exc}") from None
-
-
-def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
-    """Where `host` is now; a LabError when it cannot go to `to`."""
-    spec.hypervisor(to)
-    src = state.locations.get(host.name, host.hypervisor)
-    if src == to:
-        raise LabError(f"{host.name} is at {to} already")
-    for other, at in state.locations.items():
-        peer = spec.hosts.get(other)
-        if at == to and peer is not None and peer.vnet != host.vnet:
-            raise LabError(f"{to} hosts {other} of virtual network {peer.vnet}; its port "
-                           f"cannot carry {host.name}'s network {host.vnet} too")
-    return src
 
 
 def _back_to(state: LabState, spec: LabSpec, host: HostNet, src: str, announced: bool) -> None:
@@ -85,21 +45,30 @@ def _back_to(state: LabState, spec: LabSpec, host: HostNet, src: str, announced:
     with netns.frame_sender("eth0", host.ns) as sender:
         sender.send(rarp_announcement(to_int(host.mac)))
     if announced:
-        with contextlib.suppress(LabError):
-            controller_call(state.api, "migrate/" + urllib.parse.quote(host.name), None,
-                            "DELETE")
+        moves.cancel(state, host.name)
 
 
-def migrate(state: LabState, name: str, to: str, *, announce: bool = True) -> Migration:
-    """Move `name` to hypervisor `to`; nothing changes when it cannot go there."""
+def migrate(state: LabState, name: str, to: str, *, announce: bool = True,
+            max_bandwidth: int | None = None) -> Migration:
+    """Move `name` to hypervisor `to`; nothing changes when it cannot go there. A QEMU
+    guest is live-migrated (at most `max_bandwidth` bytes a second, if given)."""
     if not state.up:
         raise LabError("the lab is not up (`ctrl lab up TOPOLOGY` first)")
     spec = state.spec()
     host = spec.host(name)
     src = check_move(spec, state, host, to)
+    if host.guest:
+        return guests.live_migrate(state, spec, host, src, to, announce=announce,
+                                   max_bandwidth=max_bandwidth)
+    return _move_namespace(state, spec, host, src, to, announce)
+
+
+def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to: str,
+                    announce: bool) -> Migration:
+    name = host.name
     asked = time.monotonic()
     if announce:
-        controller_call(state.api, "migrate", {"vm": name, "to": to}, "POST")
+        moves.announce(state, name, to)
     rarp = rarp_announcement(to_int(host.mac))
     try:
         # Pre-copy: the new port is made while the VM runs at the old one.
@@ -110,9 +79,7 @@ def migrate(state: LabState, name: str, to: str, *, announce: bool = True) -> Mi
         with contextlib.suppress(Exception):
             netns.delete_link(NEW_IF, host.ns)
         if announce:
-            with contextlib.suppress(LabError):
-                controller_call(state.api, "migrate/" + urllib.parse.quote(name), None,
-                                "DELETE")
+            moves.cancel(state, name)
         raise
     with sender, netns.Links(host.ns) as links:
         # Stop-and-copy: the VM pauses here and resumes at its new place.
@@ -136,10 +103,8 @@ def migrate(state: LabState, name: str, to: str, *, announce: bool = True) -> Mi
                            ) from exc
         resumed = time.monotonic()
         links.delete(OLD_IF)                 # its peer leaves the old bridge with it
-        state.locations[name] = to
-        state.save()
         done = Migration(name, src, to, announce, asked, paused, resumed)
-        state.add_event(done.to_json())
+        moves.record(state, done)
         log.info("%s: %s -> %s, paused %.1f ms", name, src, to, done.downtime * 1e3)
         for delay in ANNOUNCE_AGAIN:
             time.sleep(max(0.0, resumed + delay - time.monotonic()))

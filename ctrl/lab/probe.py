@@ -13,6 +13,13 @@ from threads: per endpoint a UDP socket that sends one direction's stream and
 receives the other's, and one end of a TCP connection, written and read by a
 thread each. A progress callback runs on the probe's own thread once per
 `progress_s`. Every socket and thread ends with stop().
+
+Echo mode, for a peer the probe cannot run in (a QEMU guest, whose endpoint echoes
+UDP and TCP on one port): `Endpoint(None, "10.10.0.2", "vm2", echo_port=7)` as `b`.
+Then `a` alone has sockets: its UDP stream goes to the echo port and what comes
+back is recorded, and so is its TCP stream, read back through the echo. The report
+has one direction, "a -> b -> a", whose gaps, loss, reordering and duplicates are
+those of the round trip: an outage either way shows.
 """
 
 from __future__ import annotations
@@ -54,11 +61,14 @@ class ProbeError(MobilityError, OSError):
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One end: a network namespace (None: this process's own) and an IPv4 address in it."""
+    """One end: a network namespace (None: this process's own) and an IPv4 address in it;
+    with `echo_port`, a peer that echoes UDP and TCP on that port, where the probe makes
+    no socket (its namespace is not used)."""
 
     netns: str | None
     address: str
     name: str = ""
+    echo_port: int | None = None
 
     @property
     def label(self) -> str:
@@ -121,8 +131,13 @@ class _Direction:
     tcp: TcpLog
 
     @property
+    def echoed(self) -> bool:
+        return self.dst.echo_port is not None
+
+    @property
     def name(self) -> str:
-        return f"{self.src.label} -> {self.dst.label}"
+        back = f" -> {self.src.label}" if self.echoed else ""
+        return f"{self.src.label} -> {self.dst.label}{back}"
 
 
 def _check_endpoints(a: Endpoint, b: Endpoint) -> None:
@@ -135,6 +150,11 @@ def _check_endpoints(a: Endpoint, b: Endpoint) -> None:
         raise ProbeError(f"both ends are {a}")
     if a.label == b.label:
         raise ProbeError(f"both ends are called {a.label!r}: name them")
+    if a.echo_port is not None:
+        raise ProbeError(f"{a} echoes: the probe runs at the first end and an echoing "
+                         "peer can only be the second")
+    if b.echo_port is not None and not 0 < b.echo_port < 65536:
+        raise ProbeError(f"echo port {b.echo_port} out of range")
 
 
 def _socket(ep: Endpoint, kind: int, port: int, stack: contextlib.ExitStack) -> socket.socket:
@@ -171,8 +191,9 @@ class Probe:
         self.options = options or ProbeOptions()
         self._progress = progress
         streams = random.Random().sample(range(1, 2**32), 2)
-        self._directions = (_Direction(a, b, UdpLog(streams[0]), TcpLog()),
-                            _Direction(b, a, UdpLog(streams[1]), TcpLog()))
+        there = _Direction(a, b, UdpLog(streams[0]), TcpLog())
+        self._directions = (there,) if there.echoed else (
+            there, _Direction(b, a, UdpLog(streams[1]), TcpLog()))
         self._sockets = contextlib.ExitStack()
         self._stop_sending = threading.Event()
         self._stop_receiving = threading.Event()
@@ -271,7 +292,8 @@ class Probe:
     def _start(self) -> None:
         opts = self.options
         stack = self._sockets
-        udp = {ep: _socket(ep, socket.SOCK_DGRAM, opts.udp_port, stack) for ep in (self.a, self.b)}
+        ends = [ep for ep in (self.a, self.b) if ep.echo_port is None]
+        udp = {ep: _socket(ep, socket.SOCK_DGRAM, opts.udp_port, stack) for ep in ends}
         for sock in udp.values():
             _grow_receive_buffer(sock)
             sock.settimeout(SOCKET_TIMEOUT_S)
@@ -280,13 +302,16 @@ class Probe:
         self._origin_ns = time.monotonic_ns()
         origin = self._origin_ns / 1e9
         for d in self._directions:
+            # What comes back from an echoing peer arrives where it was sent from.
+            back = d.src if d.echoed else d.dst
+            port = d.dst.echo_port or opts.udp_port
             self._receivers.append(self._spawn(
-                f"udp-rx {d.name}", receive_datagrams, udp[d.dst], d.udp, self._stop_receiving))
+                f"udp-rx {d.name}", receive_datagrams, udp[back], d.udp, self._stop_receiving))
             self._senders.append(self._spawn(
-                f"udp-tx {d.name}", send_datagrams, udp[d.src], (d.dst.address, opts.udp_port),
+                f"udp-tx {d.name}", send_datagrams, udp[d.src], (d.dst.address, port),
                 d.udp, Pacer(opts.udp_rate, origin), opts.udp_size, self._stop_sending))
             if tcp:
-                reader = self._spawn(f"tcp-rx {d.name}", receive_stream, tcp[d.dst], d.tcp,
+                reader = self._spawn(f"tcp-rx {d.name}", receive_stream, tcp[back], d.tcp,
                                      self._stop_receiving)
                 self._receivers.append(reader)
                 self._tcp_readers.append(reader)
@@ -299,8 +324,18 @@ class Probe:
         log.info("probe %s <-> %s started", self.a, self.b)
 
     def _connect(self) -> dict[Endpoint, socket.socket]:
-        """The TCP connection: `a` connects to a listener at `b`."""
+        """The TCP connection: `a` connects to a listener at `b` (or to its echo port)."""
         a, b, port = self.a, self.b, self.options.tcp_port
+        if b.echo_port is not None:
+            client = _socket(a, socket.SOCK_STREAM, 0, self._sockets)
+            client.settimeout(self.options.connect_timeout_s)
+            try:
+                client.connect((b.address, b.echo_port))
+            except OSError as exc:
+                raise ProbeError(f"no TCP connection from {a} to {b}'s echo port "
+                                 f"{b.echo_port}: {exc}") from exc
+            client.settimeout(SOCKET_TIMEOUT_S)
+            return {a: client}
         with contextlib.ExitStack() as listening:
             listener = _socket(b, socket.SOCK_STREAM, port, listening)
             listener.listen(1)
@@ -340,7 +375,7 @@ class Probe:
     def _report_progress(self) -> None:
         assert self._progress is not None and self._origin_ns is not None
         pacer = Pacer(1 / self.options.progress_s, self._origin_ns / 1e9)
-        last = [0, 0]
+        last = [0] * len(self._directions)
         tick = 1
         while not self._stop_sending.wait(pacer.delay(tick, time.monotonic())):
             counts = [len(d.udp.arrivals) for d in self._directions]

@@ -111,6 +111,13 @@ class UdpResult:
     delay_ms_median: float | None  # one-way: meaningful where both ends share a clock
     delay_ms_max: float | None
     interruptions: list[Gap] = field(default_factory=list)  # every long gap, in time order
+    # Loss seen from the sender: how long everything sent was lost for, from the first
+    # datagram of a run that never arrived to the next one that did (send times). Unlike
+    # a gap at the receiver, late datagrams do not lengthen it: a peer that is slow to
+    # echo (a guest just migrated) shows in the gap, not here.
+    longest_loss_ms: float = 0.0
+    longest_loss_at: float = 0.0
+    losses: list[Gap] = field(default_factory=list)  # every long run of loss, in time order
 
     @property
     def interval_ms(self) -> float:
@@ -118,8 +125,16 @@ class UdpResult:
 
     def longest_gap_between(self, start: float, end: float) -> Gap | None:
         """The longest listed interruption that overlaps [start, end] (s), e.g. a migration."""
-        inside = [g for g in self.interruptions if g.at <= end and g.at + g.ms / 1000 >= start]
-        return max(inside, key=lambda g: g.ms, default=None)
+        return _longest_between(self.interruptions, start, end)
+
+    def longest_loss_between(self, start: float, end: float) -> Gap | None:
+        """The longest listed run of loss that overlaps [start, end] (s)."""
+        return _longest_between(self.losses, start, end)
+
+
+def _longest_between(listed: Sequence[Gap], start: float, end: float) -> Gap | None:
+    inside = [g for g in listed if g.at <= end and g.at + g.ms / 1000 >= start]
+    return max(inside, key=lambda g: g.ms, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +198,8 @@ class Report:
 def _report_from_dict(data: Mapping[str, Any]) -> Report:
     if data.get("version") != FORMAT_VERSION:
         raise ReportError(f"report format {data.get('version')!r}, expected {FORMAT_VERSION}")
-    udp = [UdpResult(**{**u, "interruptions": [Gap(**g) for g in u["interruptions"]]})
+    udp = [UdpResult(**{**u, "interruptions": [Gap(**g) for g in u["interruptions"]],
+                        "losses": [Gap(**g) for g in u.get("losses", [])]})
            for u in data["udp"]]
     return Report(**{**data, "udp": udp,
                      "tcp": [TcpResult(**t) for t in data["tcp"]],
@@ -218,6 +234,28 @@ def _bounded(points: Sequence[float], first: float | None, last: float | None) -
     return bounded
 
 
+def losses(sends: Sequence[float], received: set[int], interval_s: float,
+           min_ms: float = math.inf) -> tuple[Gap, list[Gap]]:
+    """Runs of sequence numbers that never arrived: from the first one's send time to the
+    next arrival's (a run at the end: to one interval after the last send); the longest
+    run, and every one of at least `min_ms`."""
+    longest = Gap(0.0, 0.0)
+    listed: list[Gap] = []
+    first: int | None = None
+    for seq in range(len(sends) + 1):
+        if seq < len(sends) and seq not in received:
+            first = seq if first is None else first
+            continue
+        if first is not None:
+            until = sends[seq] if seq < len(sends) else sends[-1] + interval_s
+            run = Gap(sends[first], (until - sends[first]) * 1000)
+            longest = max(longest, run, key=lambda g: g.ms)
+            if run.ms >= min_ms:
+                listed.append(run)
+            first = None
+    return longest, listed
+
+
 def _top(listed: list[Gap]) -> list[Gap]:
     longest = sorted(listed, key=lambda g: g.ms, reverse=True)[:MAX_INTERRUPTIONS]
     return [Gap(round(g.at, 6), round(g.ms, 3)) for g in sorted(longest, key=lambda g: g.at)]
@@ -245,6 +283,7 @@ def udp_result(trace: UdpTrace, min_interruption_ms: float = DEFAULT_MIN_INTERRU
     last = trace.sends[-1] if trace.sends else None
     min_ms = max(min_interruption_ms, 3 * interval_ms)
     longest, listed = gaps(_bounded([a.arrived for a in arrivals], first, last), min_ms)
+    longest_loss, lossy = losses(trace.sends, seen, interval_ms / 1000, min_ms)
     send_gap, _ = gaps(trace.sends)
     delays = [(a.arrived - a.sent) * 1000 for a in arrivals]
     return UdpResult(
@@ -256,7 +295,8 @@ def udp_result(trace: UdpTrace, min_interruption_ms: float = DEFAULT_MIN_INTERRU
         send_gap_ms=round(send_gap.ms, 3),
         delay_ms_median=round(statistics.median(delays), 3) if delays else None,
         delay_ms_max=round(max(delays), 3) if delays else None,
-        interruptions=_top(listed))
+        interruptions=_top(listed), longest_loss_ms=round(longest_loss.ms, 3),
+        longest_loss_at=round(longest_loss.at, 6), losses=_top(lossy))
 
 
 def tcp_result(trace: TcpTrace) -> TcpResult:
@@ -322,8 +362,9 @@ def summary_lines(report: Report) -> list[str]:
     udp_rates = sorted({f"{u.rate:g}/s" for u in report.udp})
     tcp_rates = sorted({f"{_megabytes(t.rate)}/s" for t in report.tcp})
     head = f"probe {report.a} <-> {report.b}: {report.duration_s:.2f} s"
-    head += "".join(f", udp {r} each way" for r in udp_rates)
-    head += "".join(f", tcp {r} each way" for r in tcp_rates)
+    way = "each way" if len(report.udp) > 1 else "echoed back"   # one direction: a round trip
+    head += "".join(f", udp {r} {way}" for r in udp_rates)
+    head += "".join(f", tcp {r} {way}" for r in tcp_rates)
     lines = [head + (" (interrupted)" if report.interrupted else "")]
     for u in report.udp:
         lines.append(
@@ -331,7 +372,9 @@ def summary_lines(report: Report) -> list[str]:
             f"{u.duplicated} duplicated, {u.reordered} reordered; longest gap "
             f"{u.longest_gap_ms:.1f} ms at {u.longest_gap_at:.2f} s "
             f"({u.interruption_ms:.1f} ms over the {u.interval_ms:g} ms interval; "
-            f"the sender's own longest pause {u.send_gap_ms:.1f} ms)")
+            f"the sender's own longest pause {u.send_gap_ms:.1f} ms)"
+            + (f"; all it sent lost for {u.longest_loss_ms:.1f} ms at "
+               f"{u.longest_loss_at:.2f} s" if u.lost else ""))
     for t in report.tcp:
         state = ", ".join([
             "complete" if t.complete else "INCOMPLETE",

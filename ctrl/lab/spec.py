@@ -16,6 +16,9 @@ What becomes of it:
   to a port of its hypervisor's bridge; its default gateway is the last address
   of its subnet, which the controller's proxy ARP answers with the virtual
   network's gateway MAC (the switches route between subnets);
+- with guests "qemu", a VM is a QEMU guest instead (ctrl/lab/guests.py), with the
+  same MAC, address, gateway and MTU, its NIC a tap on the same port of the bridge;
+  clients stay namespaces;
 - a fabric link is a veth pair between two switch ports;
 - with more than one site, a WAN router namespace joins the site gateways'
   underlay ports, each on a /31 of its own (the router takes the gateway's
@@ -40,6 +43,8 @@ from ctrl.errors import MobilityError
 from ctrl.topology import Reader, Topology, compose, parse_topology
 
 TARGETS = ("ovs", "bmv2")
+GUESTS = ("netns", "qemu")   # what a VM is: a namespace, or a QEMU guest
+BRIDGE = "br0"               # a hypervisor's own switch, in its namespace
 GRE_MTU = 1450    # 1500 less outer IPv4 (20), GRE with key (8), inner Ethernet (14), and slack
 PLAIN_MTU = 1500
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -79,7 +84,8 @@ class HypervisorNet:
 
 @dataclass(frozen=True, slots=True)
 class HostNet:
-    """A VM or a client: a namespace with one interface, eth0."""
+    """A VM or a client: a namespace with one interface, eth0; or a QEMU guest (`guest`,
+    no namespace: `ns` is empty)."""
 
     name: str
     role: str
@@ -92,6 +98,7 @@ class HostNet:
     mtu: int
     hypervisor: str                # where it starts
     index: int                     # names its port on a hypervisor's bridge: v<index>
+    guest: bool = False
 
     @property
     def port_name(self) -> str:
@@ -135,12 +142,13 @@ class LabSpec:
     site_ns: Mapping[str, str]     # site -> namespace of its switches (OVS target only)
     probe: tuple[str, str]
     demo: tuple[DemoStep, ...]
+    guests: str = "netns"
 
     def namespaces(self) -> list[str]:
         """Every namespace the lab makes, in the order they are made."""
         out = [*self.site_ns.values()]
         out += [h.ns for h in self.hypervisors.values()]
-        out += [h.ns for h in self.hosts.values()]
+        out += [h.ns for h in self.hosts.values() if not h.guest]
         if self.wan is not None:
             out.append(self.wan.ns)
         return out
@@ -166,11 +174,14 @@ def lab_tag(key: str) -> str:
 
 
 def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
-              grpc_ports: Iterator[int] | None = None) -> LabSpec:
+              grpc_ports: Iterator[int] | None = None, guests: str = "netns") -> LabSpec:
     """The lab of a topology file. `grpc_ports` gives the P4Runtime ports to use (one per
-    switch on bmv2, one per site on OVS); by default 50001, 50002, ..."""
+    switch on bmv2, one per site on OVS); by default 50001, 50002, ... `guests` says
+    what its VMs are: namespaces, or QEMU guests."""
     if target not in TARGETS:
         raise LabError(f"unknown target {target!r} (targets: {', '.join(TARGETS)})")
+    if guests not in GUESTS:
+        raise LabError(f"unknown kind of guest {guests!r} (one of {', '.join(GUESTS)})")
     topo = parse_topology(text, origin, addresses=False)
     r = Reader(origin)
     top = r.mapping(compose(text, origin), "the topology")
@@ -194,7 +205,7 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
                                End(f"{name}-hv-{h.name}", "uplink")))
         for h in topo.hypervisors.values()}
     mtu = GRE_MTU if wan is not None else PLAIN_MTU
-    hosts = {vm.name: _host(topo, name, vm.name, i + 1, mtu, origin)
+    hosts = {vm.name: _host(topo, name, vm.name, i + 1, mtu, origin, guests == "qemu")
              for i, vm in enumerate(topo.vms.values())}
     _one_vnet_per_hypervisor(hosts, origin)
     links = tuple((End(switches[x.a.switch].ns, switches[x.a.switch].ports[x.a.port]),
@@ -202,7 +213,7 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
                   for x in topo.links)
     probe, demo = _lab_section(r, top, topo, hosts)
     return LabSpec(name, tag, target, topo, switches, links, hypervisors, hosts, wan, site_ns,
-                   probe, demo)
+                   probe, demo, guests)
 
 
 def origin_stem(origin: str) -> str:
@@ -269,7 +280,8 @@ def _assign(topo: Topology, switches: Mapping[str, SwitchNet], wan: Wan | None) 
     return replace(topo, switches=out)
 
 
-def _host(topo: Topology, lab: str, name: str, index: int, mtu: int, origin: str) -> HostNet:
+def _host(topo: Topology, lab: str, name: str, index: int, mtu: int, origin: str,
+          qemu: bool) -> HostNet:
     vm = topo.vms[name]
     net = ipaddress.IPv4Network(f"{vm.ip}/{vm.prefix}", strict=False)
     if net.prefixlen >= 31:
@@ -279,8 +291,10 @@ def _host(topo: Topology, lab: str, name: str, index: int, mtu: int, origin: str
     if gateway == vm.ip:
         raise LabError(f"{origin}: {vm.role} {name}: {vm.ip} is the last address of "
                        f"{net}, which the lab gives to the gateway")
-    return HostNet(name, vm.role, f"{lab}-{vm.role}-{name}", topo.vnets[vm.vnet].id, vm.mac,
-                   vm.ip, vm.prefix, gateway, mtu, vm.hypervisor, index)
+    guest = qemu and vm.role == "vm"
+    return HostNet(name, vm.role, "" if guest else f"{lab}-{vm.role}-{name}",
+                   topo.vnets[vm.vnet].id, vm.mac, vm.ip, vm.prefix, gateway, mtu,
+                   vm.hypervisor, index, guest)
 
 
 def _one_vnet_per_hypervisor(hosts: Mapping[str, HostNet], origin: str) -> None:

@@ -35,6 +35,9 @@ class LabState:
     processes: list[Proc] = field(default_factory=list)
     locations: dict[str, str] = field(default_factory=dict)  # host -> hypervisor now
     up: bool = False                 # everything made and the controller in sync
+    guests: str = "netns"            # what its VMs are: namespaces, or QEMU guests
+    accel: str = ""                  # the QEMU guests': tcg or kvm
+    image: tuple[str, str, str] | None = None  # their kernel, initramfs, kernel version
 
     @property
     def tag(self) -> str:
@@ -42,7 +45,7 @@ class LabState:
 
     def spec(self) -> LabSpec:
         return parse_lab(self.source, self.origin, target=self.target, tag=self.tag,
-                         grpc_ports=iter(self.grpc_ports))
+                         grpc_ports=iter(self.grpc_ports), guests=self.guests)
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +54,8 @@ class LabState:
             "grpc_ports": self.grpc_ports, "api": self.api, "namespaces": self.namespaces,
             "links": [list(x) for x in self.links],
             "processes": [p.to_json() for p in self.processes],
-            "locations": self.locations, "up": self.up,
+            "locations": self.locations, "up": self.up, "guests": self.guests,
+            "accel": self.accel, "image": list(self.image) if self.image else None,
         }
         tmp = self.dir / (STATE + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1))
@@ -67,12 +71,15 @@ class LabState:
         except (OSError, ValueError) as exc:
             raise LabError(f"{path}: unreadable lab state ({exc}); remove it by hand "
                            "after checking `ip netns list`") from None
+        image = doc.get("image")
         return cls(directory, doc["source"], doc["origin"], doc["target"],
                    [int(p) for p in doc["grpc_ports"]], doc.get("api", ""),
                    list(doc.get("namespaces", [])),
                    [(x[0], x[1]) for x in doc.get("links", [])],
                    [Proc.from_json(p) for p in doc.get("processes", [])],
-                   dict(doc.get("locations", {})), bool(doc.get("up", False)))
+                   dict(doc.get("locations", {})), bool(doc.get("up", False)),
+                   str(doc.get("guests", "netns")), str(doc.get("accel", "")),
+                   (str(image[0]), str(image[1]), str(image[2])) if image else None)
 
     def remove(self) -> None:
         """The lab is gone: its state and its migrations (the logs stay)."""

@@ -13,9 +13,11 @@ from ctrl.vm.qemu import GuestSpec
 
 
 def domain_xml(spec: GuestSpec, image: GuestImage, emulator: str, console: Path,
-               domain_type: str = "qemu") -> str:
+               domain_type: str = "qemu", user_nic: bool = False) -> str:
     """`virsh define`'s input for `spec`: 1 vCPU, q35, direct kernel boot, the serial
-    console into a file, no disk and (for now) no NIC."""
+    console into a file, no disk; no NIC, or with `user_nic` a virtio NIC with the
+    spec's MAC on QEMU's user-mode network (which an unprivileged libvirtd can give, and
+    which names the domain's MAC to whoever reads its XML)."""
     if domain_type not in ("qemu", "kvm"):
         raise VmError(f"domain type {domain_type!r}: 'qemu' (TCG) or 'kvm'")
     dom = ET.Element("domain", type=domain_type)
@@ -31,6 +33,11 @@ def domain_xml(spec: GuestSpec, image: GuestImage, emulator: str, console: Path,
     ET.SubElement(dom, "on_crash").text = "destroy"
     devices = ET.SubElement(dom, "devices")
     ET.SubElement(devices, "emulator").text = emulator
+    if user_nic:
+        nic = ET.SubElement(devices, "interface", type="user")
+        ET.SubElement(nic, "mac", address=spec.mac.lower())
+        ET.SubElement(nic, "model", type="virtio")
+        ET.SubElement(nic, "rom", enabled="no")
     serial = ET.SubElement(devices, "serial", type="file")
     ET.SubElement(serial, "source", path=str(console))
     return ET.tostring(dom, encoding="unicode")

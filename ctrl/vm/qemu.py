@@ -23,6 +23,7 @@ import logging
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
 MEMORY_MB = 256
 READY = b"vm-mobility: ready"     # what /init prints once the NIC is configured
+ENDPOINT_UP = b"endpoint: udp+tcp port"   # what the endpoint prints once it listens
 KERNEL_BANNER = b"Linux version"  # the kernel's first line on an early console
 ACCELS = ("kvm", "tcg")
 
@@ -52,6 +54,7 @@ class GuestSpec:
     gateway: str | None = None
     port: int = 7                 # the endpoint's UDP echo and TCP port
     memory_mb: int = MEMORY_MB
+    mtu: int | None = None        # the NIC's MTU (a GRE lab's hosts get 1450)
 
     def __post_init__(self) -> None:
         tap.tap_mac(self.mac)   # a MAC that parses
@@ -63,6 +66,8 @@ class GuestSpec:
             raise VmError(f"guest {self.name}: {exc}") from None
         if not 0 < self.port < 65536:
             raise VmError(f"guest {self.name}: port {self.port} out of range")
+        if self.mtu is not None and not 68 <= self.mtu <= 65535:
+            raise VmError(f"guest {self.name}: MTU {self.mtu} out of range")
 
     def cmdline(self, early_console: bool = False) -> str:
         """The kernel command line; /init reads the vm.* words."""
@@ -72,6 +77,8 @@ class GuestSpec:
                   f"vm.port={self.port}"]
         if self.gateway:
             words.append(f"vm.gw={self.gateway}")
+        if self.mtu:
+            words.append(f"vm.mtu={self.mtu}")
         return " ".join(words)
 
 
@@ -104,8 +111,12 @@ def qemu_argv(qemu: str, image: GuestImage, spec: GuestSpec, place: Placement, a
         "-serial", f"file:{place.path(spec, 'console')}",
         "-qmp", f"unix:{place.path(spec, 'qmp')},server=on,wait=off",
         "-netdev", f"tap,id=net0,ifname={place.tap},script=no,downscript=no",
-        # No option ROM: the kernel is loaded directly, so no iPXE is needed.
-        "-device", f"virtio-net-pci,netdev=net0,mac={spec.mac.lower()},romfile=",
+        # No option ROM: the kernel is loaded directly, so no iPXE is needed. No guest
+        # announce either: QEMU's own RARP announces the guest after a migration, and the
+        # config interrupt that asks the guest to announce itself too has been seen to
+        # meet a guest kernel (6.1, TCG) in a state that panics it.
+        "-device", f"virtio-net-pci,netdev=net0,mac={spec.mac.lower()},romfile=,"
+        "guest_announce=off",
     ]
     if incoming:
         argv += ["-incoming", incoming]
@@ -117,6 +128,42 @@ def _tail(path: Path, lines: int = 8) -> str:
         return " / ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return "(nothing)"
+
+
+def run_state(qmp: Qmp, name: str) -> str:
+    """`query-status`: 'running', 'paused', 'inmigrate', 'postmigrate', ..."""
+    got = qmp.execute("query-status")
+    if not isinstance(got, dict) or not isinstance(got.get("status"), str):
+        raise VmError(f"{name}: odd query-status reply {got!r}")
+    return str(got["status"])
+
+
+def wait_booted(spec: GuestSpec, place: Placement, timeout: float,
+                alive: Callable[[], bool]) -> None:
+    """Until /init has set up the NIC and the endpoint listens (/init starts it in the
+    background: its own line says when it is bound)."""
+    deadline = time.monotonic() + timeout
+    for marker in (READY, ENDPOINT_UP):
+        wait_console(spec, place, marker, max(0.0, deadline - time.monotonic()), alive)
+
+
+def wait_console(spec: GuestSpec, place: Placement, marker: bytes, timeout: float,
+                 alive: Callable[[], bool]) -> None:
+    """Until `marker` is on the console of `spec`'s QEMU at `place`; a VmError when the
+    QEMU is gone first (`alive` says) or it does not come in `timeout`."""
+    console = place.path(spec, "console")
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(FileNotFoundError):
+            if marker in console.read_bytes():
+                return
+        if not alive():
+            raise VmError(f"{spec.name}: QEMU exited before {marker.decode()!r}: "
+                          f"{_tail(place.path(spec, 'log'))}")
+        if time.monotonic() > deadline:
+            raise VmError(f"{spec.name}: no {marker.decode()!r} on the console in "
+                          f"{timeout:.0f} s: {_tail(console)}")
+        time.sleep(0.02)
 
 
 class Guest:
@@ -180,10 +227,7 @@ class Guest:
 
     def status(self) -> str:
         """QEMU's run state: 'running', 'paused', 'inmigrate', 'postmigrate', ..."""
-        got = self.qmp.execute("query-status")
-        if not isinstance(got, dict) or not isinstance(got.get("status"), str):
-            raise VmError(f"{self.spec.name}: odd query-status reply {got!r}")
-        return str(got["status"])
+        return run_state(self.qmp, self.spec.name)
 
     def console(self) -> bytes:
         try:
@@ -194,23 +238,14 @@ class Guest:
     def wait_console(self, marker: bytes, timeout: float) -> float:
         """Seconds from QEMU's start until `marker` is on the guest's console; a VmError
         when QEMU exits first or it does not come in `timeout`."""
-        deadline = time.monotonic() + timeout
-        while marker not in self.console():
-            if not self.running():
-                raise VmError(f"{self.spec.name}: QEMU exited ({self.process.returncode}) "
-                              f"before {marker.decode()!r}: "
-                              f"{_tail(self.place.path(self.spec, 'log'))}")
-            if time.monotonic() > deadline:
-                raise VmError(f"{self.spec.name}: no {marker.decode()!r} on the console "
-                              f"in {timeout:.0f} s: "
-                              f"{_tail(self.place.path(self.spec, 'console'))}")
-            time.sleep(0.02)
+        wait_console(self.spec, self.place, marker, timeout, self.running)
         return time.monotonic() - self.started
 
     def wait_booted(self, timeout: float = 120.0) -> float:
-        """Seconds from QEMU's start until /init has set up the NIC and started the
-        endpoint."""
-        return self.wait_console(READY, timeout)
+        """Seconds from QEMU's start until /init has set up the NIC and the endpoint
+        listens."""
+        wait_booted(self.spec, self.place, timeout, self.running)
+        return time.monotonic() - self.started
 
     def kill(self) -> None:
         """SIGKILL to this QEMU (by its PID), as a crash would; `stop` still cleans up."""

@@ -6,6 +6,8 @@ replies by id; events that arrive in between are kept, in order, for the caller.
 from __future__ import annotations
 
 import json
+import logging
+import select
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctrl.vm.errors import QmpError
+
+log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20   # no reply of the commands used here comes near it
 
@@ -61,12 +65,16 @@ def reply_of(msg: Mapping[str, object], want_id: int) -> tuple[bool, object] | N
 
 
 class Qmp:
-    """One QMP session; `with Qmp.connect(path) as qmp: qmp.execute("query-status")`."""
+    """One QMP session; `with Qmp.connect(path) as qmp: qmp.execute("query-status")`.
+    `on_event`, if set, is called with each event as it is read, even while a command
+    waits for its reply (QEMU answers no command during a migration's stop-and-copy,
+    but says STOP at once)."""
 
     def __init__(self, sock: socket.socket, name: str = "qemu") -> None:
         self.sock = sock
         self.name = name
         self.events: list[QmpEvent] = []
+        self.on_event: Callable[[QmpEvent], None] | None = None
         self._buf = b""
         self._next_id = 1
         greeting = self._read(sock.gettimeout() or 10.0)
@@ -126,6 +134,7 @@ class Qmp:
                 event = event_of(got)
                 if event is not None:
                     self.events.append(event)
+                    self._tell(event)
                 continue
             ok, value = reply
             if ok:
@@ -133,6 +142,36 @@ class Qmp:
             err = value if isinstance(value, dict) else {}
             raise QmpError(f"{self.name}: QMP {command}: {err.get('desc', value)}",
                            str(err.get("class", "")))
+
+    def _tell(self, event: QmpEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:   # a callback's bug must not end the session
+            log.exception("%s: QMP event callback failed on %s", self.name, event.name)
+
+    def pump(self, timeout: float) -> None:
+        """Read what QEMU says for `timeout` seconds, between commands: its events, kept
+        and told as they come (instead of when the next command is answered)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._buf:
+                line, _, self._buf = self._buf.partition(b"\n")
+                event = event_of(decode(line))
+                if event is not None:
+                    self.events.append(event)
+                    self._tell(event)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                return
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError as exc:
+                raise QmpError(f"{self.name}: QMP: {exc}") from exc
+            if not chunk:
+                raise QmpError(f"{self.name}: QMP: QEMU closed the connection")
+            self._buf += chunk
 
     def take_events(self, name: str | None = None) -> list[QmpEvent]:
         """The events kept so far (only those called `name`), forgetting them."""

@@ -33,9 +33,13 @@ def tap_mac(guest_mac: str) -> str:
     return ":".join(["fe", *octets[1:]])
 
 
-def add_tap(name: str, ns: str, bridge: str, guest_mac: str, mtu: int | None = None) -> None:
+def add_tap(name: str, ns: str, bridge: str, guest_mac: str, mtu: int | None = None,
+            flood: bool = True) -> None:
     """`ip -n NS tuntap add dev NAME mode tap vnet_hdr; ip -n NS link set NAME address
-    fe:..  master BRIDGE up`: a persistent tap for a guest, on the bridge, IPv6 off."""
+    fe:..  master BRIDGE up`: a persistent tap for a guest, on the bridge, IPv6 off.
+    With `flood` False (`bridge link set dev NAME flood off`), the bridge sends it no
+    frame for an unknown MAC: the tap of a guest still to come in by migration gets the
+    guest's traffic only once QEMU has announced it there."""
     if not 0 < len(name) <= netns.IFNAMSIZ:
         raise netns.NetnsError(f"interface name {name!r} must have 1..{netns.IFNAMSIZ} "
                                "characters")
@@ -61,6 +65,8 @@ def add_tap(name: str, ns: str, bridge: str, guest_mac: str, mtu: int | None = N
             if mtu:
                 attrs["mtu"] = mtu
             links.set(name, **attrs)
+            if not flood:
+                links.set(name, kind="bridge_slave", unicast_flood=0)
     except BaseException:
         netns.delete_link(name, ns)
         raise

@@ -1,0 +1,95 @@
+"""What every kind of lab migration shares: its record, the checks before it, and telling
+the lab's controller (announce first, cancel when it does not happen).
+
+A VM in a namespace moves by an interface swap (ctrl/lab/migrate.py); a QEMU guest
+by a live migration (ctrl/lab/guests.py). Either way the result is a `Migration`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import urllib.parse
+from dataclasses import asdict, dataclass
+
+from ctrl.apiclient import ApiError, call
+from ctrl.lab.spec import HostNet, LabError, LabSpec
+from ctrl.lab.state import LabState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    host: str
+    src: str
+    dst: str
+    announced: bool
+    asked: float      # time.monotonic() of each step
+    paused: float
+    resumed: float
+    qemu_downtime_ms: float | None = None   # QEMU's own figure (a QEMU guest only)
+    qemu_total_ms: float | None = None
+
+    @property
+    def downtime(self) -> float:
+        """The VM's own pause, seconds: old interface down to RARP sent (a namespace), the
+        source's STOP to the destination's RESUME (a QEMU guest)."""
+        return self.resumed - self.paused
+
+    @property
+    def guest(self) -> bool:
+        return self.qemu_downtime_ms is not None
+
+    def to_json(self) -> dict[str, object]:
+        return {"event": "migration", **asdict(self)}
+
+
+def controller_call(api: str, path: str, body: dict[str, str] | None = None,
+                    method: str = "GET") -> object:
+    try:
+        return call(api, path, body, method)
+    except ApiError as exc:
+        raise LabError(f"the lab's controller: {exc}") from None
+
+
+def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
+    """Where `host` is now; a LabError when it cannot go to `to`."""
+    spec.hypervisor(to)
+    src = state.locations.get(host.name, host.hypervisor)
+    if src == to:
+        raise LabError(f"{host.name} is at {to} already")
+    for other, at in state.locations.items():
+        peer = spec.hosts.get(other)
+        if at == to and peer is not None and peer.vnet != host.vnet:
+            raise LabError(f"{to} hosts {other} of virtual network {peer.vnet}; its port "
+                           f"cannot carry {host.name}'s network {host.vnet} too")
+    return src
+
+
+def announce(state: LabState, name: str, to: str) -> None:
+    """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places."""
+    controller_call(state.api, "migrate", {"vm": name, "to": to}, "POST")
+
+
+def switch(state: LabState, name: str) -> None:
+    """`POST /api/v1/migrate/NAME/switch`: it has stopped at its source; from now on it is
+    delivered at the new place only (quietly: the RARP there does it otherwise)."""
+    try:
+        controller_call(state.api, "migrate/" + urllib.parse.quote(name) + "/switch", None,
+                        "POST")
+    except LabError as exc:
+        log.warning("%s: no early switch-over: %s", name, exc)
+
+
+def cancel(state: LabState, name: str) -> None:
+    """`DELETE /api/v1/migrate/NAME`: back to one location (quietly, on a failure path)."""
+    with contextlib.suppress(LabError):
+        controller_call(state.api, "migrate/" + urllib.parse.quote(name), None, "DELETE")
+
+
+def record(state: LabState, done: Migration) -> None:
+    """The VM is at its new place: in the state, and as an event for a probe to mark."""
+    state.locations[done.host] = done.dst
+    state.save()
+    state.add_event(done.to_json())
