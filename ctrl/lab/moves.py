@@ -44,6 +44,16 @@ class Migration:
     def to_json(self) -> dict[str, object]:
         return {"event": "migration", **asdict(self)}
 
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> Migration:
+        def num(key: str) -> float | None:
+            value = d.get(key)
+            return None if value is None else float(str(value))
+
+        return cls(str(d["host"]), str(d["src"]), str(d["dst"]), bool(d["announced"]),
+                   float(str(d["asked"])), float(str(d["paused"])), float(str(d["resumed"])),
+                   num("qemu_downtime_ms"), num("qemu_total_ms"))
+
 
 def controller_call(api: str, path: str, body: dict[str, str] | None = None,
                     method: str = "GET") -> object:
