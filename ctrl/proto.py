@@ -12,4 +12,7 @@ p4r_grpc = p4runtime_pb2_grpc
 rpc_code = code_pb2
 rpc_status = status_pb2
 
-__all__ = ["p4i", "p4r", "p4r_grpc", "rpc_code", "rpc_status"]
+# Write's full name, for a handler or a call of it that takes the request's bytes.
+WRITE_METHOD = "/p4.v1.P4Runtime/Write"
+
+__all__ = ["WRITE_METHOD", "p4i", "p4r", "p4r_grpc", "rpc_code", "rpc_status"]

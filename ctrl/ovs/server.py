@@ -23,12 +23,11 @@ from ctrl.ovs.status import batch_status
 from ctrl.ovs.validate import Rejected, check_program, parse_table_entry
 from ctrl.p4entity import CounterData, TableEntry
 from ctrl.p4schema import P4Schema
-from ctrl.proto import p4r, p4r_grpc, rpc_code, rpc_status
+from ctrl.proto import WRITE_METHOD, p4r, p4r_grpc, rpc_code, rpc_status
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.4.1"
-WRITE_METHOD = "/p4.v1.P4Runtime/Write"
 _CODES = {c.value[0]: c for c in grpc.StatusCode}
 
 

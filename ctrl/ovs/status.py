@@ -10,18 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ctrl.p4wire import varint
 from ctrl.proto import p4r, rpc_code, rpc_status
 
 _DETAILS_TAG = b"\x1a"  # Status.details, field 3, length-delimited
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def batch_status(statuses: Sequence[tuple[int, str]],
@@ -36,6 +28,6 @@ def batch_status(statuses: Sequence[tuple[int, str]],
             status = rpc_status.Status()
             status.details.add().Pack(p4r.Error(canonical_code=key[0], message=key[1]))
             one: bytes = status.details[0].SerializeToString()
-            detail = packed[key] = _DETAILS_TAG + _varint(len(one)) + one
+            detail = packed[key] = _DETAILS_TAG + varint(len(one)) + one
         out.append(detail)
     return b"".join(out)

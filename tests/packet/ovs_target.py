@@ -14,6 +14,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from ctrl import netns
 from ctrl.ovs.target import BridgeSpec, serving
 from ctrl.p4build import BuildPaths, project_root
@@ -42,3 +44,17 @@ def ovs_target(log_dir: Path) -> Iterator[Target]:
 
     with wired_target("ovs", "o", start, own_netns=True) as target:
         yield target
+
+
+@contextlib.contextmanager
+def one_bridge_server(log_dir: Path, schema: P4Schema, name: str) -> Iterator[str]:
+    """The address of the target serving one bridge `name` (device 1) from an ovs-vswitchd
+    in a namespace of its own; the caller is skipped, saying why, where OVS cannot run."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run ovs-vswitchd")
+    if (why := ovs_available()) is not None:
+        pytest.skip(why)
+    uid = os.getpid() % 100000
+    with netns.scratch_netns(f"{name}{uid}") as ns, serving(
+            log_dir, [BridgeSpec(f"{name}{uid}", 1, netns=ns)], schema) as target:
+        yield target.address
