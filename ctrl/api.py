@@ -172,6 +172,12 @@ class _ControllerCollector(Collector):
         yield GaugeMetricFamily("mobility_hosts", "hosts known", value=len(self.c.tracker))
         yield GaugeMetricFamily("mobility_switches_connected", "switches connected",
                                 value=sum(x.ready.is_set() for x in self.c.managers.values()))
+        repairs = CounterMetricFamily("mobility_switch_repairs",
+                                      "writes a switch refused, then repaired from a re-read",
+                                      labels=["switch"])
+        for name, mgr in sorted(self.c.managers.items()):
+            repairs.add_metric([name], mgr.repairs)
+        yield repairs
         yield SummaryMetricFamily("mobility_convergence_seconds",
                                   "packet-in to last write acknowledged, per move",
                                   count_value=len(m.convergence_s),

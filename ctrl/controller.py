@@ -190,7 +190,9 @@ class Controller:
             if not order:
                 return 0
             first = order[0] if order[0] == new.switch else None
-            last = order[-1] if old is not None and order[-1] == old.switch else None
+            # A move between two ports of one switch is one write there, not two.
+            last = (order[-1] if old is not None and order[-1] == old.switch
+                    and order[-1] != first else None)
             middle = [s for s in order if s not in (first, last)]
             written = 0
             for group in ([first] if first else [], middle, [last] if last else []):

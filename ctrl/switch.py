@@ -58,6 +58,7 @@ class SwitchManager:
         self.client: P4Client | None = None
         self.installed: dict[object, Entity] = {}
         self.ready = asyncio.Event()
+        self.repairs = 0  # writes refused, then repaired from a re-read
         self._lock = asyncio.Lock()
         self._log = logging.LoggerAdapter(log, {"switch": switch.name})
 
@@ -158,6 +159,7 @@ class SwitchManager:
                 await self.client.write(updates)
             except P4RuntimeError as exc:
                 self._log.error("%s: write refused: %s", self.name, exc)
+                self.repairs += 1
                 self.installed = _keyed(await self.read_state(self.client))
                 want = wanted()
                 updates = diff(want, self.installed.values()).updates()

@@ -50,6 +50,7 @@ def test_reads(schema: P4Schema) -> None:
         assert "/api/v1/migrate" in spec["paths"]
         metrics = await (await client.get("/metrics")).text()
         assert "mobility_hosts 2.0" in metrics and "mobility_moves_total 0.0" in metrics
+        assert 'mobility_switch_repairs_total{switch="s4"} 0.0' in metrics
 
     run(schema, body)
 

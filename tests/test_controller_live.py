@@ -243,6 +243,8 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
         assert controller.metrics.moves == 1
         host = controller.tracker.get(10, to_int(VM2_MAC))
         assert host.location == Location(fabric["h3_switch"], 3)
+        # Every write of the move was taken as sent: none refused, re-read and repaired.
+        assert {n: m.repairs for n, m in controller.managers.items()} == {"s1": 0, "s2": 0}
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
         conn.sendall(b"after")  # the same connection, now to the new location
         assert peer.recv(100) == b"after"
