@@ -86,13 +86,16 @@ class Links:
     def _where(self) -> str:
         return self.ns or "the root namespace"
 
-    def index(self, ifname: str) -> int:
+    def index(self, ifname: str | int) -> int:
+        """The interface's index (an index is taken as it is: it survives a rename)."""
+        if isinstance(ifname, int):
+            return ifname
         found = self.api.link_lookup(ifname=ifname)
         if not found:
             raise NetnsError(f"no interface {ifname!r} in {self._where()}")
         return int(found[0])
 
-    def set(self, link: str, /, **attrs: object) -> None:
+    def set(self, link: str | int, /, **attrs: object) -> None:
         """`ip link set LINK ...` with pyroute2's attribute names: address=, state="up",
         net_ns_fd="ns2", ifname="new", mtu=, master=."""
         index = self.index(link)
@@ -108,7 +111,7 @@ class Links:
             with contextlib.suppress(NetlinkError):
                 self.api.link("del", index=found[0])
 
-    def addr_add(self, ifname: str, address: str, prefixlen: int) -> None:
+    def addr_add(self, ifname: str | int, address: str, prefixlen: int) -> None:
         index = self.index(ifname)
         try:
             self.api.addr("add", index=index, address=address, prefixlen=prefixlen)
@@ -121,7 +124,7 @@ class Links:
         except NetlinkError as exc:
             raise NetnsError(f"cannot route via {gateway} in {self._where()}: {exc}") from exc
 
-    def neigh(self, ifname: str, ip: str, mac: str, state: int = 0x80) -> None:
+    def neigh(self, ifname: str | int, ip: str, mac: str, state: int = 0x80) -> None:
         """`ip neigh replace IP lladdr MAC dev IF nud STATE` (default permanent)."""
         index = self.index(ifname)
         try:
@@ -129,7 +132,7 @@ class Links:
         except NetlinkError as exc:
             raise NetnsError(f"cannot set neighbour {ip} on {ifname}: {exc}") from exc
 
-    def neighbours(self, ifname: str) -> list[tuple[str, str]]:
+    def neighbours(self, ifname: str | int) -> list[tuple[str, str]]:
         """`ip neigh show dev IF`: the (IPv4, MAC) pairs it has resolved."""
         index = self.index(ifname)
         out = []

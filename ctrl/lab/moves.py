@@ -12,7 +12,7 @@ import logging
 import urllib.parse
 from dataclasses import asdict, dataclass
 
-from ctrl.apiclient import ApiError, call
+from ctrl.apiclient import ApiError, PreparedCall, call
 from ctrl.lab.spec import HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
 
@@ -82,14 +82,52 @@ def announce(state: LabState, name: str, to: str) -> None:
     controller_call(state.api, "migrate", {"vm": name, "to": to}, "POST")
 
 
+def _switch_path(name: str) -> str:
+    return "migrate/" + urllib.parse.quote(name) + "/switch"
+
+
 def switch(state: LabState, name: str) -> None:
     """`POST /api/v1/migrate/NAME/switch`: it has stopped at its source; from now on it is
     delivered at the new place only (quietly: the RARP there does it otherwise)."""
     try:
-        controller_call(state.api, "migrate/" + urllib.parse.quote(name) + "/switch", None,
-                        "POST")
+        controller_call(state.api, _switch_path(name), None, "POST")
     except LabError as exc:
         log.warning("%s: no early switch-over: %s", name, exc)
+
+
+class SwitchOver:
+    """`switch` in two halves, its connection made beforehand: `send()`, in the VM's
+    pause, is one write to a connected socket; `done()`, once the VM runs again, reads
+    the answer. A failure is a warning, as for `switch`."""
+
+    def __init__(self, state: LabState, name: str) -> None:
+        self.name = name
+        self._call: PreparedCall | None = None
+        try:
+            self._call = PreparedCall(state.api, _switch_path(name), None, "POST")
+        except ApiError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: ApiError) -> None:
+        log.warning("%s: no early switch-over: the lab's controller: %s", self.name, exc)
+        if self._call is not None:
+            self._call.close()
+        self._call = None
+
+    def send(self) -> None:
+        if self._call is not None:
+            try:
+                self._call.send()
+            except ApiError as exc:
+                self._failed(exc)
+
+    def done(self) -> None:
+        if self._call is not None:
+            try:
+                self._call.answer()
+            except ApiError as exc:
+                self._failed(exc)
+            self._call = None
 
 
 def cancel(state: LabState, name: str) -> None:
