@@ -10,8 +10,9 @@ Forwarding model (mobility.p4):
   with the virtual network; across sites they go to the site's gateway switch
   (the one with an underlay address) and into a GRE tunnel to the far gateway,
   which terminates it and carries on inside its own site. With tunnels on
-  demand (`Planner.tunnels_up` a set), a tunnel exists only while it is up;
-  a frame that needs one that is down goes to the controller, which brings it
+  demand (`Planner.tunnels_up` a set), a tunnel (its tunnel_encap entry) exists
+  only while it is up, the underlay's next hops to the far gateways always; a
+  frame that needs a tunnel that is down goes to the controller, which brings it
   up and sends that frame through it itself;
 - a virtual network with a gateway MAC is routed by host routes on every
   switch, so a VM keeps its address wherever it is;
@@ -180,19 +181,24 @@ class Planner:
                                   "ingress_port.set_underlay"))
             out.append(TableEntry("gre_termination", {"ipv4_dst": sw.underlay.ip},
                                   "gre_termination.terminate"))
+            # The underlay's next hop to every other gateway is kept whatever the
+            # tunnels do: a tunnel coming up is then one entry (and on the OVS target
+            # no route or neighbour to make first, in the move's critical path).
             for (a, b), tid in self._tunnel_ids.items():
-                if a != switch or not self.tunnel_is_up(a, b):
+                if a != switch:
                     continue
                 far = self.topo.switches[b]
                 assert far.underlay is not None
                 peer = self.underlay_peer(a, b)
-                out.append(TableEntry("tunnel_encap", {"tunnel_id": tid},
-                                      "tunnel_encap.encap_gre",
-                                      {"src_addr": sw.underlay.ip, "dst_addr": far.underlay.ip}))
                 out.append(TableEntry("underlay_next_hop", {"ipv4_dst": far.underlay.ip},
                                       "underlay_next_hop.set_next_hop",
                                       {"port": sw.underlay.port, "src_mac": peer.src_mac,
                                        "dst_mac": peer.dst_mac}))
+                if self.tunnel_is_up(a, b):
+                    out.append(TableEntry("tunnel_encap", {"tunnel_id": tid},
+                                          "tunnel_encap.encap_gre",
+                                          {"src_addr": sw.underlay.ip,
+                                           "dst_addr": far.underlay.ip}))
         for vnet in self.topo.vnets.values():
             if vnet.gateway_mac:
                 out.append(TableEntry("my_station", {"vnet_id": vnet.id,

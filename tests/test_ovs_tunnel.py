@@ -41,6 +41,21 @@ def test_one_route_per_destination_whatever_the_order() -> None:
     assert dict(underlay_state(a).routes) == {ip("203.0.113.5"): ip("192.0.2.1")}
 
 
+def next_hop(dst: str) -> TableEntry:
+    return TableEntry("underlay_next_hop", {"ipv4_dst": ip(dst)},
+                      "underlay_next_hop.set_next_hop", {"port": 5, "src_mac": 1, "dst_mac": 2})
+
+
+def test_a_next_hop_keeps_its_route_when_the_tunnels_over_it_go() -> None:
+    up = underlay_state([term("192.0.2.1"), next_hop("198.51.100.1"),
+                         tunnel(7, "192.0.2.1", "198.51.100.1")])
+    down = underlay_state([term("192.0.2.1"), next_hop("198.51.100.1")])
+    assert up == down
+    assert dict(down.routes) == {ip("198.51.100.1"): ip("192.0.2.1")}
+    # A next hop with no address of ours to route from needs nothing yet.
+    assert underlay_state([next_hop("198.51.100.1")]) == UnderlayState()
+
+
 def test_tunnel_zero_drops_and_other_tables_need_nothing() -> None:
     entries = [
         tunnel(0, "192.0.2.1", "192.0.2.2"),  # "no tunnel": never looked up

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,20 +93,31 @@ class Device:
         will be are put in place first, what only the old ones needed goes last."""
         assert self.pipeline is not None
         async with self.lock:
+            t = [time.perf_counter()]
             store = self.pipeline.store
             pl = self.pipeline
             plan = store.plan(parse_request(request, pl.schema, pl.parser), rollback)
             underlay = self.underlay if _touches_gre(plan.changes) else None
+            t.append(time.perf_counter())
             try:
                 if underlay is not None:
                     await underlay.apply(_underlay_state(store, plan.changes))
+                t.append(time.perf_counter())
                 await self._connection().apply(plan.messages)
+                t.append(time.perf_counter())
                 plan.commit()
             finally:
                 if underlay is not None:
                     await underlay.settle(_underlay_state(store, {}))
+            t.append(time.perf_counter())
             if plan.messages:  # nothing sent: no flow changed, no megaflow went stale
                 await self._unixctl("revalidator/purge")
+            t.append(time.perf_counter())
+            if log.isEnabledFor(logging.DEBUG) and len(t) == 6:
+                ms = [(b - a) * 1e3 for a, b in itertools.pairwise(t)]
+                log.debug("bridge %s: %d messages in %.1f ms: plan %.1f, underlay %.1f, "
+                          "OpenFlow %.1f, underlay after %.1f, purge %.1f", self.bridge,
+                          len(plan.messages), (t[-1] - t[0]) * 1e3, *ms)
             return plan
 
     async def _unixctl(self, command: str) -> None:

@@ -8,10 +8,13 @@ address of the port the frame is sent to. So, from the entries:
 
 - addresses: every gre_termination address and every tunnel_encap source, each a
   /32 on the underlay bridge's LOCAL port (a /32 adds no route to the namespace);
-- routes: each tunnel_encap destination, /32 via the underlay bridge with one of
-  our own addresses as gateway (OVS 3.1 takes a route's source from an address of
-  its device that covers the destination or the gateway, and a /32 covers only
-  itself); the tunnel's own source is the flow's tun_src all the same;
+- routes: each tunnel_encap destination, and each underlay_next_hop destination
+  while the bridge has an address, /32 via the underlay bridge with one of our own
+  addresses as gateway (OVS 3.1 takes a route's source from an address of its
+  device that covers the destination or the gateway, and a /32 covers only
+  itself); the tunnel's own source is the flow's tun_src all the same. A next hop
+  is the underlay's routing, which outlives the tunnels over it: a tunnel that
+  comes up again then needs no route, no neighbour, only its flows;
 - neighbours: those gateways, at the underlay bridge's MAC. underlay_next_hop
   rewrites both MACs of the outer frame afterwards, so the MAC is only a token.
 """
@@ -46,6 +49,7 @@ class UnderlayState:
 def underlay_state(entries: Iterable[TableEntry]) -> UnderlayState:
     addresses: set[int] = set()
     routes: dict[int, int] = {}
+    next_hops: set[int] = set()
     for e in entries:
         if e.table == "gre_termination":
             addresses.add(int(e.match["ipv4_dst"]))
@@ -54,6 +58,11 @@ def underlay_state(entries: Iterable[TableEntry]) -> UnderlayState:
             src, dst = int(e.params["src_addr"]), int(e.params["dst_addr"])
             addresses.add(src)
             routes[dst] = min(routes.get(dst, src), src)  # any of ours; the same each time
+        elif e.table == "underlay_next_hop" and e.action == "underlay_next_hop.set_next_hop":
+            next_hops.add(int(e.match["ipv4_dst"]))
+    if addresses:
+        for dst in next_hops - set(routes):
+            routes[dst] = min(addresses)
     return UnderlayState(frozenset(addresses), routes)
 
 
