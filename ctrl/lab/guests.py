@@ -53,6 +53,7 @@ from ctrl.vm.qemu import (
     probe_accel,
     qemu_argv,
     run_state,
+    tail_of,
     wait_booted,
 )
 from ctrl.vm.qmp import Qmp, QmpEvent
@@ -164,11 +165,12 @@ def attach(state: LabState, spec: LabSpec, host: HostNet) -> LabGuest:
     """The running QEMU of `host`, found in the lab state, with a QMP session."""
     at = state.locations.get(host.name, host.hypervisor)
     p = next((p for p in state.processes if p.name == proc_name(host.name)), None)
+    gspec, place = guest_spec(host), placement(state, spec, host, at)
     if p is None or not procs.is_running(p):
         raise LabError(f"{host.name}: its QEMU is not running"
-                       + (f" (its log: {p.log})" if p else "")
+                       + (f" (its log: {p.log}: {tail_of(Path(p.log))}; its console ends: "
+                          f"{tail_of(place.path(gspec, 'console'))})" if p else "")
                        + "; `ctrl lab down` and up again")
-    gspec, place = guest_spec(host), placement(state, spec, host, at)
     try:
         qmp = Qmp.connect(place.path(gspec, "qmp"), timeout=10.0, name=host.name,
                           alive=lambda: procs.is_running(p))

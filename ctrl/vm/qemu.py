@@ -123,7 +123,8 @@ def qemu_argv(qemu: str, image: GuestImage, spec: GuestSpec, place: Placement, a
     return argv
 
 
-def _tail(path: Path, lines: int = 8) -> str:
+def tail_of(path: Path, lines: int = 8) -> str:
+    """The last lines of a log or console file, on one line."""
     try:
         return " / ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
@@ -159,10 +160,10 @@ def wait_console(spec: GuestSpec, place: Placement, marker: bytes, timeout: floa
                 return
         if not alive():
             raise VmError(f"{spec.name}: QEMU exited before {marker.decode()!r}: "
-                          f"{_tail(place.path(spec, 'log'))}")
+                          f"{tail_of(place.path(spec, 'log'))}")
         if time.monotonic() > deadline:
             raise VmError(f"{spec.name}: no {marker.decode()!r} on the console in "
-                          f"{timeout:.0f} s: {_tail(console)}")
+                          f"{timeout:.0f} s: {tail_of(console)}")
         time.sleep(0.02)
 
 
@@ -214,7 +215,7 @@ class Guest:
             _end(process)
             tap.delete_tap(place.tap, place.ns)
             raise VmError(f"{spec.name}: QEMU did not come up ({exc}); its output: "
-                          f"{_tail(logfile)}") from exc
+                          f"{tail_of(logfile)}") from exc
         return cls(spec, place, accel, process, qmp, started, uri)
 
     @property
