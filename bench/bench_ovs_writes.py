@@ -14,10 +14,8 @@ protobuf 3.20's pure-Python backend (~400 us an entry), inside the timed part.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -25,14 +23,12 @@ import pytest
 
 from bench import p4shell
 from bench.conftest import RATIOS
-from ctrl import netns
-from ctrl.ovs.target import BridgeSpec, serving
 from ctrl.p4build import BuildPaths
 from ctrl.p4client import P4Client
 from ctrl.p4entity import TableEntry, Update, insert
 from ctrl.p4schema import P4Schema
 from ctrl.proto import p4r
-from tests.packet.ovs_target import ovs_available
+from tests.packet.ovs_target import one_bridge_server
 
 N = 10_000
 TITLE = f"P4Runtime writes of {N:,} bridging entries to the OVS target (median of rounds)"
@@ -40,15 +36,8 @@ TITLE = f"P4Runtime writes of {N:,} bridging entries to the OVS target (median o
 
 @pytest.fixture(scope="module")
 def ovs_server(tmp_path_factory: pytest.TempPathFactory, schema: P4Schema) -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run ovs-vswitchd")
-    if (why := ovs_available()) is not None:
-        pytest.skip(why)
-    uid = os.getpid() % 100000
-    with netns.scratch_netns(f"bws{uid}") as ns, serving(
-            Path(tmp_path_factory.mktemp("ovsbench")), [BridgeSpec(f"bw{uid}", 1, netns=ns)],
-            schema) as target:
-        yield target.address
+    with one_bridge_server(tmp_path_factory.mktemp("ovsbench"), schema, "bw") as address:
+        yield address
 
 
 def entries(n: int) -> list[TableEntry]:
