@@ -17,7 +17,7 @@ request is a 400; neither changes anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from ctrl.controller import Controller
 from ctrl.errors import MobilityError
-from ctrl.hosts import HostError
+from ctrl.hosts import Host, HostError
 from ctrl.hypervisors import Hypervisors
 from ctrl.p4values import int_to_ipv4, int_to_mac
 
@@ -126,26 +126,27 @@ async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, t
                               "status": "migrated by libvirt, the network readied first"})
 
 
-async def switch_over(request: web.Request) -> web.Response:
-    c = request.app[CONTROLLER]
+async def _flight_step(request: web.Request, step: Callable[[str], Awaitable[Host]],
+                       status: str) -> web.Response:
+    """A step of an announced migration (the VM by name or MAC in the path): the host
+    where it is now, or a 404 saying why nothing changed."""
     vm = request.match_info["vm"]
     try:
-        host = await c.switch_over(vm)
+        host = await step(vm)
     except HostError as exc:
         raise _error(web.HTTPNotFound, str(exc)) from None
     return web.json_response({"vm": vm, "mac": int_to_mac(host.mac), "at": str(host.location),
-                              "status": "switched over: delivered at the new location"})
+                              "status": status})
+
+
+async def switch_over(request: web.Request) -> web.Response:
+    return await _flight_step(request, request.app[CONTROLLER].switch_over,
+                              "switched over: delivered at the new location")
 
 
 async def cancel_migration(request: web.Request) -> web.Response:
-    c = request.app[CONTROLLER]
-    vm = request.match_info["vm"]
-    try:
-        host = await c.cancel(vm)
-    except HostError as exc:
-        raise _error(web.HTTPNotFound, str(exc)) from None
-    return web.json_response({"vm": vm, "mac": int_to_mac(host.mac), "at": str(host.location),
-                              "status": "migration cancelled: delivered at one location"})
+    return await _flight_step(request, request.app[CONTROLLER].cancel,
+                              "migration cancelled: delivered at one location")
 
 
 async def openapi(request: web.Request) -> web.Response:

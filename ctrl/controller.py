@@ -189,13 +189,14 @@ class Controller:
             order = [s for s in self.planner.order_switches(new, old) if s in live]
             if not order:
                 return 0
-            first = order[0] if order[0] == new.switch else None
-            # A move between two ports of one switch is one write there, not two.
-            last = (order[-1] if old is not None and order[-1] == old.switch
-                    and order[-1] != first else None)
-            middle = [s for s in order if s not in (first, last)]
+            # Slices of the order, so no switch is in two groups (a move between two
+            # ports of one switch is one write there).
+            head = 1 if order[0] == new.switch else 0
+            tail = 1 if old is not None and len(order) > head and order[-1] == old.switch \
+                else 0
             written = 0
-            for group in ([first] if first else [], middle, [last] if last else []):
+            for group in (order[:head], order[head:len(order) - tail],
+                          order[len(order) - tail:]):
                 written += await self._apply_all(group, changes)
             return written
 

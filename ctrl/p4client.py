@@ -199,15 +199,14 @@ class P4Client:
         schema = self._schema()
         if self._encoder is None or self._encoder.schema is not schema:
             self._encoder = WriteEncoder(schema)
-        await self.write_request(self._encoder.request(
+        await self._send_write(self._encoder.request(
             updates, device_id=self.device_id, election_id=self.election_id,
             atomicity=atomicity))
 
-    async def write_request(self, request: p4r.WriteRequest | bytes) -> None:
-        """One Write RPC of a WriteRequest, or of its serialized bytes."""
+    async def _send_write(self, data: bytes) -> None:
+        """One Write RPC of a serialized WriteRequest."""
         if self._write is None:
             raise MobilityError(f"{self.name}: not connected")
-        data = request if isinstance(request, bytes) else request.SerializeToString()
         try:
             await self._write(data)
         except grpc.aio.AioRpcError as exc:

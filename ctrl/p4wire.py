@@ -155,9 +155,7 @@ class WriteEncoder:
         head, tail = self._header_of(device_id, election_id, atomicity, role)
         parts = [head]
         for u in updates:
-            data = self.fast_update(u)
-            if data is None:
-                data = u.encode(self.schema).SerializeToString()
+            data = self.update(u)
             parts.append(b"\x22" + _len(len(data)) + data)
         parts.append(tail)
         return b"".join(parts)

@@ -113,7 +113,7 @@ class Device:
             if plan.messages:  # nothing sent: no flow changed, no megaflow went stale
                 await self._unixctl("revalidator/purge")
             t.append(time.perf_counter())
-            if log.isEnabledFor(logging.DEBUG) and len(t) == 6:
+            if log.isEnabledFor(logging.DEBUG):
                 ms = [(b - a) * 1e3 for a, b in itertools.pairwise(t)]
                 log.debug("bridge %s: %d messages in %.1f ms: plan %.1f, underlay %.1f, "
                           "OpenFlow %.1f, underlay after %.1f, purge %.1f", self.bridge,
