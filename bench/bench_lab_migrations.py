@@ -27,14 +27,14 @@ from typing import Any
 import pytest
 
 from bench.conftest import RATIOS
-from ctrl.bmv2 import free_tcp_port
-from ctrl.hosts import Damping
+from ctrl.control.hosts import Damping
 from ctrl.lab import build
 from ctrl.lab.cli import read_topology
 from ctrl.lab.demo import StepResult, endpoints, migrate_apart, probe_options, step_window
 from ctrl.lab.probe import Probe
 from ctrl.lab.spec import LabSpec
 from ctrl.lab.state import LabState
+from ctrl.targets.bmv2 import free_tcp_port
 from tests.packet.ovs_target import ovs_available
 
 ROUNDS = 3  # each one a move away and one back

@@ -31,16 +31,16 @@ from typing import Any
 import pytest
 
 from bench.conftest import RATIOS
-from ctrl import netns
-from ctrl.bmv2 import Bmv2Switch, find_simple_switch_grpc
-from ctrl.ovs.daemon import OvsDaemons, _tool
-from ctrl.ovs.ovsdb import OvsBridge
-from ctrl.ovs.target import BridgeSpec, serving
-from ctrl.p4build import BuildPaths
-from ctrl.p4client import P4Client
-from ctrl.p4entity import TableEntry, delete, insert
-from ctrl.p4schema import P4Schema
-from ctrl.p4values import int_to_mac
+from ctrl.p4rt.build import BuildPaths
+from ctrl.p4rt.client import P4Client
+from ctrl.p4rt.entity import TableEntry, delete, insert
+from ctrl.p4rt.schema import P4Schema
+from ctrl.p4rt.values import int_to_mac
+from ctrl.platform import netns
+from ctrl.targets.bmv2 import Bmv2Switch, find_simple_switch_grpc
+from ctrl.targets.ovs.daemon import OvsDaemons, _tool
+from ctrl.targets.ovs.ovsdb import OvsBridge
+from ctrl.targets.ovs.target import BridgeSpec, serving
 from tests.packet.ovs_target import ovs_available
 
 ROUNDS = 15

@@ -6,7 +6,7 @@ pipeline (SetForwardingPipelineConfig resets the bridge).
 "target" rounds send WriteRequests serialized beforehand, so that they time the
 target (decode, validate, plan, OpenFlow, ovs-vswitchd, the reply) and not the
 client, which runs in this process. "P4Client" rounds time P4Client.write() of
-the same entries end to end, its encoding (ctrl/p4wire.py) included; "protobuf"
+the same entries end to end, its encoding (ctrl/p4rt/wire.py) included; "protobuf"
 rounds encode as P4Client did before it, protobuf messages serialized by
 protobuf 3.20's pure-Python backend (~400 us an entry), inside the timed part.
 """
@@ -23,11 +23,11 @@ import pytest
 
 from bench import p4shell
 from bench.conftest import RATIOS
-from ctrl.p4build import BuildPaths
-from ctrl.p4client import P4Client
-from ctrl.p4entity import TableEntry, Update, insert
-from ctrl.p4schema import P4Schema
-from ctrl.proto import p4r
+from ctrl.p4rt.build import BuildPaths
+from ctrl.p4rt.client import P4Client
+from ctrl.p4rt.entity import TableEntry, Update, insert
+from ctrl.p4rt.proto import p4r
+from ctrl.p4rt.schema import P4Schema
 from tests.packet.ovs_target import one_bridge_server
 
 N = 10_000

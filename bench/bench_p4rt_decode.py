@@ -10,7 +10,7 @@ protobuf (3.20, pure Python) in the same run. Goal (issue 3): the OVS target tak
   the same fields in Python (table id, each match's id and value as an int, the
   action id, each parameter's id and value): the least the server pays today
   before it checks anything. "+ parse_update" is what it does today: protobuf,
-  then ctrl/ovs/validate.py's checks of every update.
+  then ctrl/targets/ovs/validate.py's checks of every update.
 
 The summary prints microseconds per entry (medians) and the ratios. Nothing about
 time is asserted; that C equals the reference on this request is.
@@ -24,10 +24,10 @@ import pytest
 
 from bench.conftest import RATIOS
 from ctrl.fastpath import Backend, CompiledSchema, WriteDecoder, decode_write, native_available
-from ctrl.ovs.validate import parse_update
-from ctrl.p4entity import TableEntry, insert
-from ctrl.p4schema import P4Schema
-from ctrl.proto import p4r
+from ctrl.p4rt.entity import TableEntry, insert
+from ctrl.p4rt.proto import p4r
+from ctrl.p4rt.schema import P4Schema
+from ctrl.targets.ovs.validate import parse_update
 
 N = 10_000
 TITLE = f"decoding one Write of {N:,} bridging inserts: us per entry (median), ratios"

@@ -15,11 +15,11 @@ import pytest
 
 from bench import p4shell
 from bench.conftest import RATIOS
-from ctrl.bmv2 import Bmv2Switch
-from ctrl.p4build import BuildPaths
-from ctrl.p4client import P4Client
-from ctrl.p4entity import TableEntry, Update, insert
-from ctrl.p4schema import P4Schema
+from ctrl.p4rt.build import BuildPaths
+from ctrl.p4rt.client import P4Client
+from ctrl.p4rt.entity import TableEntry, Update, insert
+from ctrl.p4rt.schema import P4Schema
+from ctrl.targets.bmv2 import Bmv2Switch
 
 N = 2_000
 TITLE = f"P4Runtime writes of {N} bridging entries to bmv2 (median of 3 rounds)"

@@ -3,7 +3,7 @@ reference, dpkt and scapy, in the same run. Goal (issue 6): C >= 100x dpkt.
 
 The frames cycle through ARP, RARP, ARP in a VLAN, IPv4/TCP, four kinds of GRE
 (inner IPv4, inner ARP, IPv4 in GRE, key + checksum + sequence), two LLDP, two
-DHCP and one IPv6 (tests/fastpath_frames.py: corpus()).
+DHCP and one IPv6 (tests/fastpath/frames.py: corpus()).
 
 - "C batch call" is BatchParser.parse(), what the controller calls: joining the
   frames, the one C call and the RecordBatch around its records (memory of the
@@ -34,7 +34,7 @@ from scapy.layers.l2 import Ether
 
 from bench.conftest import RATIOS
 from ctrl.fastpath import Backend, BatchParser, MetaColumns, native_available, parse_batch
-from tests.fastpath_frames import mixed
+from tests.fastpath.frames import mixed
 
 N = 100_000
 SCAPY_N = 2_000

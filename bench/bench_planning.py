@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from bench.conftest import RATIOS
-from ctrl.diff import Diff, diff
-from ctrl.hosts import Location
-from ctrl.p4entity import Entity
-from ctrl.planner import PlacedVM, Planner, placed
-from ctrl.topology import parse_topology
-from ctrl.wanted import WantedState
+from ctrl.control.diff import Diff, diff
+from ctrl.control.hosts import Location
+from ctrl.control.planner import PlacedVM, Planner, placed
+from ctrl.control.topology import parse_topology
+from ctrl.control.wanted import WantedState
+from ctrl.p4rt.entity import Entity
 
 SWITCHES, VMS = 40, 2000
 TITLE = f"planning one move, {SWITCHES} switches, {VMS:,} VMs (median)"
@@ -46,7 +46,7 @@ def _record(who: str, seconds: float) -> None:
     TIMES[who] = seconds
     lines = [f"  {k:<42} {v * 1e3:>10,.2f} ms" for k, v in TIMES.items()]
     if len(TIMES) == 2:
-        inc, full = TIMES["piece by piece (ctrl.wanted)"], TIMES["from scratch + diff"]
+        inc, full = TIMES["piece by piece (ctrl.control.wanted)"], TIMES["from scratch + diff"]
         lines.append(f"  piece by piece is x{full / inc:,.0f} faster")
     RATIOS[TITLE] = lines
 
@@ -72,7 +72,7 @@ def test_piece_by_piece(benchmark: Any) -> None:
     moves = iter(MOVES * 1000)
     benchmark.pedantic(lambda: state.set(("vm", MOVES[0].mac), _plan(next(moves))),
                        rounds=40, iterations=1)
-    _record("piece by piece (ctrl.wanted)", benchmark.stats.stats.median)
+    _record("piece by piece (ctrl.control.wanted)", benchmark.stats.stats.median)
 
 
 def test_from_scratch(benchmark: Any) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ctrl.bmv2 import Bmv2Switch, find_simple_switch_grpc
-from ctrl.p4build import BuildPaths, project_root
-from ctrl.p4schema import P4Schema
+from ctrl.p4rt.build import BuildPaths, project_root
+from ctrl.p4rt.schema import P4Schema
+from ctrl.targets.bmv2 import Bmv2Switch, find_simple_switch_grpc
 
 
 @pytest.fixture(scope="module")

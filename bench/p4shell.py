@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctrl.p4build import BuildPaths
-from ctrl.p4entity import TableEntry
+from ctrl.p4rt.build import BuildPaths
+from ctrl.p4rt.entity import TableEntry
 
 
 class Session:

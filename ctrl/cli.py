@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ctrl import __version__
 from ctrl.errors import MobilityError, P4BuildError
-from ctrl.p4build import BuildPaths, compile_p4, project_root, recorded_digest, sources_digest
-from ctrl.p4schema import P4Schema
+from ctrl.p4rt.build import BuildPaths, compile_p4, project_root, recorded_digest, sources_digest
+from ctrl.p4rt.schema import P4Schema
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -58,9 +58,9 @@ def _election_id(text: str) -> tuple[int, int]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ctrl.controller import Controller
-    from ctrl.hypervisors import Hypervisors, parse_uris
-    from ctrl.topology import load_topology
+    from ctrl.control.runner import Controller
+    from ctrl.control.topology import load_topology
+    from ctrl.northbound.hypervisors import Hypervisors, parse_uris
 
     schema = P4Schema.load(args.p4info)
     topology = load_topology(args.topology)
@@ -84,7 +84,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     async def serve() -> None:
         from aiohttp import web
 
-        from ctrl.api import make_app
+        from ctrl.northbound.api import make_app
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -121,7 +121,7 @@ LIBVIRT_TIMEOUT = 300.0   # seconds a migration libvirt performs may take, answe
 
 def _call(api: str, path: str, body: Mapping[str, object] | None = None,
           method: str | None = None, timeout: float = 10.0) -> object:
-    from ctrl.apiclient import call
+    from ctrl.northbound.client import call
 
     return call(api, path, body, method, timeout)
 
@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(func=_cmd_migrate)
 
     from ctrl.lab.cli import add_parser as add_lab
-    from ctrl.ovs.cli import add_parser as add_ovs_target
+    from ctrl.targets.ovs.cli import add_parser as add_ovs_target
 
     add_ovs_target(sub)
     add_lab(sub)

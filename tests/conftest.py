@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ctrl.p4build import BuildPaths, project_root
-from ctrl.p4schema import P4Schema
+from ctrl.p4rt.build import BuildPaths, project_root
+from ctrl.p4rt.schema import P4Schema
 from ctrl.vm.libvirtd import SessionLibvirtd
 
 

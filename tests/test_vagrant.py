@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from ctrl.p4build import BuildPaths
+from ctrl.p4rt.build import BuildPaths
 
 
 def _tool(name: str) -> str:

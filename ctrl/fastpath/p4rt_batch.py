@@ -19,7 +19,7 @@ from typing import NamedTuple
 from google.protobuf.message import DecodeError
 
 from ctrl.fastpath.errors import MalformedWriteError
-from ctrl.proto import p4r, rpc_code
+from ctrl.p4rt.proto import p4r, rpc_code
 
 # u_flags bits (enum fp_p4rt_flag)
 FAST, DEFAULT, ACTION = 0x01, 0x02, 0x04
@@ -28,8 +28,8 @@ VALUE_MAX = 8     # longer values make an update slow
 
 
 class Verdict(enum.IntEnum):
-    """What parse_update() of ctrl/ovs/validate.py says of a fast update (enum fp_p4rt_verdict):
-    the first of its checks that fails, in its order."""
+    """What parse_update() of ctrl/targets/ovs/validate.py says of a fast update
+    (enum fp_p4rt_verdict): the first of its checks that fails, in its order."""
 
     OK = 0
     BAD_TYPE = 1

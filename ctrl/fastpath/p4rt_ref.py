@@ -4,7 +4,7 @@ protobuf parses the request; an update is fast when it is an exact-match
 TableEntry with a direct action (or none), no field outside that, no unknown
 field, values of at most 8 bytes, and its bytes are exactly what protobuf writes
 for it (the canonical encoding the C decoder takes). The verdicts follow
-parse_update() of ctrl/ovs/validate.py on the typed P4Info, check for check.
+parse_update() of ctrl/targets/ovs/validate.py on the typed P4Info, check for check.
 Where each update lies in the request is found by walking the request's
 top-level fields, as protobuf does.
 """
@@ -30,8 +30,8 @@ from ctrl.fastpath.p4rt_batch import (
     WriteHeader,
 )
 from ctrl.fastpath.p4rt_schema import CompiledSchema
-from ctrl.p4schema import ActionScope, MatchKind, P4Schema
-from ctrl.proto import p4r
+from ctrl.p4rt.proto import p4r
+from ctrl.p4rt.schema import ActionScope, MatchKind, P4Schema
 
 _ENTRY_FIELDS = frozenset({"table_id", "match", "action", "priority", "is_default_action"})
 _UPDATES_TAG = 0x22  # WriteRequest.updates, field 4, length-delimited

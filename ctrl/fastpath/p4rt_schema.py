@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ctrl.fastpath.p4rt_batch import FastUpdate
-from ctrl.p4entity import TableEntry
-from ctrl.p4schema import ActionScope, MatchKind, P4Schema
+from ctrl.p4rt.entity import TableEntry
+from ctrl.p4rt.schema import ActionScope, MatchKind, P4Schema
 
 # Bits of table_flags, field_flags, ref_flags (enum fp_p4rt_schema_flag).
 T_CONST_DEFAULT = 0x01

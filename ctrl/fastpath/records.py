@@ -3,7 +3,7 @@
 These mean what `fp_record` of ext/fp_parse.h means. A part (`eth`, `arp`, ...)
 is there only if the frame held it whole; the parts parsed before a frame was
 rejected stay. Numbers are plain ints: MAC addresses 48-bit, IPv4 addresses
-32-bit, as in ctrl/packets.py.
+32-bit, as in ctrl/punt/frames.py.
 """
 
 from __future__ import annotations

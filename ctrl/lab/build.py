@@ -2,7 +2,7 @@
 
 Everything made is written into the lab state at once (ctrl/lab/state.py), so
 `down` removes exactly that, even after an `up` that failed or was cut off.
-Netlink does the links and addresses (ctrl/netns.py, no shell); switches, the
+Netlink does the links and addresses (ctrl/platform/netns.py, no shell); switches, the
 controller and QEMU guests (ctrl/lab/guests.py) are processes of their own, stopped
 by PID.
 """
@@ -15,14 +15,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ctrl import netns
-from ctrl.apiclient import ApiError, call
-from ctrl.bmv2 import bmv2_argv, find_simple_switch_grpc
+from ctrl.control.topology import to_yaml
 from ctrl.lab import guests, procs
 from ctrl.lab.spec import BRIDGE, End, HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
-from ctrl.p4build import BuildPaths, project_root
-from ctrl.topology import to_yaml
+from ctrl.northbound.client import ApiError, call
+from ctrl.p4rt.build import BuildPaths, project_root
+from ctrl.platform import netns
+from ctrl.targets.bmv2 import bmv2_argv, find_simple_switch_grpc
 
 log = logging.getLogger(__name__)
 

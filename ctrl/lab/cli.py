@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ctrl.bmv2 import free_tcp_port
 from ctrl.lab import build, procs
 from ctrl.lab.fattree import fat_tree_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
@@ -14,6 +13,7 @@ from ctrl.lab.probe import Probe, ProbeOptions, Progress
 from ctrl.lab.report import Mark
 from ctrl.lab.spec import GUESTS, TARGETS, LabError, lab_tag, parse_lab
 from ctrl.lab.state import DEFAULT_DIR, LabState
+from ctrl.targets.bmv2 import free_tcp_port
 
 SHIPPED = Path(__file__).resolve().parent / "topologies"
 

@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from ctrl.bmv2 import free_tcp_port
 from ctrl.lab import build
 from ctrl.lab.guests import GUEST_PORT
 from ctrl.lab.moves import Migration
@@ -32,6 +31,7 @@ from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
 from ctrl.lab.report import Gap, Mark, Report
 from ctrl.lab.spec import LabError, LabSpec, lab_tag, parse_lab
 from ctrl.lab.state import LabState
+from ctrl.targets.bmv2 import free_tcp_port
 
 CLOUD_RACK = "1,000-2,000 ms"   # the paper's interruption per migration (Section IV.B)
 GAP_FLOOR_MS = 2.0             # gaps listed from this long: a 1 ms stream shows a 5 ms pause

@@ -36,12 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ctrl import netns
 from ctrl.lab import moves, procs
 from ctrl.lab.moves import Migration
 from ctrl.lab.procs import Proc
 from ctrl.lab.spec import BRIDGE, HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
+from ctrl.platform import netns
 from ctrl.vm import migration, tap
 from ctrl.vm.errors import QmpError, VmError
 from ctrl.vm.image import GuestImage, ensure_image, require

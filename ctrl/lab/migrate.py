@@ -24,14 +24,14 @@ import contextlib
 import logging
 import time
 
-from ctrl import netns
 from ctrl.lab import guests, moves
 from ctrl.lab.build import configure_host, plug_host
 from ctrl.lab.moves import Migration, check_move
 from ctrl.lab.spec import HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
-from ctrl.p4values import to_int
-from ctrl.packets import rarp_announcement
+from ctrl.p4rt.values import to_int
+from ctrl.platform import netns
+from ctrl.punt.frames import rarp_announcement
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import logging
 import urllib.parse
 from dataclasses import asdict, dataclass
 
-from ctrl.apiclient import ApiError, PreparedCall, call
 from ctrl.lab.spec import HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
+from ctrl.northbound.client import ApiError, PreparedCall, call
 
 log = logging.getLogger(__name__)
 

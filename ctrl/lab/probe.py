@@ -8,7 +8,7 @@
 
 or `Probe(...).run(duration=10)`, which returns the report (also after Ctrl-C).
 
-Sockets are made in each endpoint's namespace (`ctrl.netns.in_netns`), then used
+Sockets are made in each endpoint's namespace (`ctrl.platform.netns.in_netns`), then used
 from threads: per endpoint a UDP socket that sends one direction's stream and
 receives the other's, and one end of a TCP connection, written and read by a
 thread each. A progress callback runs on the probe's own thread once per
@@ -43,7 +43,7 @@ from ctrl.lab.pacing import Pacer
 from ctrl.lab.report import DEFAULT_BIN_S, DEFAULT_MIN_INTERRUPTION_MS, Mark, Report, build_report
 from ctrl.lab.tcpstream import TcpLog, receive_stream, send_stream
 from ctrl.lab.udpstream import HEADER, MAX_DATAGRAM, UdpLog, receive_datagrams, send_datagrams
-from ctrl.netns import in_netns
+from ctrl.platform.netns import in_netns
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,8 @@ class Probe:
 
     def start(self) -> None:
         """Make the sockets, connect TCP and start the threads; raises ProbeError (or
-        ctrl.netns.NetnsError for a namespace that is not there) and leaves nothing open."""
+        ctrl.platform.netns.NetnsError for a namespace that is not there) and leaves
+        nothing open."""
         if self._origin_ns is not None:
             raise ProbeError("a probe runs once; make another")
         try:

@@ -1,6 +1,6 @@
 """A lab from a topology file: every namespace, interface, address and process it needs. Pure.
 
-A lab file is a controller topology (ctrl/topology.py) whose switches may leave
+A lab file is a controller topology (ctrl/control/topology.py) whose switches may leave
 out `device_id` and `grpc_addr`, plus an optional `lab` section:
 
     lab:
@@ -39,8 +39,8 @@ from dataclasses import dataclass, replace
 
 import yaml
 
+from ctrl.control.topology import Reader, Topology, compose, parse_topology
 from ctrl.errors import MobilityError
-from ctrl.topology import Reader, Topology, compose, parse_topology
 
 TARGETS = ("ovs", "bmv2")
 GUESTS = ("netns", "qemu")   # what a VM is: a namespace, or a QEMU guest

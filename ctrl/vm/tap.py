@@ -11,7 +11,7 @@ import fcntl
 import os
 import struct
 
-from ctrl import netns
+from ctrl.platform import netns
 
 TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fastpath_frames import corpus
+from tests.fastpath.frames import corpus
 
 
 def main(out: Path) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ctrl.p4build import BuildPaths, project_root
-from ctrl.p4entity import TableEntry, delete, insert
-from ctrl.p4schema import P4Schema
-from ctrl.proto import p4r
+from ctrl.p4rt.build import BuildPaths, project_root
+from ctrl.p4rt.entity import TableEntry, delete, insert
+from ctrl.p4rt.proto import p4r
+from ctrl.p4rt.schema import P4Schema
 from tests import p4rt_wire
 
 MODES = (0x01, 0x00, 0x03, 0x05)  # schema; none; changed schema; schema, other capacities

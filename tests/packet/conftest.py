@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ctrl.bmv2 import find_simple_switch_grpc
+from ctrl.targets.bmv2 import find_simple_switch_grpc
 from tests.packet.ovs_target import ovs_available, ovs_target
 from tests.packet.targets import Target, bmv2_target
 

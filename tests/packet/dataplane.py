@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Iterable, Mapping
 
-from ctrl.netns import recv_frame
+from ctrl.platform.netns import recv_frame
 
 
 def hexdump_diff(want: bytes, got: bytes) -> str:

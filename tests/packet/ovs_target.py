@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from ctrl import netns
-from ctrl.ovs.target import BridgeSpec, serving
-from ctrl.p4build import BuildPaths, project_root
-from ctrl.p4schema import P4Schema
+from ctrl.p4rt.build import BuildPaths, project_root
+from ctrl.p4rt.schema import P4Schema
+from ctrl.platform import netns
+from ctrl.targets.ovs.target import BridgeSpec, serving
 from tests.packet.targets import Target, wired_target
 
 

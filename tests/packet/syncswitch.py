@@ -8,8 +8,8 @@ from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ctrl.p4client import P4Client
-from ctrl.p4entity import (
+from ctrl.p4rt.client import P4Client
+from ctrl.p4rt.entity import (
     Entity,
     MulticastGroupEntry,
     PacketIn,
@@ -18,7 +18,7 @@ from ctrl.p4entity import (
     Update,
     delete,
 )
-from ctrl.p4schema import P4Schema
+from ctrl.p4rt.schema import P4Schema
 
 T = TypeVar("T")
 

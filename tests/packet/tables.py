@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctrl.p4entity import MulticastGroupEntry, TableEntry, insert
+from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry, insert
 from tests.packet.syncswitch import SyncSwitch
 
 

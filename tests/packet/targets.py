@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctrl import netns
-from ctrl.bmv2 import Bmv2Switch
-from ctrl.p4build import BuildPaths, project_root
-from ctrl.p4schema import P4Schema
+from ctrl.p4rt.build import BuildPaths, project_root
+from ctrl.p4rt.schema import P4Schema
+from ctrl.platform import netns
+from ctrl.targets.bmv2 import Bmv2Switch
 from tests.packet.dataplane import Dataplane
 from tests.packet.syncswitch import SyncSwitch
 

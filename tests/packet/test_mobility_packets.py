@@ -17,7 +17,7 @@ from scapy.contrib.lldp import (
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, GRE, Dot1Q, Ether
 
-from ctrl.p4entity import CounterData, PacketOut, TableEntry, delete, insert
+from ctrl.p4rt.entity import CounterData, PacketOut, TableEntry, delete, insert
 from tests.packet import tables as t
 from tests.packet.targets import Target
 

@@ -1,0 +1,320 @@
+"""The wanted table entries of every switch, from the topology and where the VMs are.
+
+Pure: topology, host locations and a next-hop function in; per-switch entity
+sets out. `ctrl.control.diff` turns them into the fewest writes, and the migration
+order (new location first, then outward, old location last) is `order_switches`.
+
+Forwarding model (mobility.p4):
+- a VM's port is an access port of its virtual network;
+- inside a site, frames follow the fewest-links path over fabric links, tagged
+  with the virtual network; across sites they go to the site's gateway switch
+  (the one with an underlay address) and into a GRE tunnel to the far gateway,
+  which terminates it and carries on inside its own site. With tunnels on
+  demand (`Planner.tunnels_up` a set), a tunnel (its tunnel_encap entry) exists
+  only while it is up, the underlay's next hops to the far gateways always; a
+  frame that needs a tunnel that is down goes to the controller, which brings it
+  up and sends that frame through it itself;
+- a virtual network with a gateway MAC is routed by host routes on every
+  switch, so a VM keeps its address wherever it is;
+- a VM announced to migrate is "in flight": until its RARP at the new location,
+  its frames are delivered at both locations (multicast groups along the path
+  between them), as OVN's multi-chassis port binding does, so whatever arrives
+  while the VM switches over is not lost. A GRE tunnel cannot carry a replica
+  (mobility.p4 encapsulates in ingress, before replication): across sites the
+  old location keeps the traffic until the RARP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from ctrl.control.hosts import Location
+from ctrl.control.paths import SwitchPaths
+from ctrl.control.topology import Link, Topology
+from ctrl.errors import MobilityError
+from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry
+from ctrl.p4rt.values import to_int
+
+ETHERTYPE_ARP, ETHERTYPE_RARP, ETHERTYPE_LLDP, ETHERTYPE_IPV4 = 0x0806, 0x8035, 0x88CC, 0x0800
+PUNTS = (  # (ether_type, ip_proto, l4_dst_port, reason)
+    (ETHERTYPE_ARP, 0, 0, 1),
+    (ETHERTYPE_RARP, 0, 0, 2),
+    (ETHERTYPE_LLDP, 0, 0, 3),
+    (ETHERTYPE_IPV4, 17, 67, 4),
+)
+
+# Outer MACs where the topology gives none (two gateways on one segment that ignores them).
+DEFAULT_UNDERLAY_MACS = ("02:00:00:00:ff:01", "02:00:00:00:ff:02")
+
+# next_hops(destination) -> {switch: neighbour toward destination}, within one site
+NextHops = Callable[[str], Mapping[str, str]]
+
+
+class PlanError(MobilityError, ValueError):
+    """The wanted state cannot be built: no path, no gateway for a site."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedVM:
+    vnet: int
+    mac: int
+    ip: int | None
+    at: Location
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """An announced migration under way: the VM's next location, and the multicast
+    group id its frames use on switches that send them to both locations."""
+
+    to: Location
+    group: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnderlayPeer:
+    """How a gateway reaches another site's gateway: the outer frame's MACs."""
+
+    src_mac: str
+    dst_mac: str
+
+
+class Planner:
+    def __init__(self, topology: Topology,
+                 underlay_peer: Callable[[str, str], UnderlayPeer] | None = None) -> None:
+        self.topo = topology
+        self._ports: dict[tuple[str, str], int] = {}
+        for link in topology.links:
+            self._ports[link.a.switch, link.b.switch] = link.a.port
+            self._ports[link.b.switch, link.a.switch] = link.b.port
+        self.paths = SwitchPaths(topology.switches, topology.links)
+        self.next_hops: NextHops = self.paths.next_hops
+        self.underlay_peer = underlay_peer or self._underlay_peer
+        self._gateways = {}
+        for site in topology.sites:
+            gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
+            if gws:
+                self._gateways[site] = sorted(gws)[0]
+        self.tunnels_up: set[tuple[str, str]] | None = None  # None: every tunnel, always
+        self._tunnel_ids = {
+            (a, b): i + 1
+            for i, (a, b) in enumerate(
+                (a, b) for a in sorted(self._gateways.values())
+                for b in sorted(self._gateways.values()) if a != b)
+        }
+
+    def _underlay_peer(self, src_gateway: str, dst_gateway: str) -> UnderlayPeer:
+        """The outer frame's MACs from the topology: the gateway's own underlay MAC, and its
+        next hop's (a router), else the far gateway's (one segment)."""
+        here = self.topo.switches[src_gateway].underlay
+        there = self.topo.switches[dst_gateway].underlay
+        return UnderlayPeer(
+            (here and here.mac) or DEFAULT_UNDERLAY_MACS[0],
+            (here and here.next_hop_mac) or (there and there.mac) or DEFAULT_UNDERLAY_MACS[1])
+
+    @property
+    def links_down(self) -> frozenset[Link]:
+        return self.paths.down
+
+    def set_links_down(self, down: Iterable[Link]) -> bool:
+        """Paths avoid these links from now on; True when that changed anything."""
+        new = frozenset(down)
+        if new == self.paths.down:
+            return False
+        self.paths.set_down(new)
+        return True
+
+    def fabric_ports(self, switch: str) -> list[int]:
+        return sorted(p for (a, _), p in self._ports.items() if a == switch)
+
+    def gateway(self, site: str) -> str:
+        gw = self._gateways.get(site)
+        if gw is None:
+            raise PlanError(f"site {site} has no switch with an underlay address")
+        return gw
+
+    def tunnel_id(self, src_gateway: str, dst_gateway: str) -> int:
+        return self._tunnel_ids[src_gateway, dst_gateway]
+
+    def path(self, src: str, dst: str) -> list[str] | None:
+        """The switches from src to dst, both included, or None when there is no path."""
+        if src == dst:
+            return [src]
+        hops = self.next_hops(dst)
+        out, cur = [src], src
+        while cur != dst:
+            nxt = hops.get(cur)
+            if nxt is None or len(out) > len(self.topo.switches):
+                return None
+            out.append(nxt)
+            cur = nxt
+        return out
+
+    def tunnels(self) -> dict[tuple[str, str], int]:
+        return dict(self._tunnel_ids)
+
+    def tunnel_is_up(self, src_gateway: str, dst_gateway: str) -> bool:
+        return self.tunnels_up is None or (src_gateway, dst_gateway) in self.tunnels_up
+
+    def tunnel_between(self, here: str, there: str) -> tuple[str, str] | None:
+        """(gateway of `here`'s site, gateway of `there`'s site), switches both; None when
+        the two are in one site."""
+        a, b = self.topo.switches[here].site, self.topo.switches[there].site
+        return None if a == b else (self.gateway(a), self.gateway(b))
+
+    def base(self, switch: str) -> list[Entity]:
+        """What a switch holds whatever the VMs do: ports, punts, termination, gateways."""
+        sw = self.topo.switches[switch]
+        out: list[Entity] = [
+            TableEntry("punt", {"ether_type": et, "ip_proto": proto, "l4_dst_port": port},
+                       "punt.to_cpu", {"reason": reason})
+            for et, proto, port, reason in PUNTS
+        ]
+        for port in self.fabric_ports(switch):
+            out.append(TableEntry("ingress_port", {"ingress_port": port},
+                                  "ingress_port.set_fabric"))
+            out.append(TableEntry("egress_vlan", {"egress_port": port},
+                                  "egress_vlan.push_vnet_tag"))
+        if sw.underlay:
+            out.append(TableEntry("ingress_port", {"ingress_port": sw.underlay.port},
+                                  "ingress_port.set_underlay"))
+            out.append(TableEntry("gre_termination", {"ipv4_dst": sw.underlay.ip},
+                                  "gre_termination.terminate"))
+            # The underlay's next hop to every other gateway is kept whatever the
+            # tunnels do: a tunnel coming up is then one entry (and on the OVS target
+            # no route or neighbour to make first, in the move's critical path).
+            for (a, b), tid in self._tunnel_ids.items():
+                if a != switch:
+                    continue
+                far = self.topo.switches[b]
+                assert far.underlay is not None
+                peer = self.underlay_peer(a, b)
+                out.append(TableEntry("underlay_next_hop", {"ipv4_dst": far.underlay.ip},
+                                      "underlay_next_hop.set_next_hop",
+                                      {"port": sw.underlay.port, "src_mac": peer.src_mac,
+                                       "dst_mac": peer.dst_mac}))
+                if self.tunnel_is_up(a, b):
+                    out.append(TableEntry("tunnel_encap", {"tunnel_id": tid},
+                                          "tunnel_encap.encap_gre",
+                                          {"src_addr": sw.underlay.ip,
+                                           "dst_addr": far.underlay.ip}))
+        for vnet in self.topo.vnets.values():
+            if vnet.gateway_mac:
+                out.append(TableEntry("my_station", {"vnet_id": vnet.id,
+                                                     "eth_dst": vnet.gateway_mac},
+                                      "my_station.set_routable"))
+        return out
+
+    def _hop(self, switch: str, dest: str) -> int | None:
+        nxt = self.next_hops(dest).get(switch)
+        return None if nxt is None else self._ports[switch, nxt]
+
+    def toward(self, switch: str, vm: PlacedVM) -> TableEntry | None:
+        """The bridging entry of `switch` for one VM: local port, next hop, or tunnel;
+        None when links down have cut the switch off from it (its frames then miss
+        and are dropped, as they would be anyway)."""
+        key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
+        if switch == vm.at.switch:
+            return TableEntry("bridging", key, "bridging.forward", {"port": vm.at.port})
+        here = self.topo.switches[switch].site
+        there = self.topo.switches[vm.at.switch].site
+        if here == there:
+            port = self._hop(switch, vm.at.switch)
+            return None if port is None else TableEntry("bridging", key, "bridging.forward",
+                                                        {"port": port})
+        gw_here, gw_there = self.gateway(here), self.gateway(there)
+        if switch == gw_here:
+            if not self.tunnel_is_up(gw_here, gw_there):
+                return TableEntry("bridging", key, "bridging.to_cpu")  # the controller asks
+            return TableEntry("bridging", key, "bridging.to_tunnel",
+                              {"tunnel_id": self.tunnel_id(gw_here, gw_there)})
+        port = self._hop(switch, gw_here)
+        return None if port is None else TableEntry("bridging", key, "bridging.forward",
+                                                    {"port": port})
+
+    def _toward(self, switch: str, vm: PlacedVM) -> list[Entity]:
+        entry = self.toward(switch, vm)
+        return [] if entry is None else [entry]
+
+    def both_ways(self, switch: str, vm: PlacedVM, flight: InFlight) -> list[Entity]:
+        """The bridging entry of `switch` for a VM in flight. Frames follow the tree
+        toward the old location as usual; the switches on the tree's path between the
+        new and the old location send them both ways along it. Egress never floods a
+        frame back out of its ingress port, so a copy travelling along the path keeps
+        its direction, and every frame reaches each location once."""
+        old, new = vm.at, flight.to
+        here, there = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
+        path = self.path(new.switch, old.switch) if here == there else None
+        if path is None or switch not in path or old == new:
+            return self._toward(switch, vm)  # no replica can go into a GRE tunnel
+        i = path.index(switch)
+        ports = {old.port if switch == old.switch else self._ports[switch, path[i + 1]],
+                 new.port if switch == new.switch else self._ports[switch, path[i - 1]]}
+        key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
+        return [TableEntry("bridging", key, "bridging.flood", {"group": flight.group}),
+                MulticastGroupEntry.of_ports(flight.group, sorted(ports))]
+
+    def vm_entries(self, switch: str, vm: PlacedVM,
+                   flight: InFlight | None = None) -> list[Entity]:
+        out: list[Entity] = (self.both_ways(switch, vm, flight) if flight
+                             else self._toward(switch, vm))
+        if switch == vm.at.switch:
+            out.append(TableEntry("ingress_port", {"ingress_port": vm.at.port},
+                                  "ingress_port.set_access", {"vnet_id": vm.vnet}))
+        gw = next((v.gateway_mac for v in self.topo.vnets.values()
+                   if v.id == vm.vnet and v.gateway_mac), None)
+        if gw is not None and vm.ip is not None:
+            out.append(TableEntry("routing_v4", {"vnet_id": vm.vnet, "ipv4_dst": vm.ip},
+                                  "routing_v4.route", {"src_mac": gw, "dst_mac": vm.mac}))
+        return out
+
+    def ready_port(self, at: Location, vnet: int) -> TableEntry:
+        """The access port of a VM announced to arrive at `at`."""
+        return TableEntry("ingress_port", {"ingress_port": at.port}, "ingress_port.set_access",
+                          {"vnet_id": vnet})
+
+    def wanted(self, vms: Iterable[PlacedVM],
+               provisioned: Mapping[Location, int] | None = None,
+               in_flight: Mapping[tuple[int, int], InFlight] | None = None,
+               ) -> dict[str, list[Entity]]:
+        """Every switch's full wanted state; `provisioned` access ports (port -> virtual
+        network) are ready for a VM announced to arrive there; VMs `in_flight`
+        ((vnet, mac) -> where to) are delivered at both locations."""
+        vms = list(vms)
+        flights = in_flight or {}
+        out: dict[str, list[Entity]] = {}
+        for switch in self.topo.switches:
+            entities = self.base(switch)
+            for vm in vms:
+                entities += self.vm_entries(switch, vm, flights.get((vm.vnet, vm.mac)))
+            for at, vnet in (provisioned or {}).items():
+                if at.switch == switch:
+                    entities.append(self.ready_port(at, vnet))
+            out[switch] = _dedup(entities)
+        return out
+
+    def order_switches(self, new: Location, old: Location | None) -> list[str]:
+        """Make-before-break: the new location, then outward by hops, the old one last."""
+        hops = self.next_hops(new.switch)
+
+        def depth(sw: str) -> int:
+            d, cur = 0, sw
+            while cur != new.switch and cur in hops:
+                cur, d = hops[cur], d + 1
+            return d if cur == new.switch else 10**6
+
+        rest = sorted((s for s in self.topo.switches if s != new.switch),
+                      key=lambda s: (old is not None and s == old.switch, depth(s), s))
+        return [new.switch, *rest]
+
+
+def _dedup(entities: list[Entity]) -> list[Entity]:
+    seen: dict[object, Entity] = {}
+    for e in entities:
+        seen.setdefault(e.key(), e)
+    return list(seen.values())
+
+
+def placed(vnet: int, mac: str | int, ip: str | int | None, at: Location) -> PlacedVM:
+    return PlacedVM(vnet, to_int(mac), None if ip is None else to_int(ip), at)

@@ -1,0 +1,417 @@
+"""The fabric as the operator declares it: sites, switches, links, hypervisors, VMs (YAML).
+
+    sites:
+      campus-a: {}
+      campus-b: {}
+    switches:
+      s1: {site: campus-a, device_id: 1, grpc_addr: "127.0.0.1:50001",
+           underlay: {ip: 192.0.2.1, port: 9}}
+      s2: {site: campus-a, device_id: 2, grpc_addr: "127.0.0.1:50002"}
+    links:
+      - [s1:1, s2:1]
+    hypervisors:
+      h1: {switch: s1, port: 3}
+    vnets:
+      blue: {id: 10, gateway_mac: "02:00:00:00:00:01"}
+    vms:
+      vm1: {vnet: blue, mac: "02:00:00:00:01:01", ip: 10.0.1.1, hypervisor: h1}
+
+Every error names the file, the line and what is wrong; a topology that loads
+is consistent (every reference resolves, nothing is used twice).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ctrl.errors import MobilityError
+from ctrl.p4rt.values import int_to_mac, mac_to_int
+
+MAX_PORT = 510  # 9-bit ports; 255 is the CPU port, 511 drops
+CPU_PORT = 255
+
+
+class TopologyError(MobilityError, ValueError):
+    """A topology file that cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortRef:
+    switch: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.switch}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Underlay:
+    ip: str
+    port: int
+    mac: str | None = None
+    next_hop_mac: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    name: str
+    site: str
+    device_id: int
+    grpc_addr: str
+    underlay: Underlay | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    a: PortRef
+    b: PortRef
+
+
+@dataclass(frozen=True, slots=True)
+class Hypervisor:
+    name: str
+    attach: PortRef
+
+
+@dataclass(frozen=True, slots=True)
+class VNet:
+    name: str
+    id: int
+    gateway_mac: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VM:
+    name: str
+    vnet: str
+    mac: str
+    ip: str
+    hypervisor: str
+    prefix: int = 24
+    role: str = "vm"  # or "client"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    sites: tuple[str, ...]
+    switches: Mapping[str, Switch]
+    links: tuple[Link, ...]
+    hypervisors: Mapping[str, Hypervisor]
+    vnets: Mapping[str, VNet]
+    vms: Mapping[str, VM]
+
+    def switches_of_site(self, site: str) -> list[Switch]:
+        return [s for s in self.switches.values() if s.site == site]
+
+
+class Reader:
+    """Walks the YAML node tree so that every complaint carries its line."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def fail(self, node: yaml.Node | None, message: str) -> TopologyError:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        return TopologyError(f"{self.origin}{line}: {message}")
+
+    def mapping(self, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key, value in node.value:
+            name = self.scalar(key, f"a key of {what}")
+            if name in out:
+                raise self.fail(key, f"{what}: {name!r} is given twice")
+            out[name] = (key, value)
+        return out
+
+    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{what} must be a list")
+        return list(node.value)
+
+    def scalar(self, node: yaml.Node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.value == "":
+            raise self.fail(node, f"{what} must be a plain value")
+        return str(node.value)
+
+    def integer(self, node: yaml.Node, what: str, low: int, high: int) -> int:
+        text = self.scalar(node, what)
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise self.fail(node, f"{what} must be a whole number, not {text!r}") from None
+        if not low <= value <= high:
+            raise self.fail(node, f"{what} must be in {low}..{high}, not {value}")
+        return value
+
+    def fields(self, node: yaml.Node, what: str, required: set[str],
+               optional: set[str]) -> dict[str, yaml.Node]:
+        items = self.mapping(node, what)
+        unknown = set(items) - required - optional
+        if unknown:
+            name = sorted(unknown)[0]
+            allowed = ", ".join(sorted(required | optional))
+            raise self.fail(items[name][0], f"{what}: unknown field {name!r} (allowed: {allowed})")
+        missing = required - set(items)
+        if missing:
+            raise self.fail(node, f"{what}: missing field {', '.join(sorted(missing))}")
+        return {k: v for k, (_, v) in items.items()}
+
+    def ipv4(self, node: yaml.Node, what: str) -> str:
+        text = self.scalar(node, what)
+        try:
+            return str(ipaddress.IPv4Address(text))
+        except ValueError:
+            raise self.fail(node, f"{what}: {text!r} is not an IPv4 address") from None
+
+    def ipv4_prefix(self, node: yaml.Node, what: str, default: int = 24) -> tuple[str, int]:
+        """A host address with an optional prefix length: 10.0.1.1 or 10.0.1.1/24."""
+        text = self.scalar(node, what)
+        slash = "/" in text
+        try:
+            iface = ipaddress.IPv4Interface(text if slash else f"{text}/{default}")
+        except ValueError:
+            raise self.fail(node, f"{what}: {text!r} is not an IPv4 address[/prefix]") from None
+        if iface.network.prefixlen < 31 and iface.ip in (iface.network.network_address,
+                                                          iface.network.broadcast_address):
+            raise self.fail(node, f"{what}: {text} is not a host address of {iface.network}")
+        return str(iface.ip), iface.network.prefixlen
+
+    def mac(self, node: yaml.Node, what: str) -> str:
+        text = self.scalar(node, what)
+        try:
+            value = mac_to_int(text)
+        except ValueError:
+            raise self.fail(node, f"{what}: {text!r} is not a MAC address") from None
+        if value >> 40 & 1:
+            raise self.fail(node, f"{what}: {text} is a multicast MAC address")
+        return int_to_mac(value)
+
+    def port_ref(self, node: yaml.Node, what: str, switches: Mapping[str, Switch]) -> PortRef:
+        text = self.scalar(node, what)
+        name, _, port_text = text.rpartition(":")
+        if not name or not port_text.isdigit():
+            raise self.fail(node, f"{what}: {text!r} is not SWITCH:PORT")
+        if name not in switches:
+            raise self.fail(node, f"{what}: no switch {name!r}")
+        port = int(port_text)
+        if not 1 <= port <= MAX_PORT or port == CPU_PORT:
+            raise self.fail(node, f"{what}: port {port} is not in 1..{MAX_PORT} "
+                                  f"(and not the CPU port {CPU_PORT})")
+        return PortRef(name, port)
+
+
+def load_topology(path: str | Path) -> Topology:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TopologyError(f"{path}: cannot read: {exc.strerror}") from exc
+    return parse_topology(text, str(path))
+
+
+def compose(text: str, origin: str) -> yaml.Node:
+    """The YAML node tree of a topology file (lines kept for errors)."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise TopologyError(f"{origin}{line}: not valid YAML: "
+                            f"{getattr(exc, 'problem', None) or exc}") from None
+    if root is None:
+        raise TopologyError(f"{origin}: the topology is empty")
+    return root
+
+
+SECTIONS = {"sites", "links", "hypervisors", "vnets", "vms", "clients", "name", "lab"}
+
+
+def parse_topology(text: str, origin: str = "<topology>", *,
+                   addresses: bool = True) -> Topology:
+    r = Reader(origin)
+    top = r.fields(compose(text, origin), "the topology", {"switches"}, SECTIONS)
+    sites = list(r.mapping(top["sites"], "sites")) if "sites" in top else ["default"]
+    switches = _switches(r, top["switches"], sites, addresses)
+    links = _links(r, top.get("links"), switches)
+    hypervisors = _hypervisors(r, top.get("hypervisors"), switches, links)
+    vnets = _vnets(r, top.get("vnets"))
+    vms = _vms(r, [("vm", top.get("vms")), ("client", top.get("clients"))], vnets,
+               hypervisors)
+    return Topology(tuple(sites), switches, tuple(links), hypervisors, vnets, vms)
+
+
+def _switches(r: Reader, node: yaml.Node, sites: list[str], addresses: bool
+              ) -> dict[str, Switch]:
+    out: dict[str, Switch] = {}
+    ids: dict[tuple[str, int], str] = {}
+    underlay_ips: dict[str, str] = {}
+    given = {"device_id", "grpc_addr"}
+    for name, (key, value) in r.mapping(node, "switches").items():
+        what = f"switch {name}"
+        f = r.fields(value, what, given if addresses else set(),
+                     {"site", "underlay"} | (set() if addresses else given))
+        site = r.scalar(f["site"], f"{what}: site") if "site" in f else sites[0]
+        if site not in sites:
+            raise r.fail(f["site"], f"{what}: no site {site!r} (sites: {', '.join(sites)})")
+        device_id = (r.integer(f["device_id"], f"{what}: device_id", 0, 2**64 - 1)
+                     if "device_id" in f else 1)
+        grpc_addr = r.scalar(f["grpc_addr"], f"{what}: grpc_addr") if "grpc_addr" in f else ""
+        if grpc_addr and (grpc_addr, device_id) in ids:
+            raise r.fail(f.get("device_id", key), f"{what}: {grpc_addr} device {device_id} is "
+                                                  f"switch {ids[grpc_addr, device_id]} already")
+        ids[grpc_addr, device_id] = name
+        underlay = _underlay(r, f["underlay"], what) if "underlay" in f else None
+        if underlay is not None:
+            if underlay.ip in underlay_ips:
+                raise r.fail(f["underlay"], f"{what}: underlay ip {underlay.ip} is switch "
+                                            f"{underlay_ips[underlay.ip]}'s already")
+            underlay_ips[underlay.ip] = name
+        out[name] = Switch(name, site, device_id, grpc_addr, underlay)
+    if not out:
+        raise r.fail(node, "there are no switches")
+    return out
+
+
+def _underlay(r: Reader, node: yaml.Node, what: str) -> Underlay:
+    u = r.fields(node, f"{what}: underlay", {"ip", "port"}, {"mac", "next_hop_mac"})
+    return Underlay(r.ipv4(u["ip"], f"{what}: underlay ip"),
+                    r.integer(u["port"], f"{what}: underlay port", 1, MAX_PORT),
+                    r.mac(u["mac"], f"{what}: underlay mac") if "mac" in u else None,
+                    r.mac(u["next_hop_mac"], f"{what}: underlay next_hop_mac")
+                    if "next_hop_mac" in u else None)
+
+
+def _links(r: Reader, node: yaml.Node | None, switches: Mapping[str, Switch]) -> list[Link]:
+    if node is None:
+        return []
+    used: dict[PortRef, yaml.Node] = {}
+    out = []
+    for item in r.sequence(node, "links"):
+        ends = r.sequence(item, "a link")
+        if len(ends) != 2:
+            raise r.fail(item, "a link has exactly two ends, SWITCH:PORT each")
+        a, b = (r.port_ref(e, "link end", switches) for e in ends)
+        if a.switch == b.switch:
+            raise r.fail(item, f"link {a} - {b} joins a switch to itself")
+        for ref, end in ((a, ends[0]), (b, ends[1])):
+            if ref in used:
+                raise r.fail(end, f"port {ref} is used by another link (line "
+                                  f"{used[ref].start_mark.line + 1})")
+            used[ref] = end
+        out.append(Link(a, b))
+    return out
+
+
+def _hypervisors(r: Reader, node: yaml.Node | None, switches: Mapping[str, Switch],
+                 links: list[Link]) -> dict[str, Hypervisor]:
+    if node is None:
+        return {}
+    taken = {ref: "a link" for link in links for ref in (link.a, link.b)}
+    for s in switches.values():
+        if s.underlay:
+            taken[PortRef(s.name, s.underlay.port)] = "the underlay"
+    out: dict[str, Hypervisor] = {}
+    for name, (_, value) in r.mapping(node, "hypervisors").items():
+        f = r.fields(value, f"hypervisor {name}", {"switch", "port"}, set())
+        switch = r.scalar(f["switch"], f"hypervisor {name}: switch")
+        if switch not in switches:
+            raise r.fail(f["switch"], f"hypervisor {name}: no switch {switch!r}")
+        port = r.integer(f["port"], f"hypervisor {name}: port", 1, MAX_PORT)
+        if port == CPU_PORT:
+            raise r.fail(f["port"], f"hypervisor {name}: port {CPU_PORT} is the CPU port")
+        ref = PortRef(switch, port)
+        if ref in taken:
+            raise r.fail(f["port"], f"hypervisor {name}: port {ref} is {taken[ref]}'s")
+        taken[ref] = f"hypervisor {name}"
+        out[name] = Hypervisor(name, ref)
+    return out
+
+
+def _vnets(r: Reader, node: yaml.Node | None) -> dict[str, VNet]:
+    if node is None:
+        return {}
+    out: dict[str, VNet] = {}
+    ids: dict[int, str] = {}
+    for name, (_, value) in r.mapping(node, "vnets").items():
+        f = r.fields(value, f"vnet {name}", {"id"}, {"gateway_mac"})
+        vid = r.integer(f["id"], f"vnet {name}: id", 1, 4095)
+        if vid in ids:
+            raise r.fail(f["id"], f"vnet {name}: id {vid} is vnet {ids[vid]}'s already")
+        ids[vid] = name
+        gw = r.mac(f["gateway_mac"], f"vnet {name}: gateway_mac") if "gateway_mac" in f else None
+        out[name] = VNet(name, vid, gw)
+    return out
+
+
+def _vms(r: Reader, sections: list[tuple[str, yaml.Node | None]], vnets: Mapping[str, VNet],
+         hypervisors: Mapping[str, Hypervisor]) -> dict[str, VM]:
+    """The hosts of the `vms` and `clients` sections: one namespace of names, MACs and
+    addresses (a client is a host like a VM)."""
+    out: dict[str, VM] = {}
+    macs: dict[tuple[str, str], str] = {}
+    ips: dict[tuple[str, str], str] = {}
+    for role, node in sections:
+        if node is None:
+            continue
+        for name, (key, value) in r.mapping(node, f"{role}s").items():
+            what = f"{role} {name}"
+            if name in out:
+                raise r.fail(key, f"{what}: the name is {out[name].role} {name}'s already")
+            f = r.fields(value, what, {"vnet", "mac", "ip", "hypervisor"}, set())
+            vnet = r.scalar(f["vnet"], f"{what}: vnet")
+            if vnet not in vnets:
+                raise r.fail(f["vnet"], f"{what}: no vnet {vnet!r}")
+            hyp = r.scalar(f["hypervisor"], f"{what}: hypervisor")
+            if hyp not in hypervisors:
+                raise r.fail(f["hypervisor"], f"{what}: no hypervisor {hyp!r}")
+            mac = r.mac(f["mac"], f"{what}: mac")
+            ip, prefix = r.ipv4_prefix(f["ip"], f"{what}: ip")
+            if (vnet, mac) in macs:
+                raise r.fail(f["mac"], f"{what}: MAC {mac} is {macs[vnet, mac]}'s in vnet {vnet}")
+            if (vnet, ip) in ips:
+                raise r.fail(f["ip"], f"{what}: IP {ip} is {ips[vnet, ip]}'s in vnet {vnet}")
+            macs[vnet, mac] = ips[vnet, ip] = what
+            out[name] = VM(name, vnet, mac, ip, hyp, prefix, role)
+    return out
+
+
+def to_yaml(topo: Topology) -> str:
+    """The topology as a file `parse_topology` reads back equal (the lab writes the
+    controller's topology this way, with the addresses it assigned)."""
+    def underlay(u: Underlay) -> dict[str, object]:
+        out: dict[str, object] = {"ip": u.ip, "port": u.port}
+        if u.mac:
+            out["mac"] = u.mac
+        if u.next_hop_mac:
+            out["next_hop_mac"] = u.next_hop_mac
+        return out
+
+    doc: dict[str, object] = {
+        "sites": {site: {} for site in topo.sites},
+        "switches": {
+            s.name: {"site": s.site,
+                     **({"device_id": s.device_id, "grpc_addr": s.grpc_addr}
+                        if s.grpc_addr else {}),
+                     **({"underlay": underlay(s.underlay)} if s.underlay else {})}
+            for s in topo.switches.values()},
+        "links": [[str(x.a), str(x.b)] for x in topo.links],
+        "hypervisors": {h.name: {"switch": h.attach.switch, "port": h.attach.port}
+                        for h in topo.hypervisors.values()},
+        "vnets": {v.name: {"id": v.id, **({"gateway_mac": v.gateway_mac}
+                                          if v.gateway_mac else {})}
+                  for v in topo.vnets.values()},
+    }
+    for role in ("vm", "client"):
+        doc[f"{role}s"] = {
+            vm.name: {"vnet": vm.vnet, "mac": vm.mac, "ip": f"{vm.ip}/{vm.prefix}",
+                      "hypervisor": vm.hypervisor}
+            for vm in topo.vms.values() if vm.role == role}
+    text: str = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+    return text

@@ -1,0 +1,259 @@
+"""The northbound REST API (JSON) and Prometheus metrics of a running controller.
+
+    GET  /api/v1/hosts             where every VM is
+    GET  /api/v1/switches          each switch: address, connected, entries held
+    GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches
+    GET  /api/v1/tunnels           GRE tunnels between site gateways
+    POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration;
+                                   with "libvirt": true, libvirt then performs it
+    POST /api/v1/migrate/VM/switch it has stopped at its source: deliver at the new place only
+    DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is, or goes back there)
+    GET  /api/v1/openapi.json      this API's OpenAPI 3 description
+    GET  /metrics                  Prometheus text format
+
+Unknown VMs, hypervisors or switches are a 404 with a message; a malformed
+request is a 400; neither changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+from ctrl.control.hosts import Host, HostError
+from ctrl.control.runner import Controller
+from ctrl.errors import MobilityError
+from ctrl.northbound.hypervisors import Hypervisors
+from ctrl.p4rt.values import int_to_ipv4, int_to_mac
+
+CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
+REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
+HYPERVISORS: web.AppKey[Hypervisors | None] = web.AppKey("hypervisors")
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=f'{{"error": "{message}"}}', content_type="application/json")
+
+
+async def hosts(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    return web.json_response([
+        {"vnet": h.vnet, "mac": int_to_mac(h.mac),
+         "ip": int_to_ipv4(h.ip) if h.ip is not None else None,
+         "switch": h.location.switch, "port": h.location.port, "since": h.since}
+        for h in c.tracker.hosts()
+    ])
+
+
+async def switches(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    return web.json_response([
+        {"name": name, "grpc_addr": m.switch.grpc_addr, "device_id": m.switch.device_id,
+         "site": m.switch.site, "connected": m.ready.is_set(), "in_sync": c.in_sync(name),
+         "entries": len(m.installed)}
+        for name, m in sorted(c.managers.items())
+    ])
+
+
+async def path(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    src, dst = request.query.get("src"), request.query.get("dst")
+    if not src or not dst:
+        raise _error(web.HTTPBadRequest, "give both src and dst switch names")
+    for name in (src, dst):
+        if name not in c.topo.switches:
+            raise _error(web.HTTPNotFound, f"no switch {name}")
+    hops = c.planner.path(src, dst)
+    if hops is None:
+        raise _error(web.HTTPNotFound, f"no path from {src} to {dst}")
+    return web.json_response({"src": src, "dst": dst, "hops": hops})
+
+
+async def tunnels(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    return web.json_response([
+        {"id": tid, "from": a, "to": b, "up": c.planner.tunnel_is_up(a, b)}
+        for (a, b), tid in sorted(c.planner.tunnels().items())
+    ])
+
+
+async def migrate(request: web.Request) -> web.Response:
+    c = request.app[CONTROLLER]
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "the body must be JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("vm"), str) \
+            or not isinstance(body.get("to"), str) \
+            or not isinstance(body.get("libvirt", False), bool):
+        raise _error(web.HTTPBadRequest,
+                     'give {"vm": NAME or MAC, "to": HYPERVISOR[, "libvirt": true]}')
+    if body.get("libvirt"):
+        return await _migrate_by_libvirt(request.app[HYPERVISORS], c, body["vm"], body["to"])
+    try:
+        host = await c.announce(body["vm"], body["to"])
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    except MobilityError as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    assert host.expected is not None
+    return web.json_response({"vm": body["vm"], "mac": int_to_mac(host.mac),
+                              "from": str(host.location), "to": str(host.expected),
+                              "status": "expecting the VM's RARP at the new location"},
+                             status=202)
+
+
+async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, to: str
+                              ) -> web.Response:
+    """The network readied, then libvirt's live migration; its figures in the answer."""
+    if hvs is None:
+        raise _error(web.HTTPConflict, "this controller reaches no hypervisor through "
+                     "libvirt (`ctrl serve --libvirt HYPERVISOR=URI`)")
+    try:
+        done = await hvs.migrate(vm, to)
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    except MobilityError as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    return web.json_response({"vm": vm, "mac": int_to_mac(c.find(vm).mac), "from": done.src,
+                              "to": done.dst, "domain": done.domain,
+                              "downtime_ms": done.downtime_ms, "total_ms": done.total_ms,
+                              "status": "migrated by libvirt, the network readied first"})
+
+
+async def _flight_step(request: web.Request, step: Callable[[str], Awaitable[Host]],
+                       status: str) -> web.Response:
+    """A step of an announced migration (the VM by name or MAC in the path): the host
+    where it is now, or a 404 saying why nothing changed."""
+    vm = request.match_info["vm"]
+    try:
+        host = await step(vm)
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    return web.json_response({"vm": vm, "mac": int_to_mac(host.mac), "at": str(host.location),
+                              "status": status})
+
+
+async def switch_over(request: web.Request) -> web.Response:
+    return await _flight_step(request, request.app[CONTROLLER].switch_over,
+                              "switched over: delivered at the new location")
+
+
+async def cancel_migration(request: web.Request) -> web.Response:
+    return await _flight_step(request, request.app[CONTROLLER].cancel,
+                              "migration cancelled: delivered at one location")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    data = generate_latest(request.app[REGISTRY])
+    return web.Response(body=data, content_type="text/plain", charset="utf-8")
+
+
+class _ControllerCollector(Collector):
+    def __init__(self, controller: Controller) -> None:
+        self.c = controller
+
+    def collect(self) -> Iterator[Any]:
+        m = self.c.metrics
+        yield CounterMetricFamily("mobility_moves", "VM moves handled", value=m.moves)
+        yield CounterMetricFamily("mobility_hosts_learned", "hosts learned", value=m.learned)
+        yield CounterMetricFamily("mobility_proxy_arp_replies", "ARP requests answered",
+                                  value=m.proxy_arp_replies)
+        yield CounterMetricFamily("mobility_link_changes", "link state changes",
+                                  value=m.link_changes)
+        yield GaugeMetricFamily("mobility_hosts", "hosts known", value=len(self.c.tracker))
+        yield GaugeMetricFamily("mobility_switches_connected", "switches connected",
+                                value=sum(x.ready.is_set() for x in self.c.managers.values()))
+        repairs = CounterMetricFamily("mobility_switch_repairs",
+                                      "writes a switch refused, then repaired from a re-read",
+                                      labels=["switch"])
+        for name, mgr in sorted(self.c.managers.items()):
+            repairs.add_metric([name], mgr.repairs)
+        yield repairs
+        yield SummaryMetricFamily("mobility_convergence_seconds",
+                                  "packet-in to last write acknowledged, per move",
+                                  count_value=len(m.convergence_s),
+                                  sum_value=sum(m.convergence_s))
+
+
+def make_app(controller: Controller, hypervisors: Hypervisors | None = None
+             ) -> web.Application:
+    app = web.Application()
+    app[CONTROLLER] = controller
+    app[HYPERVISORS] = hypervisors
+    registry = CollectorRegistry()
+    registry.register(_ControllerCollector(controller))
+    app[REGISTRY] = registry
+    app.router.add_get("/api/v1/hosts", hosts)
+    app.router.add_get("/api/v1/switches", switches)
+    app.router.add_get("/api/v1/path", path)
+    app.router.add_get("/api/v1/tunnels", tunnels)
+    app.router.add_post("/api/v1/migrate", migrate)
+    app.router.add_post("/api/v1/migrate/{vm}/switch", switch_over)
+    app.router.add_delete("/api/v1/migrate/{vm}", cancel_migration)
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def _get(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"summary": summary, "responses": {
+        "200": {"description": "OK", "content": {"application/json": {"schema": schema}}}}}
+
+
+_ERR = {"description": "error", "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}}}}}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "vm-mobility controller", "version": "1"},
+    "paths": {
+        "/api/v1/hosts": {"get": _get("where every VM is", {"type": "array", "items": {
+            "type": "object", "properties": {
+                "vnet": {"type": "integer"}, "mac": {"type": "string"},
+                "ip": {"type": "string", "nullable": True}, "switch": {"type": "string"},
+                "port": {"type": "integer"}, "since": {"type": "number"}}}})},
+        "/api/v1/switches": {"get": _get("the switches", {"type": "array", "items": {
+            "type": "object", "properties": {
+                "name": {"type": "string"}, "grpc_addr": {"type": "string"},
+                "device_id": {"type": "integer"}, "site": {"type": "string"},
+                "connected": {"type": "boolean"}, "in_sync": {"type": "boolean"},
+                "entries": {"type": "integer"}}}})},
+        "/api/v1/path": {"get": {**_get("fewest-links path", {"type": "object"}),
+                                 "parameters": [
+                                     {"name": "src", "in": "query", "required": True,
+                                      "schema": {"type": "string"}},
+                                     {"name": "dst", "in": "query", "required": True,
+                                      "schema": {"type": "string"}}]}},
+        "/api/v1/tunnels": {"get": _get("GRE tunnels", {"type": "array"})},
+        "/api/v1/migrate": {"post": {
+            "summary": "announce a migration: pre-provision, then expect the VM's RARP; "
+                       "with libvirt, have libvirt perform it too",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["vm", "to"],
+                "properties": {"vm": {"type": "string"}, "to": {"type": "string"},
+                               "libvirt": {"type": "boolean"}}}}}},
+            "responses": {"200": {"description": "migrated by libvirt"},
+                          "202": {"description": "accepted"}, "400": _ERR, "404": _ERR,
+                          "409": _ERR}}},
+        "/api/v1/migrate/{vm}/switch": {"post": {
+            "summary": "the VM has stopped at its source: deliver at the new location only",
+            "parameters": [{"name": "vm", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "switched over"}, "404": _ERR}}},
+        "/api/v1/migrate/{vm}": {"delete": {
+            "summary": "cancel an announced migration: the VM stays where it is",
+            "parameters": [{"name": "vm", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "cancelled"}, "404": _ERR}}},
+    },
+}

@@ -1,0 +1,1 @@
+"""The host machine's networking: namespaces, veths, raw sockets."""

@@ -1,0 +1,197 @@
+"""Our own ovsdb-server and ovs-vswitchd, with all their state under one run directory.
+
+`OvsDaemons(rundir).start()` creates the database, starts both daemons with
+OVS_RUNDIR / OVS_DBDIR / OVS_LOGDIR / OVS_PKGDATADIR... pointing into `rundir`,
+and `stop()` ends exactly the processes it started, by PID. When a daemon
+already serves `rundir` (its pidfile names a live process), it is reused and
+left running. With `netns`, ovs-vswitchd runs in that network namespace (`ip
+netns exec`): the bridges' ports are its interfaces, and their internal ports and
+the addresses GRE needs live in its kernel, so one machine can hold several sites.
+Two userspace ovs-vswitchd cannot share a namespace: both want the datapath's tap
+device, ovs-netdev.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from ctrl.targets.ovs.errors import OvsError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+SHORT_LINKS = Path("/run/mobility-ovs-sockets")
+SOCKET_DIR_MAX = 80  # leaves room for "/<bridge name>.mgmt" within a unix socket's 107
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
+    if found is None:
+        raise OvsError(f"{name} is not installed (Debian: apt-get install openvswitch-switch)")
+    return found
+
+
+class OvsDaemons:
+    """ovsdb-server + ovs-vswitchd under `rundir`; stops only what it started."""
+
+    def __init__(self, rundir: Path, netns: str | None = None) -> None:
+        self.rundir = Path(rundir).resolve()
+        self.netns = netns
+        # A unix socket's path has 107 bytes at most: a deep run directory is reached
+        # through a short symbolic link for the sockets (OVS_RUNDIR) instead.
+        self.sockdir = (self.rundir if len(str(self.rundir)) <= SOCKET_DIR_MAX else
+                        SHORT_LINKS / hashlib.sha256(bytes(self.rundir)).hexdigest()[:12])
+        self.db_sock = self.sockdir / "db.sock"
+        self.db_file = self.rundir / "conf.db"
+        self._started: list[tuple[str, int]] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for var in ("OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"):
+            env[var] = str(self.rundir)
+        env["OVS_RUNDIR"] = str(self.sockdir)
+        return env
+
+    @property
+    def db_remote(self) -> str:
+        return f"unix:{self.db_sock}"
+
+    def mgmt_socket(self, bridge: str) -> Path:
+        return self.sockdir / f"{bridge}.mgmt"
+
+    def _link_sockdir(self) -> None:
+        if self.sockdir == self.rundir:
+            return
+        self.sockdir.parent.mkdir(parents=True, exist_ok=True)
+        if self.sockdir.is_symlink() and self.sockdir.resolve() != self.rundir:
+            self.sockdir.unlink()  # a stale link of a run directory that is gone
+        if not self.sockdir.is_symlink():
+            self.sockdir.symlink_to(self.rundir, target_is_directory=True)
+
+    def _unlink_sockdir(self) -> None:
+        if self.sockdir != self.rundir and self.sockdir.is_symlink():
+            self.sockdir.unlink()
+
+    def _pidfile(self, daemon: str) -> Path:
+        return self.rundir / f"{daemon}.pid"
+
+    def running(self, daemon: str) -> int | None:
+        pid = _read_pid(self._pidfile(daemon))
+        return pid if pid is not None and _alive(pid) else None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        self._link_sockdir()
+        if self.running("ovsdb-server") is None:
+            if not self.db_file.exists():
+                subprocess.run([_tool("ovsdb-tool"), "create", str(self.db_file), str(SCHEMA)],
+                               check=True, env=self.env, capture_output=True)
+            self._spawn("ovsdb-server", [
+                _tool("ovsdb-server"), str(self.db_file),
+                f"--remote=punix:{self.db_sock}",
+                f"--pidfile={self._pidfile('ovsdb-server')}",
+                f"--log-file={self.rundir / 'ovsdb-server.log'}",
+                f"--unixctl={self.sockdir / 'ovsdb-server.ctl'}",
+                "--detach", "--no-chdir"])
+            self._wait_for(self.db_sock, timeout)
+            subprocess.run([_tool("ovs-vsctl"), f"--db={self.db_remote}", "--no-wait",
+                            "init"], check=True, env=self.env, capture_output=True)
+        if self.running("ovs-vswitchd") is None:
+            where = [_tool("ip"), "netns", "exec", self.netns] if self.netns else []
+            self._spawn("ovs-vswitchd", [
+                *where, _tool("ovs-vswitchd"), self.db_remote,
+                f"--pidfile={self._pidfile('ovs-vswitchd')}",
+                f"--log-file={self.rundir / 'ovs-vswitchd.log'}",
+                f"--unixctl={self.vswitchd_ctl}",
+                "--detach", "--no-chdir", "-vconsole:off"])
+            self._wait_for(self.vswitchd_ctl, timeout)
+
+    @property
+    def vswitchd_ctl(self) -> Path:
+        return self.sockdir / "ovs-vswitchd.ctl"
+
+    def _spawn(self, daemon: str, argv: list[str]) -> None:
+        log.info("%s: starting %s", self.rundir, daemon)
+        proc = subprocess.run(argv, env=self.env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise OvsError(f"{daemon} did not start: {proc.stderr.strip()}")
+        pid = self.running(daemon)
+        if pid is None:
+            raise OvsError(f"{daemon} started but wrote no pidfile under {self.rundir}")
+        self._started.append((daemon, pid))
+
+    @staticmethod
+    def _wait_for(path: Path, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise OvsError(f"{path} did not appear within {timeout} s")
+            time.sleep(0.02)
+
+    def _delete_bridges(self) -> None:
+        """`ovs-vsctl list-br`, then `del-br` each: the database is ours alone, and a
+        netdev bridge's kernel devices outlive ovs-vswitchd unless it removes them."""
+        vsctl = [_tool("ovs-vsctl"), f"--db={self.db_remote}", "--timeout=10"]
+        out = subprocess.run([*vsctl, "list-br"], env=self.env, capture_output=True, text=True,
+                             check=False)
+        bridges = out.stdout.split() if out.returncode == 0 else []
+        if bridges:
+            argv = list(vsctl)
+            for i, br in enumerate(bridges):
+                argv += (["--"] if i else []) + ["--if-exists", "del-br", br]
+            done = subprocess.run(argv, env=self.env, capture_output=True, text=True,
+                                  check=False)
+            if done.returncode != 0:
+                log.warning("%s: could not delete bridges: %s", self.rundir, done.stderr.strip())
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the daemons this object started (by PID), vswitchd first, after removing
+        the bridges of its own database."""
+        if any(daemon == "ovs-vswitchd" for daemon, _ in self._started):
+            self._delete_bridges()
+        for daemon, pid in reversed(self._started):
+            log.info("%s: stopping %s (pid %d)", self.rundir, daemon, pid)
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if self._started:
+            self._unlink_sockdir()
+        self._started.clear()
+
+    def __enter__(self) -> OvsDaemons:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,158 @@
+"""The REST API on a controller whose switches are not connected: reads, errors, announce."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from ctrl.control.hosts import Location
+from ctrl.control.runner import Controller
+from ctrl.control.topology import parse_topology
+from ctrl.northbound.api import make_app
+from ctrl.p4rt.entity import TableEntry
+from ctrl.p4rt.schema import P4Schema
+from tests.control.test_planner import TOPO
+
+VMS = """\
+vms:
+  vm1: {vnet: blue, mac: "02:00:00:00:01:01", ip: 10.0.1.1, hypervisor: h1}
+  vm2: {vnet: blue, mac: "02:00:00:00:01:02", ip: 10.0.2.1, hypervisor: h2}
+"""
+
+
+def run(schema: P4Schema, body: Callable[[TestClient[Any, Any], Controller], Awaitable[None]]
+        ) -> None:
+    async def main() -> None:
+        controller = Controller(parse_topology(TOPO + VMS), schema, b"{}")
+        async with TestClient(TestServer(make_app(controller))) as client:
+            await body(client, controller)
+
+    asyncio.run(main())
+
+
+def test_reads(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        hosts = await (await client.get("/api/v1/hosts")).json()
+        assert [(h["mac"], h["ip"], h["switch"], h["port"]) for h in hosts] == [
+            ("02:00:00:00:01:01", "10.0.1.1", "s1", 3), ("02:00:00:00:01:02", "10.0.2.1", "s2", 3)]
+        switches = await (await client.get("/api/v1/switches")).json()
+        assert [(s["name"], s["connected"]) for s in switches] == [
+            ("s1", False), ("s2", False), ("s3", False), ("s4", False)]
+        path = await (await client.get("/api/v1/path?src=s2&dst=s4")).json()
+        assert path["hops"] == ["s2", "s4"]
+        tunnels = await (await client.get("/api/v1/tunnels")).json()
+        assert {(t["from"], t["to"], t["up"]) for t in tunnels} == {("s1", "s3", False),
+                                                                ("s3", "s1", False)}
+        spec = await (await client.get("/api/v1/openapi.json")).json()
+        assert "/api/v1/migrate" in spec["paths"]
+        metrics = await (await client.get("/metrics")).text()
+        assert "mobility_hosts 2.0" in metrics and "mobility_moves_total 0.0" in metrics
+        assert 'mobility_switch_repairs_total{switch="s4"} 0.0' in metrics
+
+    run(schema, body)
+
+
+def test_errors_change_nothing(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.get("/api/v1/path?src=s1&dst=s9")
+        assert r.status == 404 and "no switch s9" in (await r.json())["error"]
+        r = await client.get("/api/v1/path?src=s1&dst=s3")  # other site: no fabric path
+        assert r.status == 404
+        r = await client.get("/api/v1/path?src=s1")
+        assert r.status == 400
+        r = await client.post("/api/v1/migrate", json={"vm": "vm9", "to": "h2"})
+        assert r.status == 404 and "no VM 'vm9'" in (await r.json())["error"]
+        r = await client.post("/api/v1/migrate", json={"vm": "vm1", "to": "h9"})
+        assert r.status == 404 and "no hypervisor 'h9'" in (await r.json())["error"]
+        r = await client.post("/api/v1/migrate", data=b"not json")
+        assert r.status == 400
+        r = await client.post("/api/v1/migrate", json={"vm": 1})
+        assert r.status == 400
+        assert c.provisioned == {}
+        assert all(h.expected is None for h in c.tracker.hosts())
+
+    run(schema, body)
+
+
+def test_announced_migration_is_expected_and_provisioned(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate", json={"vm": "02:00:00:00:01:01", "to": "h4"})
+        assert r.status == 202
+        reply = await r.json()
+        assert (reply["from"], reply["to"]) == ("s1:3", "s4:3")
+        assert c.provisioned == {Location("s4", 3): 10}
+        wanted = c.planner.wanted(c.placed(), c.provisioned)
+        assert any(isinstance(e, TableEntry) and e.table == "ingress_port"
+                   and e.match["ingress_port"] == 3 for e in wanted["s4"])
+
+    run(schema, body)
+
+
+def test_announced_migration_delivers_at_both_until_cancelled(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h4"})
+        assert r.status == 202
+        host = c.tracker.get(10, 0x020000000102)
+        flight = c.in_flight[host.key]
+        assert flight.to == Location("s4", 3)
+        wanted = c.planner.wanted(c.placed(), c.provisioned, c.in_flight)
+        floods = [e for e in wanted["s2"] if isinstance(e, TableEntry)
+                  and e.action == "bridging.flood"]
+        assert [e.params["group"] for e in floods] == [flight.group]
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h2"})
+        assert r.status == 404 and "already at h2" in (await r.json())["error"]
+        r = await client.delete("/api/v1/migrate/vm2")
+        assert r.status == 200 and (await r.json())["at"] == "s2:3"
+        assert c.in_flight == {} and c.provisioned == {} and host.expected is None
+        r = await client.delete("/api/v1/migrate/vm2")
+        assert r.status == 404 and "no migration under way" in (await r.json())["error"]
+        r = await client.delete("/api/v1/migrate/vm9")
+        assert r.status == 404
+
+    run(schema, body)
+
+
+def test_an_announced_migration_with_no_rarp_is_undone(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        c.flight_timeout = 0.05
+        r = await client.post("/api/v1/migrate", json={"vm": "vm1", "to": "h4"})
+        assert r.status == 202
+        assert c.in_flight
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if not c.in_flight:
+                break
+        assert c.in_flight == {} and c.provisioned == {}
+        assert all(h.expected is None for h in c.tracker.hosts())
+
+    run(schema, body)
+
+
+def test_a_migration_by_libvirt_needs_the_controller_to_reach_libvirt(
+        schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3",
+                                                       "libvirt": True})
+        assert r.status == 409 and "ctrl serve --libvirt" in (await r.json())["error"]
+        r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3",
+                                                       "libvirt": "yes"})
+        assert r.status == 400
+        assert c.in_flight == {} and c.provisioned == {}
+
+    run(schema, body)
+
+
+def test_a_switch_over_moves_the_vm_and_a_cancel_brings_it_back(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        r = await client.post("/api/v1/migrate/vm2/switch")
+        assert r.status == 404 and "no migration under way" in (await r.json())["error"]
+        await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3"})
+        r = await client.post("/api/v1/migrate/vm2/switch")
+        assert r.status == 200 and (await r.json())["at"] == "s3:3"
+        r = await client.delete("/api/v1/migrate/vm2")
+        assert r.status == 200 and (await r.json())["at"] == "s2:3"
+
+    run(schema, body)
