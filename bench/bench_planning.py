@@ -11,9 +11,8 @@ from typing import Any
 
 from bench.conftest import RATIOS
 from ctrl.control.diff import Diff, diff
-from ctrl.control.hosts import Location
 from ctrl.control.planner import PlacedVM, Planner, placed
-from ctrl.control.topology import parse_topology
+from ctrl.control.topology import PortRef, parse_topology
 from ctrl.control.wanted import WantedState
 from ctrl.p4rt.entity import Entity
 
@@ -28,13 +27,13 @@ def _setup() -> tuple[Planner, list[PlacedVM]]:
     links = "\n".join(f"  - [s{i}:1, s{i + 1}:2]" for i in range(SWITCHES - 1))
     topo = parse_topology(f"switches:\n{sw}\nlinks:\n{links}\n"
                           'vnets:\n  blue: {id: 10, gateway_mac: "02:00:00:00:00:01"}\n')
-    vms = [placed(10, 0x020000000000 + i, 0x0A000000 + i, Location(f"s{i % SWITCHES}", 10))
+    vms = [placed(10, 0x020000000000 + i, 0x0A000000 + i, PortRef(f"s{i % SWITCHES}", 10))
            for i in range(VMS)]
     return Planner(topo), vms
 
 
 PLANNER, PLACED = _setup()
-MOVES = [placed(10, PLACED[7].mac, PLACED[7].ip, Location(f"s{(k * 7) % SWITCHES}", 11))
+MOVES = [placed(10, PLACED[7].mac, PLACED[7].ip, PortRef(f"s{(k * 7) % SWITCHES}", 11))
          for k in range(1, 9)]
 
 

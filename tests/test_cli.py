@@ -56,7 +56,7 @@ def test_p4info_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]
 
 def test_serve_names_a_libvirt_hypervisor_the_topology_lacks(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.control.test_planner import TOPO
+    from tests.topologies import TOPO
 
     topology = tmp_path / "t.yaml"
     topology.write_text(TOPO)
@@ -72,7 +72,7 @@ def test_serve_with_libvirt_says_what_to_install_without_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from tests.control.test_planner import TOPO
+    from tests.topologies import TOPO
 
     topology = tmp_path / "t.yaml"
     topology.write_text(TOPO)

@@ -2,15 +2,28 @@
 
 Entities are matched by their P4Runtime key (table + match + priority, or the
 multicast group id); an entity whose key is in both but whose action differs is
-a MODIFY. Nothing is written for an entity that is already as wanted.
+a MODIFY. Nothing is written for an entity that is already as wanted. Diffs
+compose (one after the other, as one), and `settle` rebases a Diff made against
+one belief of a switch onto what the switch is known to hold now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, Update, delete, insert, modify
+from ctrl.p4rt.entity import (
+    Entity,
+    MulticastGroupEntry,
+    TableEntry,
+    Update,
+    UpdateType,
+    delete,
+    insert,
+    modify,
+)
+
+Key = object  # an entity's key(): hashable, unique per entry of a switch
 
 
 def same(a: Entity, b: Entity) -> bool:
@@ -44,3 +57,52 @@ def diff(wanted: Iterable[Entity], installed: Iterable[Entity]) -> Diff:
     modifies = tuple(modify(e) for k, e in want.items() if k in have and not same(e, have[k]))
     deletes = tuple(delete(e) for k, e in have.items() if k not in want)
     return Diff(inserts, modifies, deletes)
+
+
+def compose(first: Diff, then: Diff) -> Diff:
+    """One Diff with the net effect of `first`, then `then`, on the state `first` was
+    made against: an entry inserted then deleted is nothing, inserted then modified an
+    insert of the last, and so on."""
+    existed: dict[Key, bool] = {}
+    target: dict[Key, tuple[Entity, bool]] = {}   # key -> (entity, present after)
+    for u in (*first.updates(), *then.updates()):
+        k = u.entity.key()
+        existed.setdefault(k, u.type is not UpdateType.INSERT)
+        target[k] = (u.entity, u.type is not UpdateType.DELETE)
+    ins: list[Entity] = []
+    mod: list[Entity] = []
+    dele: list[Entity] = []
+    for key, (e, present) in target.items():
+        if present:
+            (mod if existed[key] else ins).append(e)
+        elif existed[key]:
+            dele.append(e)
+    return Diff(tuple(map(insert, ins)), tuple(map(modify, mod)), tuple(map(delete, dele)))
+
+
+def merge(first: Mapping[str, Diff], then: Mapping[str, Diff]) -> dict[str, Diff]:
+    """Per switch, `first` then `then` (compose)."""
+    out = dict(first)
+    for sw, d in then.items():
+        out[sw] = compose(out[sw], d) if sw in out else d
+    return {sw: d for sw, d in out.items() if d}
+
+
+def settle(change: Diff, installed: Mapping[object, Entity]) -> Diff:
+    """The updates that make `installed` hold what `change` wants for its entries, and
+    nothing for those already so: a Diff made against another belief of the switch
+    (a plan queued before a resync) is then still right."""
+    ins: list[Entity] = []
+    mod: list[Entity] = []
+    dele: list[Entity] = []
+    for u in change.updates():
+        k = u.entity.key()
+        have = installed.get(k)
+        if u.type is UpdateType.DELETE:
+            if have is not None:
+                dele.append(have)
+        elif have is None:
+            ins.append(u.entity)
+        elif not same(u.entity, have):
+            mod.append(u.entity)
+    return Diff(tuple(map(insert, ins)), tuple(map(modify, mod)), tuple(map(delete, dele)))

@@ -5,6 +5,8 @@ its own. A known MAC seen on another edge port is a move. A host that keeps
 moving is damped (the move is held for a while, then accepted), never banned:
 a real migration must always win. A MAC that answers from two places at once
 is reported as a duplicate, and its location is not flipped back and forth.
+Where a migration was announced, `expected` (the migrations' book) names the
+destination, whose first sighting is accepted at once.
 """
 
 from __future__ import annotations
@@ -14,20 +16,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ctrl.control.topology import PortRef
 from ctrl.errors import MobilityError
+
+HostKey = tuple[int, int]  # (virtual network, MAC)
 
 
 class HostError(MobilityError, LookupError):
     """An unknown host, or a request about hosts that cannot be met."""
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Location:
-    switch: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.switch}:{self.port}"
 
 
 class Source(enum.Enum):
@@ -43,7 +39,7 @@ class Sighting:
     vnet: int
     mac: int
     ip: int | None
-    at: Location
+    at: PortRef
     time: float
     source: Source
 
@@ -53,15 +49,14 @@ class Host:
     vnet: int
     mac: int
     ip: int | None
-    location: Location
+    location: PortRef
     since: float
     last_seen: float
     moves: deque[float] = field(default_factory=lambda: deque(maxlen=16))
-    held: tuple[Location, float] | None = None  # a damped move and when it is accepted
-    expected: Location | None = None  # an announced migration's destination
+    held: tuple[PortRef, float] | None = None  # a damped move and when it is accepted
 
     @property
-    def key(self) -> tuple[int, int]:
+    def key(self) -> HostKey:
         return self.vnet, self.mac
 
 
@@ -73,21 +68,21 @@ class Learned:
 @dataclass(frozen=True, slots=True)
 class Moved:
     host: Host
-    old: Location
-    new: Location
+    old: PortRef
+    new: PortRef
 
 
 @dataclass(frozen=True, slots=True)
 class Held:
     host: Host
-    new: Location
+    new: PortRef
     until: float
 
 
 @dataclass(frozen=True, slots=True)
 class Duplicate:
     host: Host
-    other: Location
+    other: PortRef
 
 
 Event = Learned | Moved | Held | Duplicate
@@ -104,18 +99,29 @@ class Damping:
 
 
 class HostTracker:
-    def __init__(self, is_edge: Callable[[Location], bool],
-                 damping: Damping | None = None) -> None:
+    def __init__(self, is_edge: Callable[[PortRef], bool],
+                 damping: Damping | None = None,
+                 expected: Callable[[HostKey], PortRef | None] = lambda key: None) -> None:
         self._is_edge = is_edge
         self.damping = damping or Damping()
-        self._hosts: dict[tuple[int, int], Host] = {}
-        self._previous: dict[tuple[int, int], tuple[Location, float]] = {}
+        self._expected = expected
+        self._hosts: dict[HostKey, Host] = {}
+        self._previous: dict[HostKey, tuple[PortRef, float]] = {}
+        self._held: set[HostKey] = set()
 
     def __len__(self) -> int:
         return len(self._hosts)
 
     def hosts(self) -> list[Host]:
         return sorted(self._hosts.values(), key=lambda h: h.key)
+
+    def lookup(self, key: HostKey) -> Host | None:
+        return self._hosts.get(key)
+
+    def held_until(self) -> float | None:
+        """When the first held move is due, if any."""
+        return min((h.held[1] for k in self._held
+                    if (h := self._hosts[k]).held is not None), default=None)
 
     def get(self, vnet: int, mac: int) -> Host:
         host = self._hosts.get((vnet, mac))
@@ -148,39 +154,42 @@ class HostTracker:
     def _move(self, host: Host, s: Sighting) -> list[Event]:
         d = self.damping
         prev = self._previous.get(host.key)
+        expected = self._expected(host.key) == s.at
         if (prev is not None and prev[0] == s.at and s.time - prev[1] <= d.duplicate_window
-                and s.source is not Source.RARP and host.expected != s.at):
+                and s.source is not Source.RARP and not expected):
             # Back where it just left, at once: another host answers with this MAC.
             return [Duplicate(host, s.at)]
-        if host.expected == s.at:
+        if expected:
             return [self._accept(host, s.at, s.time)]
         recent = [t for t in host.moves if s.time - t <= d.window]
         if len(recent) >= d.max_moves:
             until = s.time + d.hold
             if host.held is None or host.held[0] != s.at:
                 host.held = (s.at, until)
+                self._held.add(host.key)
                 return [Held(host, s.at, until)]
             return self.tick(s.time, host)
         return [self._accept(host, s.at, s.time)]
 
-    def _accept(self, host: Host, new: Location, now: float) -> Moved:
+    def _accept(self, host: Host, new: PortRef, now: float) -> Moved:
         old = host.location
         self._previous[host.key] = (old, now)
         host.location, host.since, host.last_seen = new, now, now
         host.moves.append(now)
         host.held = None
-        host.expected = None
+        self._held.discard(host.key)
         return Moved(host, old, new)
 
     def tick(self, now: float, only: Host | None = None) -> list[Event]:
         """Accept the held moves whose time has come."""
         out: list[Event] = []
-        for host in [only] if only else list(self._hosts.values()):
+        held = [only] if only else [self._hosts[k] for k in sorted(self._held)]
+        for host in held:
             if host.held is not None and host.held[1] <= now:
                 out.append(self._accept(host, host.held[0], now))
         return out
 
-    def declare(self, vnet: int, mac: int, ip: int | None, at: Location, now: float) -> Event:
+    def declare(self, vnet: int, mac: int, ip: int | None, at: PortRef, now: float) -> Event:
         """A host the operator names (API): learned, or moved without damping."""
         if not self._is_edge(at):
             raise HostError(f"{at} is not an edge port")
@@ -191,11 +200,3 @@ class HostTracker:
             return Learned(host)
         host.ip = ip if ip is not None else host.ip
         return self._accept(host, at, now)
-
-    def expect(self, vnet: int, mac: int, to: Location) -> Host:
-        """An announced migration: the host's next sighting at `to` is accepted at once."""
-        if not self._is_edge(to):
-            raise HostError(f"{to} is not an edge port")
-        host = self.get(vnet, mac)
-        host.expected = to
-        return host

@@ -2,7 +2,7 @@
 
 Pure: topology, host locations and a next-hop function in; per-switch entity
 sets out. `ctrl.control.diff` turns them into the fewest writes, and the migration
-order (new location first, then outward, old location last) is `order_switches`.
+order (new location first, then outward, old location last) is `move_levels`.
 
 Forwarding model (mobility.p4):
 - a VM's port is an access port of its virtual network;
@@ -10,10 +10,11 @@ Forwarding model (mobility.p4):
   with the virtual network; across sites they go to the site's gateway switch
   (the one with an underlay address) and into a GRE tunnel to the far gateway,
   which terminates it and carries on inside its own site. With tunnels on
-  demand (`Planner.tunnels_up` a set), a tunnel (its tunnel_encap entry) exists
-  only while it is up, the underlay's next hops to the far gateways always; a
-  frame that needs a tunnel that is down goes to the controller, which brings it
-  up and sends that frame through it itself;
+  demand (`up`, the set of tunnels up, given to `base` and `vm_entries`), a
+  tunnel (its tunnel_encap entry) exists only while it is up, the underlay's
+  next hops to the far gateways always; a frame that needs a tunnel that is
+  down goes to the controller, which brings it up and sends that frame through
+  it itself; with `up` None every tunnel is up;
 - a virtual network with a gateway MAC is routed by host routes on every
   switch, so a VM keeps its address wherever it is;
 - a VM announced to migrate is "in flight": until its RARP at the new location,
@@ -26,12 +27,11 @@ Forwarding model (mobility.p4):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from ctrl.control.hosts import Location
 from ctrl.control.paths import SwitchPaths
-from ctrl.control.topology import Link, Topology
+from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.errors import MobilityError
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry
 from ctrl.p4rt.values import to_int
@@ -49,6 +49,7 @@ DEFAULT_UNDERLAY_MACS = ("02:00:00:00:ff:01", "02:00:00:00:ff:02")
 
 # next_hops(destination) -> {switch: neighbour toward destination}, within one site
 NextHops = Callable[[str], Mapping[str, str]]
+TunnelsUp = Collection[tuple[str, str]] | None  # (from gateway, to gateway); None: all
 
 
 class PlanError(MobilityError, ValueError):
@@ -60,7 +61,7 @@ class PlacedVM:
     vnet: int
     mac: int
     ip: int | None
-    at: Location
+    at: PortRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ class InFlight:
     """An announced migration under way: the VM's next location, and the multicast
     group id its frames use on switches that send them to both locations."""
 
-    to: Location
+    to: PortRef
     group: int
 
 
@@ -96,7 +97,6 @@ class Planner:
             gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
             if gws:
                 self._gateways[site] = sorted(gws)[0]
-        self.tunnels_up: set[tuple[str, str]] | None = None  # None: every tunnel, always
         self._tunnel_ids = {
             (a, b): i + 1
             for i, (a, b) in enumerate(
@@ -154,8 +154,9 @@ class Planner:
     def tunnels(self) -> dict[tuple[str, str], int]:
         return dict(self._tunnel_ids)
 
-    def tunnel_is_up(self, src_gateway: str, dst_gateway: str) -> bool:
-        return self.tunnels_up is None or (src_gateway, dst_gateway) in self.tunnels_up
+    @staticmethod
+    def tunnel_is_up(up: TunnelsUp, src_gateway: str, dst_gateway: str) -> bool:
+        return up is None or (src_gateway, dst_gateway) in up
 
     def tunnel_between(self, here: str, there: str) -> tuple[str, str] | None:
         """(gateway of `here`'s site, gateway of `there`'s site), switches both; None when
@@ -163,7 +164,7 @@ class Planner:
         a, b = self.topo.switches[here].site, self.topo.switches[there].site
         return None if a == b else (self.gateway(a), self.gateway(b))
 
-    def base(self, switch: str) -> list[Entity]:
+    def base(self, switch: str, up: TunnelsUp = None) -> list[Entity]:
         """What a switch holds whatever the VMs do: ports, punts, termination, gateways."""
         sw = self.topo.switches[switch]
         out: list[Entity] = [
@@ -194,7 +195,7 @@ class Planner:
                                       "underlay_next_hop.set_next_hop",
                                       {"port": sw.underlay.port, "src_mac": peer.src_mac,
                                        "dst_mac": peer.dst_mac}))
-                if self.tunnel_is_up(a, b):
+                if self.tunnel_is_up(up, a, b):
                     out.append(TableEntry("tunnel_encap", {"tunnel_id": tid},
                                           "tunnel_encap.encap_gre",
                                           {"src_addr": sw.underlay.ip,
@@ -210,7 +211,7 @@ class Planner:
         nxt = self.next_hops(dest).get(switch)
         return None if nxt is None else self._ports[switch, nxt]
 
-    def toward(self, switch: str, vm: PlacedVM) -> TableEntry | None:
+    def toward(self, switch: str, vm: PlacedVM, up: TunnelsUp = None) -> TableEntry | None:
         """The bridging entry of `switch` for one VM: local port, next hop, or tunnel;
         None when links down have cut the switch off from it (its frames then miss
         and are dropped, as they would be anyway)."""
@@ -225,7 +226,7 @@ class Planner:
                                                         {"port": port})
         gw_here, gw_there = self.gateway(here), self.gateway(there)
         if switch == gw_here:
-            if not self.tunnel_is_up(gw_here, gw_there):
+            if not self.tunnel_is_up(up, gw_here, gw_there):
                 return TableEntry("bridging", key, "bridging.to_cpu")  # the controller asks
             return TableEntry("bridging", key, "bridging.to_tunnel",
                               {"tunnel_id": self.tunnel_id(gw_here, gw_there)})
@@ -233,11 +234,12 @@ class Planner:
         return None if port is None else TableEntry("bridging", key, "bridging.forward",
                                                     {"port": port})
 
-    def _toward(self, switch: str, vm: PlacedVM) -> list[Entity]:
-        entry = self.toward(switch, vm)
+    def _toward(self, switch: str, vm: PlacedVM, up: TunnelsUp) -> list[Entity]:
+        entry = self.toward(switch, vm, up)
         return [] if entry is None else [entry]
 
-    def both_ways(self, switch: str, vm: PlacedVM, flight: InFlight) -> list[Entity]:
+    def both_ways(self, switch: str, vm: PlacedVM, flight: InFlight, up: TunnelsUp = None
+                  ) -> list[Entity]:
         """The bridging entry of `switch` for a VM in flight. Frames follow the tree
         toward the old location as usual; the switches on the tree's path between the
         new and the old location send them both ways along it. Egress never floods a
@@ -247,7 +249,7 @@ class Planner:
         here, there = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
         path = self.path(new.switch, old.switch) if here == there else None
         if path is None or switch not in path or old == new:
-            return self._toward(switch, vm)  # no replica can go into a GRE tunnel
+            return self._toward(switch, vm, up)  # no replica can go into a GRE tunnel
         i = path.index(switch)
         ports = {old.port if switch == old.switch else self._ports[switch, path[i + 1]],
                  new.port if switch == new.switch else self._ports[switch, path[i - 1]]}
@@ -255,29 +257,28 @@ class Planner:
         return [TableEntry("bridging", key, "bridging.flood", {"group": flight.group}),
                 MulticastGroupEntry.of_ports(flight.group, sorted(ports))]
 
-    def vm_entries(self, switch: str, vm: PlacedVM,
-                   flight: InFlight | None = None) -> list[Entity]:
-        out: list[Entity] = (self.both_ways(switch, vm, flight) if flight
-                             else self._toward(switch, vm))
+    def vm_entries(self, switch: str, vm: PlacedVM, flight: InFlight | None = None,
+                   up: TunnelsUp = None) -> list[Entity]:
+        out: list[Entity] = (self.both_ways(switch, vm, flight, up) if flight
+                             else self._toward(switch, vm, up))
         if switch == vm.at.switch:
             out.append(TableEntry("ingress_port", {"ingress_port": vm.at.port},
                                   "ingress_port.set_access", {"vnet_id": vm.vnet}))
-        gw = next((v.gateway_mac for v in self.topo.vnets.values()
-                   if v.id == vm.vnet and v.gateway_mac), None)
+        gw = self.topo.gateway_mac(vm.vnet)
         if gw is not None and vm.ip is not None:
             out.append(TableEntry("routing_v4", {"vnet_id": vm.vnet, "ipv4_dst": vm.ip},
                                   "routing_v4.route", {"src_mac": gw, "dst_mac": vm.mac}))
         return out
 
-    def ready_port(self, at: Location, vnet: int) -> TableEntry:
+    def ready_port(self, at: PortRef, vnet: int) -> TableEntry:
         """The access port of a VM announced to arrive at `at`."""
         return TableEntry("ingress_port", {"ingress_port": at.port}, "ingress_port.set_access",
                           {"vnet_id": vnet})
 
     def wanted(self, vms: Iterable[PlacedVM],
-               provisioned: Mapping[Location, int] | None = None,
+               provisioned: Mapping[PortRef, int] | None = None,
                in_flight: Mapping[tuple[int, int], InFlight] | None = None,
-               ) -> dict[str, list[Entity]]:
+               up: TunnelsUp = None) -> dict[str, list[Entity]]:
         """Every switch's full wanted state; `provisioned` access ports (port -> virtual
         network) are ready for a VM announced to arrive there; VMs `in_flight`
         ((vnet, mac) -> where to) are delivered at both locations."""
@@ -285,28 +286,58 @@ class Planner:
         flights = in_flight or {}
         out: dict[str, list[Entity]] = {}
         for switch in self.topo.switches:
-            entities = self.base(switch)
+            entities = self.base(switch, up)
             for vm in vms:
-                entities += self.vm_entries(switch, vm, flights.get((vm.vnet, vm.mac)))
+                entities += self.vm_entries(switch, vm, flights.get((vm.vnet, vm.mac)), up)
             for at, vnet in (provisioned or {}).items():
                 if at.switch == switch:
                     entities.append(self.ready_port(at, vnet))
             out[switch] = _dedup(entities)
         return out
 
-    def order_switches(self, new: Location, old: Location | None) -> list[str]:
-        """Make-before-break: the new location, then outward by hops, the old one last."""
-        hops = self.next_hops(new.switch)
+    def move_levels(self, new: PortRef, old: PortRef | None) -> list[list[str]]:
+        """Make-before-break around a host arriving at `new` (from `old`): every switch in
+        a level, the levels in the order to write them. The new location first; then
+        its site's switches by their distance from it, so that a switch is written after
+        the next hop it will send to (no frame loops between a written switch and one
+        not yet written); then the other sites' switches, each site's gateway first and
+        its switches outward from it; the old location last."""
+        dist = self._distances(new.switch)
+        here = self.topo.switches[new.switch].site
+        far = 1 + max(dist.values(), default=0)
+        level: dict[str, int] = {}
+        for sw in self.topo.switches:
+            site = self.topo.switches[sw].site
+            if site == here:
+                level[sw] = dist.get(sw, far)
+            else:
+                gw = self._gateways.get(site)
+                level[sw] = far + (self._distances(gw).get(sw, far) if gw else far)
+        last = old.switch if old is not None and old.switch != new.switch else None
+        out: dict[int, list[str]] = {}
+        for sw in sorted(self.topo.switches):
+            if sw != last:
+                out.setdefault(level[sw], []).append(sw)
+        levels = [out[k] for k in sorted(out)]
+        return levels + ([[last]] if last is not None else [])
 
-        def depth(sw: str) -> int:
-            d, cur = 0, sw
-            while cur != new.switch and cur in hops:
-                cur, d = hops[cur], d + 1
-            return d if cur == new.switch else 10**6
-
-        rest = sorted((s for s in self.topo.switches if s != new.switch),
-                      key=lambda s: (old is not None and s == old.switch, depth(s), s))
-        return [new.switch, *rest]
+    def _distances(self, dest: str) -> dict[str, int]:
+        """Hops from every switch of dest's site that reaches it (dest itself: 0)."""
+        hops = self.next_hops(dest)
+        out = {dest: 0}
+        for sw in hops:
+            path: list[str] = []
+            cur: str | None = sw
+            while cur is not None and cur not in out and len(path) <= len(hops):
+                path.append(cur)
+                cur = hops.get(cur)
+            if cur is None or cur not in out:
+                continue   # cut off from dest
+            d = out[cur]
+            for s in reversed(path):
+                d += 1
+                out[s] = d
+        return out
 
 
 def _dedup(entities: list[Entity]) -> list[Entity]:
@@ -316,5 +347,5 @@ def _dedup(entities: list[Entity]) -> list[Entity]:
     return list(seen.values())
 
 
-def placed(vnet: int, mac: str | int, ip: str | int | None, at: Location) -> PlacedVM:
+def placed(vnet: int, mac: str | int, ip: str | int | None, at: PortRef) -> PlacedVM:
     return PlacedVM(vnet, to_int(mac), None if ip is None else to_int(ip), at)

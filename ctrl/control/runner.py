@@ -1,12 +1,14 @@
-"""The controller: keeps every VM reachable on the shortest path, through every migration.
+"""The controller's runner: the control core (ctrl.control.core) driven by asyncio.
 
-Packet-ins (ARP, RARP, DHCP), parsed a batch at a time by the C fast path,
-feed the host tracker; a VM that appears or moves makes
-the planner compute every switch's wanted state, and the switches are written
-make-before-break: the new location first, then the other switches (in
-parallel), the old location last. ARP requests are answered by the controller
-(proxy ARP), so known hosts are never flooded. Each move's convergence time,
-from the packet-in to the last write acknowledged, is kept and logged.
+It owns every task: one session per switch (ctrl.control.session), the applier
+that writes the core's plans, the timer that ticks the core, the LLDP prober
+and the tunnel counter reader. Events go into the core as they come (packet-ins
+from the sessions, the API's migration steps); the plans the core returns are
+queued, and the applier writes them in rounds: the plans queued while a round is
+written are coalesced into the next one (one batch per switch per step, each
+plan's make-before-break order kept). A move's convergence, from the packet-in
+to the last write acknowledged, is logged with the switches that failed it, if any:
+a failed write is never a converged move.
 """
 
 from __future__ import annotations
@@ -19,51 +21,43 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from ctrl.control.diff import Diff
-from ctrl.control.hosts import (
-    Damping,
-    Duplicate,
-    Event,
-    Held,
-    Host,
-    HostError,
-    HostTracker,
-    Learned,
-    Location,
-    Moved,
-    Sighting,
-    Source,
-)
-from ctrl.control.planner import InFlight, PlacedVM, Planner
-from ctrl.control.session import SwitchManager
-from ctrl.control.topology import Link, Topology
-from ctrl.control.tunnels import Pair, TunnelUsage
-from ctrl.control.wanted import WantedState
+from ctrl.control.core import ControlCore, Metrics, Options
+from ctrl.control.hosts import Damping, Host
+from ctrl.control.migrations import Migration
+from ctrl.control.planner import PlacedVM, Planner
+from ctrl.control.plans import Plan, Send, coalesce
+from ctrl.control.session import SessionError, SwitchSession
+from ctrl.control.topology import Topology
 from ctrl.errors import MobilityError
 from ctrl.fastpath import BatchParser
-from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, TableEntry
+from ctrl.p4rt.entity import Entity, PacketIn, TableEntry
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import HostSeen, NeedsTunnel, classify, parse_packet_ins
-from ctrl.punt.frames import Arp, arp_reply, gre_encap
-from ctrl.punt.lldp import LldpInfo, build_lldp
+from ctrl.punt.classify import classify, parse_packet_ins
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Metrics:
-    moves: int = 0
-    learned: int = 0
-    proxy_arp_replies: int = 0
-    tunnels_brought_up: int = 0
-    tunnels_released: int = 0
-    link_changes: int = 0
-    damped: int = 0
-    duplicates: int = 0
-    packet_ins: int = 0
-    malformed: int = 0
-    convergence_s: list[float] = field(default_factory=list)
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What became of a plan: the updates written, and the switches that did not take
+    theirs (switch -> why), which are out of sync until their resync."""
+
+    written: int
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A migration step asked through the API: the host as it is now, and the switches
+    that did not take their part of it (switch -> why: not connected, refused)."""
+
+    host: Host
+    failed: dict[str, str]
 
 
 class Controller:
@@ -73,387 +67,244 @@ class Controller:
                  lldp_interval: float = 0.5, flight_timeout: float = 120.0,
                  tunnels_on_demand: bool = True, tunnel_idle: float = 300.0) -> None:
         self.topo = topology
-        self.planner = Planner(topology)
         self.clock = clock
-        self._edges = {Location(h.attach.switch, h.attach.port)
-                       for h in topology.hypervisors.values()}
-        self.tracker = HostTracker(lambda loc: loc in self._edges, damping)
-        self.managers = {
-            name: SwitchManager(sw, schema, device_config, self._on_packets, election_id)
+        self.core = ControlCore(topology, Options(
+            damping=damping or Damping(), lldp_interval=lldp_interval,
+            flight_timeout=flight_timeout, tunnels_on_demand=tunnels_on_demand,
+            tunnel_idle=tunnel_idle), now=clock())
+        self.sessions = {
+            name: SwitchSession(sw, schema, device_config, self._on_packets,
+                                partial(self._wanted, name),
+                                election_id, on_sync=self._on_sync)
             for name, sw in topology.switches.items()
         }
-        self.metrics = Metrics()
-        self.lldp_interval = lldp_interval
-        self._link_at = {(ref.switch, ref.port): link for link in topology.links
-                         for ref in (link.a, link.b)}
-        self.link_seen: dict[Link, float] = {}
-        self.provisioned: dict[Location, int] = {}  # announced arrivals: port -> vnet
-        self.in_flight: dict[tuple[int, int], InFlight] = {}  # (vnet, mac) -> where to
-        self.switched: dict[tuple[int, int], Location] = {}  # switched over early: from
-        self.flight_timeout = flight_timeout
-        self.tunnels = TunnelUsage(tunnel_idle)
-        if tunnels_on_demand:
-            self.planner.tunnels_up = self.tunnels.up  # the planner reads the same set
-        self._background: set[asyncio.Task[None]] = set()
-        self._apply_lock = asyncio.Lock()
         self.synced = asyncio.Event()
-        self._in_sync: set[str] = set()
+        self.convergence_s: list[float] = []
         self._parser = BatchParser()
-        now = clock()
-        for vm in topology.vms.values():
-            at = topology.hypervisors[vm.hypervisor].attach
-            self.tracker.declare(topology.vnets[vm.vnet].id, to_int(vm.mac), to_int(vm.ip),
-                                 Location(at.switch, at.port), now)
-        self.state = self._rebuild()
+        self._queue: list[tuple[Plan, asyncio.Future[Applied]]] = []
+        self._queued = asyncio.Event()
+        self._tick = asyncio.Event()   # the core's next deadline may have moved
+        self._applier: asyncio.Task[None] | None = None
+
+    def _wanted(self, switch: str) -> list[Entity]:
+        return self.core.wanted(switch)
+
+    # -- what the API and the CLI read ---------------------------------------------
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.core.metrics
+
+    @property
+    def planner(self) -> Planner:
+        return self.core.planner
+
+    def hosts(self) -> list[Host]:
+        return self.core.tracker.hosts()
 
     def in_sync(self, switch: str) -> bool:
-        """Whether `switch` has been brought to the wanted state since it connected."""
-        return switch in self._in_sync and self.managers[switch].ready.is_set()
+        """Whether `switch` took every write since its last full sync."""
+        return self.sessions[switch].status().in_sync
 
     def placed(self) -> list[PlacedVM]:
-        return [PlacedVM(h.vnet, h.mac, h.ip, h.location) for h in self.tracker.hosts()]
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve until `stop` is set: one task per switch, each synced as it connects; one
-        switch that cannot be reached or refuses writes holds up no other."""
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for name, mgr in self.managers.items():
-                    tg.create_task(mgr.run(stop, self._on_connect), name=name)
-                if self.topo.links and self.lldp_interval > 0:
-                    tg.create_task(self._watch_links(stop), name="lldp")
-                if self.planner.tunnels_up is not None and self.planner.tunnels():
-                    tg.create_task(self._watch_tunnels(stop), name="tunnels")
-                await stop.wait()
-        finally:
-            background = list(self._background)  # held moves, migration time-outs
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-
-    async def _on_connect(self, switch: str) -> None:
-        async with self._apply_lock:
-            written = await self.managers[switch].apply(self.state.entities(switch))
-        log.info("%s: in sync (%d writes)", switch, written)
-        self._in_sync.add(switch)
-        # `ready` is set on connecting, before the sync: every switch must have synced.
-        if (self._in_sync == set(self.managers) and not self.synced.is_set()
-                and all(m.ready.is_set() for m in self.managers.values())):
-            self.synced.set()
-            log.info("all %d switches in sync", len(self.managers))
-
-    # -- what the switches should hold: kept per owner, changed per event -----------------
-
-    def _rebuild(self) -> WantedState:
-        """Everything from scratch: at start, and when paths or tunnels change."""
-        state = WantedState()
-        for switch in self.topo.switches:
-            state.set(("base", switch), {switch: self.planner.base(switch)})
-        for host in self.tracker.hosts():
-            state.set(("vm", host.key), self._plan_host(host))
-        for at, vnet in self.provisioned.items():
-            state.set(("port", at), {at.switch: [self.planner.ready_port(at, vnet)]})
-        return state
-
-    def _plan_host(self, host: Host) -> dict[str, list[Entity]]:
-        vm = PlacedVM(host.vnet, host.mac, host.ip, host.location)
-        flight = self.in_flight.get(host.key)
-        return {sw: self.planner.vm_entries(sw, vm, flight) for sw in self.topo.switches}
-
-    def _replan(self, hosts: list[Host], ports: Sequence[Location] = ()) -> dict[str, Diff]:
-        """Only these hosts' and ready ports' entries again; what changed, by switch."""
-        wants: list[tuple[object, dict[str, list[Entity]]]] = [
-            (("vm", h.key), self._plan_host(h)) for h in hosts]
-        for at in ports:
-            vnet = self.provisioned.get(at)
-            wants.append((("port", at), {} if vnet is None else
-                          {at.switch: [self.planner.ready_port(at, vnet)]}))
-        return self.state.set_many(wants)
+        return [PlacedVM(h.vnet, h.mac, h.ip, h.location) for h in self.hosts()]
 
     def wanted(self) -> dict[str, list[Entity]]:
-        return {sw: self.state.entities(sw) for sw in self.topo.switches}
-
-    async def reconcile(self, new: Location | None = None, old: Location | None = None,
-                        changes: dict[str, Diff] | None = None) -> int:
-        """Write what changed to every connected switch (everything again when `changes`
-        is None), make-before-break around a move: the new location first, then the
-        others in parallel, the old location last. A switch that is not connected is
-        brought up to date when it connects."""
-        async with self._apply_lock:
-            if changes is None:
-                self.state = self._rebuild()
-            live = [n for n, m in self.managers.items() if m.ready.is_set()
-                    and (changes is None or n in changes)]
-            if new is None:
-                return await self._apply_all(live, changes)
-            order = [s for s in self.planner.order_switches(new, old) if s in live]
-            if not order:
-                return 0
-            # Slices of the order, so no switch is in two groups (a move between two
-            # ports of one switch is one write there).
-            head = 1 if order[0] == new.switch else 0
-            tail = 1 if old is not None and len(order) > head and order[-1] == old.switch \
-                else 0
-            written = 0
-            for group in (order[:head], order[head:len(order) - tail],
-                          order[len(order) - tail:]):
-                written += await self._apply_all(group, changes)
-            return written
-
-    async def _apply_all(self, switches: list[str], changes: dict[str, Diff] | None) -> int:
-        results = await asyncio.gather(*(
-            self.managers[s].apply_diff(None if changes is None else changes[s],
-                                        partial(self.state.entities, s))
-            for s in switches), return_exceptions=True)
-        written = 0
-        for name, result in zip(switches, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, MobilityError):
-                    raise result
-                log.error("%s: could not be brought up to date: %s", name, result)
-            else:
-                written += result
-        return written
+        return {sw: self.core.wanted(sw) for sw in self.topo.switches}
 
     def find(self, vm: str) -> Host:
-        """A VM by its name in the topology or by its MAC address."""
-        if vm in self.topo.vms:
-            decl = self.topo.vms[vm]
-            return self.tracker.get(self.topo.vnets[decl.vnet].id, to_int(decl.mac))
-        try:
-            mac = to_int(vm)
-        except ValueError:
-            raise HostError(f"no VM {vm!r}") from None
-        found = [h for h in self.tracker.hosts() if h.mac == mac]
-        if not found:
-            raise HostError(f"no VM {vm!r}")
-        return found[0]
+        return self.core.find(vm)
 
     def hypervisor_of(self, vm: str) -> str | None:
         """The hypervisor whose switch port the VM is at (None: at no hypervisor's)."""
-        at = self.find(vm).location
-        return next((name for name, h in self.topo.hypervisors.items()
-                     if Location(h.attach.switch, h.attach.port) == at), None)
+        return self.core.hypervisor_at(self.find(vm).location)
 
-    async def announce(self, vm: str, hypervisor: str) -> Host:
-        """An announced migration: ready the new port and deliver the VM's frames at both
-        locations until its RARP at the new one, which is accepted at once. Undone when
-        no RARP comes within `flight_timeout` seconds, or by `cancel`. Announcing it
-        again (an operator, then the hypervisor's own event) changes nothing."""
-        host = self.find(vm)
-        hyp = self.topo.hypervisors.get(hypervisor)
-        if hyp is None:
-            raise HostError(f"no hypervisor {hypervisor!r} "
-                            f"(hypervisors: {', '.join(sorted(self.topo.hypervisors))})")
-        to = Location(hyp.attach.switch, hyp.attach.port)
-        if to == host.location:
-            raise HostError(f"{vm} is already at {hypervisor} ({to})")
-        flight = self.in_flight.get(host.key)
-        if flight is not None and flight.to == to:
-            log.debug("migration of %012x to %s: announced already", host.mac, to)
-            return host
-        self.tracker.expect(host.vnet, host.mac, to)
-        self.provisioned[to] = host.vnet
-        used = {f.group for f in self.in_flight.values()}
-        flight = InFlight(to, next(g for g in range(1, len(used) + 2) if g not in used))
-        self.in_flight[host.key] = flight
-        self.switched.pop(host.key, None)
-        changes: dict[str, Diff] | None = self._replan([host], [to])
-        if self._tunnels_for(host.location, to):
-            changes = None   # gateways change too: everything again
-        await self.reconcile(changes=changes)
-        log.info("migration of %012x to %s announced: delivered at %s and %s until its RARP",
-                 host.mac, to, host.location, to)
-        task = asyncio.create_task(self._expire(host, flight))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return host
+    def migration(self, vm: str) -> Migration | None:
+        return self.core.migrations.get(self.find(vm).key)
 
-    def _tunnels_for(self, old: Location, new: Location) -> bool:
-        """A move to another site: the tunnel between the two sites' gateways (the VM's
-        peers at its old site reach it through it) and a twin to the new gateway of
-        every tunnel to the old one (its peers elsewhere, re-homed), up with the move, or
-        before the VM arrives when it is announced: nothing waits for a gateway's punt.
-        True when any tunnel came up."""
-        pair = self.planner.tunnel_between(old.switch, new.switch)
-        if pair is None or self.planner.tunnels_up is None:
-            return False
-        now = self.clock()
-        changed = self.tunnels.bring_up(pair, now)
-        changed |= self.tunnels.rehome(*pair, now)
-        if changed:
-            self.metrics.tunnels_brought_up += 1
-            log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
-        return changed
+    # -- the life of the controller ------------------------------------------------
 
-    async def switch_over(self, vm: str) -> Host:
-        """An announced migration whose VM has stopped at its source for the last copy:
-        its frames go to the new location from now on, while it is paused. Across
-        sites, where nothing can be delivered at both places (no replica enters a
-        tunnel), this keeps the switch-over inside the VM's own pause; its RARP at
-        the new location then finds it there. `cancel` moves it back."""
-        host = self.find(vm)
-        flight = self.in_flight.get(host.key)
-        if flight is None:
-            raise HostError(f"{vm} has no migration under way")
-        old, now = host.location, self.clock()
-        await self._handle(self.tracker.observe(
-            Sighting(host.vnet, host.mac, host.ip, flight.to, now, Source.API)), now)
-        self.switched[host.key] = old
-        log.info("migration of %012x: switched over to %s while it is paused", host.mac,
-                 flight.to)
-        return host
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set: a session per switch, each synced as it connects;
+        one switch that cannot be reached or refuses writes holds up no other."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._start_applier()
+                for name, session in self.sessions.items():
+                    tg.create_task(session.run(stop), name=name)
+                tg.create_task(self._timer(stop), name="timer")
+                if self.topo.links and self.core.options.lldp_interval > 0:
+                    tg.create_task(self._probe_links(stop), name="lldp")
+                if self.core.tunnels is not None and self.planner.tunnels():
+                    tg.create_task(self._read_tunnel_counters(stop), name="tunnels")
+                await stop.wait()
+        finally:
+            await self.aclose()
 
-    async def cancel(self, vm: str) -> Host:
-        """An announced migration that will not happen: back to the VM's one location
-        (where it was, if it had been switched over already)."""
-        host = self.find(vm)
-        flight = self.in_flight.get(host.key)
-        back = self.switched.pop(host.key, None)
-        if flight is None and back is not None:
-            now = self.clock()
-            self.tracker.expect(host.vnet, host.mac, back)
-            await self._handle(self.tracker.observe(
-                Sighting(host.vnet, host.mac, host.ip, back, now, Source.API)), now)
-            log.info("migration of %012x cancelled after its switch-over: back at %s",
-                     host.mac, back)
-            return host
-        if flight is None:
-            raise HostError(f"{vm} has no migration under way")
-        await self._land(host, flight)
-        log.info("migration of %012x to %s cancelled", host.mac, flight.to)
-        return host
+    async def aclose(self) -> None:
+        """Stop the applier; plans still queued are answered as not applied."""
+        task, self._applier = self._applier, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for _, fut in self._queue:
+            if not fut.done():
+                fut.set_exception(MobilityError("the controller stopped"))
+        self._queue.clear()
 
-    async def _expire(self, host: Host, flight: InFlight) -> None:
-        await asyncio.sleep(self.flight_timeout)
-        if self.in_flight.get(host.key) is flight:
-            log.warning("migration of %012x to %s: no RARP in %.0f s, back to %s", host.mac,
-                        flight.to, self.flight_timeout, host.location)
-            try:
-                await self._land(host, flight)
-            except MobilityError as exc:
-                log.error("undoing the migration of %012x failed: %s", host.mac, exc)
+    def _on_sync(self, switch: str, in_sync: bool) -> None:
+        if all(s.in_sync for s in self.sessions.values()):
+            if not self.synced.is_set():
+                log.info("all %d switches in sync", len(self.sessions))
+            self.synced.set()
+        else:
+            self.synced.clear()
 
-    async def _land(self, host: Host, flight: InFlight) -> None:
-        del self.in_flight[host.key]
-        if host.expected == flight.to:
-            host.expected = None
-        if not any(f.to == flight.to for f in self.in_flight.values()):
-            self.provisioned.pop(flight.to, None)
-        await self.reconcile(changes=self._replan([host], [flight.to]))
-
-    async def _watch_links(self, stop: asyncio.Event) -> None:
-        """LLDP out of every fabric port each interval; a link not heard from for three
-        intervals, after it was heard once, is down until it is heard again."""
-        while not stop.is_set():
-            for name, mgr in self.managers.items():
-                client = mgr.client
-                if client is None:
-                    continue
-                for port in self.planner.fabric_ports(name):
-                    frame = build_lldp(name, port, b"\x02\x00\x00\x00\x00\xfe")
-                    try:
-                        await client.packet_out(PacketOut(frame, {"egress_port": port}))
-                    except MobilityError as exc:
-                        log.warning("%s: LLDP out of port %d: %s", name, port, exc)
-            await self._check_links(self.clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.lldp_interval)
-
-    async def _check_links(self, now: float) -> None:
-        timeout = 3 * self.lldp_interval
-        down = {link for link, seen in self.link_seen.items() if now - seen > timeout}
-        if self.planner.set_links_down(down):
-            self.metrics.link_changes += 1
-            log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in down) or "none")
-            try:
-                await self.reconcile()
-            except MobilityError as exc:  # the next change or reconnection repairs it
-                log.error("rerouting around links down failed: %s", exc)
-
-    async def _on_lldp(self, switch: str, port: int, info: LldpInfo) -> None:
-        link = self._link_at.get((switch, port))
-        if link is None or self._link_at.get((info.chassis, info.port)) is not link:
-            log.warning("LLDP from %s:%d on %s:%d matches no link of the topology",
-                        info.chassis, info.port, switch, port)
-            return
-        self.link_seen[link] = self.clock()
-        if link in self.planner.links_down:
-            await self._check_links(self.clock())
-
-    async def _on_packet(self, switch: str, pkt: PacketIn) -> None:
-        await self._on_packets(switch, [pkt])
+    # -- events into the core ---------------------------------------------------------
 
     async def _on_packets(self, switch: str, pkts: list[PacketIn]) -> None:
-        """Every packet-in a switch had waiting: one parse, then each frame in order."""
-        start = self.clock()
+        """Every packet-in a switch had waiting: one parse, the core, the plans queued
+        (not awaited: the next batch is read while they are written)."""
+        now = self.clock()
         seen = classify(parse_packet_ins(self._parser, pkts), [p.payload for p in pkts])
-        self.metrics.packet_ins += len(pkts)
-        if seen.malformed:
-            self.metrics.malformed += seen.malformed
-            log.debug("%s: %d malformed packet-ins dropped", switch, seen.malformed)
-        for probe in seen.probes:
-            await self._on_lldp(switch, probe.port, probe.info)
-        for host in seen.hosts:
-            await self._on_host(switch, host, start)
-        for frame in seen.unbridged:
-            await self._through_tunnel(switch, frame)
+        self.submit(self.core.packet_ins(switch, seen, len(pkts), now))
 
-    async def _on_host(self, switch: str, seen: HostSeen, start: float) -> None:
-        at = Location(switch, seen.port)
-        vnet = seen.vnet
-        if vnet == 0:
-            # A port with no virtual network yet: a known MAC arriving there says which.
-            known = [h for h in self.tracker.hosts() if h.mac == seen.mac]
-            if len(known) != 1:
-                log.debug("%s: frame from %s in no virtual network: ignored", switch, at)
-                return
-            vnet = known[0].vnet
-        events = self.tracker.observe(Sighting(vnet, seen.mac, seen.ip, at, start, seen.source))
-        await self._handle(events, start)
-        if seen.arp is not None:
-            target = self.tracker.find_ip(vnet, seen.arp.tpa)
-            pair = target and self.planner.tunnel_between(switch, target.location.switch)
-            if pair:  # it will talk across sites: the tunnel is up before the ARP answer
-                await self._bring_up(pair)
-            await self._proxy_arp(switch, at, vnet, seen.arp)
+    async def announce(self, vm: str, hypervisor: str) -> Outcome:
+        """An announced migration (see ControlCore.announce), written when this returns."""
+        _, plans = self.core.announce(vm, hypervisor, self.clock())
+        return await self._done(self.find(vm), plans)
 
-    async def _bring_up(self, pair: Pair) -> None:
-        if self.tunnels.bring_up(pair, self.clock()):
-            self.metrics.tunnels_brought_up += 1
-            log.info("GRE tunnel %s <-> %s up", *pair)
-            await self.reconcile()
+    async def switch_over(self, vm: str) -> Outcome:
+        host, plans = self.core.switch_over(vm, self.clock())
+        return await self._done(host, plans)
 
-    async def _through_tunnel(self, switch: str, u: NeedsTunnel) -> None:
-        """A gateway punted a frame whose tunnel is down: bring it up, then send the frame
-        through it from here, encapsulated as the switch would have (nothing lost)."""
+    async def cancel(self, vm: str) -> Outcome:
+        host, plans = self.core.cancel(vm, self.clock())
+        return await self._done(host, plans)
+
+    async def _done(self, host: Host, plans: Sequence[Plan]) -> Outcome:
+        results = await asyncio.gather(*self.submit(plans))
+        return Outcome(host, {s: why for r in results for s, why in r.failed.items()})
+
+    # -- plans out of the core --------------------------------------------------------
+
+    def submit(self, plans: Sequence[Plan]) -> list[asyncio.Future[Applied]]:
+        """Queue plans for the applier; each future says what became of its plan."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Applied]] = []
+        for plan in plans:
+            fut: asyncio.Future[Applied] = loop.create_future()
+            self._queue.append((plan, fut))
+            futures.append(fut)
+        if plans:
+            self._queued.set()
+            self._tick.set()   # the core's next deadline may have moved
+            self._start_applier()
+        return futures
+
+    def _start_applier(self) -> None:
+        if self._applier is None or self._applier.done():
+            self._applier = asyncio.create_task(self._apply_loop(), name="applier")
+
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                continue
+            try:
+                results = await self._apply_round([p for p, _ in batch])
+            except BaseException as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc if isinstance(exc, Exception)
+                                          else MobilityError("the controller stopped"))
+                raise
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+    async def _apply_round(self, plans: list[Plan]) -> list[Applied]:
+        """Every queued plan in one round of steps; then their frames; then the moves'
+        convergence, told truthfully."""
+        failed: dict[str, str] = {}
+        written: dict[str, int] = {}
+        for step in coalesce(plans):
+            todo = [(s, d) for s, d in step.items() if s not in failed]
+            results = await asyncio.gather(*(self.sessions[s].apply(d) for s, d in todo),
+                                           return_exceptions=True)
+            for (s, _), result in zip(todo, results, strict=True):
+                if isinstance(result, BaseException):
+                    if not isinstance(result, MobilityError):
+                        raise result
+                    failed[s] = str(result)
+                else:
+                    written[s] = written.get(s, 0) + result
+        for plan in plans:
+            for send in plan.sends:
+                await self._send(send)
+        done = self.clock()
+        out = []
+        for plan in plans:
+            mine = {s: failed[s] for s in plan.switches() if s in failed}
+            applied = Applied(sum(written.get(s, 0) for s in plan.switches()), mine)
+            for ev in plan.moves:
+                took = done - plan.start
+                if mine:
+                    log.error("%012x moved %s -> %s: NOT converged: %s did not take its "
+                              "writes (%s)", ev.host.mac, ev.old, ev.new, ", ".join(sorted(mine)),
+                              "; ".join(mine.values()))
+                else:
+                    self.convergence_s.append(took)
+                    log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms",
+                             ev.host.mac, ev.old, ev.new, plan.writes(), took * 1e3)
+            out.append(applied)
+        return out
+
+    async def _send(self, send: Send) -> None:
         try:
-            host = self.tracker.get(u.vnet, u.dst_mac)
-        except HostError:
-            log.debug("%s: punted frame for unknown %012x dropped", switch, u.dst_mac)
-            return
-        pair = self.planner.tunnel_between(switch, host.location.switch)
-        if pair is None or pair[0] != switch:
-            return
-        await self._bring_up(pair)
-        here, there = self.topo.switches[pair[0]].underlay, self.topo.switches[pair[1]].underlay
-        client = self.managers[switch].client
-        if here is None or there is None or client is None:
-            return
-        peer = self.planner.underlay_peer(*pair)
-        frame = gre_encap(u.frame, key=u.vnet, src_ip=to_int(here.ip), dst_ip=to_int(there.ip),
-                          src_mac=to_int(peer.src_mac), dst_mac=to_int(peer.dst_mac))
-        await client.packet_out(PacketOut(frame, {"egress_port": here.port}))
+            await self.sessions[send.switch].packet_out(send.port, send.frame)
+        except SessionError as exc:
+            log.warning("%s: frame out of port %d not sent: %s", send.switch, send.port, exc)
 
-    async def _watch_tunnels(self, stop: asyncio.Event) -> None:
-        """Reads the tunnels' packet counters; releases those idle for `tunnels.idle`."""
-        interval = max(0.1, min(5.0, self.tunnels.idle / 4))
+    # -- time -------------------------------------------------------------------------
+
+    async def _timer(self, stop: asyncio.Event) -> None:
+        """Ticks the core when something is due (a held move, a migration's time-out),
+        and at least every LLDP interval (silent links, idle tunnels)."""
+        period = self.core.options.lldp_interval or 1.0
+        while not stop.is_set():
+            now = self.clock()
+            deadline = self.core.next_deadline()
+            wait = period if deadline is None else max(0.0, min(period, deadline - now))
+            self._tick.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_first(stop, self._tick), wait)
+            if stop.is_set():
+                return
+            self.submit(self.core.tick(self.clock()))
+
+    async def _probe_links(self, stop: asyncio.Event) -> None:
+        """LLDP out of every fabric port each interval."""
+        while not stop.is_set():
+            for send in self.core.lldp_probes():
+                if self.sessions[send.switch].connected:
+                    await self._send(send)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.core.options.lldp_interval)
+
+    async def _read_tunnel_counters(self, stop: asyncio.Event) -> None:
+        """The tunnels' packet counters, read from their gateways; the core releases the
+        idle ones at its next tick."""
+        idle = self.core.options.tunnel_idle
+        interval = max(0.1, min(5.0, idle / 4))
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-            now = self.clock()
-            for gateway in sorted({a for a, _ in self.tunnels.up}):
-                client = self.managers[gateway].client
+            for gateway in self.core.tunnel_gateways():
+                client = self.sessions[gateway].client
                 if client is None:
                     continue
                 try:
@@ -461,74 +312,16 @@ class Controller:
                 except MobilityError as exc:
                     log.warning("%s: reading tunnel counters: %s", gateway, exc)
                     continue
-                packets = {to_int(e.match["tunnel_id"]): e.counter.packets for e in entries
-                           if isinstance(e, TableEntry) and e.counter is not None}
-                for pair in [p for p in self.tunnels.up if p[0] == gateway]:
-                    count = packets.get(self.planner.tunnel_id(*pair))
-                    if count is not None:
-                        self.tunnels.observe(pair, count, now)
-            idle = self.tunnels.idle_since(now)
-            if idle:
-                self.tunnels.release(idle)
-                self.metrics.tunnels_released += len(idle)
-                log.info("GRE tunnels idle for %.0f s released: %s", self.tunnels.idle,
-                         ", ".join(f"{a}->{b}" for a, b in idle))
-                try:
-                    await self.reconcile()
-                except MobilityError as exc:
-                    log.error("releasing idle tunnels: %s", exc)
+                self.core.tunnel_counters(gateway, {
+                    to_int(e.match["tunnel_id"]): e.counter.packets for e in entries
+                    if isinstance(e, TableEntry) and e.counter is not None}, self.clock())
+            self._tick.set()
 
-    async def _handle(self, events: list[Event], start: float) -> None:
-        for ev in events:
-            if isinstance(ev, Moved):
-                self.provisioned.pop(ev.new, None)
-                self.in_flight.pop(ev.host.key, None)
-                self.switched.pop(ev.host.key, None)
-                changes: dict[str, Diff] | None = self._replan([ev.host], [ev.new])
-                if ev.old is not None and self._tunnels_for(ev.old, ev.new):
-                    changes = None  # gateways change too: everything again
-                written = await self.reconcile(ev.new, ev.old, changes)
-                took = self.clock() - start
-                self.metrics.moves += 1
-                self.metrics.convergence_s.append(took)
-                log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms",
-                         ev.host.mac, ev.old, ev.new, written, took * 1e3)
-            elif isinstance(ev, Learned):
-                self.metrics.learned += 1
-                await self.reconcile(ev.host.location, None, self._replan([ev.host]))
-            elif isinstance(ev, Held):
-                # Damped, not banned: the move is accepted when the hold ends.
-                self.metrics.damped += 1
-                log.warning("%012x keeps moving: move to %s held for %.1f s", ev.host.mac,
-                            ev.new, ev.until - self.clock())
-                task = asyncio.create_task(self._release_held(ev.until - self.clock()))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
-            elif isinstance(ev, Duplicate):
-                self.metrics.duplicates += 1
-                log.error("MAC %012x in virtual network %d answers at %s and at %s: two hosts "
-                          "share it", ev.host.mac, ev.host.vnet, ev.host.location, ev.other)
 
-    async def _release_held(self, delay: float) -> None:
-        await asyncio.sleep(max(0.0, delay))
-        now = self.clock()
-        try:
-            await self._handle(self.tracker.tick(now), now)
-        except MobilityError as exc:
-            log.error("accepting a held move failed: %s", exc)
-
-    async def _proxy_arp(self, switch: str, at: Location, vnet: int, arp: Arp) -> None:
-        host = self.tracker.find_ip(vnet, arp.tpa)
-        if host is not None:
-            mac = host.mac
-        else:
-            gw = next((v.gateway_mac for v in self.topo.vnets.values()
-                       if v.id == vnet and v.gateway_mac), None)
-            if gw is None:
-                return
-            mac = to_int(gw)  # anything else is reached through the gateway
-        mgr = self.managers[switch]
-        if mgr.client is None:
-            return
-        await mgr.client.packet_out(PacketOut(arp_reply(arp, mac), {"egress_port": at.port}))
-        self.metrics.proxy_arp_replies += 1
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

@@ -1,10 +1,15 @@
-"""One managed switch: connect, become primary, push the pipeline, sync state, keep it so.
+"""One switch's P4Runtime session: connect, become primary, check the pipeline, read back,
+sync, and keep it in sync, through every break.
 
-`SwitchManager.run()` is the switch's one long-lived task: it connects with
-back-off, pushes mobility.p4 when the switch runs another program (or none),
-reads back what the switch holds, and hands packet-ins to the controller. A
-write that the switch refuses is logged with its per-update errors and the
-switch is re-read and repaired. One switch failing never stops the others.
+`SwitchSession.run()` is the switch's one long-lived task. Each connection goes
+through the same steps: stream open and arbitration; as primary, a sync:
+GetForwardingPipelineConfig (mobility.p4 pushed where the switch runs another
+program or none), every table read back, the difference to the wanted state
+written; only then is the switch `in_sync`. A backup (another controller is
+primary) keeps its stream open and writes nothing; promoted, it syncs. A write
+the switch refuses puts it out of sync at once and a sync follows, retried with
+back-off while it fails; a broken stream reconnects with capped, jittered
+back-off. The status (`SessionStatus`) is what was last checked.
 """
 
 from __future__ import annotations
@@ -12,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from ctrl.control.diff import Diff, diff
+from ctrl.control.diff import Diff, diff, settle
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
 from ctrl.p4rt.client import P4Client
-from ctrl.p4rt.entity import Entity, PacketIn, Update, UpdateType
+from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, UpdateType
 from ctrl.p4rt.errors import P4RuntimeError
 from ctrl.p4rt.schema import P4Schema
 
@@ -28,156 +35,271 @@ log = logging.getLogger(__name__)
 # Every packet-in waiting when the handler runs comes in one list: the controller
 # parses them with one call of the C fast path.
 PacketHandler = Callable[[str, list[PacketIn]], Awaitable[None]]
-ConnectHandler = Callable[[str], Awaitable[None]]
+Wanted = Callable[[], Sequence[Entity]]
+
+
+class SessionError(MobilityError):
+    """A switch that cannot be written now: not connected, not primary, or it refused."""
 
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
+    """Capped exponential back-off with jitter: the n-th retry after about
+    first * factor**n seconds, never more than `limit`, each delay spread by ±`jitter`."""
+
     first: float = 0.2
     factor: float = 2.0
     limit: float = 10.0
+    jitter: float = 0.2
 
-    def delays(self) -> list[float]:
-        out, d = [], self.first
-        while d < self.limit:
-            out.append(d)
-            d *= self.factor
-        return out
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        base = min(self.limit, self.first * self.factor ** min(attempt, 64))
+        return base * (1 + self.jitter * (2 * rng() - 1))
 
 
-class SwitchManager:
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    connected: bool
+    primary: bool
+    pipeline: str   # at the last check: "pushed", "kept" (it ran mobility.p4) or "" (none yet)
+    in_sync: bool
+    reconnects: int
+    repairs: int
+    last_error: str
+    last_error_at: float | None   # wall clock (time.time())
+
+
+class SwitchSession:
     def __init__(self, switch: Switch, schema: P4Schema, device_config: bytes,
-                 on_packet: PacketHandler, election_id: tuple[int, int] = (0, 1),
-                 backoff: Backoff | None = None) -> None:
+                 on_packets: PacketHandler, wanted: Wanted,
+                 election_id: tuple[int, int] = (0, 1), backoff: Backoff | None = None,
+                 on_sync: Callable[[str, bool], None] | None = None) -> None:
         self.switch = switch
         self.schema = schema
         self.device_config = device_config
-        self.on_packet = on_packet
+        self.on_packets = on_packets
+        self.wanted = wanted
         self.election_id = election_id
         self.backoff = backoff or Backoff()
+        self.on_sync = on_sync
         self.client: P4Client | None = None
         self.installed: dict[object, Entity] = {}
-        self.ready = asyncio.Event()
-        self.repairs = 0  # writes refused, then repaired from a re-read
+        self.pipeline = ""
+        self.in_sync = False
+        self.reconnects = 0
+        self.repairs = 0     # writes refused, then repaired by a resync
+        self.last_error = ""
+        self.last_error_at: float | None = None
+        self._connections = 0
         self._lock = asyncio.Lock()
+        self._resync = asyncio.Event()
         self._log = logging.LoggerAdapter(log, {"switch": switch.name})
 
     @property
     def name(self) -> str:
         return self.switch.name
 
-    async def connect(self) -> P4Client:
-        """Connect once: arbitration, pipeline if needed, read back the installed state."""
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_open
+
+    def status(self) -> SessionStatus:
+        return SessionStatus(self.connected, self.connected and self._primary(),
+                             self.pipeline, self.in_sync and self.connected, self.reconnects,
+                             self.repairs, self.last_error, self.last_error_at)
+
+    def _primary(self) -> bool:
+        return self.client is not None and self.client.is_primary
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.last_error = f"{what}: {exc}"
+        self.last_error_at = time.time()
+
+    def _set_sync(self, value: bool) -> None:
+        if value != self.in_sync:
+            self.in_sync = value
+            if self.on_sync is not None:
+                self.on_sync(self.name, value)
+
+    # -- the session's life --------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay connected and in sync until `stop` is set."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self._connect()
+            except (MobilityError, OSError) as exc:
+                self._failed("connecting", exc)
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                self._log.warning("%s: cannot connect (%s); retrying in %.1f s", self.name,
+                                  exc, delay)
+                await _wait(stop, delay)
+                continue
+            attempt = 0
+            self._connections += 1
+            if self._connections > 1:
+                self.reconnects += 1
+            self._log.info("%s: connected to %s as %s", self.name, self.switch.grpc_addr,
+                           "primary" if self._primary() else "backup")
+            try:
+                await self._serve(stop)
+            finally:
+                self._set_sync(False)
+                client, self.client = self.client, None
+                if client is not None:
+                    await client.close()
+            if not stop.is_set():
+                self._log.warning("%s: connection lost; reconnecting", self.name)
+
+    async def _connect(self) -> None:
+        """One connection: the stream and arbitration; the first sync is asked for (it
+        runs when this controller is primary)."""
         client = P4Client(self.switch.grpc_addr, self.switch.device_id, self.election_id,
                           name=self.name)
         await client.open()
+        async with self._lock:
+            self.client, self.installed, self.pipeline = client, {}, ""
+        if not client.is_primary:
+            self._log.warning("%s: another controller is primary: a backup until it goes",
+                              self.name)
+        self._resync.set()
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """Packet-ins to the handler, and resyncs when asked, until the stream breaks or
+        `stop` is set."""
+        assert self.client is not None
+        client = self.client
+        resyncs = asyncio.create_task(self._resync_loop(stop), name=f"{self.name}:sync")
         try:
-            if not client.is_primary:
-                raise MobilityError(f"{self.name}: another controller is primary")
+            while not stop.is_set() and client.is_open:
+                get = asyncio.ensure_future(client.packet_in())
+                stopping = asyncio.ensure_future(stop.wait())
+                closed = asyncio.ensure_future(client.closed.wait())
+                arbitration = asyncio.ensure_future(client.primary_changed.wait())
+                waits = (get, stopping, closed, arbitration)
+                try:
+                    done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for f in waits:
+                        if not f.done():
+                            f.cancel()
+                if arbitration in done:
+                    client.primary_changed.clear()
+                    if client.is_primary:
+                        self._log.info("%s: primary now: syncing", self.name)
+                    else:
+                        self._log.warning("%s: another controller is primary now", self.name)
+                    self.request_resync()
+                if get in done:
+                    try:
+                        await self.on_packets(self.name,
+                                              [get.result(), *client.drain_packet_ins()])
+                    except MobilityError as exc:  # one bad frame or write stops nothing
+                        self._log.error("%s: handling a packet-in failed: %s", self.name, exc)
+            if not client.is_open and client.close_reason:
+                self._failed("stream", MobilityError(client.close_reason))
+        finally:
+            resyncs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resyncs
+
+    async def _resync_loop(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            await self._resync.wait()
+            self._resync.clear()
+            if not self._primary():
+                continue   # a backup writes nothing; promoted, it is asked again
+            try:
+                written = await self.sync()
+            except (MobilityError, OSError) as exc:
+                self._failed("sync", exc)
+                delay = self.backoff.delay(attempt)
+                attempt += 1
+                self._log.error("%s: sync failed (%s); again in %.1f s", self.name, exc, delay)
+                await _wait(stop, delay)
+                self._resync.set()
+                continue
+            attempt = 0
+            self._log.info("%s: in sync (%d writes)", self.name, written)
+
+    def request_resync(self) -> None:
+        self._set_sync(False)
+        self._resync.set()
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def sync(self) -> int:
+        """The pipeline checked (pushed where it differs), everything read back, the
+        difference to the wanted state written: in sync when every write succeeded."""
+        async with self._lock:
+            client = self._writable()
             current = await client.get_pipeline()
             if current is None or current.p4info != self.schema.p4info:
                 self._log.info("%s: pushing the mobility.p4 pipeline", self.name)
                 await client.set_pipeline(self.schema, self.device_config)
+                self.pipeline = "pushed"
             else:
                 client.schema = self.schema
-            self.installed = _keyed(await self.read_state(client))
-        except BaseException:
-            await client.close()
-            raise
-        return client
+                self.pipeline = "kept"
+            self.installed = _keyed(await read_state(client, self.schema))
+            change = diff(self.wanted(), self.installed.values())
+            await self._write(client, change)
+            self._set_sync(True)
+            return len(change)
 
-    async def read_state(self, client: P4Client) -> list[Entity]:
-        out: list[Entity] = []
-        for table in self.schema.tables:
-            out += [e for e in await client.read_table(table.name)
-                    if not getattr(e, "is_default", False)]
-        out += await client.read_multicast_groups()
-        return out
-
-    async def run(self, stop: asyncio.Event, on_connect: ConnectHandler | None = None) -> None:
-        """Stay connected until `stop` is set; reconnect with back-off. `on_connect` runs
-        after each (re)connection, e.g. to bring the switch to the wanted state."""
-        delays = self.backoff.delays()
-        attempt = 0
-        while not stop.is_set():
-            try:
-                self.client = await self.connect()
-            except (MobilityError, OSError) as exc:
-                delay = delays[min(attempt, len(delays) - 1)] if delays else self.backoff.limit
-                attempt += 1
-                self._log.warning("%s: cannot connect (%s); retrying in %.1f s",
-                                  self.name, exc, delay)
-                await _wait(stop, delay)
-                continue
-            attempt = 0
-            self._log.info("%s: connected to %s, %d entries installed", self.name,
-                           self.switch.grpc_addr, len(self.installed))
-            self.ready.set()
-            try:
-                if on_connect is not None:
-                    try:
-                        await on_connect(self.name)
-                    except MobilityError as exc:
-                        self._log.error("%s: sync after connecting failed: %s", self.name, exc)
-                await self._pump(stop)
-            finally:
-                self.ready.clear()
-                client, self.client = self.client, None
-                await client.close()
-
-    async def _pump(self, stop: asyncio.Event) -> None:
-        assert self.client is not None
-        client = self.client
-        while not stop.is_set():
-            get = asyncio.ensure_future(client.packet_in())
-            stopping = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({get, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if get in done:
-                try:
-                    await self.on_packet(self.name, [get.result(), *client.drain_packet_ins()])
-                except MobilityError as exc:  # one bad frame or write stops nothing
-                    self._log.error("%s: handling a packet-in failed: %s", self.name, exc)
-            else:
-                get.cancel()
-            stopping.cancel()
-
-    async def apply(self, wanted: Sequence[Entity]) -> int:
-        """Write what differs from the installed state; on refusal, re-read and repair once."""
-        return await self.apply_diff(None, lambda: wanted)
-
-    async def apply_diff(self, change: Diff | None, wanted: Callable[[], Sequence[Entity]]
-                         ) -> int:
-        """Write `change` (what differs from the installed state when None). A switch that
-        refuses it is re-read and repaired toward `wanted()`, once."""
+    async def apply(self, change: Diff) -> int:
+        """What `change` wants for its entries, written where the installed state differs.
+        A refusal puts the switch out of sync and asks for a resync; SessionError."""
         async with self._lock:
-            if self.client is None:
-                raise MobilityError(f"{self.name}: not connected")
-            if change is None:
-                change = diff(wanted(), self.installed.values())
-            updates = change.updates()
+            client = self._writable()
+            if not self.in_sync:   # the sync under way writes the wanted state, this too
+                raise SessionError(f"{self.name}: not in sync yet (its sync is under way)")
+            updates = settle(change, self.installed)
             try:
-                await self.client.write(updates)
+                await self._write(client, updates)
             except P4RuntimeError as exc:
-                self._log.error("%s: write refused: %s", self.name, exc)
                 self.repairs += 1
-                self.installed = _keyed(await self.read_state(self.client))
-                want = wanted()
-                updates = diff(want, self.installed.values()).updates()
-                await self.client.write(updates)
-                self.installed = _keyed(want)
-                return len(updates)
-            for u in updates:
-                if u.type is UpdateType.DELETE:
-                    self.installed.pop(u.entity.key(), None)
-                else:
-                    self.installed[u.entity.key()] = u.entity
+                self._failed("write", exc)
+                self._log.error("%s: write refused, resyncing: %s", self.name, exc)
+                self.request_resync()
+                raise SessionError(f"{self.name}: write refused: {exc}") from exc
             return len(updates)
 
-    async def write(self, updates: Sequence[Update]) -> None:
-        async with self._lock:
-            if self.client is None:
-                raise MobilityError(f"{self.name}: not connected")
-            await self.client.write(updates)
+    def _writable(self) -> P4Client:
+        if self.client is None or not self.client.is_open:
+            raise SessionError(f"{self.name}: not connected")
+        if not self.client.is_primary:
+            raise SessionError(f"{self.name}: this controller is not primary")
+        return self.client
+
+    async def _write(self, client: P4Client, change: Diff) -> None:
+        updates = change.updates()
+        if not updates:
+            return
+        await client.write(updates)
+        for u in updates:
+            if u.type is UpdateType.DELETE:
+                self.installed.pop(u.entity.key(), None)
+            else:
+                self.installed[u.entity.key()] = u.entity
+
+    async def packet_out(self, port: int, frame: bytes) -> None:
+        if self.client is None or not self.client.is_open:
+            raise SessionError(f"{self.name}: not connected")
+        await self.client.packet_out(PacketOut(frame, {"egress_port": port}))
+
+
+async def read_state(client: P4Client, schema: P4Schema) -> list[Entity]:
+    """Every entry of every table (defaults aside) and every multicast group."""
+    out: list[Entity] = []
+    for table in schema.tables:
+        out += [e for e in await client.read_table(table.name)
+                if not getattr(e, "is_default", False)]
+    out += await client.read_multicast_groups()
+    return out
 
 
 def _keyed(entities: Sequence[Entity]) -> dict[object, Entity]:
@@ -187,3 +309,4 @@ def _keyed(entities: Sequence[Entity]) -> dict[object, Entity]:
 async def _wait(stop: asyncio.Event, delay: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), delay)
+

@@ -40,8 +40,10 @@ class TopologyError(MobilityError, ValueError):
     """A topology file that cannot be used; the message says where and why."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class PortRef:
+    """A port of a switch: a link's end, a hypervisor's attachment, where a host is."""
+
     switch: str
     port: int
 
@@ -107,6 +109,11 @@ class Topology:
 
     def switches_of_site(self, site: str) -> list[Switch]:
         return [s for s in self.switches.values() if s.site == site]
+
+    def gateway_mac(self, vnet_id: int) -> str | None:
+        """The distributed gateway's MAC of a virtual network (None: it is not routed)."""
+        return next((v.gateway_mac for v in self.vnets.values()
+                     if v.id == vnet_id and v.gateway_mac), None)
 
 
 class Reader:

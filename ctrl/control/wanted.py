@@ -89,3 +89,11 @@ class WantedState:
 
     def drop(self, owner: Owner) -> dict[str, Diff]:
         return self.set(owner, {})
+
+    def replace(self, wants: Iterable[tuple[Owner, Mapping[str, Iterable[Entity]]]]
+                ) -> dict[str, Diff]:
+        """Exactly these owners from now on (every other one dropped): everything
+        planned again, and only what that changed comes out."""
+        wants = list(wants)
+        given = {owner for owner, _ in wants}
+        return self.set_many(wants + [(o, {}) for o in self.owners() if o not in given])

@@ -1,9 +1,12 @@
-"""The fast path's exceptions: one hierarchy, each class also the builtin it refines."""
+"""The fast path's exceptions: a branch of the project's one hierarchy (ctrl/errors.py),
+each class also the builtin it refines."""
 
 from __future__ import annotations
 
+from ctrl.errors import MobilityError
 
-class FastPathError(ValueError):
+
+class FastPathError(MobilityError, ValueError):
     """Arguments the fast path cannot take; nothing was computed or changed."""
 
 

@@ -1,7 +1,9 @@
 """The northbound REST API (JSON) and Prometheus metrics of a running controller.
 
     GET  /api/v1/hosts             where every VM is
-    GET  /api/v1/switches          each switch: address, connected, entries held
+    GET  /api/v1/switches          each switch: address, connected, primary, pipeline,
+                                   in sync, reconnects, the last error and when, entries held
+    GET  /api/v1/migrations        announced migrations under way, and the latest finished
     GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches
     GET  /api/v1/tunnels           GRE tunnels between site gateways
     POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration;
@@ -17,6 +19,7 @@ request is a 400; neither changes anything.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -25,8 +28,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from ctrl.control.hosts import Host, HostError
-from ctrl.control.runner import Controller
+from ctrl.control.hosts import HostError
+from ctrl.control.migrations import Migration
+from ctrl.control.runner import Controller, Outcome
 from ctrl.errors import MobilityError
 from ctrl.northbound.hypervisors import Hypervisors
 from ctrl.p4rt.values import int_to_ipv4, int_to_mac
@@ -37,7 +41,7 @@ HYPERVISORS: web.AppKey[Hypervisors | None] = web.AppKey("hypervisors")
 
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
-    return status(text=f'{{"error": "{message}"}}', content_type="application/json")
+    return status(text=json.dumps({"error": message}), content_type="application/json")
 
 
 async def hosts(request: web.Request) -> web.Response:
@@ -46,18 +50,35 @@ async def hosts(request: web.Request) -> web.Response:
         {"vnet": h.vnet, "mac": int_to_mac(h.mac),
          "ip": int_to_ipv4(h.ip) if h.ip is not None else None,
          "switch": h.location.switch, "port": h.location.port, "since": h.since}
-        for h in c.tracker.hosts()
+        for h in c.hosts()
     ])
 
 
 async def switches(request: web.Request) -> web.Response:
     c = request.app[CONTROLLER]
-    return web.json_response([
-        {"name": name, "grpc_addr": m.switch.grpc_addr, "device_id": m.switch.device_id,
-         "site": m.switch.site, "connected": m.ready.is_set(), "in_sync": c.in_sync(name),
-         "entries": len(m.installed)}
-        for name, m in sorted(c.managers.items())
-    ])
+    out = []
+    for name, s in sorted(c.sessions.items()):
+        st = s.status()
+        out.append({"name": name, "grpc_addr": s.switch.grpc_addr,
+                    "device_id": s.switch.device_id, "site": s.switch.site,
+                    "connected": st.connected, "primary": st.primary,
+                    "pipeline": st.pipeline or None, "in_sync": st.in_sync,
+                    "reconnects": st.reconnects, "repairs": st.repairs,
+                    "last_error": st.last_error or None, "last_error_at": st.last_error_at,
+                    "entries": len(s.installed)})
+    return web.json_response(out)
+
+
+def _migration(m: Migration) -> dict[str, object]:
+    return {"mac": int_to_mac(m.mac), "vnet": m.vnet, "from": str(m.src), "to": str(m.dst),
+            "phase": m.phase.value, "announced": m.announced, "changed": m.changed,
+            "note": m.note or None}
+
+
+async def migrations(request: web.Request) -> web.Response:
+    book = request.app[CONTROLLER].core.migrations
+    return web.json_response({"active": [_migration(m) for m in book],
+                              "finished": [_migration(m) for m in book.finished]})
 
 
 async def path(request: web.Request) -> web.Response:
@@ -77,7 +98,7 @@ async def path(request: web.Request) -> web.Response:
 async def tunnels(request: web.Request) -> web.Response:
     c = request.app[CONTROLLER]
     return web.json_response([
-        {"id": tid, "from": a, "to": b, "up": c.planner.tunnel_is_up(a, b)}
+        {"id": tid, "from": a, "to": b, "up": c.planner.tunnel_is_up(c.core.tunnels_up, a, b)}
         for (a, b), tid in sorted(c.planner.tunnels().items())
     ])
 
@@ -96,16 +117,20 @@ async def migrate(request: web.Request) -> web.Response:
     if body.get("libvirt"):
         return await _migrate_by_libvirt(request.app[HYPERVISORS], c, body["vm"], body["to"])
     try:
-        host = await c.announce(body["vm"], body["to"])
+        done = await c.announce(body["vm"], body["to"])
     except HostError as exc:
         raise _error(web.HTTPNotFound, str(exc)) from None
     except MobilityError as exc:
         raise _error(web.HTTPConflict, str(exc)) from None
-    assert host.expected is not None
+    host, m = done.host, c.migration(body["vm"])
+    if m is None:   # it arrived already (its RARP came first)
+        return web.json_response({"vm": body["vm"], "mac": int_to_mac(host.mac),
+                                  "at": str(host.location), "status": "arrived",
+                                  "not_written": done.failed})
     return web.json_response({"vm": body["vm"], "mac": int_to_mac(host.mac),
-                              "from": str(host.location), "to": str(host.expected),
-                              "status": "expecting the VM's RARP at the new location"},
-                             status=202)
+                              "from": str(m.src), "to": str(m.dst),
+                              "status": "expecting the VM's RARP at the new location",
+                              "not_written": done.failed}, status=202)
 
 
 async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, to: str
@@ -126,17 +151,19 @@ async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, t
                               "status": "migrated by libvirt, the network readied first"})
 
 
-async def _flight_step(request: web.Request, step: Callable[[str], Awaitable[Host]],
+async def _flight_step(request: web.Request, step: Callable[[str], Awaitable[Outcome]],
                        status: str) -> web.Response:
     """A step of an announced migration (the VM by name or MAC in the path): the host
-    where it is now, or a 404 saying why nothing changed."""
+    where it is now, and the switches that did not take it; or a 404 saying why nothing
+    changed."""
     vm = request.match_info["vm"]
     try:
-        host = await step(vm)
+        done = await step(vm)
     except HostError as exc:
         raise _error(web.HTTPNotFound, str(exc)) from None
-    return web.json_response({"vm": vm, "mac": int_to_mac(host.mac), "at": str(host.location),
-                              "status": status})
+    return web.json_response({"vm": vm, "mac": int_to_mac(done.host.mac),
+                              "at": str(done.host.location), "status": status,
+                              "not_written": done.failed})
 
 
 async def switch_over(request: web.Request) -> web.Response:
@@ -170,19 +197,46 @@ class _ControllerCollector(Collector):
                                   value=m.proxy_arp_replies)
         yield CounterMetricFamily("mobility_link_changes", "link state changes",
                                   value=m.link_changes)
-        yield GaugeMetricFamily("mobility_hosts", "hosts known", value=len(self.c.tracker))
-        yield GaugeMetricFamily("mobility_switches_connected", "switches connected",
-                                value=sum(x.ready.is_set() for x in self.c.managers.values()))
+        yield GaugeMetricFamily("mobility_hosts", "hosts known", value=len(self.c.hosts()))
+        sessions = sorted(self.c.sessions.items())
+        per_switch = {
+            "connected": GaugeMetricFamily("mobility_switch_connected",
+                                           "1 while the switch's stream is up", labels=["switch"]),
+            "primary": GaugeMetricFamily("mobility_switch_primary",
+                                         "1 while this controller is its primary",
+                                         labels=["switch"]),
+            "in_sync": GaugeMetricFamily("mobility_switch_in_sync",
+                                         "1 while the switch took every write since its last "
+                                         "full sync", labels=["switch"]),
+        }
         repairs = CounterMetricFamily("mobility_switch_repairs",
-                                      "writes a switch refused, then repaired from a re-read",
+                                      "writes a switch refused, then repaired by a resync",
                                       labels=["switch"])
-        for name, mgr in sorted(self.c.managers.items()):
-            repairs.add_metric([name], mgr.repairs)
+        reconnects = CounterMetricFamily("mobility_switch_reconnects",
+                                         "connections after the first", labels=["switch"])
+        for name, s in sessions:
+            st = s.status()
+            for field, family in per_switch.items():
+                family.add_metric([name], float(getattr(st, field)))
+            repairs.add_metric([name], st.repairs)
+            reconnects.add_metric([name], st.reconnects)
+        yield from per_switch.values()
+        yield GaugeMetricFamily("mobility_switches_connected", "switches connected",
+                                value=sum(s.connected for _, s in sessions))
         yield repairs
+        yield reconnects
+        finished = CounterMetricFamily("mobility_migrations_finished",
+                                       "announced migrations that ended, by how",
+                                       labels=["phase"])
+        for phase, count in sorted(m.migrations.items()):
+            finished.add_metric([phase], count)
+        yield finished
+        yield GaugeMetricFamily("mobility_migrations_active", "announced migrations under way",
+                                value=len(self.c.core.migrations))
+        conv = self.c.convergence_s
         yield SummaryMetricFamily("mobility_convergence_seconds",
-                                  "packet-in to last write acknowledged, per move",
-                                  count_value=len(m.convergence_s),
-                                  sum_value=sum(m.convergence_s))
+                                  "packet-in to last write acknowledged, per converged move",
+                                  count_value=len(conv), sum_value=sum(conv))
 
 
 def make_app(controller: Controller, hypervisors: Hypervisors | None = None
@@ -197,6 +251,7 @@ def make_app(controller: Controller, hypervisors: Hypervisors | None = None
     app.router.add_get("/api/v1/switches", switches)
     app.router.add_get("/api/v1/path", path)
     app.router.add_get("/api/v1/tunnels", tunnels)
+    app.router.add_get("/api/v1/migrations", migrations)
     app.router.add_post("/api/v1/migrate", migrate)
     app.router.add_post("/api/v1/migrate/{vm}/switch", switch_over)
     app.router.add_delete("/api/v1/migrate/{vm}", cancel_migration)
@@ -235,6 +290,8 @@ OPENAPI: dict[str, Any] = {
                                      {"name": "dst", "in": "query", "required": True,
                                       "schema": {"type": "string"}}]}},
         "/api/v1/tunnels": {"get": _get("GRE tunnels", {"type": "array"})},
+        "/api/v1/migrations": {"get": _get("announced migrations: under way and finished",
+                                           {"type": "object"})},
         "/api/v1/migrate": {"post": {
             "summary": "announce a migration: pre-provision, then expect the VM's RARP; "
                        "with libvirt, have libvirt perform it too",

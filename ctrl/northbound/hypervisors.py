@@ -106,6 +106,7 @@ class Hypervisors:
                                        if vm.role == "vm"})
         self.monitors: dict[str, LifecycleMonitor] = {}
         self.applied: list[tuple[MigrationEvent, Action, str | None]] = []  # error or None
+        self.handled = 0   # events taken from libvirt and dealt with (acted on or not)
         self._events: EventLoop | None = None
         self._queue: asyncio.Queue[tuple[MigrationEvent, list[str]]] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -166,6 +167,7 @@ class Hypervisors:
             action = self.policy.action(ev, macs)
             if action is not None:
                 self.applied.append((ev, action, await self._apply(action)))
+            self.handled += 1
 
     async def _apply(self, action: Action) -> str | None:
         """The controller told; what it said against it (e.g. nothing to cancel), if

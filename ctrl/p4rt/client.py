@@ -5,10 +5,11 @@
         await sw.write([insert(entry)])
 
 One stream per client; the stream's reader task belongs to the client and is
-cancelled on close. Errors of any RPC are raised as P4RuntimeError. Write sends
-the request's bytes, made by ctrl/p4rt/wire.py (what protobuf would serialize, at a
-fraction of the pure-Python backend's cost), through a Write method without a
-request serializer.
+cancelled on close. `closed` is set when the stream ends, whichever side ends
+it, with `close_reason`; `is_primary` follows the switch's arbitration updates.
+Errors of any RPC are raised as P4RuntimeError. Write sends the request's bytes,
+made by ctrl/p4rt/wire.py (what protobuf would serialize, at a fraction of the
+pure-Python backend's cost), through a Write method without a request serializer.
 """
 
 from __future__ import annotations
@@ -54,7 +55,21 @@ class P4Client:
         self._packets: asyncio.Queue[PacketIn] = asyncio.Queue(packet_queue_size)
         self._arbitration: asyncio.Queue[p4r.MasterArbitrationUpdate] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self.primary_changed = asyncio.Event()   # set when is_primary flips; the reader clears
         self._log = logging.LoggerAdapter(log, {"switch": self.name})
+
+    @property
+    def is_open(self) -> bool:
+        """Connected, with the stream up."""
+        return self._channel is not None and not self.closed.is_set()
+
+    def _closed(self, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_reason = reason
+            self.is_primary = False
+            self.closed.set()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -68,6 +83,8 @@ class P4Client:
 
     async def open(self, timeout: float = 10.0) -> None:
         """Connect, open the stream and send arbitration; wait for the switch's answer."""
+        self.closed.clear()
+        self.close_reason = ""
         self._channel = grpc.aio.insecure_channel(self.address)
         self._stub = p4r_grpc.P4RuntimeStub(self._channel)
         self._write = self._channel.unary_unary(
@@ -81,6 +98,11 @@ class P4Client:
         except TimeoutError as exc:
             await self.close()
             raise ArbitrationError(f"{self.name}: no arbitration answer in {timeout} s") from exc
+        self.primary_changed.clear()   # the first answer is where it starts, not a change
+        if update.status.code == rpc_code.UNAVAILABLE:
+            await self.close()
+            raise ArbitrationError(f"{self.name}: cannot reach {self.address}: "
+                                   f"{update.status.message}")
         if update.status.code not in (rpc_code.OK, rpc_code.ALREADY_EXISTS):
             await self.close()
             raise ArbitrationError(
@@ -89,6 +111,7 @@ class P4Client:
             )
 
     async def close(self) -> None:
+        self._closed("closed by the controller")
         if self._reader is not None:
             await self._outbox.put(None)
             self._reader.cancel()
@@ -120,7 +143,10 @@ class P4Client:
             async for msg in call:
                 kind = msg.WhichOneof("update")
                 if kind == "arbitration":
-                    self.is_primary = msg.arbitration.status.code == rpc_code.OK
+                    primary = msg.arbitration.status.code == rpc_code.OK
+                    if primary != self.is_primary:
+                        self.is_primary = primary
+                        self.primary_changed.set()
                     await self._arbitration.put(msg.arbitration)
                 elif kind == "packet":
                     if self.schema is None:
@@ -132,6 +158,7 @@ class P4Client:
                         self._log.warning("packet-in queue full: frame dropped")
                 elif kind == "error":
                     self._log.warning("stream error from switch: %s", msg.error)
+            self._closed("the switch ended the stream")
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 self._log.warning("stream closed: %s: %s", exc.code().name, exc.details())
@@ -141,6 +168,7 @@ class P4Client:
                                                 message=exc.details() or "stream closed")
                     )
                 )
+            self._closed(f"stream broken: {exc.code().name}: {exc.details()}")
 
     @property
     def stub(self) -> p4r_grpc.P4RuntimeStub:

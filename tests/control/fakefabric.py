@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ctrl.control.hosts import Location
-from ctrl.control.topology import Topology
+from ctrl.control.topology import PortRef, Topology
 from ctrl.p4rt.entity import Entity, TableEntry
 from ctrl.p4rt.values import to_int
 
@@ -36,9 +35,9 @@ class FakeFabric:
                     t[e.table, tuple(sorted((k, to_int(v)) for k, v in e.match.items()))] = e
                 else:
                     self.groups.setdefault(sw, {})[e.group_id] = [r.port for r in e.replicas]
-        self.peer: dict[Location, Location] = {}
+        self.peer: dict[PortRef, PortRef] = {}
         for link in topology.links:
-            a, b = Location(link.a.switch, link.a.port), Location(link.b.switch, link.b.port)
+            a, b = PortRef(link.a.switch, link.a.port), PortRef(link.b.switch, link.b.port)
             self.peer[a], self.peer[b] = b, a
         self.underlay = {s.underlay.ip: s.name for s in topology.switches.values() if s.underlay}
 
@@ -46,24 +45,24 @@ class FakeFabric:
         key = tuple(sorted((k, to_int(v)) for k, v in match.items()))
         return self.tables.get(sw, {}).get((table, key))
 
-    def send(self, at: Location, frame: Frame) -> Location | None:
+    def send(self, at: PortRef, frame: Frame) -> PortRef | None:
         """The access port where the frame leaves the fabric, or None if it is dropped."""
         got = self.deliver(at, frame)
         assert len(got) <= 1, f"{frame} entered at {at} leaves at {got}"
         return got[0] if got else None
 
-    def deliver(self, at: Location, frame: Frame, max_hops: int = 64) -> list[Location]:
+    def deliver(self, at: PortRef, frame: Frame, max_hops: int = 64) -> list[PortRef]:
         """Every access port where a copy of the frame leaves the fabric."""
         port_entry = self.lookup(at.switch, "ingress_port", ingress_port=at.port)
         if port_entry is None or port_entry.action != "ingress_port.set_access":
             return []
-        out: list[Location] = []
+        out: list[PortRef] = []
         self._walk(at, to_int(port_entry.params["vnet_id"]), frame.dst_mac, frame.dst_ip, out,
                    max_hops)
         return sorted(out, key=lambda x: (x.switch, x.port))
 
-    def _walk(self, at: Location, vnet: int, mac: int, dst_ip: int | None,
-              out: list[Location], hops: int) -> None:
+    def _walk(self, at: PortRef, vnet: int, mac: int, dst_ip: int | None,
+              out: list[PortRef], hops: int) -> None:
         if hops == 0:
             raise AssertionError(f"forwarding loop: {at} -> {mac:012x}")
         sw = at.switch
@@ -95,12 +94,12 @@ class FakeFabric:
                 return
             far_sw = self.topo.switches[far]
             assert far_sw.underlay is not None
-            self._walk(Location(far, far_sw.underlay.port), vnet, mac, dst_ip, out, hops - 1)
+            self._walk(PortRef(far, far_sw.underlay.port), vnet, mac, dst_ip, out, hops - 1)
             return
         else:
             return
         for port in ports:
-            leave = Location(sw, port)
+            leave = PortRef(sw, port)
             if leave not in self.peer:
                 out.append(leave)  # an access port: delivered
                 continue

@@ -9,32 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctrl.control.diff import diff
-from ctrl.control.hosts import Location
 from ctrl.control.planner import InFlight, PlacedVM, PlanError, Planner, placed
-from ctrl.control.topology import parse_topology
+from ctrl.control.topology import PortRef, parse_topology
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry, UpdateType
 from ctrl.p4rt.values import to_int
 from tests.control.fakefabric import FakeFabric, Frame
+from tests.topologies import TOPO
 
-TOPO = """\
-sites: {a: {}, b: {}}
-switches:
-  s1: {site: a, device_id: 1, grpc_addr: "127.0.0.1:1", underlay: {ip: 192.0.2.1, port: 9}}
-  s2: {site: a, device_id: 2, grpc_addr: "127.0.0.1:2"}
-  s4: {site: a, device_id: 4, grpc_addr: "127.0.0.1:4"}
-  s3: {site: b, device_id: 3, grpc_addr: "127.0.0.1:3", underlay: {ip: 198.51.100.1, port: 9}}
-links:
-  - [s1:1, s2:1]
-  - [s2:2, s4:1]
-  - [s1:2, s4:2]
-hypervisors:
-  h1: {switch: s1, port: 3}
-  h2: {switch: s2, port: 3}
-  h3: {switch: s3, port: 3}
-  h4: {switch: s4, port: 3}
-vnets:
-  blue: {id: 10, gateway_mac: "02:00:00:00:00:01"}
-"""
 GW = to_int("02:00:00:00:00:01")
 
 
@@ -45,10 +26,10 @@ def planner() -> Planner:
 
 def vms() -> list[PlacedVM]:
     return [
-        placed(10, "02:00:00:00:01:01", "10.0.1.1", Location("s1", 3)),
-        placed(10, "02:00:00:00:01:02", "10.0.2.1", Location("s2", 3)),
-        placed(10, "02:00:00:00:01:03", "10.0.3.1", Location("s3", 3)),
-        placed(10, "02:00:00:00:01:04", "10.0.4.1", Location("s4", 3)),
+        placed(10, "02:00:00:00:01:01", "10.0.1.1", PortRef("s1", 3)),
+        placed(10, "02:00:00:00:01:02", "10.0.2.1", PortRef("s2", 3)),
+        placed(10, "02:00:00:00:01:03", "10.0.3.1", PortRef("s3", 3)),
+        placed(10, "02:00:00:00:01:04", "10.0.4.1", PortRef("s4", 3)),
     ]
 
 
@@ -66,8 +47,8 @@ def test_every_vm_reaches_every_other_by_mac_and_by_ip(planner: Planner) -> None
 
 def test_unknown_destination_is_dropped(planner: Planner) -> None:
     fabric = FakeFabric(planner.topo, planner.wanted(vms()))
-    assert fabric.send(Location("s1", 3), Frame(0x02DEADBEEF00)) is None
-    assert fabric.send(Location("s1", 3), Frame(GW, to_int("10.9.9.9"))) is None
+    assert fabric.send(PortRef("s1", 3), Frame(0x02DEADBEEF00)) is None
+    assert fabric.send(PortRef("s1", 3), Frame(GW, to_int("10.9.9.9"))) is None
 
 
 def test_shortest_path_inside_a_site(planner: Planner) -> None:
@@ -90,7 +71,7 @@ def test_cross_site_goes_through_one_tunnel(planner: Planner) -> None:
 
 def test_migration_across_sites_writes_only_what_changes(planner: Planner) -> None:
     before = vms()
-    after = [*before[:1], placed(10, "02:00:00:00:01:02", "10.0.2.1", Location("s3", 4)),
+    after = [*before[:1], placed(10, "02:00:00:00:01:02", "10.0.2.1", PortRef("s3", 4)),
              *before[2:]]
     assert_all_reach(planner, after)
     old, new = planner.wanted(before), planner.wanted(after)
@@ -109,11 +90,16 @@ def test_migration_across_sites_writes_only_what_changes(planner: Planner) -> No
     assert {u.type for u in changes["s2"].updates()} == {UpdateType.MODIFY, UpdateType.DELETE}
 
 
-def test_make_before_break_order(planner: Planner) -> None:
-    order = planner.order_switches(Location("s4", 3), Location("s2", 3))
-    assert order[0] == "s4"
-    assert order[-1] == "s2"  # the old location last
-    assert order.index("s1") < order.index("s3")  # nearer switches first
+def test_make_before_break_levels(planner: Planner) -> None:
+    # s4 -> s1 (1 hop), s2 the old location last; s3 in site b after its gateway s3.
+    assert planner.move_levels(PortRef("s4", 3), PortRef("s2", 3)) == [
+        ["s4"], ["s1"], ["s3"], ["s2"]]
+    # Into site b from site a: s3 first; site a's gateway s1 before s4, s2 the old place.
+    assert planner.move_levels(PortRef("s3", 3), PortRef("s2", 3)) == [
+        ["s3"], ["s1"], ["s4"], ["s2"]]
+    # Within one switch: one level, and nothing after it but the others.
+    assert planner.move_levels(PortRef("s2", 3), PortRef("s2", 4))[0] == ["s2"]
+    assert planner.move_levels(PortRef("s1", 3), None) == [["s1"], ["s2", "s4"], ["s3"]]
 
 
 def test_site_without_gateway_is_a_clear_error() -> None:
@@ -128,10 +114,10 @@ def test_in_flight_vm_gets_every_frame_at_both_locations(planner: Planner) -> No
     for it reaches both, exactly once each, from every other VM, by MAC and by IP."""
     placed_vms = vms()
     vm2 = placed_vms[1]
-    flight = InFlight(Location("s4", 4), group=7)
+    flight = InFlight(PortRef("s4", 4), group=7)
     state = planner.wanted(placed_vms, {flight.to: 10}, {(vm2.vnet, vm2.mac): flight})
     fabric = FakeFabric(planner.topo, state)
-    both = [Location("s2", 3), Location("s4", 4)]
+    both = [PortRef("s2", 3), PortRef("s4", 4)]
     for src in (placed_vms[0], placed_vms[2], placed_vms[3]):
         assert fabric.deliver(src.at, Frame(vm2.mac)) == both, src
         assert fabric.deliver(src.at, Frame(GW, vm2.ip)) == both, src
@@ -155,11 +141,11 @@ def test_in_flight_vm_gets_every_frame_at_both_locations(planner: Planner) -> No
 def test_in_flight_across_sites_keeps_the_old_location(planner: Planner) -> None:
     placed_vms = vms()
     vm2 = placed_vms[1]
-    flight = InFlight(Location("s3", 4), group=7)
+    flight = InFlight(PortRef("s3", 4), group=7)
     state = planner.wanted(placed_vms, {flight.to: 10}, {(vm2.vnet, vm2.mac): flight})
     fabric = FakeFabric(planner.topo, state)
     # From site a the tunnel can't take a replica: the VM still runs where it was.
-    assert fabric.deliver(placed_vms[0].at, Frame(vm2.mac)) == [Location("s2", 3)]
+    assert fabric.deliver(placed_vms[0].at, Frame(vm2.mac)) == [PortRef("s2", 3)]
 
 
 @settings(max_examples=40, deadline=None)
@@ -181,10 +167,10 @@ def test_in_flight_delivery_is_exact_on_any_fabric(case: tuple[int, list[tuple[i
                           "  h0: {switch: s0, port: 10}\n"
                           "vnets:\n  blue: {id: 10, gateway_mac: \"02:00:00:00:00:01\"}\n")
     planner = Planner(topo)
-    others = [placed(10, 0x020000000100 + i, 0x0A000100 + i, Location(f"s{i}", 10))
+    others = [placed(10, 0x020000000100 + i, 0x0A000100 + i, PortRef(f"s{i}", 10))
               for i in range(n)]
-    vm = placed(10, 0x020000000999, 0x0A000999, Location(f"s{old_sw}", 20))
-    flight = InFlight(Location(f"s{new_sw}", 21), group=3)
+    vm = placed(10, 0x020000000999, 0x0A000999, PortRef(f"s{old_sw}", 20))
+    flight = InFlight(PortRef(f"s{new_sw}", 21), group=3)
     state = planner.wanted([*others, vm], {flight.to: 10}, {(vm.vnet, vm.mac): flight})
     fabric = FakeFabric(topo, state)
     both = sorted([vm.at, flight.to], key=lambda x: (x.switch, x.port))

@@ -1,109 +1,125 @@
-"""Controller logic without switches: learning, damping released on time, duplicates."""
+"""The runner's applier with sessions that record writes instead of sending them: rounds in
+make-before-break order, plans queued during a round coalesced into the next, and a
+switch that refuses its writes named in the result, the move not called converged.
+(The same runner on real switches: tests/control/test_runner_live.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
-from ctrl.control.hosts import Damping, HostError, Location
+from ctrl.control.diff import Diff
+from ctrl.control.plans import Plan, coalesce
 from ctrl.control.runner import Controller
+from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.topology import parse_topology
-from ctrl.p4rt.entity import PacketIn, TableEntry
 from ctrl.p4rt.schema import P4Schema
 from ctrl.punt.frames import rarp_announcement
-from tests.control.test_planner import TOPO
-
-MAC = 0x020000000101
-
-
-def rarp_from(port: int, vnet: int = 10) -> PacketIn:
-    return PacketIn(rarp_announcement(MAC), {"ingress_port": port, "reason": 2,
-                                             "vnet_id": vnet})
+from tests.control.frames import punted
+from tests.topologies import CHAIN
 
 
-def test_flapping_host_is_held_then_accepted_on_time(schema: P4Schema) -> None:
-    async def scenario() -> None:
-        c = Controller(parse_topology(TOPO), schema, b"{}",
-                       damping=Damping(max_moves=1, window=10.0, hold=0.2, duplicate_window=0.0))
-        await c._on_packet("s1", rarp_from(3))   # learned at s1:3
-        await c._on_packet("s2", rarp_from(3))   # moved to s2:3
-        await c._on_packet("s4", rarp_from(3))   # too soon: held
-        assert c.metrics.learned == 1 and c.metrics.moves == 1 and c.metrics.damped == 1
-        assert c.tracker.get(10, MAC).location == Location("s2", 3)
-        await asyncio.sleep(0.4)
-        assert c.tracker.get(10, MAC).location == Location("s4", 3)  # never banned
-        assert c.metrics.moves == 2
+class RecordingSession(SwitchSession):
+    """Takes writes as a switch would, after `delay` seconds, or refuses them."""
 
-    asyncio.run(scenario())
+    log: list[tuple[str, int]]   # (switch, updates), in the order they were written
+    refuse = False
+    delay = 0.0
 
+    async def apply(self, change: Diff) -> int:
+        await asyncio.sleep(self.delay)
+        if self.refuse:
+            raise SessionError(f"{self.name}: write refused: PERMISSION_DENIED")
+        self.log.append((self.name, len(change)))
+        return len(change)
 
-def test_frames_from_fabric_ports_or_unknown_vnet_teach_nothing(schema: P4Schema) -> None:
-    async def scenario() -> None:
-        c = Controller(parse_topology(TOPO), schema, b"{}")
-        await c._on_packet("s1", rarp_from(1))       # s1:1 is a fabric link
-        await c._on_packet("s1", rarp_from(3, vnet=0))  # no vnet and an unknown MAC
-        assert len(c.tracker) == 0 and c.metrics.learned == 0
-
-    asyncio.run(scenario())
+    async def packet_out(self, port: int, frame: bytes) -> None:
+        self.log.append((f"{self.name}:out", port))
 
 
-def test_an_announced_move_to_another_site_has_its_tunnels_up_first(
-        schema: P4Schema) -> None:
-    topo = TOPO + ('vms:\n  vm2: {vnet: blue, mac: "02:00:00:00:01:02", ip: 10.0.2.1, '
-                   'hypervisor: h2}\n')
-
-    async def scenario() -> None:
-        c = Controller(parse_topology(topo), schema, b"{}")
-        assert c.planner.tunnels_up == set()
-        await c.announce("vm2", "h3")                  # s2 (site a) -> s3 (site b)
-        assert c.planner.tunnels_up == {("s1", "s3"), ("s3", "s1")}
-        assert any(isinstance(e, TableEntry) and e.table == "tunnel_encap"
-                   for e in c.wanted()["s1"])
-        again = c.metrics.tunnels_brought_up
-        await c.announce("vm2", "h3")                  # twice: as once
-        assert c.metrics.tunnels_brought_up == again
-        assert [f.to for f in c.in_flight.values()] == [Location("s3", 3)]
-        await c.announce("vm2", "h4")                  # within its site: no tunnel
-        assert c.metrics.tunnels_brought_up == again
-
-    asyncio.run(scenario())
+def controller(schema: P4Schema) -> tuple[Controller, list[tuple[str, int]]]:
+    c = Controller(parse_topology(CHAIN), schema, b"{}")
+    log: list[tuple[str, int]] = []
+    for name, s in list(c.sessions.items()):
+        fake = RecordingSession(s.switch, schema, b"{}", s.on_packets, s.wanted)
+        fake.log = log
+        c.sessions[name] = fake
+    return c, log
 
 
-def test_a_move_to_another_site_brings_its_tunnels_with_it(schema: P4Schema) -> None:
-    async def scenario() -> None:
-        c = Controller(parse_topology(TOPO), schema, b"{}")
-        await c._on_packet("s2", rarp_from(3))   # learned at s2:3, site a
-        assert c.planner.tunnels_up == set()
-        await c._on_packet("s3", rarp_from(3))   # moved to s3:3, site b: unannounced
-        assert c.metrics.moves == 1
-        assert c.planner.tunnels_up == {("s1", "s3"), ("s3", "s1")}
-        assert any(isinstance(e, TableEntry) and e.table == "bridging"
-                   and e.action == "bridging.to_tunnel" for e in c.wanted()["s1"])
+def rarp_plans(c: Controller, switch: str, port: int) -> list[Plan]:
+    from ctrl.p4rt.entity import PacketIn
 
-    asyncio.run(scenario())
+    mac = c.find("vm").mac
+    pkt = PacketIn(rarp_announcement(mac), {"ingress_port": port, "reason": 2, "vnet_id": 10})
+    return list(c.core.packet_ins(switch, punted(pkt), 1, c.clock()))
 
 
-def test_a_switch_over_in_the_pause_moves_it_and_a_cancel_moves_it_back(
-        schema: P4Schema) -> None:
-    topo = TOPO + ('vms:\n  vm2: {vnet: blue, mac: "02:00:00:00:01:02", ip: 10.0.2.1, '
-                   'hypervisor: h2}\n')
+def test_a_round_writes_the_new_place_first_and_the_old_last(schema: P4Schema) -> None:
+    async def body() -> None:
+        c, log = controller(schema)
+        [plan] = rarp_plans(c, "c3", 3)          # vm: c1 -> c3 on the ring
+        [applied] = await asyncio.gather(*c.submit([plan]))
+        assert applied.ok and applied.written == sum(n for _, n in log)
+        order = [s for s, _ in log]
+        assert order[0] == "c3" and order[-1] == "c1"
+        assert len(c.convergence_s) == 1
+        await c.aclose()
 
-    async def scenario() -> None:
-        c = Controller(parse_topology(topo), schema, b"{}")
-        vm2 = c.find("vm2")
-        await c.announce("vm2", "h3")
-        await c.switch_over("vm2")                     # stopped at h2 for the last copy
-        assert vm2.location == Location("s3", 3) and c.in_flight == {}
-        assert c.metrics.moves == 1
-        await c._on_packet("s3", PacketIn(rarp_announcement(vm2.mac),
-                                          {"ingress_port": 3, "reason": 2, "vnet_id": 10}))
-        assert c.metrics.moves == 1                    # its RARP finds it there
-        await c.cancel("vm2")                          # and yet it did not move
-        assert vm2.location == Location("s2", 3) and c.metrics.moves == 2
-        with pytest.raises(HostError, match="no migration under way"):
-            await c.cancel("vm2")
-        with pytest.raises(HostError, match="no migration under way"):
-            await c.switch_over("vm2")
+    asyncio.run(body())
 
-    asyncio.run(scenario())
+
+def test_plans_queued_during_a_round_are_one_round(schema: P4Schema) -> None:
+    async def body() -> None:
+        c, log = controller(schema)
+        for s in c.sessions.values():
+            s.delay = 0.02  # type: ignore[attr-defined]
+        first = c.submit(rarp_plans(c, "c3", 3))          # a round starts with this one
+        await asyncio.sleep(0.005)
+        waiting = rarp_plans(c, "c4", 3) + rarp_plans(c, "c5", 3)   # both wait
+        later = c.submit(waiting)
+        await asyncio.gather(*first)
+        written_before = len(log)
+        await asyncio.gather(*later)
+        writes = [s for s, _ in log[written_before:]]
+        # One round of three steps, not two of three: the second move starts with the
+        # first (their new places c4, c5 together), and c4, the second's old place, is
+        # written again at the end.
+        assert len(coalesce(waiting)) == 3 < sum(len(p.steps) for p in waiting)
+        assert sorted(writes[:2]) == ["c4", "c5"] and writes[-1] == "c4"
+        assert len(writes) == sum(len(step) for p in waiting for step in p.steps)
+        await c.aclose()
+
+    asyncio.run(body())
+
+
+def test_a_refused_write_is_no_converged_move(schema: P4Schema,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> None:
+        c, log = controller(schema)
+        c.sessions["c2"].refuse = True  # type: ignore[attr-defined]
+        plans = rarp_plans(c, "c3", 3)
+        with caplog.at_level(logging.ERROR):
+            [applied] = await asyncio.gather(*c.submit(plans))
+        assert not applied.ok and set(applied.failed) == {"c2"}
+        assert "PERMISSION_DENIED" in applied.failed["c2"]
+        assert c.convergence_s == []
+        assert "NOT converged" in caplog.text and "c2" in caplog.text
+        assert "c2" not in [s for s, _ in log]   # and the rest of the round went on
+        assert {"c3", "c1"} <= {s for s, _ in log}
+        await c.aclose()
+
+    asyncio.run(body())
+
+
+def test_an_api_step_says_which_switches_did_not_take_it(schema: P4Schema) -> None:
+    async def body() -> None:
+        c, _ = controller(schema)
+        c.sessions["c4"].refuse = True  # type: ignore[attr-defined]
+        done = await c.announce("vm", "h4")
+        assert set(done.failed) == {"c4"} and c.migration("vm") is not None
+        await c.aclose()
+
+    asyncio.run(body())

@@ -30,9 +30,8 @@ from typing import Any
 
 import pytest
 
-from ctrl.control.hosts import Location
 from ctrl.control.runner import Controller
-from ctrl.control.topology import parse_topology
+from ctrl.control.topology import PortRef, parse_topology
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.entity import TableEntry
 from ctrl.p4rt.schema import P4Schema
@@ -42,6 +41,7 @@ from ctrl.punt.frames import rarp_announcement
 from ctrl.targets.bmv2 import Bmv2Switch, find_simple_switch_grpc
 from ctrl.targets.ovs.target import BridgeSpec, serving
 from tests.packet.ovs_target import ovs_available
+from tests.traffic import udp_exchange
 
 pytestmark = [
     pytest.mark.root,
@@ -112,27 +112,6 @@ def move_link(ifname: str, src_ns: str, dst_ns: str, new_name: str) -> None:
     netns.link_set(ifname, src_ns, net_ns_fd=dst_ns, ifname=new_name)
 
 
-def udp_exchange(src_ns: str, dst_ns: str, dst_ip: str, timeout: float = 3.0) -> bool:
-    """A datagram from src to dst and an answer back, through the fabric, tried again
-    every 0.3 s until `timeout` (the fabric may still be converging)."""
-    with netns.in_netns(dst_ns):
-        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with netns.in_netns(src_ns):
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with server, client:
-        server.bind((dst_ip, 7007))
-        server.settimeout(min(0.3, timeout))
-        client.settimeout(min(0.3, timeout))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            client.sendto(b"ping", (dst_ip, 7007))
-            try:
-                data, peer = server.recvfrom(100)
-                server.sendto(data.upper(), peer)
-                return client.recv(100) == b"PING"
-            except TimeoutError:
-                continue
-    return False
 
 
 class ControllerThread:
@@ -241,10 +220,10 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
         while controller.metrics.moves == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert controller.metrics.moves == 1
-        host = controller.tracker.get(10, to_int(VM2_MAC))
-        assert host.location == Location(fabric["h3_switch"], 3)
+        host = controller.core.tracker.get(10, to_int(VM2_MAC))
+        assert host.location == PortRef(fabric["h3_switch"], 3)
         # Every write of the move was taken as sent: none refused, re-read and repaired.
-        assert {n: m.repairs for n, m in controller.managers.items()} == {"s1": 0, "s2": 0}
+        assert {n: s.repairs for n, s in controller.sessions.items()} == {"s1": 0, "s2": 0}
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
         conn.sendall(b"after")  # the same connection, now to the new location
         assert peer.recv(100) == b"after"
@@ -252,7 +231,7 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
         assert conn.recv(100) == b"and back"
         for s in (conn, peer, listener):
             s.close()
-        print(f"\nconvergence after the RARP: {controller.metrics.convergence_s[0] * 1e3:.1f} ms")
+        print(f"\nconvergence after the RARP: {controller.convergence_s[0] * 1e3:.1f} ms")
 
 
 def udp_to_port(sock: socket.socket, port: int, timeout: float = 1.0) -> list[bytes]:
@@ -305,7 +284,7 @@ def test_announced_migration_delivers_at_both_locations_until_the_rarp(
         deadline = time.monotonic() + 10
         while controller.metrics.moves == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert controller.metrics.moves == 1 and controller.in_flight == {}
+        assert controller.metrics.moves == 1 and controller.migration("vm2") is None
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
         netns.link_set("old0", fabric["h2"], state="up")
         with netns.raw_socket("old0", fabric["h2"]) as gone:
@@ -324,7 +303,7 @@ def test_tunnels_come_up_on_demand_and_go_when_idle(
     through the tunnel it brings back up: that first datagram is not lost."""
     topo = parse_topology(fabric["topology"], "test topology")
     controller = Controller(topo, schema, build_paths.json.read_bytes(), tunnel_idle=0.6)
-    assert controller.planner.tunnels_up == set()
+    assert controller.core.tunnels_up == frozenset()
     with ControllerThread(controller) as ct:
         assert asyncio.run_coroutine_threadsafe(
             asyncio.wait_for(controller.synced.wait(), 30), ct.loop).result(35) is True
@@ -332,7 +311,7 @@ def test_tunnels_come_up_on_demand_and_go_when_idle(
         assert controller.metrics.tunnels_brought_up == 1
         async def tunnel_entries_installed() -> int:
             return sum(isinstance(e, TableEntry) and e.table == "tunnel_encap"
-                       for m in controller.managers.values() for e in m.installed.values())
+                       for s in controller.sessions.values() for e in s.installed.values())
 
         def installed() -> int:
             return asyncio.run_coroutine_threadsafe(tunnel_entries_installed(),
@@ -341,9 +320,9 @@ def test_tunnels_come_up_on_demand_and_go_when_idle(
         # Released means written: the switches hold no tunnel any more (the controller
         # counts a release before its writes are done).
         deadline = time.monotonic() + 10
-        while (controller.planner.tunnels_up or installed()) and time.monotonic() < deadline:
+        while (controller.core.tunnels_up or installed()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert controller.planner.tunnels_up == set()
+        assert controller.core.tunnels_up == frozenset()
         assert installed() == 0
         assert controller.metrics.tunnels_released == 2
         with netns.in_netns(fabric["vm2"]):
@@ -488,9 +467,9 @@ def test_link_down_is_found_by_lldp_and_traffic_reroutes(
                 asyncio.wait_for(controller.synced.wait(), 30), ct.loop).result(35) is True
             assert udp_exchange(vm1, vm2, VM2_IP)
             deadline = time.monotonic() + 5
-            while len(controller.link_seen) < 3 and time.monotonic() < deadline:
+            while len(controller.core.link_seen) < 3 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert len(controller.link_seen) == 3  # every link confirmed by LLDP
+            assert len(controller.core.link_seen) == 3  # every link confirmed by LLDP
 
             cut(True)  # the direct link s1-s2 fails
             cut_at = time.monotonic()
@@ -522,11 +501,11 @@ def test_an_unreachable_switch_holds_up_no_other(tmp_path: Path, schema: P4Schem
                                 build_paths.json.read_bytes())
         with ControllerThread(controller):
             deadline = time.monotonic() + 20
-            s1 = controller.managers["s1"]
-            while not s1.installed and time.monotonic() < deadline:
+            s1 = controller.sessions["s1"]
+            while not s1.status().in_sync and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert s1.installed  # s1 was brought to its wanted state on its own
-            assert not controller.managers["s2"].ready.is_set()
-            assert not controller.synced.is_set()
+            assert s1.status().in_sync and s1.installed  # s1 synced on its own
+            assert not controller.sessions["s2"].status().connected
+            assert not controller.synced.is_set() and not controller.in_sync("s2")
     finally:
         sw.stop()

@@ -1,22 +1,28 @@
-"""SwitchManager against real bmv2: pipeline push, read-back, diffs, repair, reconnect."""
+"""A switch session against a real P4Runtime target (the Open vSwitch target here, bmv2
+where installed): pipeline, sync, writes, a refusal repaired, backup and promotion, a
+broken connection and its return. The status is checked against the switch itself."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 
 import pytest
 
-from ctrl.control.session import Backoff, SwitchManager
+from ctrl.control.diff import Diff, diff
+from ctrl.control.session import Backoff, SessionError, SwitchSession, read_state
 from ctrl.control.topology import Switch
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.entity import Entity, PacketIn, TableEntry, insert
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.bmv2 import Bmv2Switch, find_simple_switch_grpc
+from tests.packet.ovs_target import one_bridge_server
+from tests.tcpcut import CuttableRelay
+from tests.waiting import until
 
-pytestmark = pytest.mark.skipif(find_simple_switch_grpc() is None,
-                                reason="bmv2 simple_switch_grpc is not on PATH")
+FAST = Backoff(first=0.05, limit=0.3)
 
 
 def fwd(mac: int, port: int) -> TableEntry:
@@ -28,63 +34,149 @@ async def _noop(name: str, pkts: list[PacketIn]) -> None:
     return None
 
 
-@pytest.fixture
-def bmv2(tmp_path: Path) -> Iterator[Bmv2Switch]:
+@pytest.fixture(params=["ovs", "bmv2"])
+def target(request: pytest.FixtureRequest, tmp_path: Path, schema: P4Schema,
+           build_paths: BuildPaths) -> Iterator[tuple[str, int, bytes]]:
+    """(address, device id, the device config to push) of a fresh switch."""
+    if request.param == "ovs":
+        with one_bridge_server(tmp_path, schema, "ses") as address:
+            yield address, 1, build_paths.json.read_bytes()
+        return
+    if find_simple_switch_grpc() is None:
+        pytest.skip("bmv2 simple_switch_grpc is not on PATH")
     sw = Bmv2Switch({}, device_id=1, log_file=tmp_path / "bmv2.log")
     sw.start()
-    yield sw
-    sw.stop()
+    try:
+        yield sw.grpc_addr, sw.device_id, build_paths.json.read_bytes()
+    finally:
+        sw.stop()
 
 
-def test_connect_push_apply_and_reconnect(bmv2: Bmv2Switch, build_paths: BuildPaths,
-                                          schema: P4Schema) -> None:
-    async def scenario() -> None:
-        topo_sw = Switch("s1", "default", bmv2.device_id, bmv2.grpc_addr)
-        mgr = SwitchManager(topo_sw, schema, build_paths.json.read_bytes(), _noop,
-                            backoff=Backoff(first=0.05, limit=0.2))
-        stop = asyncio.Event()
-        task = asyncio.create_task(mgr.run(stop), name="s1")
-        await asyncio.wait_for(mgr.ready.wait(), 20)
-        assert mgr.installed == {}  # a fresh switch: the pipeline was pushed, nothing held
 
-        wanted: list[Entity] = [fwd(1, 1), fwd(2, 2)]
-        assert await mgr.apply(wanted) == 2
-        assert await mgr.apply(wanted) == 0  # nothing is written twice
-        assert await mgr.apply([fwd(1, 1), fwd(2, 3)]) == 1  # only the changed next hop
 
-        # Someone else changed the switch behind our back: a refused write is repaired.
-        assert mgr.client is not None
-        await mgr.client.write([insert(fwd(9, 9))])
-        mgr.installed = {fwd(1, 1).key(): fwd(1, 1)}  # stale belief: thinks fwd(2, 3) is absent
-        await mgr.apply([fwd(1, 1), fwd(2, 3)])
-        held = await mgr.read_state(mgr.client)
-        assert sorted(e.key() for e in held) == sorted(e.key() for e in [fwd(1, 1), fwd(2, 3)])
+@contextlib.asynccontextmanager
+async def running(session: SwitchSession) -> AsyncIterator[SwitchSession]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(session.run(stop), name=session.name)
+    try:
+        yield session
+    finally:
         stop.set()
         await asyncio.wait_for(task, 10)
 
-        # A second manager finds the state in place and writes nothing.
-        mgr2 = SwitchManager(topo_sw, schema, build_paths.json.read_bytes(), _noop)
-        stop2 = asyncio.Event()
-        task2 = asyncio.create_task(mgr2.run(stop2), name="s1-again")
-        await asyncio.wait_for(mgr2.ready.wait(), 20)
-        assert await mgr2.apply([fwd(1, 1), fwd(2, 3)]) == 0
-        stop2.set()
-        await asyncio.wait_for(task2, 10)
 
-    asyncio.run(scenario())
+def session_of(address: str, device: int, config: bytes, schema: P4Schema,
+               wanted: list[Entity], election: int = 1) -> SwitchSession:
+    return SwitchSession(Switch("s1", "default", device, address), schema, config, _noop,
+                         lambda: wanted, (0, election), FAST)
 
 
-def test_unreachable_switch_is_retried_with_backoff(schema: P4Schema,
-                                                    build_paths: BuildPaths) -> None:
-    async def scenario() -> None:
-        topo_sw = Switch("nowhere", "default", 1, "127.0.0.1:1")
-        mgr = SwitchManager(topo_sw, schema, b"{}", _noop,
-                            backoff=Backoff(first=0.05, limit=0.1))
-        stop = asyncio.Event()
-        task = asyncio.create_task(mgr.run(stop))
-        await asyncio.sleep(1.0)
-        assert not mgr.ready.is_set()
-        stop.set()
-        await asyncio.wait_for(task, 15)
+async def held(s: SwitchSession) -> set[object]:
+    assert s.client is not None
+    return {e.key() for e in await read_state(s.client, s.schema)}
 
-    asyncio.run(scenario())
+
+def scenario(body: Callable[[], Coroutine[None, None, None]]) -> None:
+    asyncio.run(body())
+
+
+def test_sync_then_only_what_changes_is_written(target: tuple[str, int, bytes],
+                                                schema: P4Schema) -> None:
+    async def body() -> None:
+        wanted: list[Entity] = [fwd(1, 1), fwd(2, 2)]
+        s = session_of(*target, schema, wanted)
+        assert not s.status().in_sync and not s.status().connected
+        async with running(s):
+            assert await until(lambda: s.status().in_sync)
+            st = s.status()
+            assert st.connected and st.primary and st.pipeline == "pushed"
+            assert await held(s) == {e.key() for e in wanted}
+            assert await s.apply(Diff((insert(fwd(3, 3)),), (), ())) == 1
+            assert await s.apply(Diff((insert(fwd(3, 3)),), (), ())) == 0  # never twice
+            wanted += [fwd(3, 3)]
+            change = diff([fwd(1, 1), fwd(2, 5), fwd(3, 3)], s.installed.values())
+            assert await s.apply(change) == 1                 # only the changed next hop
+            assert s.status().repairs == 0
+        assert not s.status().connected and not s.status().in_sync
+
+    scenario(body)
+
+
+def test_a_refused_write_is_out_of_sync_until_the_resync(target: tuple[str, int, bytes],
+                                                         schema: P4Schema) -> None:
+    async def body() -> None:
+        wanted: list[Entity] = [fwd(1, 1)]
+        s = session_of(*target, schema, wanted)
+        async with running(s):
+            assert await until(lambda: s.status().in_sync)
+            assert s.client is not None
+            await s.client.write([insert(fwd(9, 9))])     # behind the session's back
+            wanted.append(fwd(9, 9))
+            with pytest.raises(SessionError, match="ALREADY_EXISTS"):
+                await s.apply(Diff((insert(fwd(9, 9)),), (), ()))
+            st = s.status()
+            assert st.repairs == 1 and "ALREADY_EXISTS" in st.last_error
+            assert st.last_error_at is not None
+            assert await until(lambda: s.status().in_sync)    # read back, diffed, written
+            assert await held(s) == {e.key() for e in wanted}
+
+    scenario(body)
+
+
+def test_a_backup_writes_nothing_and_syncs_when_promoted(target: tuple[str, int, bytes],
+                                                         schema: P4Schema) -> None:
+    async def body() -> None:
+        wanted: list[Entity] = [fwd(1, 1)]
+        a = session_of(*target, schema, wanted, election=1)
+        async with running(a):
+            assert await until(lambda: a.status().in_sync)
+            other: list[Entity] = [fwd(1, 1), fwd(7, 7)]
+            b = session_of(*target, schema, other, election=2)
+            async with running(b):
+                assert await until(lambda: b.status().in_sync)
+                assert await until(lambda: not a.status().primary)
+                st = a.status()
+                assert st.connected and not st.in_sync
+                with pytest.raises(SessionError, match="not primary"):
+                    await a.apply(Diff((insert(fwd(5, 5)),), (), ()))
+                assert await held(b) == {e.key() for e in other}
+            # b is gone: a is promoted, reads back what b left and makes it its own
+            assert await until(lambda: a.status().in_sync)
+            assert a.status().primary and a.status().pipeline == "kept"
+            assert await held(a) == {e.key() for e in wanted}
+
+    scenario(body)
+
+
+def test_a_broken_connection_reconnects_and_resyncs(target: tuple[str, int, bytes],
+                                                    schema: P4Schema) -> None:
+    async def body() -> None:
+        address, device, config = target
+        async with CuttableRelay(address) as relay:
+            wanted: list[Entity] = [fwd(1, 1)]
+            s = session_of(relay.address, device, config, schema, wanted)
+            async with running(s):
+                assert await until(lambda: s.status().in_sync)
+                relay.cut()
+                assert await until(lambda: not s.status().connected)
+                assert not s.status().in_sync and "UNAVAILABLE" in s.status().last_error
+                with pytest.raises(SessionError, match="not connected"):
+                    await s.apply(Diff((insert(fwd(4, 4)),), (), ()))
+                wanted.append(fwd(4, 4))                 # wanted meanwhile: synced later
+                relay.restore()
+                assert await until(lambda: s.status().in_sync)
+                st = s.status()
+                assert st.reconnects == 1 and st.pipeline == "kept"
+                assert await held(s) == {e.key() for e in wanted}
+
+    scenario(body)
+
+
+def test_an_unreachable_switch_is_retried_and_said_so(schema: P4Schema) -> None:
+    async def body() -> None:
+        s = session_of("127.0.0.1:1", 1, b"{}", schema, [])
+        async with running(s):
+            assert await until(lambda: "connecting" in s.status().last_error, 10)
+            assert not s.status().connected and not s.status().in_sync
+
+    scenario(body)

@@ -7,14 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctrl.control.diff import Diff
-from ctrl.control.hosts import Location
 from ctrl.control.planner import InFlight, PlacedVM, Planner, placed
-from ctrl.control.topology import parse_topology
+from ctrl.control.topology import PortRef, parse_topology
 from ctrl.control.wanted import WantedState
 from ctrl.p4rt.entity import Entity, UpdateType
-from tests.control.test_planner import TOPO
+from tests.topologies import TOPO
 
-PORTS = [Location(s, p) for s in ("s1", "s2", "s3", "s4") for p in (3, 4)]
+PORTS = [PortRef(s, p) for s in ("s1", "s2", "s3", "s4") for p in (3, 4)]
 MACS = [0x020000000101 + i for i in range(4)]
 
 
@@ -45,7 +44,7 @@ def test_piece_by_piece_equals_from_scratch(steps: list[tuple[int, int, bool]]) 
     vms: dict[int, PlacedVM] = {
         mac: placed(10, mac, 0x0A000001 + i, PORTS[i]) for i, mac in enumerate(MACS)}
     flights: dict[tuple[int, int], InFlight] = {}
-    provisioned: dict[Location, int] = {}
+    provisioned: dict[PortRef, int] = {}
     state = WantedState()
 
     def plan(vm: PlacedVM) -> dict[str, list[Entity]]:
@@ -83,7 +82,7 @@ def test_piece_by_piece_equals_from_scratch(steps: list[tuple[int, int, bool]]) 
 
 def test_an_entry_stays_while_any_owner_wants_it() -> None:
     planner = Planner(parse_topology(TOPO))
-    at = Location("s2", 3)
+    at = PortRef("s2", 3)
     state = WantedState()
     assert set(state.set("a", {"s2": [planner.ready_port(at, 10)]})) == {"s2"}
     assert state.set("b", {"s2": [planner.ready_port(at, 10)]}) == {}

@@ -17,8 +17,8 @@ from ctrl.lab.spec import LabError, LabSpec
 from ctrl.lab.state import LabState
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import free_tcp_port
-from tests.control.test_runner_live import udp_exchange
 from tests.packet.ovs_target import ovs_available
+from tests.traffic import udp_exchange
 
 pytestmark = [
     pytest.mark.root,

@@ -8,27 +8,28 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from ctrl.control.hosts import Location
 from ctrl.control.runner import Controller
-from ctrl.control.topology import parse_topology
+from ctrl.control.topology import PortRef, parse_topology
 from ctrl.northbound.api import make_app
 from ctrl.p4rt.entity import TableEntry
 from ctrl.p4rt.schema import P4Schema
-from tests.control.test_planner import TOPO
-
-VMS = """\
-vms:
-  vm1: {vnet: blue, mac: "02:00:00:00:01:01", ip: 10.0.1.1, hypervisor: h1}
-  vm2: {vnet: blue, mac: "02:00:00:00:01:02", ip: 10.0.2.1, hypervisor: h2}
-"""
+from tests.topologies import TOPO, VMS
 
 
-def run(schema: P4Schema, body: Callable[[TestClient[Any, Any], Controller], Awaitable[None]]
-        ) -> None:
+def run(schema: P4Schema, body: Callable[[TestClient[Any, Any], Controller], Awaitable[None]],
+        flight_timeout: float = 120.0) -> None:
+    """`body` against the API of a running controller whose switches are unreachable."""
     async def main() -> None:
-        controller = Controller(parse_topology(TOPO + VMS), schema, b"{}")
-        async with TestClient(TestServer(make_app(controller))) as client:
-            await body(client, controller)
+        controller = Controller(parse_topology(TOPO + VMS), schema, b"{}",
+                                flight_timeout=flight_timeout)
+        stop = asyncio.Event()
+        task = asyncio.create_task(controller.run(stop))
+        try:
+            async with TestClient(TestServer(make_app(controller))) as client:
+                await body(client, controller)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
 
     asyncio.run(main())
 
@@ -39,8 +40,8 @@ def test_reads(schema: P4Schema) -> None:
         assert [(h["mac"], h["ip"], h["switch"], h["port"]) for h in hosts] == [
             ("02:00:00:00:01:01", "10.0.1.1", "s1", 3), ("02:00:00:00:01:02", "10.0.2.1", "s2", 3)]
         switches = await (await client.get("/api/v1/switches")).json()
-        assert [(s["name"], s["connected"]) for s in switches] == [
-            ("s1", False), ("s2", False), ("s3", False), ("s4", False)]
+        assert [(s["name"], s["connected"], s["primary"], s["in_sync"]) for s in switches] == [
+            (name, False, False, False) for name in ("s1", "s2", "s3", "s4")]
         path = await (await client.get("/api/v1/path?src=s2&dst=s4")).json()
         assert path["hops"] == ["s2", "s4"]
         tunnels = await (await client.get("/api/v1/tunnels")).json()
@@ -51,6 +52,7 @@ def test_reads(schema: P4Schema) -> None:
         metrics = await (await client.get("/metrics")).text()
         assert "mobility_hosts 2.0" in metrics and "mobility_moves_total 0.0" in metrics
         assert 'mobility_switch_repairs_total{switch="s4"} 0.0' in metrics
+        assert 'mobility_switch_in_sync{switch="s4"} 0.0' in metrics
 
     run(schema, body)
 
@@ -71,8 +73,9 @@ def test_errors_change_nothing(schema: P4Schema) -> None:
         assert r.status == 400
         r = await client.post("/api/v1/migrate", json={"vm": 1})
         assert r.status == 400
-        assert c.provisioned == {}
-        assert all(h.expected is None for h in c.tracker.hosts())
+        assert c.core.migrations.provisioned() == {} and len(c.core.migrations) == 0
+        r = await client.post("/api/v1/migrate", json=[])
+        assert r.status == 400 and "give" in (await r.json())["error"]   # valid JSON back
 
     run(schema, body)
 
@@ -83,8 +86,8 @@ def test_announced_migration_is_expected_and_provisioned(schema: P4Schema) -> No
         assert r.status == 202
         reply = await r.json()
         assert (reply["from"], reply["to"]) == ("s1:3", "s4:3")
-        assert c.provisioned == {Location("s4", 3): 10}
-        wanted = c.planner.wanted(c.placed(), c.provisioned)
+        assert c.core.migrations.provisioned() == {PortRef("s4", 3): 10}
+        wanted = c.wanted()
         assert any(isinstance(e, TableEntry) and e.table == "ingress_port"
                    and e.match["ingress_port"] == 3 for e in wanted["s4"])
 
@@ -95,18 +98,18 @@ def test_announced_migration_delivers_at_both_until_cancelled(schema: P4Schema) 
     async def body(client: TestClient[Any, Any], c: Controller) -> None:
         r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h4"})
         assert r.status == 202
-        host = c.tracker.get(10, 0x020000000102)
-        flight = c.in_flight[host.key]
-        assert flight.to == Location("s4", 3)
-        wanted = c.planner.wanted(c.placed(), c.provisioned, c.in_flight)
-        floods = [e for e in wanted["s2"] if isinstance(e, TableEntry)
+        flight = c.migration("vm2")
+        assert flight is not None and flight.dst == PortRef("s4", 3)
+        floods = [e for e in c.wanted()["s2"] if isinstance(e, TableEntry)
                   and e.action == "bridging.flood"]
         assert [e.params["group"] for e in floods] == [flight.group]
+        listed = await (await client.get("/api/v1/migrations")).json()
+        assert [(m["to"], m["phase"]) for m in listed["active"]] == [("s4:3", "announced")]
         r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h2"})
         assert r.status == 404 and "already at h2" in (await r.json())["error"]
         r = await client.delete("/api/v1/migrate/vm2")
         assert r.status == 200 and (await r.json())["at"] == "s2:3"
-        assert c.in_flight == {} and c.provisioned == {} and host.expected is None
+        assert c.migration("vm2") is None and c.core.migrations.provisioned() == {}
         r = await client.delete("/api/v1/migrate/vm2")
         assert r.status == 404 and "no migration under way" in (await r.json())["error"]
         r = await client.delete("/api/v1/migrate/vm9")
@@ -117,18 +120,18 @@ def test_announced_migration_delivers_at_both_until_cancelled(schema: P4Schema) 
 
 def test_an_announced_migration_with_no_rarp_is_undone(schema: P4Schema) -> None:
     async def body(client: TestClient[Any, Any], c: Controller) -> None:
-        c.flight_timeout = 0.05
         r = await client.post("/api/v1/migrate", json={"vm": "vm1", "to": "h4"})
         assert r.status == 202
-        assert c.in_flight
+        assert c.migration("vm1") is not None
         for _ in range(100):
             await asyncio.sleep(0.02)
-            if not c.in_flight:
+            if c.migration("vm1") is None:
                 break
-        assert c.in_flight == {} and c.provisioned == {}
-        assert all(h.expected is None for h in c.tracker.hosts())
+        assert c.migration("vm1") is None and c.core.migrations.provisioned() == {}
+        listed = await (await client.get("/api/v1/migrations")).json()
+        assert [m["phase"] for m in listed["finished"]] == ["expired"]
 
-    run(schema, body)
+    run(schema, body, flight_timeout=0.05)
 
 
 def test_a_migration_by_libvirt_needs_the_controller_to_reach_libvirt(
@@ -140,7 +143,7 @@ def test_a_migration_by_libvirt_needs_the_controller_to_reach_libvirt(
         r = await client.post("/api/v1/migrate", json={"vm": "vm2", "to": "h3",
                                                        "libvirt": "yes"})
         assert r.status == 400
-        assert c.in_flight == {} and c.provisioned == {}
+        assert len(c.core.migrations) == 0 and c.core.migrations.provisioned() == {}
 
     run(schema, body)
 

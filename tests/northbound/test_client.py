@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,8 +17,7 @@ from ctrl.northbound.api import make_app
 from ctrl.northbound.client import ApiError, PreparedCall, call
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.bmv2 import free_tcp_port
-from tests.control.test_planner import TOPO
-from tests.northbound.test_api import VMS
+from tests.topologies import TOPO, VMS
 
 
 @pytest.fixture
@@ -57,12 +55,13 @@ def test_call_answers_and_refusals(api: tuple[str, Controller]) -> None:
 def test_a_prepared_call_is_sent_only_on_send(api: tuple[str, Controller]) -> None:
     address, controller = api
     prepared = PreparedCall(address, "migrate", {"vm": "vm2", "to": "h3"}, "POST")
-    time.sleep(0.2)
-    assert controller.in_flight == {}  # connected, nothing asked yet
+    # Connected, nothing asked yet: a request made after it, answered, finds nothing.
+    assert call(address, "migrations") == {"active": [], "finished": []}
+    assert controller.migration("vm2") is None
     prepared.send()
     answer = prepared.answer()
     assert isinstance(answer, dict) and answer["vm"] == "vm2"
-    assert len(controller.in_flight) == 1
+    assert controller.migration("vm2") is not None
 
 
 def test_a_prepared_call_refused_or_unreachable(api: tuple[str, Controller]) -> None:
@@ -72,6 +71,6 @@ def test_a_prepared_call_refused_or_unreachable(api: tuple[str, Controller]) -> 
     with pytest.raises(ApiError, match="no migration under way") as exc:
         prepared.answer()
     assert exc.value.status is not None and 400 <= exc.value.status < 500
-    assert controller.in_flight == {}
+    assert len(controller.core.migrations) == 0
     with pytest.raises(ApiError, match="cannot reach the controller"):
         PreparedCall(f"127.0.0.1:{free_tcp_port()}", "hosts")

@@ -16,41 +16,23 @@ from typing import Any
 
 import pytest
 
-from ctrl.control.hosts import Host, HostError, Location
+from ctrl.control.hosts import Host, HostError
 from ctrl.control.runner import Controller
-from ctrl.control.topology import parse_topology
+from ctrl.control.topology import PortRef, parse_topology
 from ctrl.northbound.hvevents import Announce, Cancel
 from ctrl.northbound.hypervisors import HypervisorError, Hypervisors, domain_macs, parse_uris
 from ctrl.p4rt.schema import P4Schema
 from ctrl.vm.libvirt_events import STARTED_MIGRATED, STOPPED_MIGRATED, Lifecycle
+from tests.northbound.domains import DOMAIN, TEST, TOPO, define
+from tests.waiting import until
 
 libvirt = pytest.importorskip("libvirt", reason="libvirt-python is not installed")
 pytestmark = pytest.mark.libvirt
 
-TEST = "test:///default"
-MAC = "52:54:00:98:00:0b"
 
 
-def topology(mac: str, ip: str) -> str:
-    """Two hypervisors on one switch; VM `web` at hv-a."""
-    return f"""\
-switches:
-  s1: {{device_id: 1, grpc_addr: "127.0.0.1:1"}}
-hypervisors:
-  hv-a: {{switch: s1, port: 1}}
-  hv-b: {{switch: s1, port: 2}}
-vnets:
-  blue: {{id: 10}}
-vms:
-  web: {{vnet: blue, mac: "{mac}", ip: {ip}, hypervisor: hv-a}}
-"""
 
 
-TOPO = topology(MAC, "10.98.0.11")
-DOMAIN = """<domain type='test'><name>{name}</name><uuid>{uuid}</uuid>
-<memory unit='MiB'>64</memory><os><type>hvm</type></os>
-<devices><interface type='network'><mac address='{mac}'/><source network='default'/>
-</interface></devices></domain>"""
 
 
 class FakeController:
@@ -76,17 +58,8 @@ class FakeController:
         return None
 
 
-def define(conn: Any, name: str, mac: str = MAC) -> Any:
-    return conn.defineXML(DOMAIN.format(name=name, uuid=uuid.uuid4(), mac=mac))
 
 
-async def until(done: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not done():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def lifecycle(hvs: Hypervisors, hv: str, dom: Any, event: int, detail: int) -> None:
@@ -105,9 +78,12 @@ def test_a_domain_coming_in_is_announced_by_its_mac_and_a_failure_cancels() -> N
         fake = FakeController()
         async with Hypervisors(fake, {"hv-a": TEST, "hv-b": TEST}) as hvs:
             dom = define(hvs.monitors["hv-b"].conn, f"instance-{uuid.uuid4().hex[:6]}")
+            real: list[object] = []
+            hvs.monitors["hv-b"].on_event = real.append
             try:
                 dom.create()   # the driver's own events: no migration in them
                 dom.destroy()
+                assert await until(lambda: len(real) >= 2), real   # delivered: then ours
                 await lifecycle(hvs, "hv-b", dom, Lifecycle.STARTED, STARTED_MIGRATED)
                 await lifecycle(hvs, "hv-b", dom, Lifecycle.STOPPED, 1)       # it died
                 assert await until(lambda: len(fake.told) == 2), fake.told
@@ -128,19 +104,22 @@ def test_the_controller_announces_a_vm_its_hypervisor_says_is_coming(
             dom = define(hvs.monitors["hv-b"].conn, "web")
             try:
                 await lifecycle(hvs, "hv-b", dom, Lifecycle.STARTED, STARTED_MIGRATED)
-                assert await until(lambda: host.key in c.in_flight)
-                assert c.in_flight[host.key].to == Location("s1", 2)
-                assert host.expected == Location("s1", 2)
-                assert c.provisioned == {Location("s1", 2): 10}
+                assert await until(lambda: c.migration("web") is not None)
+                flight = c.migration("web")
+                assert flight is not None and flight.dst == PortRef("s1", 2)
+                assert c.core.migrations.expected(host.key) == PortRef("s1", 2)
+                assert c.core.migrations.provisioned() == {PortRef("s1", 2): 10}
                 # The source says it is gone: nothing more to do until the RARP.
+                seen = hvs.handled
                 await lifecycle(hvs, "hv-a", dom, Lifecycle.STOPPED, STOPPED_MIGRATED)
-                await asyncio.sleep(0.2)
-                assert host.key in c.in_flight
+                assert await until(lambda: hvs.handled > seen)
+                assert c.migration("web") is flight
                 await lifecycle(hvs, "hv-b", dom, Lifecycle.CRASHED, 0)   # and yet
-                assert await until(lambda: host.key not in c.in_flight)
+                assert await until(lambda: len(hvs.applied) == 2)
+                assert c.migration("web") is None
             finally:
                 dom.undefine()
-        assert host.expected is None and c.provisioned == {}
+        assert c.core.migrations.provisioned() == {}
         assert [e for _, _, e in hvs.applied] == [None, None]
 
     run(body)
@@ -149,7 +128,6 @@ def test_the_controller_announces_a_vm_its_hypervisor_says_is_coming(
 def test_a_migration_libvirt_cannot_make_changes_nothing(schema: P4Schema) -> None:
     async def body() -> None:
         c = Controller(parse_topology(TOPO), schema, b"{}")
-        host = c.find("web")
         async with Hypervisors(c, {"hv-a": TEST, "hv-b": TEST}) as hvs:
             dom = define(hvs.monitors["hv-a"].conn, "web")
             dom.create()
@@ -157,7 +135,7 @@ def test_a_migration_libvirt_cannot_make_changes_nothing(schema: P4Schema) -> No
                 # The test driver migrates nothing: libvirt refuses, the network is back.
                 with pytest.raises(HypervisorError, match="did not migrate web"):
                     await hvs.migrate("web", "hv-b")
-                assert c.in_flight == {} and host.expected is None and c.provisioned == {}
+                assert c.migration("web") is None and c.core.migrations.provisioned() == {}
                 with pytest.raises(HostError, match="no VM 'nobody'"):
                     await hvs.migrate("nobody", "hv-b")
                 with pytest.raises(HostError, match="no hypervisor 'mars'"):
@@ -168,7 +146,7 @@ def test_a_migration_libvirt_cannot_make_changes_nothing(schema: P4Schema) -> No
         async with Hypervisors(c, {"hv-a": TEST}) as only_a:
             with pytest.raises(HypervisorError, match="hv-b is not reached through libvirt"):
                 await only_a.migrate("web", "hv-b")
-        assert c.in_flight == {}
+        assert len(c.core.migrations) == 0
 
     run(body)
 
@@ -219,6 +197,6 @@ def test_the_api_has_libvirt_migrate_and_says_why_it_did_not(schema: P4Schema) -
             finally:
                 dom.destroy()
                 dom.undefine()
-        assert c.in_flight == {} and c.provisioned == {}
+        assert len(c.core.migrations) == 0 and c.core.migrations.provisioned() == {}
 
     run(body)

@@ -14,18 +14,19 @@ from typing import Any
 
 import pytest
 
-from ctrl.control.hosts import Location
+from ctrl.control.migrations import Phase
 from ctrl.control.runner import Controller
-from ctrl.control.topology import parse_topology
+from ctrl.control.topology import PortRef, parse_topology
 from ctrl.northbound.hypervisors import Hypervisors
 from ctrl.p4rt.schema import P4Schema
 from ctrl.vm.domain import domain_xml
 from ctrl.vm.image import GuestImage
 from ctrl.vm.libvirtd import SessionLibvirtd
 from ctrl.vm.qemu import QEMU, GuestSpec
-from tests.northbound.test_hypervisors import topology
+from tests.northbound.domains import topology
 from tests.vm import vmlab
-from tests.vm.test_libvirt_live import _skip_reason, wait_console
+from tests.vm.guests import _skip_reason, wait_console
+from tests.waiting import until
 
 pytestmark = [
     pytest.mark.root,
@@ -37,7 +38,7 @@ pytestmark = [
 # The domain's name is not the VM's: the controller finds it by its NIC's MAC.
 SPEC = GuestSpec("lv-guest-7", "52:54:00:98:00:0c", "10.98.0.12")
 TOPO = topology(SPEC.mac, SPEC.ip)
-AT_B = Location("s1", 2)
+AT_B = PortRef("s1", 2)
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +56,13 @@ async def boot(hvs: Hypervisors, image: GuestImage, at: SessionLibvirtd) -> Any:
     return dom
 
 
-async def until(done: Any, timeout: float) -> float | None:
-    """When `done()` first held (time.monotonic()), None if not within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            return None
-        await asyncio.sleep(0.01)
-    return time.monotonic()
 
+
+
+def switched(c: Controller) -> bool:
+    """web's migration is switched over (its RARP would make it done: no switch here)."""
+    m = c.migration("web")
+    return m is not None and m.phase is Phase.SWITCHED
 
 def test_a_guest_libvirt_migrates_is_announced_before_it_lands(
         image: GuestImage, daemons: tuple[SessionLibvirtd, SessionLibvirtd],
@@ -80,13 +79,13 @@ def test_a_guest_libvirt_migrates_is_announced_before_it_lands(
             # An operator's `virsh migrate`: the controller hears of it from libvirt alone.
             moving = asyncio.create_task(asyncio.to_thread(
                 dom.migrate3, hvs.monitors["hv-b"].conn, params, libvirt.VIR_MIGRATE_LIVE))
-            announced = await until(lambda: web.key in c.in_flight, 60)
+            announced = await until(lambda: c.migration("web") is not None, 60)
             moved = await moving
             landed = time.monotonic()
             assert announced is not None and announced < landed
             # The source paused for the last copy: delivered at hv-b from then on.
             assert await until(lambda: web.location == AT_B, 10)
-            assert c.in_flight == {}
+            assert switched(c)
             assert moved.isActive()
             await asyncio.to_thread(moved.destroy)
         assert [(type(act).__name__, act.vm, err) for _, act, err in hvs.applied] == [
@@ -116,7 +115,7 @@ def test_ctrl_migrate_by_libvirt_readies_the_network_then_migrates(
             # libvirt's own events came too: incoming (announced already: nothing new),
             # then the source's pause, when the controller switched it over.
             assert await until(lambda: len(hvs.applied) >= 2, 10)
-            assert web.location == AT_B and c.in_flight == {}
+            assert web.location == AT_B and switched(c)
             await asyncio.to_thread(moved.destroy)
         assert [type(act).__name__ for _, act, _ in hvs.applied] == ["Announce", "SwitchOver"]
 

@@ -12,7 +12,7 @@ import pytest
 from ctrl.vm.errors import MissingTool, VmError
 from ctrl.vm.image import BUSYBOX, ensure_image, require
 from ctrl.vm.initramfs import elf_is_static
-from tests.vm.test_initramfs import read_newc
+from tests.vm.cpio import read_newc
 
 
 def test_a_missing_program_names_its_package() -> None:

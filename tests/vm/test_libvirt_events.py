@@ -4,11 +4,9 @@ resumed and destroyed in memory."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,10 +16,10 @@ from ctrl.vm.libvirt_events import (
     EventLoop,
     Lifecycle,
     LifecycleMonitor,
-    MigrationEvent,
     MigrationKind,
     MigrationTracker,
 )
+from tests.vm.libvirt_cases import ROUND_TRIP, Seen, round_trip
 
 K = MigrationKind
 U = "6f1d7a7e-0000-4000-8000-000000000001"
@@ -104,27 +102,6 @@ def test_event_codes_are_libvirts() -> None:
     assert le.EVENT_ID_MIGRATION_ITERATION == libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION
 
 
-class Seen:
-    """Events collected on the event loop's thread, waited for on the test's."""
-
-    def __init__(self) -> None:
-        self.raw: list[DomainEvent] = []
-        self.moves: list[MigrationEvent] = []
-        self.cond = threading.Condition()
-
-    def event(self, ev: DomainEvent) -> None:
-        with self.cond:
-            self.raw.append(ev)
-            self.cond.notify_all()
-
-    def move(self, ev: MigrationEvent) -> None:
-        with self.cond:
-            self.moves.append(ev)
-            self.cond.notify_all()
-
-    def wait(self, done: Callable[[], bool], timeout: float = 10.0) -> bool:
-        with self.cond:
-            return self.cond.wait_for(done, timeout)
 
 
 @pytest.fixture
@@ -135,19 +112,8 @@ def loop() -> Iterator[EventLoop]:
     assert not lp.running
 
 
-ROUND_TRIP = [Lifecycle.DEFINED, Lifecycle.STARTED, Lifecycle.SUSPENDED, Lifecycle.RESUMED,
-              Lifecycle.STOPPED, Lifecycle.UNDEFINED]
 
 
-def round_trip(dom: Any, running: Callable[[], object] = lambda: None) -> None:
-    """Start a defined domain, wait for `running`, suspend, resume, destroy and undefine
-    it: ROUND_TRIP's events."""
-    dom.create()
-    running()
-    dom.suspend()
-    dom.resume()
-    dom.destroy()
-    dom.undefine()
 
 
 TEST_DOMAIN = """<domain type='test'><name>{name}</name><uuid>{uuid}</uuid>

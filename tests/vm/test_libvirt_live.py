@@ -7,12 +7,8 @@ libvirt-daemon and QEMU; skipped with the reason where any is missing."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import pwd
 import shutil
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +18,14 @@ from ctrl.vm.domain import domain_xml
 from ctrl.vm.image import GuestImage
 from ctrl.vm.libvirt_events import EventLoop, Lifecycle, LifecycleMonitor, MigrationKind
 from ctrl.vm.libvirtd import SessionLibvirtd
-from ctrl.vm.qemu import QEMU, READY, GuestSpec
+from ctrl.vm.qemu import QEMU, GuestSpec
 from tests.vm import vmlab
-from tests.vm.test_libvirt_events import ROUND_TRIP, Seen, round_trip
+from tests.vm.guests import _skip_reason, wait_console
+from tests.vm.libvirt_cases import ROUND_TRIP, Seen, round_trip
 
 K = MigrationKind
 
 
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to start libvirtd as another user"
-    if importlib.util.find_spec("libvirt") is None:
-        return "libvirt-python is not installed"
-    if shutil.which("libvirtd") is None:
-        return "libvirtd is not installed (apt-get install libvirt-daemon " \
-               "libvirt-daemon-driver-qemu)"
-    if shutil.which(QEMU) is None:
-        return f"{QEMU} is not installed (apt-get install qemu-system-x86)"
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        return "no user 'nobody' to run libvirtd as"
-    return None
 
 
 pytestmark = [
@@ -66,13 +48,6 @@ def boot(conn: Any, image: GuestImage, home: Path) -> Any:
     return conn.createXML(xml, 0)
 
 
-def wait_console(path: Path, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and READY in path.read_bytes():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def in_order(want: list[Lifecycle], got: list[int]) -> bool:

@@ -1,0 +1,420 @@
+"""The control core: events in, plans out. Pure: no asyncio, no I/O, the time comes with
+each event.
+
+Events: a batch of punted frames from a switch (classified by ctrl.punt), an
+announced migration's steps (announce, switch over, cancel), the tunnels'
+packet counters, and the passing of time (`tick`: damped moves whose hold ends,
+migrations that time out, links silent too long, tunnels idle too long). Each
+returns the `Plan`s that bring the switches to the new wanted state, make-before-
+break around a move, with the frames to send once written (proxy ARP replies,
+a frame sent through a tunnel just brought up). The runner (ctrl.control.runner)
+applies them and owns every task and lock; this module decides everything else,
+so that make-before-break, interleaved migrations and damping are unit tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ctrl.control.diff import Diff, merge
+from ctrl.control.hosts import (
+    Damping,
+    Duplicate,
+    Event,
+    Held,
+    Host,
+    HostError,
+    HostTracker,
+    Learned,
+    Moved,
+    Sighting,
+)
+from ctrl.control.migrations import Migration, Migrations, Phase
+from ctrl.control.planner import InFlight, PlacedVM, Planner
+from ctrl.control.plans import Plan, Send, at_once, ordered
+from ctrl.control.topology import Link, PortRef, Topology
+from ctrl.control.tunnels import Pair, TunnelUsage
+from ctrl.control.wanted import WantedState
+from ctrl.p4rt.entity import Entity
+from ctrl.p4rt.values import to_int
+from ctrl.punt.classify import Classified, HostSeen, LinkProbe, NeedsTunnel
+from ctrl.punt.frames import Arp, arp_reply, gre_encap
+from ctrl.punt.lldp import build_lldp
+
+log = logging.getLogger(__name__)
+
+LLDP_SOURCE_MAC = b"\x02\x00\x00\x00\x00\xfe"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    damping: Damping = field(default_factory=Damping)
+    lldp_interval: float = 0.5      # links unheard for three intervals are down
+    flight_timeout: float = 120.0   # an announced migration with no sighting is undone
+    tunnels_on_demand: bool = True  # GRE tunnels up while used (else always)
+    tunnel_idle: float = 300.0      # a tunnel whose counter stands still this long goes
+
+
+@dataclass
+class Metrics:
+    moves: int = 0
+    learned: int = 0
+    proxy_arp_replies: int = 0
+    tunnels_brought_up: int = 0
+    tunnels_released: int = 0
+    link_changes: int = 0
+    damped: int = 0
+    duplicates: int = 0
+    packet_ins: int = 0
+    malformed: int = 0
+    migrations: dict[str, int] = field(default_factory=dict)  # finished, by phase
+
+
+Owner = tuple[str, object]
+
+
+class ControlCore:
+    def __init__(self, topology: Topology, options: Options | None = None,
+                 now: float = 0.0) -> None:
+        self.topo = topology
+        self.options = opts = options or Options()
+        self.planner = Planner(topology)
+        self.migrations = Migrations(opts.flight_timeout)
+        edges = {h.attach for h in topology.hypervisors.values()}
+        self.tracker = HostTracker(edges.__contains__, opts.damping,
+                                   expected=self.migrations.expected)
+        self.tunnels: TunnelUsage | None = (TunnelUsage(opts.tunnel_idle)
+                                           if opts.tunnels_on_demand else None)
+        self.metrics = Metrics()
+        self._link_at = {ref: link for link in topology.links for ref in (link.a, link.b)}
+        self.link_seen: dict[Link, float] = {}
+        for vm in topology.vms.values():
+            self.tracker.declare(topology.vnets[vm.vnet].id, to_int(vm.mac), to_int(vm.ip),
+                                 topology.hypervisors[vm.hypervisor].attach, now)
+        self.state = WantedState()
+        self.state.replace(self._everything())
+
+    # -- what the switches should hold -----------------------------------------------
+
+    def wanted(self, switch: str) -> list[Entity]:
+        return self.state.entities(switch)
+
+    @property
+    def tunnels_up(self) -> frozenset[Pair] | None:
+        """The GRE tunnels up (None: every tunnel, always)."""
+        return None if self.tunnels is None else frozenset(self.tunnels.up)
+
+    def _host_wants(self, host: Host) -> tuple[Owner, dict[str, list[Entity]]]:
+        vm = PlacedVM(host.vnet, host.mac, host.ip, host.location)
+        m = self.migrations.delivering_both(host.key)
+        flight = None if m is None else InFlight(m.dst, m.group)
+        up = self.tunnels_up
+        return ("vm", host.key), {sw: self.planner.vm_entries(sw, vm, flight, up)
+                                  for sw in self.topo.switches}
+
+    def _port_wants(self, at: PortRef) -> tuple[Owner, dict[str, list[Entity]]]:
+        vnet = self.migrations.provisioned().get(at)
+        return ("port", at), ({} if vnet is None else
+                              {at.switch: [self.planner.ready_port(at, vnet)]})
+
+    def _everything(self) -> list[tuple[Owner, dict[str, list[Entity]]]]:
+        up = self.tunnels_up
+        wants: list[tuple[Owner, dict[str, list[Entity]]]] = [
+            (("base", sw), {sw: self.planner.base(sw, up)}) for sw in self.topo.switches]
+        wants += [self._host_wants(h) for h in self.tracker.hosts()]
+        wants += [self._port_wants(at) for at in self.migrations.provisioned()]
+        return wants
+
+    def _replan(self, hosts: Iterable[Host], ports: Iterable[PortRef] = ()
+                ) -> dict[str, Diff]:
+        wants = [self._host_wants(h) for h in hosts] + [self._port_wants(p) for p in ports]
+        return self.state.set_many(wants)
+
+    def _rebuild(self) -> dict[str, Diff]:
+        """Everything again (paths or tunnels changed): only what differs comes out."""
+        return self.state.replace(self._everything())
+
+    # -- queries -----------------------------------------------------------------------
+
+    def find(self, vm: str) -> Host:
+        """A VM by its name in the topology or by its MAC address."""
+        if vm in self.topo.vms:
+            decl = self.topo.vms[vm]
+            return self.tracker.get(self.topo.vnets[decl.vnet].id, to_int(decl.mac))
+        try:
+            mac = to_int(vm)
+        except ValueError:
+            raise HostError(f"no VM {vm!r}") from None
+        found = [h for h in self.tracker.hosts() if h.mac == mac]
+        if not found:
+            raise HostError(f"no VM {vm!r}")
+        return found[0]
+
+    def hypervisor_at(self, at: PortRef) -> str | None:
+        return next((n for n, h in self.topo.hypervisors.items() if h.attach == at), None)
+
+    def lldp_probes(self) -> list[Send]:
+        """The LLDP frames to send out of every fabric port, once an interval."""
+        return [Send(sw, port, build_lldp(sw, port, LLDP_SOURCE_MAC))
+                for sw in self.topo.switches for port in self.planner.fabric_ports(sw)]
+
+    def tunnel_gateways(self) -> list[str]:
+        """The gateways whose tunnel counters say which tunnels are idle."""
+        return [] if self.tunnels is None else sorted({a for a, _ in self.tunnels.up})
+
+    def next_deadline(self) -> float | None:
+        """When `tick` has something to do next (held moves, migration time-outs)."""
+        times = [h.held[1] for h in self.tracker.hosts() if h.held is not None]
+        deadline = self.migrations.next_deadline()
+        if deadline is not None:
+            times.append(deadline)
+        return min(times, default=None)
+
+    # -- events -----------------------------------------------------------------------
+
+    def packet_ins(self, switch: str, seen: Classified, count: int, now: float
+                   ) -> list[Plan]:
+        """Every frame a switch punted in one batch, classified, in order."""
+        self.metrics.packet_ins += count
+        self.metrics.malformed += seen.malformed
+        plans: list[Plan] = []
+        for probe in seen.probes:
+            plans += self._probe(switch, probe, now)
+        for host in seen.hosts:
+            plans += self._host_seen(switch, host, now)
+        for frame in seen.unbridged:
+            plans += self._unbridged(switch, frame, now)
+        return [p for p in plans if p]
+
+    def announce(self, vm: str, hypervisor: str, now: float) -> tuple[Migration, list[Plan]]:
+        """An announced migration: the new port ready and the VM's frames delivered at both
+        locations until its RARP there. Announcing it again changes nothing."""
+        host = self.find(vm)
+        hyp = self.topo.hypervisors.get(hypervisor)
+        if hyp is None:
+            raise HostError(f"no hypervisor {hypervisor!r} "
+                            f"(hypervisors: {', '.join(sorted(self.topo.hypervisors))})")
+        if hyp.attach == host.location:
+            raise HostError(f"{vm} is already at {hypervisor} ({hyp.attach})")
+        current = self.migrations.delivering_both(host.key)
+        if current is not None and current.dst == hyp.attach:
+            return current, []   # announced already (an operator, then the hypervisor)
+        m, replaced = self.migrations.announce(host.key, host.location, hyp.attach, now)
+        ports = [m.dst] + ([replaced.dst] if replaced is not None else [])
+        self._count_finished([replaced] if replaced else [])
+        changes = self._replan([host], ports)
+        if self._tunnels_for(host.location, m.dst, now):
+            changes = merge(changes, self._rebuild())
+        log.info("migration of %012x to %s announced: delivered at %s and %s until its "
+                 "RARP", host.mac, m.dst, host.location, m.dst)
+        return m, [Plan(at_once(changes), start=now, why=f"announce {vm}")]
+
+    def switch_over(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
+        """The VM has stopped at its source for the last copy: its frames go to the new
+        location only, from now on, inside its own pause."""
+        host = self.find(vm)
+        m = self.migrations.switch_over(host.key, now)
+        event = self.tracker.declare(host.vnet, host.mac, host.ip, m.dst, now)
+        log.info("migration of %012x: switched over to %s while it is paused", host.mac,
+                 m.dst)
+        return host, self._events([event], now, cause="switch-over")
+
+    def cancel(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
+        """The migration will not happen: the VM at its one location (where it was)."""
+        host = self.find(vm)
+        m = self.migrations.cancel(host.key, now)
+        self._count_finished([m])
+        if m.phase is Phase.CANCELLED and host.location == m.dst:   # switched over: back
+            event = self.tracker.declare(host.vnet, host.mac, host.ip, m.src, now)
+            log.info("migration of %012x cancelled after its switch-over: back at %s",
+                     host.mac, m.src)
+            return host, self._events([event], now, cause="cancel")
+        log.info("migration of %012x to %s cancelled", host.mac, m.dst)
+        return host, [Plan(at_once(self._replan([host], [m.dst])), start=now,
+                           why=f"cancel {vm}")]
+
+    def tunnel_counters(self, gateway: str, packets: Mapping[int, int], now: float) -> None:
+        """The packet counters of a gateway's tunnel_encap entries, by tunnel id."""
+        if self.tunnels is None:
+            return
+        for pair in [p for p in self.tunnels.up if p[0] == gateway]:
+            count = packets.get(self.planner.tunnel_id(*pair))
+            if count is not None:
+                self.tunnels.observe(pair, count, now)
+
+    def tick(self, now: float) -> list[Plan]:
+        """The passing of time: held moves accepted, migrations timed out, links that
+        fell silent, idle tunnels released."""
+        plans = self._events(self.tracker.tick(now), now)
+        expired = self.migrations.expire(now)
+        self._count_finished(expired)
+        for m in expired:
+            if m.phase is Phase.EXPIRED:
+                log.warning("migration of %012x to %s: %s; delivered at %s only", m.mac,
+                            m.dst, m.note, m.src)
+                host = self.tracker.get(m.vnet, m.mac)
+                plans.append(Plan(at_once(self._replan([host], [m.dst])), start=now,
+                                  why="migration expired"))
+        plans += self._links(now)
+        if self.tunnels is not None:
+            idle = self.tunnels.idle_since(now)
+            if idle:
+                self.tunnels.release(idle)
+                self.metrics.tunnels_released += len(idle)
+                log.info("GRE tunnels idle for %.0f s released: %s", self.tunnels.idle,
+                         ", ".join(f"{a}->{b}" for a, b in idle))
+                plans.append(Plan(at_once(self._rebuild()), start=now, why="tunnels idle"))
+        return [p for p in plans if p]
+
+    # -- the parts --------------------------------------------------------------------
+
+    def _count_finished(self, done: Sequence[Migration]) -> None:
+        for m in done:
+            self.metrics.migrations[m.phase.value] = (
+                self.metrics.migrations.get(m.phase.value, 0) + 1)
+
+    def _probe(self, switch: str, probe: LinkProbe, now: float) -> list[Plan]:
+        here = PortRef(switch, probe.port)
+        link = self._link_at.get(here)
+        if link is None or self._link_at.get(PortRef(probe.info.chassis, probe.info.port)) \
+                is not link:
+            log.warning("LLDP from %s:%d on %s matches no link of the topology",
+                        probe.info.chassis, probe.info.port, here)
+            return []
+        self.link_seen[link] = now
+        return self._links(now) if link in self.planner.links_down else []
+
+    def _links(self, now: float) -> list[Plan]:
+        timeout = 3 * self.options.lldp_interval
+        down = {link for link, seen in self.link_seen.items() if now - seen > timeout}
+        if not self.planner.set_links_down(down):
+            return []
+        self.metrics.link_changes += 1
+        log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in sorted(
+            down, key=lambda x: (x.a, x.b))) or "none")
+        return [Plan(at_once(self._rebuild()), start=now, why="links changed")]
+
+    def _host_seen(self, switch: str, seen: HostSeen, now: float) -> list[Plan]:
+        at = PortRef(switch, seen.port)
+        vnet = seen.vnet
+        if vnet == 0:
+            # A port with no virtual network yet: a known MAC arriving there says which.
+            known = [h for h in self.tracker.hosts() if h.mac == seen.mac]
+            if len(known) != 1:
+                log.debug("%s: frame from %s in no virtual network: ignored", switch, at)
+                return []
+            vnet = known[0].vnet
+        events = self.tracker.observe(Sighting(vnet, seen.mac, seen.ip, at, now, seen.source))
+        host = self.tracker.lookup((vnet, seen.mac))
+        if not events and host is not None and host.location == at:
+            # Seen where it is: a migration switched over to here is done.
+            ended = self.migrations.seen(host.key, at, now)
+            self._count_finished([ended] if ended else [])
+        plans = self._events(events, now)
+        if seen.arp is not None:
+            plans += self._proxy_arp(switch, at, vnet, seen.arp, now)
+        return plans
+
+    def _proxy_arp(self, switch: str, at: PortRef, vnet: int, arp: Arp, now: float
+                   ) -> list[Plan]:
+        """The answer to an ARP request: the asked-for host's MAC, or the gateway's for
+        anything else; a host across sites gets its tunnel up before the answer."""
+        target = self.tracker.find_ip(vnet, arp.tpa)
+        if target is not None:
+            mac = target.mac
+        else:
+            gw = self.topo.gateway_mac(vnet)
+            if gw is None:
+                return []
+            mac = to_int(gw)
+        plan = Plan(start=now, why="proxy ARP")
+        pair = target and self.planner.tunnel_between(switch, target.location.switch)
+        if pair:
+            plan.steps = self._bring_up(pair, now)
+        plan.sends.append(Send(switch, at.port, arp_reply(arp, mac)))
+        self.metrics.proxy_arp_replies += 1
+        return [plan]
+
+    def _bring_up(self, pair: Pair, now: float) -> list[dict[str, Diff]]:
+        if self.tunnels is None or not self.tunnels.bring_up(pair, now):
+            return []
+        self.metrics.tunnels_brought_up += 1
+        log.info("GRE tunnel %s <-> %s up", *pair)
+        return at_once(self._rebuild())
+
+    def _unbridged(self, switch: str, u: NeedsTunnel, now: float) -> list[Plan]:
+        """A gateway punted a frame whose tunnel is down: bring it up, then send the frame
+        through it from here, wrapped as the switch would have (nothing lost)."""
+        try:
+            host = self.tracker.get(u.vnet, u.dst_mac)
+        except HostError:
+            log.debug("%s: punted frame for unknown %012x dropped", switch, u.dst_mac)
+            return []
+        pair = self.planner.tunnel_between(switch, host.location.switch)
+        if pair is None or pair[0] != switch:
+            return []
+        plan = Plan(self._bring_up(pair, now), start=now, why="frame for a tunnel")
+        here, there = self.topo.switches[pair[0]].underlay, self.topo.switches[pair[1]].underlay
+        if here is not None and there is not None:
+            peer = self.planner.underlay_peer(*pair)
+            frame = gre_encap(u.frame, key=u.vnet, src_ip=to_int(here.ip),
+                              dst_ip=to_int(there.ip), src_mac=to_int(peer.src_mac),
+                              dst_mac=to_int(peer.dst_mac))
+            plan.sends.append(Send(switch, here.port, frame))
+        return [plan]
+
+    def _tunnels_for(self, old: PortRef, new: PortRef, now: float) -> bool:
+        """A move to another site: the tunnel between the two sites' gateways (the VM's
+        peers at its old site reach it through it) and a twin to the new gateway of
+        every tunnel to the old one (its peers elsewhere, re-homed), up with the move,
+        or before the VM arrives when it is announced. True when any came up."""
+        pair = self.planner.tunnel_between(old.switch, new.switch)
+        if pair is None or self.tunnels is None:
+            return False
+        changed = self.tunnels.bring_up(pair, now)
+        changed |= self.tunnels.rehome(*pair, now)
+        if changed:
+            self.metrics.tunnels_brought_up += 1
+            log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
+        return changed
+
+    def _events(self, events: Sequence[Event], now: float, cause: str = "sighting"
+                ) -> list[Plan]:
+        plans: list[Plan] = []
+        for ev in events:
+            if isinstance(ev, Moved):
+                plans.append(self._moved(ev, now, cause))
+            elif isinstance(ev, Learned):
+                self.metrics.learned += 1
+                at = ev.host.location
+                plans.append(Plan(ordered(self._replan([ev.host]),
+                                          self.planner.move_levels(at, None)),
+                                  start=now, why="learned"))
+            elif isinstance(ev, Held):
+                # Damped, not banned: the move is accepted when the hold ends (tick).
+                self.metrics.damped += 1
+                log.warning("%012x keeps moving: move to %s held for %.1f s", ev.host.mac,
+                            ev.new, ev.until - now)
+            elif isinstance(ev, Duplicate):
+                self.metrics.duplicates += 1
+                log.error("MAC %012x in virtual network %d answers at %s and at %s: two hosts "
+                          "share it", ev.host.mac, ev.host.vnet, ev.host.location, ev.other)
+        return plans
+
+    def _moved(self, ev: Moved, now: float, cause: str) -> Plan:
+        host, old, new = ev.host, ev.old, ev.new
+        m = self.migrations.get(host.key)
+        ports: list[PortRef] = []
+        if m is not None:
+            ports.append(m.dst)   # its readied port: wanted only while announced
+            if cause == "sighting":
+                ended = self.migrations.seen(host.key, new, now)
+                self._count_finished([ended] if ended else [])
+        changes = self._replan([host], ports)
+        if self._tunnels_for(old, new, now):
+            changes = merge(changes, self._rebuild())
+        self.metrics.moves += 1
+        steps = ordered(changes, self.planner.move_levels(new, old))
+        return Plan(steps, moves=[ev], start=now, why=cause)

@@ -1,0 +1,249 @@
+"""The control core without switches or asyncio: events in, plans out, on a fake clock.
+
+Plans are checked by where frames go (tests/control/fakefabric.py), step by step:
+while a move's writes are being made, every frame to the moving VM still arrives
+(at the old or the new place), and no frame loops, whatever order the switches
+of one step take their writes in.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ctrl.control.core import ControlCore, Options
+from ctrl.control.diff import settle
+from ctrl.control.hosts import Damping, HostError
+from ctrl.control.migrations import Phase
+from ctrl.control.plans import Plan, coalesce
+from ctrl.control.topology import PortRef, Topology, parse_topology
+from ctrl.p4rt.entity import Entity, PacketIn, TableEntry, UpdateType
+from tests.control.fakefabric import FakeFabric, Frame
+from tests.control.frames import punted, rarp
+from tests.topologies import CHAIN, TOPO, VM2
+
+MAC = 0x020000000101
+
+
+
+
+
+
+class Switches:
+    """What each switch holds, written plan by plan as the runner would (through
+    `settle`, against what it holds), with a look at the fabric after every switch."""
+
+    def __init__(self, core: ControlCore) -> None:
+        self.core = core
+        self.held: dict[str, dict[object, Entity]] = {
+            sw: {e.key(): e for e in core.wanted(sw)} for sw in core.topo.switches}
+
+    def fabric(self) -> FakeFabric:
+        return FakeFabric(self.core.topo, {sw: list(h.values()) for sw, h in self.held.items()})
+
+    def apply(self, plans: list[Plan], check: object = None, rng: random.Random | None = None
+              ) -> None:
+        for step in coalesce(plans):
+            order = sorted(step)
+            if rng is not None:
+                rng.shuffle(order)   # the switches of a step take their writes in any order
+            for sw in order:
+                for u in settle(step[sw], self.held[sw]).updates():
+                    if u.type is UpdateType.DELETE:
+                        del self.held[sw][u.entity.key()]
+                    else:
+                        self.held[sw][u.entity.key()] = u.entity
+                if callable(check):
+                    check(self.fabric())
+        for sw in self.core.topo.switches:   # and in the end, exactly the wanted state
+            assert self.held[sw] == {e.key(): e for e in self.core.wanted(sw)}, sw
+
+
+def test_flapping_host_is_held_then_accepted_on_time() -> None:
+    core = ControlCore(parse_topology(TOPO), Options(
+        damping=Damping(max_moves=1, window=10.0, hold=0.2, duplicate_window=0.0)))
+    core.packet_ins("s1", rarp(3), 1, 1.0)   # learned at s1:3
+    core.packet_ins("s2", rarp(3), 1, 2.0)   # moved to s2:3
+    assert core.packet_ins("s4", rarp(3), 1, 3.0) == []   # too soon: held, nothing written
+    assert (core.metrics.learned, core.metrics.moves, core.metrics.damped) == (1, 1, 1)
+    assert core.tracker.get(10, MAC).location == PortRef("s2", 3)
+    assert core.next_deadline() == pytest.approx(3.2)
+    assert core.tick(3.1) == []
+    [plan] = core.tick(3.2)                               # never banned
+    assert core.tracker.get(10, MAC).location == PortRef("s4", 3)
+    assert [(m.old, m.new) for m in plan.moves] == [(PortRef("s2", 3), PortRef("s4", 3))]
+    assert core.metrics.moves == 2 and core.next_deadline() is None
+
+
+def test_frames_from_fabric_ports_or_unknown_vnet_teach_nothing() -> None:
+    core = ControlCore(parse_topology(TOPO))
+    assert core.packet_ins("s1", rarp(1), 1, 0.0) == []         # s1:1 is a fabric link
+    assert core.packet_ins("s1", rarp(3, vnet=0), 1, 0.0) == []  # no vnet, unknown MAC
+    assert len(core.tracker) == 0 and core.metrics.learned == 0
+    assert core.metrics.packet_ins == 2
+
+
+def test_a_move_writes_the_new_place_first_and_the_old_one_last() -> None:
+    core = ControlCore(parse_topology(TOPO + VM2))
+    [plan] = core.packet_ins("s4", rarp(3, mac=0x020000000102), 1, 5.0)   # vm2: s2 -> s4
+    assert [sorted(step) for step in plan.steps] == [["s4"], ["s1"], ["s2"]]
+    assert plan.start == 5.0 and len(plan.moves) == 1
+
+
+def test_an_announced_move_to_another_site_has_its_tunnels_up_first() -> None:
+    core = ControlCore(parse_topology(TOPO + VM2))
+    assert core.tunnels_up == frozenset()
+    m, plans = core.announce("vm2", "h3", 1.0)               # s2 (site a) -> s3 (site b)
+    assert m.phase is Phase.ANNOUNCED and m.dst == PortRef("s3", 3)
+    assert core.tunnels_up == frozenset({("s1", "s3"), ("s3", "s1")})
+    assert any(isinstance(e, TableEntry) and e.table == "tunnel_encap"
+               for e in core.wanted("s1"))
+    assert plans and plans[0].writes() > 0
+    again = core.metrics.tunnels_brought_up
+    assert core.announce("vm2", "h3", 2.0)[1] == []          # twice: as once
+    assert core.metrics.tunnels_brought_up == again
+    assert [x.dst for x in core.migrations] == [PortRef("s3", 3)]
+    m2, _ = core.announce("vm2", "h4", 3.0)                  # elsewhere, within its site
+    assert core.metrics.tunnels_brought_up == again
+    assert [x.dst for x in core.migrations] == [PortRef("s4", 3)] and m2.group == 1
+    assert core.migrations.finished[-1].phase is Phase.CANCELLED
+    assert core.migrations.provisioned() == {PortRef("s4", 3): 10}   # s3:3 no longer
+
+
+def test_a_move_to_another_site_brings_its_tunnels_with_it() -> None:
+    core = ControlCore(parse_topology(TOPO))
+    core.packet_ins("s2", rarp(3), 1, 0.0)   # learned at s2:3, site a
+    assert core.tunnels_up == frozenset()
+    core.packet_ins("s3", rarp(3), 1, 1.0)   # moved to s3:3, site b: unannounced
+    assert core.metrics.moves == 1
+    assert core.tunnels_up == frozenset({("s1", "s3"), ("s3", "s1")})
+    assert any(isinstance(e, TableEntry) and e.table == "bridging"
+               and e.action == "bridging.to_tunnel" for e in core.wanted("s1"))
+
+
+def test_the_migration_lifecycle() -> None:
+    core = ControlCore(parse_topology(TOPO + VM2), Options(flight_timeout=10.0))
+    vm2 = core.find("vm2")
+    core.announce("vm2", "h3", 1.0)
+    host, _ = core.switch_over("vm2", 2.0)          # stopped at h2 for the last copy
+    assert host.location == PortRef("s3", 3) and core.metrics.moves == 1
+    assert core.migrations.get(vm2.key).phase is Phase.SWITCHED  # type: ignore[union-attr]
+    with pytest.raises(HostError, match="switched over already"):
+        core.switch_over("vm2", 2.5)
+    core.packet_ins("s3", rarp(3, mac=vm2.mac), 1, 3.0)   # its RARP finds it there: done
+    assert core.metrics.moves == 1 and core.migrations.get(vm2.key) is None
+    assert core.migrations.finished[-1].phase is Phase.DONE
+    with pytest.raises(HostError, match="no migration under way"):
+        core.cancel("vm2", 4.0)
+    with pytest.raises(HostError, match="no migration under way"):
+        core.switch_over("vm2", 4.0)
+
+    core.announce("vm2", "h4", 5.0)                 # switched over, then it failed: back
+    core.switch_over("vm2", 6.0)
+    host, _ = core.cancel("vm2", 7.0)
+    assert host.location == PortRef("s3", 3) and core.metrics.moves == 3
+    assert core.metrics.migrations == {"done": 1, "cancelled": 1}
+
+    core.announce("vm2", "h2", 8.0)                 # no RARP ever: undone when it expires
+    assert core.next_deadline() == 18.0
+    assert core.tick(17.0) == []
+    [plan] = core.tick(18.0)
+    assert core.migrations.finished[-1].phase.value == "expired"
+    assert core.migrations.provisioned() == {} and plan.writes() > 0
+    assert core.metrics.migrations["expired"] == 1
+
+
+def test_bad_requests_change_nothing() -> None:
+    core = ControlCore(parse_topology(TOPO + VM2))
+    before = {sw: core.wanted(sw) for sw in core.topo.switches}
+    with pytest.raises(HostError, match="no VM 'vm9'"):
+        core.announce("vm9", "h3", 1.0)
+    with pytest.raises(HostError, match="no hypervisor 'h9'"):
+        core.announce("vm2", "h9", 1.0)
+    with pytest.raises(HostError, match="already at h2"):
+        core.announce("vm2", "h2", 1.0)
+    with pytest.raises(HostError, match="no migration under way"):
+        core.switch_over("vm2", 1.0)
+    assert {sw: core.wanted(sw) for sw in core.topo.switches} == before
+    assert len(core.migrations) == 0
+
+
+def _hosts_reach(topo: Topology, vm_mac: int, places: set[PortRef]) -> object:
+    """A check of the fabric: a frame to the VM from every edge port arrives at one of
+    `places`, once, and never loops."""
+    edges = [h.attach for h in topo.hypervisors.values()]
+
+    def check(fabric: FakeFabric) -> None:
+        for at in edges:
+            got = fabric.deliver(at, Frame(vm_mac))   # raises on a forwarding loop
+            assert got and set(got) <= places, (at, got)
+
+    return check
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["h1", "h1b", "h2", "h3", "h4", "h5"]), min_size=1,
+                max_size=8), st.randoms(use_true_random=False))
+def test_moves_never_loop_and_end_in_the_wanted_state(moves: list[str],
+                                                      rng: random.Random) -> None:
+    """A VM hops around a ring of switches, its moves' plans coalesced two at a time as a
+    busy runner would: at every switch written, in any order within a step, no frame
+    loops, and a frame for it from anywhere arrives at one of its places (old or new)."""
+    topo = parse_topology(CHAIN)
+    core = ControlCore(topo)
+    sw = Switches(core)
+    pending: list[Plan] = []
+    places = {core.find("vm").location}
+    for i, hyp in enumerate(moves):
+        at = topo.hypervisors[hyp].attach
+        if at == core.find("vm").location:
+            continue
+        pending += core.packet_ins(at.switch, rarp(at.port, mac=core.find("vm").mac), 1,
+                                   float(i))
+        places.add(at)
+        if len(pending) >= 2 or i == len(moves) - 1:
+            sw.apply(pending, _hosts_reach(topo, core.find("vm").mac, places), rng)
+            pending, places = [], {core.find("vm").location}
+    sw.apply(pending)
+
+
+def test_coalesced_plans_keep_each_switch_in_event_order() -> None:
+    """Two moves of one VM queued together: one round, each switch written once per step,
+    and the end state is the second move's."""
+    topo = parse_topology(CHAIN)
+    core = ControlCore(topo)
+    sw = Switches(core)
+    vm = core.find("vm")
+    a = core.packet_ins("c3", rarp(3, mac=vm.mac), 1, 1.0)
+    b = core.packet_ins("c1", rarp(4, mac=vm.mac), 1, 2.0)
+    steps = coalesce(a + b)
+    assert len(steps) < sum(len(p.steps) for p in a + b)      # fewer rounds trips
+    for earlier, later in itertools.combinations(range(len(steps)), 2):
+        for s in steps[earlier]:   # a's change and b's change at one switch: one Diff
+            assert s not in steps[later] or steps[later][s] is not steps[earlier][s]
+    sw.apply(a + b)
+    assert sw.fabric().send(topo.hypervisors["h1"].attach, Frame(vm.mac)) == PortRef("c1", 4)
+
+
+def test_proxy_arp_answers_after_the_tunnel_it_needs_is_up() -> None:
+    from scapy.layers.l2 import ARP, Ether
+
+    core = ControlCore(parse_topology(TOPO + VM2.replace("h2", "h3")))  # vm2 in site b
+    sw = Switches(core)
+    frame = bytes(Ether(src="02:00:00:00:01:01", dst="ff:ff:ff:ff:ff:ff")
+                  / ARP(op=1, hwsrc="02:00:00:00:01:01", psrc="10.0.1.1", pdst="10.0.2.1"))
+    plans = core.packet_ins(
+        "s1", punted(PacketIn(frame, {"ingress_port": 3, "reason": 1, "vnet_id": 10})), 1, 1.0)
+    [learned, answer] = plans
+    assert learned.why == "learned"
+    assert core.tunnels_up == frozenset({("s1", "s3"), ("s3", "s1")})
+    assert [(s.switch, s.port) for s in answer.sends] == [("s1", 3)]
+    assert answer.writes() > 0      # the tunnel's entries, written before the answer
+    assert core.metrics.proxy_arp_replies == 1
+    sw.apply(plans)
+    vm2 = core.find("vm2")
+    assert sw.fabric().send(PortRef("s1", 3), Frame(vm2.mac)) == PortRef("s3", 3)
