@@ -32,6 +32,14 @@ from ctrl.control.hosts import (
     Sighting,
 )
 from ctrl.control.migrations import Migration, Migrations, Phase
+from ctrl.control.notices import (
+    HostLearned,
+    HostMoved,
+    LinksChanged,
+    MigrationChanged,
+    Notice,
+    TunnelsChanged,
+)
 from ctrl.control.planner import InFlight, PlacedVM, Planner
 from ctrl.control.plans import Plan, Send, at_once, ordered
 from ctrl.control.topology import Link, PortRef, Topology
@@ -88,6 +96,7 @@ class ControlCore:
         self.tunnels: TunnelUsage | None = (TunnelUsage(opts.tunnel_idle)
                                            if opts.tunnels_on_demand else None)
         self.metrics = Metrics()
+        self.notices: list[Notice] = []   # what changed, for the runner to hand on
         self._link_at = {ref: link for link in topology.links for ref in (link.a, link.b)}
         self.link_seen: dict[Link, float] = {}
         for vm in topology.vms.values():
@@ -95,6 +104,10 @@ class ControlCore:
                                  topology.hypervisors[vm.hypervisor].attach, now)
         self.state = WantedState()
         self.state.replace(self._everything())
+
+    def take_notices(self) -> list[Notice]:
+        out, self.notices = self.notices, []
+        return out
 
     # -- what the switches should hold -----------------------------------------------
 
@@ -204,6 +217,7 @@ class ControlCore:
         m, replaced = self.migrations.announce(host.key, host.location, hyp.attach, now)
         ports = [m.dst] + ([replaced.dst] if replaced is not None else [])
         self._count_finished([replaced] if replaced else [])
+        self.notices.append(MigrationChanged(m))
         changes = self._replan([host], ports)
         if self._tunnels_for(host.location, m.dst, now):
             changes = merge(changes, self._rebuild())
@@ -216,6 +230,7 @@ class ControlCore:
         location only, from now on, inside its own pause."""
         host = self.find(vm)
         m = self.migrations.switch_over(host.key, now)
+        self.notices.append(MigrationChanged(m))
         event = self.tracker.declare(host.vnet, host.mac, host.ip, m.dst, now)
         log.info("migration of %012x: switched over to %s while it is paused", host.mac,
                  m.dst)
@@ -263,6 +278,7 @@ class ControlCore:
             if idle:
                 self.tunnels.release(idle)
                 self.metrics.tunnels_released += len(idle)
+                self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
                 log.info("GRE tunnels idle for %.0f s released: %s", self.tunnels.idle,
                          ", ".join(f"{a}->{b}" for a, b in idle))
                 plans.append(Plan(at_once(self._rebuild()), start=now, why="tunnels idle"))
@@ -272,6 +288,7 @@ class ControlCore:
 
     def _count_finished(self, done: Sequence[Migration]) -> None:
         for m in done:
+            self.notices.append(MigrationChanged(m))
             self.metrics.migrations[m.phase.value] = (
                 self.metrics.migrations.get(m.phase.value, 0) + 1)
 
@@ -292,6 +309,7 @@ class ControlCore:
         if not self.planner.set_links_down(down):
             return []
         self.metrics.link_changes += 1
+        self.notices.append(LinksChanged(frozenset(down), now))
         log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in sorted(
             down, key=lambda x: (x.a, x.b))) or "none")
         return [Plan(at_once(self._rebuild()), start=now, why="links changed")]
@@ -341,6 +359,7 @@ class ControlCore:
         if self.tunnels is None or not self.tunnels.bring_up(pair, now):
             return []
         self.metrics.tunnels_brought_up += 1
+        self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
         log.info("GRE tunnel %s <-> %s up", *pair)
         return at_once(self._rebuild())
 
@@ -377,6 +396,7 @@ class ControlCore:
         changed |= self.tunnels.rehome(*pair, now)
         if changed:
             self.metrics.tunnels_brought_up += 1
+            self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
             log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
         return changed
 
@@ -389,6 +409,7 @@ class ControlCore:
             elif isinstance(ev, Learned):
                 self.metrics.learned += 1
                 at = ev.host.location
+                self.notices.append(HostLearned(ev.host.vnet, ev.host.mac, ev.host.ip, at, now))
                 plans.append(Plan(ordered(self._replan([ev.host]),
                                           self.planner.move_levels(at, None)),
                                   start=now, why="learned"))
@@ -416,5 +437,6 @@ class ControlCore:
         if self._tunnels_for(old, new, now):
             changes = merge(changes, self._rebuild())
         self.metrics.moves += 1
+        self.notices.append(HostMoved(host.vnet, host.mac, old, new, now, cause))
         steps = ordered(changes, self.planner.move_levels(new, old))
         return Plan(steps, moves=[ev], start=now, why=cause)

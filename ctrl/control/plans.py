@@ -6,8 +6,9 @@ group after the other (make-before-break: the new location, then the switches
 outward from it a level at a time, the old location last), then frames to send (a proxy ARP
 reply, a frame sent through a tunnel just brought up). Plans that wait while a
 round is being written are coalesced into the next round: one batch per switch
-per step, each plan's order kept, and every switch's changes in the order the
-events came (`coalesce`).
+per step, each plan's order kept, and a plan that touches what an earlier one
+touches (the same VM moving again) started only once that one is written
+(`coalesce`).
 """
 
 from __future__ import annotations
@@ -66,16 +67,17 @@ def at_once(changes: dict[str, Diff]) -> list[Step]:
 
 
 def coalesce(plans: Sequence[Plan]) -> list[Step]:
-    """The steps of several plans, in order, as one round: a plan's steps keep their
-    order, and a switch's changes are never applied before those of an earlier plan
-    (a plan starts at the step after the last one that touched its switches, less
-    its own position); a switch's changes in one step are composed into one Diff."""
+    """The steps of several plans, in order, as one round. A plan that shares no entry
+    with the plans before it starts with them (a move of another VM writes other keys:
+    its frames are forwarded by its own entries only); one that shares an entry starts
+    after the last step of every such plan, whose end state it was made against. A
+    switch's changes in one step are composed into one Diff, in event order."""
     steps: list[Step] = []
-    last: dict[str, int] = {}
+    placed: list[tuple[frozenset[tuple[str, object]], int]] = []   # keys, last step
     for plan in plans:
-        offset = max((last[s] - i for i, step in enumerate(plan.steps) for s in step
-                      if s in last), default=0)
-        offset = max(offset, 0)
+        keys = frozenset((s, u.entity.key()) for step in plan.steps
+                         for s, d in step.items() for u in d.updates())
+        offset = max((last + 1 for other, last in placed if other & keys), default=0)
         for i, step in enumerate(plan.steps):
             k = i + offset
             while len(steps) <= k:
@@ -83,5 +85,6 @@ def coalesce(plans: Sequence[Plan]) -> list[Step]:
             merged = steps[k]
             for s, d in step.items():
                 merged[s] = compose(merged[s], d) if s in merged else d
-                last[s] = k
+        if plan.steps:
+            placed.append((keys, offset + len(plan.steps) - 1))
     return [{s: d for s, d in step.items() if d} for step in steps if any(step.values())]

@@ -24,6 +24,7 @@ from functools import partial
 from ctrl.control.core import ControlCore, Metrics, Options
 from ctrl.control.hosts import Damping, Host
 from ctrl.control.migrations import Migration
+from ctrl.control.notices import Converged, Feed, SwitchChanged
 from ctrl.control.planner import PlacedVM, Planner
 from ctrl.control.plans import Plan, Send, coalesce
 from ctrl.control.session import SessionError, SwitchSession
@@ -79,6 +80,7 @@ class Controller:
             for name, sw in topology.switches.items()
         }
         self.synced = asyncio.Event()
+        self.feed = Feed()
         self.convergence_s: list[float] = []
         self._parser = BatchParser()
         self._queue: list[tuple[Plan, asyncio.Future[Applied]]] = []
@@ -154,6 +156,9 @@ class Controller:
         self._queue.clear()
 
     def _on_sync(self, switch: str, in_sync: bool) -> None:
+        st = self.sessions[switch].status()
+        self.feed.publish([SwitchChanged(switch, st.connected, st.primary, in_sync,
+                                         self.clock())])
         if all(s.in_sync for s in self.sessions.values()):
             if not self.synced.is_set():
                 log.info("all %d switches in sync", len(self.sessions))
@@ -190,7 +195,9 @@ class Controller:
     # -- plans out of the core --------------------------------------------------------
 
     def submit(self, plans: Sequence[Plan]) -> list[asyncio.Future[Applied]]:
-        """Queue plans for the applier; each future says what became of its plan."""
+        """Queue plans for the applier; each future says what became of its plan. What
+        the core noticed on the way goes to the feed."""
+        self.feed.publish(self.core.take_notices())
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Applied]] = []
         for plan in plans:
@@ -252,6 +259,8 @@ class Controller:
             applied = Applied(sum(written.get(s, 0) for s in plan.switches()), mine)
             for ev in plan.moves:
                 took = done - plan.start
+                self.feed.publish([Converged(ev.host.vnet, ev.host.mac, ev.new, took,
+                                             applied.written, tuple(sorted(mine)), done)])
                 if mine:
                     log.error("%012x moved %s -> %s: NOT converged: %s did not take its "
                               "writes (%s)", ev.host.mac, ev.old, ev.new, ", ".join(sorted(mine)),

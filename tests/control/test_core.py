@@ -8,7 +8,6 @@ of one step take their writes in.
 
 from __future__ import annotations
 
-import itertools
 import random
 
 import pytest
@@ -172,61 +171,62 @@ def test_bad_requests_change_nothing() -> None:
     assert len(core.migrations) == 0
 
 
-def _hosts_reach(topo: Topology, vm_mac: int, places: set[PortRef]) -> object:
-    """A check of the fabric: a frame to the VM from every edge port arrives at one of
-    `places`, once, and never loops."""
+def _hosts_reach(topo: Topology, places: dict[int, set[PortRef]]) -> object:
+    """A check of the fabric: a frame to each host (MAC -> its places) from every edge
+    port with a host behind it arrives at one of its places, once, and never loops."""
     edges = [h.attach for h in topo.hypervisors.values()]
 
     def check(fabric: FakeFabric) -> None:
-        for at in edges:
-            got = fabric.deliver(at, Frame(vm_mac))   # raises on a forwarding loop
-            assert got and set(got) <= places, (at, got)
+        for mac, where in places.items():
+            for at in edges:
+                if fabric.lookup(at.switch, "ingress_port", ingress_port=at.port) is None:
+                    continue   # nobody left there to send
+                got = fabric.deliver(at, Frame(mac))   # raises on a forwarding loop
+                assert got and set(got) <= where, (at, f"{mac:012x}", got)
 
     return check
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(["h1", "h1b", "h2", "h3", "h4", "h5"]), min_size=1,
-                max_size=8), st.randoms(use_true_random=False))
-def test_moves_never_loop_and_end_in_the_wanted_state(moves: list[str],
-                                                      rng: random.Random) -> None:
-    """A VM hops around a ring of switches, its moves' plans coalesced two at a time as a
-    busy runner would: at every switch written, in any order within a step, no frame
-    loops, and a frame for it from anywhere arrives at one of its places (old or new)."""
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["vm", "cl2"]),
+                          st.sampled_from(["h1", "h1b", "h2", "h3", "h4", "h5"])),
+                min_size=1, max_size=9),
+       st.integers(1, 3), st.randoms(use_true_random=False))
+def test_moves_never_loop_and_end_in_the_wanted_state(
+        moves: list[tuple[str, str]], batch: int, rng: random.Random) -> None:
+    """Two hosts hop around a ring of switches, their moves' plans coalesced `batch` at
+    a time as a busy runner would: at every switch written, in any order within a
+    step, no frame loops, and a frame for either from anywhere arrives at one of its
+    places (old or new)."""
     topo = parse_topology(CHAIN)
     core = ControlCore(topo)
     sw = Switches(core)
     pending: list[Plan] = []
-    places = {core.find("vm").location}
-    for i, hyp in enumerate(moves):
-        at = topo.hypervisors[hyp].attach
-        if at == core.find("vm").location:
-            continue
-        pending += core.packet_ins(at.switch, rarp(at.port, mac=core.find("vm").mac), 1,
-                                   float(i))
-        places.add(at)
-        if len(pending) >= 2 or i == len(moves) - 1:
-            sw.apply(pending, _hosts_reach(topo, core.find("vm").mac, places), rng)
-            pending, places = [], {core.find("vm").location}
+    places: dict[int, set[PortRef]] = {}
+    for i, (name, hyp) in enumerate(moves):
+        host, at = core.find(name), topo.hypervisors[hyp].attach
+        places.setdefault(host.mac, {host.location}).add(at)
+        pending += core.packet_ins(at.switch, rarp(at.port, mac=host.mac), 1, 20.0 * i)
+        if len(pending) >= batch or i == len(moves) - 1:
+            sw.apply(pending, _hosts_reach(topo, places), rng)
+            pending, places = [], {}
     sw.apply(pending)
 
 
-def test_coalesced_plans_keep_each_switch_in_event_order() -> None:
-    """Two moves of one VM queued together: one round, each switch written once per step,
-    and the end state is the second move's."""
+def test_moves_of_two_hosts_share_a_round_and_one_host_moving_twice_does_not() -> None:
     topo = parse_topology(CHAIN)
     core = ControlCore(topo)
-    sw = Switches(core)
-    vm = core.find("vm")
+    vm, cl2 = core.find("vm"), core.find("cl2")
     a = core.packet_ins("c3", rarp(3, mac=vm.mac), 1, 1.0)
-    b = core.packet_ins("c1", rarp(4, mac=vm.mac), 1, 2.0)
-    steps = coalesce(a + b)
-    assert len(steps) < sum(len(p.steps) for p in a + b)      # fewer rounds trips
-    for earlier, later in itertools.combinations(range(len(steps)), 2):
-        for s in steps[earlier]:   # a's change and b's change at one switch: one Diff
-            assert s not in steps[later] or steps[later][s] is not steps[earlier][s]
-    sw.apply(a + b)
-    assert sw.fabric().send(topo.hypervisors["h1"].attach, Frame(vm.mac)) == PortRef("c1", 4)
+    b = core.packet_ins("c5", rarp(3, mac=cl2.mac), 1, 2.0)
+    assert len(coalesce(a + b)) == max(len(a[0].steps), len(b[0].steps))   # side by side
+    c = core.packet_ins("c4", rarp(3, mac=vm.mac), 1, 3.0)
+    assert len(coalesce(a + c)) == len(a[0].steps) + len(c[0].steps)       # one after
+    sw = Switches(core)
+    sw.held = {s: {e.key(): e for e in ControlCore(topo).wanted(s)} for s in topo.switches}
+    sw.apply(a + b + c)
+    assert sw.fabric().send(PortRef("c1", 4), Frame(vm.mac)) == PortRef("c4", 3)
+    assert sw.fabric().send(PortRef("c1", 4), Frame(cl2.mac)) == PortRef("c5", 3)
 
 
 def test_proxy_arp_answers_after_the_tunnel_it_needs_is_up() -> None:
@@ -247,3 +247,17 @@ def test_proxy_arp_answers_after_the_tunnel_it_needs_is_up() -> None:
     sw.apply(plans)
     vm2 = core.find("vm2")
     assert sw.fabric().send(PortRef("s1", 3), Frame(vm2.mac)) == PortRef("s3", 3)
+
+
+def test_what_changed_is_noticed_in_order() -> None:
+    core = ControlCore(parse_topology(TOPO + VM2))
+    core.take_notices()
+    core.announce("vm2", "h3", 1.0)
+    core.switch_over("vm2", 2.0)
+    core.packet_ins("s3", rarp(3, mac=0x020000000102), 1, 3.0)
+    kinds = [(n.kind, n.as_json().get("phase") or n.as_json().get("cause"))
+             for n in core.take_notices()]
+    assert kinds == [("migration", "announced"), ("tunnels", None),
+                     ("migration", "switched-over"), ("host-moved", "switch-over"),
+                     ("migration", "done")]
+    assert core.take_notices() == []
