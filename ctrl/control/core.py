@@ -41,6 +41,7 @@ from ctrl.control.notices import (
     TunnelsChanged,
 )
 from ctrl.control.planner import InFlight, PlacedVM, Planner
+from ctrl.control.readback import ReadBack, read_back
 from ctrl.control.plans import Plan, Send, at_once, ordered
 from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.control.tunnels import Pair, TunnelUsage
@@ -48,12 +49,14 @@ from ctrl.control.wanted import WantedState
 from ctrl.p4rt.entity import Entity
 from ctrl.p4rt.values import to_int
 from ctrl.punt.classify import Classified, HostSeen, LinkProbe, NeedsTunnel
-from ctrl.punt.frames import Arp, arp_reply, gre_encap
+from ctrl.punt.frames import Arp, arp_probe, arp_reply, gre_encap
 from ctrl.punt.lldp import build_lldp
 
 log = logging.getLogger(__name__)
 
 LLDP_SOURCE_MAC = b"\x02\x00\x00\x00\x00\xfe"
+PROBE_SOURCE_MAC = 0x0200000000FE   # the controller's own, asking hosts where they are
+PROBES_PER_PORT = 64                # hosts asked for out of a readied port nobody is at
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +93,14 @@ class ControlCore:
         self.options = opts = options or Options()
         self.planner = Planner(topology)
         self.migrations = Migrations(opts.flight_timeout)
-        edges = {h.attach for h in topology.hypervisors.values()}
+        self.edges = edges = {h.attach for h in topology.hypervisors.values()}
         self.tracker = HostTracker(edges.__contains__, opts.damping,
                                    expected=self.migrations.expected)
         self.tunnels: TunnelUsage | None = (TunnelUsage(opts.tunnel_idle)
                                            if opts.tunnels_on_demand else None)
         self.metrics = Metrics()
         self.notices: list[Notice] = []   # what changed, for the runner to hand on
+        self.confirmed: set[tuple[int, int]] = set()   # seen, or adopted, since the start
         self._link_at = {ref: link for link in topology.links for ref in (link.a, link.b)}
         self.link_seen: dict[Link, float] = {}
         for vm in topology.vms.values():
@@ -250,6 +254,41 @@ class ControlCore:
         return host, [Plan(at_once(self._replan([host], [m.dst])), start=now,
                            why=f"cancel {vm}")]
 
+    def read_back(self, switch: str, held: Sequence[Entity]) -> ReadBack:
+        return read_back(switch, held, self.edges)
+
+    def adopt(self, found: ReadBack, now: float) -> list[Plan]:
+        """Where the switches' entries say hosts are, for hosts not seen since the start
+        (a restarted controller keeps every VM where it is, not where the topology file
+        declared it); hosts in doubt (delivered both ways, or nobody known at a port
+        readied for an arrival) are asked with ARP probes, whose answers place them."""
+        events: list[Event] = []
+        for key, at in sorted(found.at.items()):
+            if key in self.confirmed:
+                continue
+            host = self.tracker.lookup(key)
+            if host is None or host.location != at:
+                events.append(self.tracker.declare(key[0], key[1], found.ips.get(key), at,
+                                                   now))
+            self.confirmed.add(key)
+        plans = self._events(events, now, cause="restart")
+        probes: list[Send] = []
+        for key, places in sorted(found.doubt.items()):
+            ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
+            if ip is not None and key not in self.confirmed:
+                probes += [Send(p.switch, p.port, arp_probe(ip, PROBE_SOURCE_MAC))
+                           for p in sorted(places)]
+        for port, vnet in sorted(found.spare.items()):
+            asked = [h for h in self.tracker.hosts() if h.vnet == vnet and h.ip is not None
+                     and h.key not in self.confirmed][:PROBES_PER_PORT]
+            probes += [Send(port.switch, port.port, arp_probe(h.ip, PROBE_SOURCE_MAC))
+                       for h in asked if h.ip is not None]
+        if probes:
+            log.info("asking %d hosts in doubt where they are (%d ARP probes)",
+                     len(found.doubt) + len(found.spare), len(probes))
+            plans.append(Plan(sends=probes, start=now, why="probes"))
+        return plans
+
     def tunnel_counters(self, gateway: str, packets: Mapping[int, int], now: float) -> None:
         """The packet counters of a gateway's tunnel_encap entries, by tunnel id."""
         if self.tunnels is None:
@@ -326,6 +365,8 @@ class ControlCore:
             vnet = known[0].vnet
         events = self.tracker.observe(Sighting(vnet, seen.mac, seen.ip, at, now, seen.source))
         host = self.tracker.lookup((vnet, seen.mac))
+        if host is not None and host.location == at:
+            self.confirmed.add(host.key)
         if not events and host is not None and host.location == at:
             # Seen where it is: a migration switched over to here is done.
             ended = self.migrations.seen(host.key, at, now)

@@ -27,6 +27,7 @@ from ctrl.control.migrations import Migration
 from ctrl.control.notices import Converged, Feed, SwitchChanged
 from ctrl.control.planner import PlacedVM, Planner
 from ctrl.control.plans import Plan, Send, coalesce
+from ctrl.control.readback import ReadBack, merged
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.topology import Topology
 from ctrl.errors import MobilityError
@@ -66,7 +67,8 @@ class Controller:
                  election_id: tuple[int, int] = (0, 1), damping: Damping | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  lldp_interval: float = 0.5, flight_timeout: float = 120.0,
-                 tunnels_on_demand: bool = True, tunnel_idle: float = 300.0) -> None:
+                 tunnels_on_demand: bool = True, tunnel_idle: float = 300.0,
+                 adopt_wait: float = 2.0) -> None:
         self.topo = topology
         self.clock = clock
         self.core = ControlCore(topology, Options(
@@ -76,9 +78,15 @@ class Controller:
         self.sessions = {
             name: SwitchSession(sw, schema, device_config, self._on_packets,
                                 partial(self._wanted, name),
-                                election_id, on_sync=self._on_sync)
+                                election_id, on_sync=self._on_sync, on_read=self._on_read)
             for name, sw in topology.switches.items()
         }
+        # Before the first syncs write anything, what every switch holds is read back
+        # (or `adopt_wait` s pass after the first): where it says hosts are, they are.
+        self.adopt_wait = adopt_wait
+        self._readback: dict[str, ReadBack] = {}
+        self._gate = asyncio.Event()
+        self._gate_timer: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
         self.feed = Feed()
         self.convergence_s: list[float] = []
@@ -145,6 +153,8 @@ class Controller:
 
     async def aclose(self) -> None:
         """Stop the applier; plans still queued are answered as not applied."""
+        if self._gate_timer is not None:
+            self._gate_timer.cancel()
         task, self._applier = self._applier, None
         if task is not None:
             task.cancel()
@@ -165,6 +175,41 @@ class Controller:
             self.synced.set()
         else:
             self.synced.clear()
+
+    async def _on_read(self, switch: str, held: list[Entity]) -> None:
+        """A switch read back, before its sync writes: at the start, wait until every
+        switch is read back (or `adopt_wait` has passed), then adopt what they say of
+        where hosts are; later, a switch read back adds what it says at once."""
+        found = self.core.read_back(switch, held)
+        if self._gate.is_set():
+            self.submit(self.core.adopt(found, self.clock()))
+            return
+        self._readback[switch] = found
+        if len(self._readback) == len(self.sessions):
+            self._open_gate()
+        elif self._gate_timer is None:
+            self._gate_timer = asyncio.create_task(self._gate_after(self.adopt_wait),
+                                                   name="adopt")
+        await self._gate.wait()
+
+    async def _gate_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        missing = sorted(set(self.sessions) - set(self._readback))
+        log.warning("not read back after %.1f s: %s; syncing the others", delay,
+                    ", ".join(missing))
+        self._open_gate()
+
+    def _open_gate(self) -> None:
+        if self._gate.is_set():
+            return
+        plans = self.core.adopt(merged(self._readback), self.clock())
+        moved = sum(len(p.moves) for p in plans)
+        if moved:
+            log.info("%d hosts are where the switches say, not where declared", moved)
+        # Every switch read back so far diffs against this in its sync: only the frames
+        # (probes) need sending.
+        self.submit([Plan(sends=p.sends, start=p.start, why=p.why) for p in plans if p.sends])
+        self._gate.set()
 
     # -- events into the core ---------------------------------------------------------
 

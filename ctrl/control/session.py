@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 # parses them with one call of the C fast path.
 PacketHandler = Callable[[str, list[PacketIn]], Awaitable[None]]
 Wanted = Callable[[], Sequence[Entity]]
+# Told what a switch holds, read back, before the sync diffs it against the wanted state
+# (what switches hold says where hosts are after a restart).
+ReadHandler = Callable[[str, list[Entity]], Awaitable[None]]
 
 
 class SessionError(MobilityError):
@@ -65,6 +68,7 @@ class SessionStatus:
     in_sync: bool
     reconnects: int
     repairs: int
+    writes: int            # updates written since the session began
     last_error: str
     last_error_at: float | None   # wall clock (time.time())
 
@@ -73,7 +77,8 @@ class SwitchSession:
     def __init__(self, switch: Switch, schema: P4Schema, device_config: bytes,
                  on_packets: PacketHandler, wanted: Wanted,
                  election_id: tuple[int, int] = (0, 1), backoff: Backoff | None = None,
-                 on_sync: Callable[[str, bool], None] | None = None) -> None:
+                 on_sync: Callable[[str, bool], None] | None = None,
+                 on_read: ReadHandler | None = None) -> None:
         self.switch = switch
         self.schema = schema
         self.device_config = device_config
@@ -82,6 +87,8 @@ class SwitchSession:
         self.election_id = election_id
         self.backoff = backoff or Backoff()
         self.on_sync = on_sync
+        self.on_read = on_read
+        self.writes = 0
         self.client: P4Client | None = None
         self.installed: dict[object, Entity] = {}
         self.pipeline = ""
@@ -106,7 +113,7 @@ class SwitchSession:
     def status(self) -> SessionStatus:
         return SessionStatus(self.connected, self.connected and self._primary(),
                              self.pipeline, self.in_sync and self.connected, self.reconnects,
-                             self.repairs, self.last_error, self.last_error_at)
+                             self.repairs, self.writes, self.last_error, self.last_error_at)
 
     def _primary(self) -> bool:
         return self.client is not None and self.client.is_primary
@@ -244,7 +251,10 @@ class SwitchSession:
             else:
                 client.schema = self.schema
                 self.pipeline = "kept"
-            self.installed = _keyed(await read_state(client, self.schema))
+            held = await read_state(client, self.schema)
+            self.installed = _keyed(held)
+            if self.on_read is not None:
+                await self.on_read(self.name, held)
             change = diff(self.wanted(), self.installed.values())
             await self._write(client, change)
             self._set_sync(True)
@@ -280,6 +290,7 @@ class SwitchSession:
         if not updates:
             return
         await client.write(updates)
+        self.writes += len(updates)
         for u in updates:
             if u.type is UpdateType.DELETE:
                 self.installed.pop(u.entity.key(), None)

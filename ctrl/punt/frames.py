@@ -75,6 +75,13 @@ def build_arp(ether_type: int, *, eth_src: int, eth_dst: int, oper: int, sha: in
     return frame + bytes(60 - len(frame))  # padded to the Ethernet minimum
 
 
+def arp_probe(target_ip: int, sender_mac: int) -> bytes:
+    """An ARP probe (RFC 5227: sender address 0) asking who has `target_ip`: the host
+    answers to `sender_mac` from wherever it is."""
+    return build_arp(ETHERTYPE_ARP, eth_src=sender_mac, eth_dst=BROADCAST, oper=ARP_REQUEST,
+                     sha=sender_mac, spa=0, tha=0, tpa=target_ip)
+
+
 def rarp_announcement(mac: int) -> bytes:
     """What QEMU sends after a live migration: a broadcast RARP request for its own MAC."""
     return build_arp(ETHERTYPE_RARP, eth_src=mac, eth_dst=BROADCAST, oper=RARP_REQUEST,

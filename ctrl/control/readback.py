@@ -1,0 +1,81 @@
+"""Where hosts are, as the switches' own entries say it: what a restarted controller
+believes before the topology file's declared places. Pure.
+
+A host's access switch forwards its MAC to an edge (hypervisor) port: that port is where
+it is. Where the entries deliver a MAC both ways (a flood group: a migration announced
+before the controller stopped), the group's edge ports are places in doubt; an access
+port readied for an arrival that no host is known at is another. The controller asks
+the hosts in doubt where they are (ARP probes out of those ports) instead of guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ctrl.control.topology import PortRef
+from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry
+from ctrl.p4rt.values import to_int
+
+HostKey = tuple[int, int]
+
+
+@dataclass(slots=True)
+class ReadBack:
+    at: dict[HostKey, PortRef] = field(default_factory=dict)          # one edge port each
+    ips: dict[HostKey, int] = field(default_factory=dict)             # from host routes
+    doubt: dict[HostKey, set[PortRef]] = field(default_factory=dict)  # several places
+    spare: dict[PortRef, int] = field(default_factory=dict)   # access ports, nobody known
+
+    def merge(self, other: ReadBack) -> None:
+        for key, at in other.at.items():
+            if key in self.at and self.at[key] != at:
+                self.doubt.setdefault(key, set()).update({self.at[key], at})
+            self.at.setdefault(key, at)
+        self.ips.update(other.ips)
+        for key, places in other.doubt.items():
+            self.doubt.setdefault(key, set()).update(places)
+        self.spare.update(other.spare)
+        for key in self.doubt:
+            self.at.pop(key, None)
+        taken = set(self.at.values())
+        self.spare = {p: v for p, v in self.spare.items() if p not in taken}
+
+
+def read_back(switch: str, held: Iterable[Entity], edges: set[PortRef]) -> ReadBack:
+    """What one switch's entries say of the hosts at its edge ports."""
+    out = ReadBack()
+    entries = list(held)
+    groups = {e.group_id: [r.port for r in e.replicas] for e in entries
+              if isinstance(e, MulticastGroupEntry)}
+    access: dict[PortRef, int] = {}
+    for e in entries:
+        if not isinstance(e, TableEntry):
+            continue
+        if e.table == "routing_v4":
+            out.ips[to_int(e.match["vnet_id"]), to_int(e.params["dst_mac"])] = to_int(
+                e.match["ipv4_dst"])
+        elif e.table == "ingress_port" and e.action == "ingress_port.set_access":
+            access[PortRef(switch, to_int(e.match["ingress_port"]))] = to_int(
+                e.params["vnet_id"])
+        elif e.table == "bridging":
+            key = (to_int(e.match["vnet_id"]), to_int(e.match["eth_dst"]))
+            if e.action == "bridging.forward":
+                at = PortRef(switch, to_int(e.params["port"]))
+                if at in edges:
+                    out.at[key] = at
+            elif e.action == "bridging.flood":
+                ports = groups.get(to_int(e.params["group"]), [])
+                places = {PortRef(switch, p) for p in ports} & edges
+                if places:
+                    out.doubt.setdefault(key, set()).update(places)
+    taken = set(out.at.values()) | {p for ps in out.doubt.values() for p in ps}
+    out.spare = {p: v for p, v in access.items() if p not in taken and p in edges}
+    return out
+
+
+def merged(parts: Mapping[str, ReadBack]) -> ReadBack:
+    out = ReadBack()
+    for part in parts.values():
+        out.merge(part)
+    return out
