@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import urllib.parse
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from ctrl import __version__
 from ctrl.errors import MobilityError, P4BuildError
+from ctrl.northbound.auth import ApiAuth, AuthError, check_listen, read_token, server_context
+from ctrl.p4rt import tls
 from ctrl.p4rt.build import BuildPaths, compile_p4, project_root, recorded_digest, sources_digest
 from ctrl.p4rt.schema import P4Schema
 
@@ -75,11 +78,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config = Path(args.bmv2_json).read_bytes()
     except OSError as exc:
         raise P4BuildError(f"cannot read {args.bmv2_json}: {exc.strerror}") from exc
+    files = tls.from_arguments(args)
     controller = Controller(topology, schema, config, election_id=args.election_id,
                             tunnels_on_demand=args.tunnels == "on-demand",
-                            tunnel_idle=args.tunnel_idle)
+                            tunnel_idle=args.tunnel_idle,
+                            credentials=None if files is None else files.client())
 
     host, _, port = args.api.rpartition(":")
+    if (args.api_cert is None) != (args.api_key is None):
+        raise AuthError("give --api-cert and --api-key together")
+    if args.api_cacert is not None and args.api_cert is None:
+        raise AuthError("--api-cacert (client certificates) needs --api-cert and --api-key")
+    auth = ApiAuth(read_token(args.api_token_file) if args.api_token_file else None,
+                   client_certs=args.api_cacert is not None)
+    check_listen(host, auth)
+    context = (server_context(args.api_cert, args.api_key, args.api_cacert)
+               if args.api_cert is not None else None)
+    scheme = "https" if context is not None else "http"
 
     async def serve() -> None:
         from aiohttp import web
@@ -95,17 +110,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             if libvirt:
                 hypervisors = await stack.enter_async_context(
                     Hypervisors(controller, libvirt, migrate_uris))
-            runner = web.AppRunner(make_app(controller, hypervisors))
+            runner = web.AppRunner(make_app(controller, hypervisors, auth))
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             try:
-                await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+                await web.TCPSite(runner, host or "127.0.0.1", int(port),
+                                  ssl_context=context).start()
             except OSError as exc:
                 raise MobilityError(f"cannot serve the API on {args.api}: {exc.strerror}"
                                     ) from exc
             through = f"; hypervisors through libvirt: {', '.join(libvirt)}" if libvirt else ""
             print(f"serving {len(topology.switches)} switches, {len(topology.vms)} declared "
-                  f"VMs; API on http://{args.api}/api/v1{through}; Ctrl-C to stop", flush=True)
+                  f"VMs; API on {scheme}://{args.api}/api/v1{through}"
+                  f"{'; writes need a token or certificate' if auth.guarded else ''}"
+                  "; Ctrl-C to stop", flush=True)
             await controller.run(stop)
 
     asyncio.run(serve())
@@ -121,9 +139,9 @@ LIBVIRT_TIMEOUT = 300.0   # seconds a migration libvirt performs may take, answe
 
 def _call(api: str, path: str, body: Mapping[str, object] | None = None,
           method: str | None = None, timeout: float = 10.0) -> object:
-    from ctrl.northbound.client import call
+    from ctrl.northbound.client import ClientAuth, call
 
-    return call(api, path, body, method, timeout)
+    return call(api, path, body, method, timeout, ClientAuth.from_env(os.environ))
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -224,6 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where libvirt sends a migration's data to that hypervisor (its "
                        "VIR_MIGRATE_PARAM_URI, e.g. tcp://10.0.0.2 or unix:///path); libvirt "
                        "chooses where not given (repeatable)")
+    tls.add_arguments(serve, "controller")
+    api_security = serve.add_argument_group("REST API security")
+    api_security.add_argument("--api-token-file", type=Path, metavar="FILE",
+                              help="writes need 'Authorization: Bearer TOKEN', the token "
+                              "being this file's contents (16 characters or more)")
+    api_security.add_argument("--api-cert", type=Path, metavar="PEM", help="serve HTTPS with "
+                              "this certificate")
+    api_security.add_argument("--api-key", type=Path, metavar="PEM",
+                              help="its private key")
+    api_security.add_argument("--api-cacert", type=Path, metavar="PEM",
+                              help="writes are allowed to clients showing a certificate "
+                              "this CA signed")
     serve.set_defaults(func=_cmd_serve)
 
     for name, helptext in (("hosts", "where every VM is"), ("switches", "the switches"),

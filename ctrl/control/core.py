@@ -41,8 +41,8 @@ from ctrl.control.notices import (
     TunnelsChanged,
 )
 from ctrl.control.planner import InFlight, PlacedVM, Planner
-from ctrl.control.readback import ReadBack, read_back
 from ctrl.control.plans import Plan, Send, at_once, ordered
+from ctrl.control.readback import ReadBack, read_back
 from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.control.tunnels import Pair, TunnelUsage
 from ctrl.control.wanted import WantedState

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+import grpc
+
 from ctrl.control.core import ControlCore, Metrics, Options
 from ctrl.control.hosts import Damping, Host
 from ctrl.control.migrations import Migration
@@ -68,7 +70,8 @@ class Controller:
                  clock: Callable[[], float] = time.monotonic,
                  lldp_interval: float = 0.5, flight_timeout: float = 120.0,
                  tunnels_on_demand: bool = True, tunnel_idle: float = 300.0,
-                 adopt_wait: float = 2.0) -> None:
+                 adopt_wait: float = 2.0,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         self.topo = topology
         self.clock = clock
         self.core = ControlCore(topology, Options(
@@ -78,7 +81,8 @@ class Controller:
         self.sessions = {
             name: SwitchSession(sw, schema, device_config, self._on_packets,
                                 partial(self._wanted, name),
-                                election_id, on_sync=self._on_sync, on_read=self._on_read)
+                                election_id, on_sync=self._on_sync, on_read=self._on_read,
+                                credentials=credentials)
             for name, sw in topology.switches.items()
         }
         # Before the first syncs write anything, what every switch holds is read back

@@ -22,6 +22,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import grpc
+
 from ctrl.control.diff import Diff, diff, settle
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
@@ -78,7 +80,8 @@ class SwitchSession:
                  on_packets: PacketHandler, wanted: Wanted,
                  election_id: tuple[int, int] = (0, 1), backoff: Backoff | None = None,
                  on_sync: Callable[[str, bool], None] | None = None,
-                 on_read: ReadHandler | None = None) -> None:
+                 on_read: ReadHandler | None = None,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         self.switch = switch
         self.schema = schema
         self.device_config = device_config
@@ -88,6 +91,7 @@ class SwitchSession:
         self.backoff = backoff or Backoff()
         self.on_sync = on_sync
         self.on_read = on_read
+        self.credentials = credentials
         self.writes = 0
         self.client: P4Client | None = None
         self.installed: dict[object, Entity] = {}
@@ -164,7 +168,7 @@ class SwitchSession:
         """One connection: the stream and arbitration; the first sync is asked for (it
         runs when this controller is primary)."""
         client = P4Client(self.switch.grpc_addr, self.switch.device_id, self.election_id,
-                          name=self.name)
+                          name=self.name, credentials=self.credentials)
         await client.open()
         async with self._lock:
             self.client, self.installed, self.pipeline = client, {}, ""

@@ -14,7 +14,8 @@
     GET  /metrics                  Prometheus text format
 
 Unknown VMs, hypervisors or switches are a 404 with a message; a malformed
-request is a 400; neither changes anything.
+request is a 400; a write without the token or client certificate the controller
+asks for is a 401 (ctrl/northbound/auth.py); none of them changes anything.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ctrl.control.hosts import HostError
 from ctrl.control.migrations import Migration
 from ctrl.control.runner import Controller, Outcome
 from ctrl.errors import MobilityError
+from ctrl.northbound.auth import ApiAuth, middleware
 from ctrl.northbound.hypervisors import Hypervisors
 from ctrl.p4rt.values import int_to_ipv4, int_to_mac
 
@@ -239,9 +241,10 @@ class _ControllerCollector(Collector):
                                   count_value=len(conv), sum_value=sum(conv))
 
 
-def make_app(controller: Controller, hypervisors: Hypervisors | None = None
-             ) -> web.Application:
-    app = web.Application()
+def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
+             auth: ApiAuth | None = None) -> web.Application:
+    """The API's application; writes guarded as `auth` says (ctrl/northbound/auth.py)."""
+    app = web.Application(middlewares=[middleware(auth or ApiAuth())])
     app[CONTROLLER] = controller
     app[HYPERVISORS] = hypervisors
     registry = CollectorRegistry()

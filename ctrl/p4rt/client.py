@@ -40,8 +40,10 @@ class ArbitrationError(MobilityError):
 
 class P4Client:
     def __init__(self, address: str, device_id: int = 1, election_id: ElectionId = (0, 1),
-                 name: str | None = None, packet_queue_size: int = 10_000) -> None:
+                 name: str | None = None, packet_queue_size: int = 10_000,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         self.address = address
+        self.credentials = credentials   # TLS (ctrl/p4rt/tls.py); None: plaintext
         self.device_id = device_id
         self.election_id = election_id
         self.name = name or address
@@ -85,7 +87,8 @@ class P4Client:
         """Connect, open the stream and send arbitration; wait for the switch's answer."""
         self.closed.clear()
         self.close_reason = ""
-        self._channel = grpc.aio.insecure_channel(self.address)
+        self._channel = (grpc.aio.insecure_channel(self.address) if self.credentials is None
+                         else grpc.aio.secure_channel(self.address, self.credentials))
         self._stub = p4r_grpc.P4RuntimeStub(self._channel)
         self._write = self._channel.unary_unary(
             WRITE_METHOD, request_serializer=None,

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from ctrl.p4rt.build import BuildPaths, project_root
@@ -47,14 +48,17 @@ def ovs_target(log_dir: Path) -> Iterator[Target]:
 
 
 @contextlib.contextmanager
-def one_bridge_server(log_dir: Path, schema: P4Schema, name: str) -> Iterator[str]:
+def one_bridge_server(log_dir: Path, schema: P4Schema, name: str,
+                      credentials: grpc.ServerCredentials | None = None) -> Iterator[str]:
     """The address of the target serving one bridge `name` (device 1) from an ovs-vswitchd
-    in a namespace of its own; the caller is skipped, saying why, where OVS cannot run."""
+    in a namespace of its own (over TLS with `credentials`); the caller is skipped, saying
+    why, where OVS cannot run."""
     if os.geteuid() != 0:
         pytest.skip("needs root to run ovs-vswitchd")
     if (why := ovs_available()) is not None:
         pytest.skip(why)
     uid = os.getpid() % 100000
     with netns.scratch_netns(f"{name}{uid}") as ns, serving(
-            log_dir, [BridgeSpec(f"{name}{uid}", 1, netns=ns)], schema) as target:
+            log_dir, [BridgeSpec(f"{name}{uid}", 1, netns=ns)], schema,
+            credentials=credentials) as target:
         yield target.address

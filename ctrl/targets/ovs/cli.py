@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from ctrl.p4rt import tls
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.ovs.errors import OvsError
@@ -39,7 +40,10 @@ def _cmd(args: argparse.Namespace) -> int:
     specs = [BridgeSpec(b, d, ports[b], args.netns, gre=b == gre)
              for b, d in zip(args.bridge, args.device_id, strict=True)]
     p4info = Path(args.p4info) if args.p4info else BuildPaths(project_root()).p4info
-    asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr))
+    files = tls.from_arguments(args)
+    credentials = None if files is None else files.server()
+    asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr,
+                           credentials))
     return 0
 
 
@@ -65,4 +69,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--rundir", default="/run/mobility-ovs",
                    help="OVS_RUNDIR/DBDIR/LOGDIR of our own daemons (default: %(default)s)")
     p.add_argument("--p4info", help="mobility.p4 P4Info (default: build/mobility.p4info)")
+    tls.add_arguments(p, "switch agent")
     p.set_defaults(func=_cmd)

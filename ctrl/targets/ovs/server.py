@@ -377,16 +377,19 @@ class _WriteAsBytes(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 
 async def serve(devices: dict[int, Device], reference: P4Schema, address: str,
-                fast_writes: bool = True) -> tuple[grpc.aio.Server, int]:
+                fast_writes: bool = True, credentials: grpc.ServerCredentials | None = None
+                ) -> tuple[grpc.aio.Server, int]:
     """Connect every device's bridge, start the gRPC server; returns it and its port.
-    `fast_writes`: Write requests decoded in C where the module is built."""
+    `fast_writes`: Write requests decoded in C where the module is built; `credentials`:
+    TLS (ctrl/p4rt/tls.py), else plaintext."""
     for dev in devices.values():
         await dev.open()
     server = grpc.aio.server()
     servicer = P4RuntimeServicer(devices, reference, fast_writes)
     server.add_generic_rpc_handlers((_WriteAsBytes(servicer),))
     p4r_grpc.add_P4RuntimeServicer_to_server(servicer, server)
-    port = server.add_insecure_port(address)
+    port = (server.add_insecure_port(address) if credentials is None
+            else server.add_secure_port(address, credentials))
     if port == 0:
         raise OvsError(f"cannot listen on {address}")
     await server.start()

@@ -78,7 +78,8 @@ class ThreadedTarget:
     """A P4Runtime server for `devices` on its own event loop thread."""
 
     def __init__(self, devices: dict[int, Device], reference: P4Schema,
-                 address: str = "127.0.0.1:0", fast_writes: bool = True) -> None:
+                 address: str = "127.0.0.1:0", fast_writes: bool = True,
+                 credentials: grpc.ServerCredentials | None = None) -> None:
         self.devices = devices
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
@@ -86,7 +87,7 @@ class ThreadedTarget:
         self._thread.start()
         self._server: grpc.aio.Server | None = None
         self._server, port = self._call(serve(devices, reference, address,
-                                                 fast_writes))
+                                                 fast_writes, credentials))
         self.address = f"{address.rsplit(':', 1)[0]}:{port}"
 
     def _call(self, coro: Any, timeout: float = 30.0) -> Any:
@@ -107,11 +108,14 @@ class ThreadedTarget:
 
 @contextlib.contextmanager
 def serving(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
-            fast_writes: bool = True) -> Iterator[ThreadedTarget]:
+            fast_writes: bool = True, credentials: grpc.ServerCredentials | None = None
+            ) -> Iterator[ThreadedTarget]:
     """Our own OVS daemons under `rundir`, the bridges, and a P4Runtime server in a thread;
-    all of it stopped and removed on exit. `fast_writes` False: Writes on protobuf only."""
+    all of it stopped and removed on exit. `fast_writes` False: Writes on protobuf only;
+    `credentials`: TLS."""
     with running(rundir, specs) as devices:
-        target = ThreadedTarget(devices, reference, fast_writes=fast_writes)
+        target = ThreadedTarget(devices, reference, fast_writes=fast_writes,
+                                credentials=credentials)
         try:
             yield target
         finally:
@@ -119,13 +123,13 @@ def serving(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
 
 
 async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
-                     address: str) -> None:
+                     address: str, credentials: grpc.ServerCredentials | None = None) -> None:
     # The set-up and tear-down block (ovs-vsctl, netlink) and pyroute2's blocking calls
     # refuse to run inside a running event loop: both go to a worker thread.
     with contextlib.ExitStack() as stack:
         devices = await asyncio.to_thread(stack.enter_context, running(rundir, specs))
         try:
-            server, _ = await serve(devices, reference, address)
+            server, _ = await serve(devices, reference, address, credentials=credentials)
             try:
                 await server.wait_for_termination()
             finally:
