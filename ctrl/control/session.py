@@ -236,6 +236,13 @@ class SwitchSession:
             attempt = 0
             self._log.info("%s: in sync (%d writes)", self.name, written)
 
+    async def set_election_id(self, election_id: tuple[int, int]) -> None:
+        """This controller's election id from now on (HA: the leader's is above every
+        earlier leader's); told to the switch at once on an open stream."""
+        self.election_id = election_id
+        if self.client is not None and self.client.is_open:
+            await self.client.rearbitrate(election_id)
+
     def request_resync(self) -> None:
         self._set_sync(False)
         self._resync.set()

@@ -126,6 +126,13 @@ class P4Client:
             self._channel = None
             self._write = None
 
+    async def rearbitrate(self, election_id: ElectionId) -> None:
+        """Another election id on the open stream (a controller becoming the leader, or
+        stepping down): the switch answers with who is primary now (`is_primary`
+        follows, `primary_changed` is set when it flips). Writes use the new id."""
+        self.election_id = election_id
+        await self._outbox.put(self._arbitration_request())
+
     def _arbitration_request(self) -> p4r.StreamMessageRequest:
         high, low = self.election_id
         return p4r.StreamMessageRequest(

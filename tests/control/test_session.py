@@ -180,3 +180,21 @@ def test_an_unreachable_switch_is_retried_and_said_so(schema: P4Schema) -> None:
             assert not s.status().connected and not s.status().in_sync
 
     scenario(body)
+
+
+def test_a_higher_election_id_on_an_open_stream_takes_the_switch_back(
+        target: tuple[str, int, bytes], schema: P4Schema) -> None:
+    async def body() -> None:
+        a = session_of(*target, schema, [fwd(1, 1)], election=1)
+        b = session_of(*target, schema, [fwd(2, 2)], election=2)
+        async with running(a), running(b):
+            assert await until(lambda: b.status().in_sync and not a.status().primary)
+            await a.set_election_id((1, 0))          # a leader now, above b
+            assert await until(lambda: a.status().in_sync and not b.status().primary)
+            assert await held(a) == {fwd(1, 1).key()}
+            with pytest.raises(SessionError, match="not primary"):   # b is fenced
+                await b.apply(Diff((insert(fwd(6, 6)),), (), ()))
+            await a.set_election_id((0, 1))          # and steps down again
+            assert await until(lambda: b.status().in_sync and not a.status().primary)
+
+    scenario(body)
