@@ -105,3 +105,18 @@ class OvsBridge:
         """`ovs-vsctl br-exists BR`"""
         argv = [_tool("ovs-vsctl"), f"--db={self.daemons.db_remote}", "br-exists", self.name]
         return subprocess.run(argv, env=self.daemons.env, capture_output=True).returncode == 0
+
+    def uuid(self) -> str:
+        """`ovs-vsctl get bridge BR _uuid`: its row's identity (a bridge made anew has
+        another, and none of the old one's flows)."""
+        return self.vsctl(["get", "bridge", self.name, "_uuid"]).strip()
+
+    def keep_only_ports(self, wanted: set[str]) -> list[str]:
+        """`ovs-vsctl del-port BR IF` for each port not in `wanted` (an earlier run's);
+        the ports deleted."""
+        extra = sorted(set(self.list_ports()) - wanted)
+        if extra:
+            self.vsctl(*(["--if-exists", "del-port", self.name, p] for p in extra))
+            log.info("bridge %s: ports of an earlier run deleted: %s", self.name,
+                     ", ".join(extra))
+        return extra

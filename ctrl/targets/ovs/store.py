@@ -10,14 +10,15 @@ messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry
 from ctrl.p4rt.proto import p4r, rpc_code
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.ovs import flowenc, pipeline, tunnel
-from ctrl.targets.ovs.flows import GroupCommand, GroupMod, Message
+from ctrl.targets.ovs.flows import Flow, FlowCommand, FlowMod, GroupCommand, GroupMod, Message
+from ctrl.targets.ovs.journal import Change, Saved
 from ctrl.targets.ovs.validate import Parsed, Rejected, parse_update
 
 Key = tuple[str, tuple[tuple[str, int], ...]]
@@ -39,6 +40,19 @@ class Plan:
     messages: list[Message]
     commit: Callable[[], None]
     changes: dict[Key, Stored | None] = field(default_factory=dict)  # None: deleted
+    group_changes: dict[int, MulticastGroupEntry | None] = field(default_factory=dict)
+    ovs_groups: set[int] = field(default_factory=set)  # groups it puts on the bridge
+    next_cookie: int = 1
+
+    def change(self, before: EntryStore) -> Change:
+        """What the plan leaves, as a journal record (`before`: the store it was planned
+        on, for the entries it deletes)."""
+        deleted = [before.entries[k].entry for k, v in self.changes.items()
+                   if v is None and k in before.entries]
+        return Change(((s.entry, s.cookie) for s in self.changes.values() if s is not None),
+                      deleted, (g for g in self.group_changes.values() if g is not None),
+                      [g for g, v in self.group_changes.items() if v is None],
+                      self.ovs_groups, self.next_cookie)
 
     @property
     def ok(self) -> bool:
@@ -172,7 +186,44 @@ class EntryStore:
             self.table_counts.update(counts)
             self.next_cookie = cookie
 
-        return Plan(statuses, messages, commit, entries)
+        return Plan(statuses, messages, commit, entries, groups, ovs_groups, cookie)
+
+    @classmethod
+    def of_saved(cls, schema: P4Schema, gre: pipeline.GreLayout | None, saved: Saved
+                 ) -> EntryStore:
+        """The store a journal kept (ctrl/targets/ovs/journal.py)."""
+        store = cls(schema, gre, groups=dict(saved.groups), ovs_groups=set(saved.ovs_groups),
+                    next_cookie=saved.next_cookie)
+        for k, (e, cookie) in saved.entries.items():
+            store.entries[k] = Stored(e, cookie)
+            store.table_counts[e.table] = store.table_counts.get(e.table, 0) + 1
+        return store
+
+    def snapshot(self) -> Change:
+        """All the store holds, as one journal record."""
+        return Change([(s.entry, s.cookie) for s in self.entries.values()], (),
+                      list(self.groups.values()), (), set(self.ovs_groups), self.next_cookie)
+
+    def restore_messages(self, base: Sequence[Message], cookies: Iterable[int]
+                         ) -> list[Message]:
+        """What makes a bridge hold exactly this store, without a gap: `base` (the
+        pipeline's own flows), every entry's flows and every group added again (an
+        identical flow is replaced in place, its counters kept; a group added or
+        modified), and the flows of every other cookie on the bridge (`cookies`)
+        deleted. One atomic bundle: the datapath sees the tables before or after it."""
+        out: list[Message] = list(base)
+        for g in sorted(self.ovs_groups | set(self.groups)):
+            group = self.groups.get(g)
+            buckets = pipeline.group_buckets(group) if group is not None else ()
+            out.append(GroupMod(GroupCommand.ADD_OR_MOD, g, buckets))
+        known = {0}
+        for s in self.entries.values():
+            out += flowenc.add_entry(s.entry, s.cookie, self.gre)
+            known.add(s.cookie)
+        for c in sorted(set(cookies) - known):
+            out.append(FlowMod(FlowCommand.DELETE, Flow(0xFF, 0, cookie=c),
+                               cookie_mask=(1 << 64) - 1))
+        return out
 
     def entries_with(self, changes: dict[Key, Stored | None]) -> Iterator[TableEntry]:
         """The entries as they will be once `changes` (a Plan's) are committed."""
