@@ -35,16 +35,17 @@ SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 SHORT_LINKS = Path("/run/mobility-ovs-sockets")
 SOCKET_DIR_MAX = 80  # leaves room for "/<bridge name>.mgmt" within a unix socket's 107
 DAEMONS = ("ovsdb-server", "ovs-vswitchd")
+JOURNALS = "p4rt-*.journal"  # ctrl/targets/ovs/journal.py's, one per bridge
 
 
 def _alive(pid: int) -> bool:
+    """A process, and not a zombie: a detached daemon's parent is init, which may take
+    seconds to reap it (two here, in a microVM)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat[stat.rindex(")") + 2:][:1] != "Z"
 
 
 def _read_pid(path: Path) -> int | None:
@@ -244,4 +245,6 @@ def stop_rundir(path: Path) -> list[str]:
         daemons._started = found
         daemons.stop(timeout=5.0)
         said += [f"{rundir}: {d} (pid {pid})" for d, pid in found]
+        for journal in rundir.glob(JOURNALS):  # what the bridges held: gone with them
+            journal.unlink(missing_ok=True)
     return said
