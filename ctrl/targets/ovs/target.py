@@ -30,7 +30,7 @@ from ctrl.targets.ovs.daemon import OvsDaemons
 from ctrl.targets.ovs.device import Device
 from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.journal import Journal
-from ctrl.targets.ovs.ovsdb import OvsBridge
+from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction, bridge_uuids
 from ctrl.targets.ovs.server import serve
 from ctrl.targets.ovs.underlay import Underlay, underlay_name
 
@@ -63,21 +63,35 @@ def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int,
         raise OvsError(f"bridges {', '.join(with_gre)}: OVS takes one flow-based GRE port "
                        "per ovs-vswitchd; give the others gre=False or a netns of their own")
     wanted = {s.bridge for s in specs} | {underlay_name(s.bridge) for s in specs if s.gre}
-    stale = [b for b in daemons.list_bridges() if b not in wanted]
+    existing = daemons.list_bridges()
+    tx = Transaction(daemons)
+    stale = [b for b in existing if b not in wanted]
     for name in stale:
-        OvsBridge(daemons, name).delete()
+        tx.delete_bridge(name)
     if stale:
         log.info("%s: bridges of an earlier run deleted: %s", daemons.rundir, ", ".join(stale))
+    for spec in specs:
+        tx.add_bridge(spec.bridge)
+        if spec.bridge in existing:
+            extra = sorted(set(OvsBridge(daemons, spec.bridge).list_ports())
+                           - _wanted_ports(spec))
+            for ifname in extra:
+                tx.delete_port(spec.bridge, ifname)
+            if extra:
+                log.info("bridge %s: ports of an earlier run deleted: %s", spec.bridge,
+                         ", ".join(extra))
+        for port, ifname in (spec.ports or {}).items():
+            tx.add_port(spec.bridge, ifname, port)
+        if spec.gre:
+            Underlay.configure(tx, spec.bridge)
+    tx.commit()
+    uuids = bridge_uuids(daemons)
     devices = {}
     for spec in specs:
-        br = OvsBridge(daemons, spec.bridge)
-        br.create()
-        br.keep_only_ports(_wanted_ports(spec))
-        for port, ifname in (spec.ports or {}).items():
-            br.add_port(ifname, port)
-        underlay = Underlay.create(daemons, br) if spec.gre else None
+        log.info("bridge %s: ready (netdev datapath)", spec.bridge)
+        underlay = Underlay.made(daemons, spec.bridge) if spec.gre else None
         journal = Journal(daemons.rundir / f"p4rt-{spec.bridge}.journal", spec.bridge,
-                          br.uuid(), spec.device_id)
+                          uuids[spec.bridge], spec.device_id)
         devices[spec.device_id] = Device(spec.device_id, spec.bridge,
                                          daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl,
                                          underlay, journal=journal)

@@ -1,7 +1,7 @@
 """The underlay side of a P4 bridge's GRE: its underlay bridge, and what OVS's
 tunneling needs there (see ctrl.targets.ovs.tunnel for what, and why).
 
-`Underlay.create()` (setup, ovs-vsctl) makes the underlay bridge, the P4 bridge's
+`Underlay.configure()` (setup, ovs-vsctl) makes the underlay bridge, the P4 bridge's
 flow-based GRE port and the patch pair between the two; `open()` takes over the
 underlay bridge's flow table. `apply(want)` puts in place what a
 `tunnel.UnderlayState` asks for: addresses through netlink in ovs-vswitchd's
@@ -26,7 +26,7 @@ from ctrl.targets.ovs import unixctl
 from ctrl.targets.ovs.daemon import OvsDaemons
 from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.openflow import OpenFlowConnection
-from ctrl.targets.ovs.ovsdb import OvsBridge
+from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction
 from ctrl.targets.ovs.pipeline import (
     GRE_PORT,
     PATCH_PORT,
@@ -88,19 +88,24 @@ class Underlay:
         self._conn: OpenFlowConnection | None = None
         self._refresher: asyncio.Task[None] | None = None
 
-    @classmethod
-    def create(cls, daemons: OvsDaemons, p4: OvsBridge) -> Underlay:
+    @staticmethod
+    def configure(tx: Transaction, p4: str) -> None:
         """`ovs-vsctl add-br BR-u ...`, `add-port BR BR-gre` (type=gre, flow-based) and the
-        patch ports BR-ul / BR-u-p4; the underlay bridge's LOCAL port up, without IPv6."""
-        name = underlay_name(p4.name)
-        ul = OvsBridge(daemons, name)
-        ul.create()
-        p4.add_gre_port(f"{p4.name}-gre", GRE_PORT)
-        p4.add_patch(f"{p4.name}-ul", PATCH_PORT, ul, f"{name}-p4", UNDERLAY_PATCH_PORT)
+        patch ports BR-ul / BR-u-p4, into `tx`."""
+        name = underlay_name(p4)
+        tx.add_bridge(name)
+        tx.add_gre_port(p4, f"{p4}-gre", GRE_PORT)
+        tx.add_patch(p4, f"{p4}-ul", PATCH_PORT, name, f"{name}-p4", UNDERLAY_PATCH_PORT)
+
+    @classmethod
+    def made(cls, daemons: OvsDaemons, p4: str) -> Underlay:
+        """The underlay of `p4` once `configure`'s transaction is done: its LOCAL port up,
+        without IPv6."""
+        name = underlay_name(p4)
         netns.disable_ipv6(name, daemons.netns)
         netns.set_link_up(name, daemons.netns)
         return cls(name, daemons.mgmt_socket(name), daemons.vswitchd_ctl, daemons.netns,
-                   ul.mac())
+                   OvsBridge(daemons, name).mac())
 
     async def open(self) -> None:
         """Take over the underlay bridge's flows (one atomic bundle: the frames in flight
