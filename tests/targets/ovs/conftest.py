@@ -14,16 +14,13 @@ from ctrl.p4rt.proto import p4r, p4r_grpc, rpc_code
 from ctrl.p4rt.schema import P4Schema
 from ctrl.platform import netns
 from ctrl.targets.ovs.target import BridgeSpec, serving
-from tests.packet.ovs_target import ovs_available
+from tests.packet.ovs_target import skip_without_ovs
 from tests.targets.ovs.rpc import PATHS, Stream
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, schema: P4Schema) -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run ovs-vswitchd")
-    if (why := ovs_available()) is not None:
-        pytest.skip(why)
+    skip_without_ovs()
     uid = os.getpid() % 100000
     # A namespace of its own: two userspace ovs-vswitchd in one namespace fight over the
     # datapath's tap device (ovs-netdev).

@@ -16,7 +16,7 @@ import pytest
 from ctrl.p4rt.schema import P4Schema
 from ctrl.platform import netns
 from ctrl.targets.ovs.target import BridgeSpec, serving
-from tests.packet.ovs_target import ovs_available
+from tests.packet.ovs_target import skip_without_ovs
 from tests.targets.ovs.rpc import PATHS
 
 pytestmark = pytest.mark.root
@@ -33,10 +33,7 @@ def test_finsy_drives_a_fresh_ovs_target(tmp_path: Path, schema: P4Schema) -> No
     python = finsy_python()
     if python is None:
         pytest.skip("no finsy virtualenv: `./run setup` makes .venv-finsy")
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run ovs-vswitchd")
-    if (why := ovs_available()) is not None:
-        pytest.skip(why)
+    skip_without_ovs()
     uid = os.getpid() % 100000
     with netns.scratch_netns(f"fy{uid}") as ns:
         a, b = f"fy{uid}a", f"fy{uid}b"
