@@ -16,12 +16,13 @@ import grpc
 
 from ctrl.fastpath import WriteDecodeError
 from ctrl.p4rt.entity import CounterData, TableEntry
-from ctrl.p4rt.proto import WRITE_METHOD, p4r, p4r_grpc, rpc_code, rpc_status
+from ctrl.p4rt.proto import p4r, p4r_grpc, rpc_code, rpc_status
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.ovs.device import Device, Pipeline
 from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.fastwrite import DecodedWrite, WriteParser
 from ctrl.targets.ovs.openflow import BatchError
+from ctrl.targets.ovs.rawrpc import MALFORMED, RequestsAsBytes
 from ctrl.targets.ovs.status import batch_status
 from ctrl.targets.ovs.store import Stored
 from ctrl.targets.ovs.validate import Rejected, check_program, parse_table_entry
@@ -214,9 +215,13 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         decoder of the named device's pipeline reads them where it takes them, protobuf
         otherwise (its DecodeError is then the caller's answer, as without C)."""
         try:
-            if isinstance(request, bytes):
-                request = self._decode(request) or p4r.WriteRequest.FromString(request)
-            return await self._write(request, context)
+            try:
+                if isinstance(request, bytes):
+                    request = self._decode(request) or p4r.WriteRequest.FromString(request)
+                return await self._write(request, context)
+            except MALFORMED as exc:  # bytes that are no WriteRequest
+                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                             f"the request is not a WriteRequest: {exc}") from exc
         except _Abort as exc:
             await context.abort(exc.code, exc.message)
             raise AssertionError("unreachable") from exc
@@ -402,19 +407,6 @@ def _key_only(full: p4r.TableEntry, out: p4r.TableEntry) -> None:
     out.priority = full.priority
 
 
-class _WriteAsBytes(grpc.GenericRpcHandler):  # type: ignore[misc]
-    """Write without a request deserializer: the servicer gets the request's bytes. It
-    comes before the generated handlers, which serve the other methods as they are."""
-
-    def __init__(self, servicer: P4RuntimeServicer) -> None:
-        self._handler = grpc.unary_unary_rpc_method_handler(
-            servicer.Write, request_deserializer=None,
-            response_serializer=p4r.WriteResponse.SerializeToString)
-
-    def service(self, call: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        return self._handler if call.method == WRITE_METHOD else None
-
-
 async def serve(devices: dict[int, Device], reference: P4Schema, address: str,
                 fast_writes: bool = True, credentials: grpc.ServerCredentials | None = None
                 ) -> tuple[grpc.aio.Server, int]:
@@ -427,7 +419,7 @@ async def serve(devices: dict[int, Device], reference: P4Schema, address: str,
         await dev.restore(reference, make_parser)
     server = grpc.aio.server()
     servicer = P4RuntimeServicer(devices, reference, fast_writes)
-    server.add_generic_rpc_handlers((_WriteAsBytes(servicer),))
+    server.add_generic_rpc_handlers((RequestsAsBytes(servicer),))
     p4r_grpc.add_P4RuntimeServicer_to_server(servicer, server)
     port = (server.add_insecure_port(address) if credentials is None
             else server.add_secure_port(address, credentials))
