@@ -82,7 +82,8 @@ class OvsDaemons:
                         SHORT_LINKS / hashlib.sha256(bytes(self.rundir)).hexdigest()[:12])
         self.db_sock = self.sockdir / "db.sock"
         self.db_file = self.rundir / "conf.db"
-        self._started: list[tuple[str, int]] = []
+        self._started: list[tuple[str, int]] = []  # started or adopted: stop() ends them
+        self._adopted: set[str] = set()
 
     @property
     def env(self) -> dict[str, str]:
@@ -133,6 +134,7 @@ class OvsDaemons:
                 log.info("%s: %s (pid %d) is running already: adopted", self.rundir, daemon,
                          pid)
                 self._started.append((daemon, pid))
+                self._adopted.add(daemon)
         if self.running("ovsdb-server") is None:
             if not self.db_file.exists():
                 subprocess.run([_tool("ovsdb-tool"), "create", str(self.db_file), str(SCHEMA)],
@@ -200,11 +202,19 @@ class OvsDaemons:
                              check=False)
         return out.stdout.split() if out.returncode == 0 else []
 
-    def stop(self, timeout: float = 10.0, keep: bool = False) -> None:
+    def stop(self, timeout: float = 10.0, keep: bool = False, keep_adopted: bool = False
+             ) -> None:
         """End the daemons this object started or adopted (by PID), vswitchd first, after
-        removing the bridges of its own database; `keep`: leave them all running."""
+        removing the bridges of its own database; `keep`: leave them all running;
+        `keep_adopted`: end only those it started (a start that failed leaves an earlier
+        target's daemons forwarding as they were)."""
+        left = bool(self._adopted) and keep_adopted  # their sockets stay reachable
+        if keep_adopted:
+            self._started = [(d, pid) for d, pid in self._started if d not in self._adopted]
         if keep:
             self._started.clear()
+        self._adopted.clear()
+        if not self._started:
             return
         if any(daemon == "ovs-vswitchd" for daemon, _ in self._started):
             self._delete_bridges()
@@ -219,7 +229,7 @@ class OvsDaemons:
                 time.sleep(0.02)
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        if self._started:
+        if not left:
             self._unlink_sockdir()
         self._started.clear()
 

@@ -138,15 +138,16 @@ class Fabric:
                 daemons.start()
                 devices |= setup_bridges(daemons, group)
         except BaseException:
-            self.stop()
+            self.stop(keep_adopted=True)  # what an earlier target left forwards on
             raise
         return devices
 
-    def stop(self, keep: bool = False) -> None:
-        """Bridges deleted and daemons stopped; `keep`: all left running for the next."""
+    def stop(self, keep: bool = False, keep_adopted: bool = False) -> None:
+        """Bridges deleted and daemons stopped; `keep`: all left running for the next;
+        `keep_adopted`: only the daemons this one started are stopped."""
         try:
             for daemons in reversed(self._daemons):
-                daemons.stop(keep=keep)
+                daemons.stop(keep=keep, keep_adopted=keep_adopted)
         finally:
             self._daemons.clear()
             if self._lock is not None:

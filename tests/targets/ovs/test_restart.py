@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,5 +138,21 @@ def test_leave_running_hands_everything_to_the_next_target(r: Rig) -> None:
     sw = connect(r, 2)
     sw.client.schema = schema
     assert held(sw, schema) == before
+    sw.close()
+    assert stop(proc) < STOP_S
+
+
+def test_a_second_target_on_a_served_run_directory_is_refused_and_harms_nothing(r: Rig
+                                                                                 ) -> None:
+    schema = P4Schema.load(PATHS.p4info)
+    proc = r.start()
+    sw = connect(r, 1)
+    sw.set_pipeline(schema, PATHS.json.read_bytes())
+    sw.write([insert(e) for e in entries()])
+    before = held(sw, schema)
+    second = subprocess.run(r.argv(), capture_output=True, text=True, timeout=60, check=False)
+    assert second.returncode != 0
+    assert "another ovs-target" in second.stderr
+    assert held(sw, schema) == before and proc.poll() is None
     sw.close()
     assert stop(proc) < STOP_S
