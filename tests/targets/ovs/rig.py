@@ -65,6 +65,7 @@ class Rig:
     bridge: str
     grpc_addr: str = field(default_factory=lambda: f"127.0.0.1:{free_tcp_port()}")
     log: Path = Path()
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)  # every target run
 
     def argv(self, bridge: str | None = None, *extra: str) -> list[str]:
         br = bridge or self.bridge
@@ -84,6 +85,7 @@ class Rig:
         with self.log.open("ab") as out:
             proc = subprocess.Popen(self.argv(bridge, *extra), stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs.append(proc)
         host, _, port = self.grpc_addr.rpartition(":")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -127,6 +129,18 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
     return time.monotonic() - t0
 
 
+def _end(procs: list[subprocess.Popen[bytes]]) -> None:
+    """The targets a failed test left running: SIGTERM, then SIGKILL (by PID)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @contextlib.contextmanager
 def rig(tmp: Path, tag: str) -> Iterator[Rig]:
     uid = f"{tag}{os.getpid() % 10000}"
@@ -137,6 +151,7 @@ def rig(tmp: Path, tag: str) -> Iterator[Rig]:
             netns.create_netns(ns)
             stack.callback(netns.remove_netns, ns)
         stack.callback(stop_rundir, r.rundir)
+        stack.callback(_end, r.procs)
         for port, ns in hosts.items():
             mac, addr = HOSTS[port]
             netns.add_veth(r.sw_if(port), "eth0", ns=sw_ns, peer_ns=ns)

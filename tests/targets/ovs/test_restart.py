@@ -55,12 +55,18 @@ def connect(r: Rig, election: int) -> SyncSwitch:
     return sw
 
 
-def test_a_killed_target_started_again_loses_no_packet_and_holds_what_it_held(r: Rig) -> None:
-    schema = P4Schema.load(PATHS.p4info)
-    proc = r.start()
+def program(r: Rig, schema: P4Schema) -> SyncSwitch:
+    """The primary (its stream open), the pipeline, the rig's entries."""
     sw = connect(r, 1)
     sw.set_pipeline(schema, PATHS.json.read_bytes())
     sw.write([insert(e) for e in entries()])
+    return sw
+
+
+def test_a_killed_target_started_again_loses_no_packet_and_holds_what_it_held(r: Rig) -> None:
+    schema = P4Schema.load(PATHS.p4info)
+    proc = r.start()
+    sw = program(r, schema)
     before = held(sw, schema)
     assert len(before) == len(entries())
     a, b = (Endpoint(r.hosts[p], HOSTS[p][1]) for p in (1, 2))
@@ -98,9 +104,7 @@ def test_a_signal_ends_the_target_with_an_open_stream_and_its_daemons(r: Rig, si
                                                                         ) -> None:
     schema = P4Schema.load(PATHS.p4info)
     proc = r.start()
-    sw = connect(r, 1)  # its StreamChannel stays open
-    sw.set_pipeline(schema, PATHS.json.read_bytes())
-    sw.write([insert(e) for e in entries()])
+    sw = program(r, schema)  # its StreamChannel stays open
     try:
         took = stop(proc, sig)
     finally:
@@ -116,10 +120,7 @@ def test_a_run_directory_left_with_other_bridges_is_taken_over(r: Rig) -> None:
     proc.kill()
     proc.wait()
     proc = r.start()  # its own GRE port would collide with the old one's
-    sw = connect(r, 1)
-    schema = P4Schema.load(PATHS.p4info)
-    sw.set_pipeline(schema, PATHS.json.read_bytes())
-    sw.write([insert(e) for e in entries()])
+    sw = program(r, P4Schema.load(PATHS.p4info))
     sw.close()
     assert stop(proc) < STOP_S
 
@@ -127,9 +128,7 @@ def test_a_run_directory_left_with_other_bridges_is_taken_over(r: Rig) -> None:
 def test_leave_running_hands_everything_to_the_next_target(r: Rig) -> None:
     schema = P4Schema.load(PATHS.p4info)
     proc = r.start(None, "--leave-running")
-    sw = connect(r, 1)
-    sw.set_pipeline(schema, PATHS.json.read_bytes())
-    sw.write([insert(e) for e in entries()])
+    sw = program(r, schema)
     before = held(sw, schema)
     sw.close()
     stop(proc)
@@ -146,9 +145,7 @@ def test_a_second_target_on_a_served_run_directory_is_refused_and_harms_nothing(
                                                                                  ) -> None:
     schema = P4Schema.load(PATHS.p4info)
     proc = r.start()
-    sw = connect(r, 1)
-    sw.set_pipeline(schema, PATHS.json.read_bytes())
-    sw.write([insert(e) for e in entries()])
+    sw = program(r, schema)
     before = held(sw, schema)
     second = subprocess.run(r.argv(), capture_output=True, text=True, timeout=60, check=False)
     assert second.returncode != 0
