@@ -3,10 +3,10 @@
 What it holds is journaled (ctrl/targets/ovs/journal.py) once the switch has taken
 each change, so a device that a new process opens on the same bridge `restore`s its
 pipeline and entries, then makes the bridge agree with them in one atomic bundle that
-adds every flow again (a flow identical to one on the bridge replaces it in place,
-counters and all) and deletes the flows of cookies it does not know: the flows the
-bridge held keep forwarding throughout, and the controller that reconnects reads back
-what it wrote before.
+touches only what differs (EntryStore.restore_messages: the entries whose cookie lacks
+its flows added, the flows of cookies it does not know deleted; after a crash of the
+target alone, nothing at all): the flows the bridge held keep forwarding throughout,
+and the controller that reconnects reads back what it wrote before.
 """
 
 from __future__ import annotations
@@ -96,20 +96,23 @@ class Device:
         store = EntryStore.of_saved(schema, self.gre, saved)
         conn = self._connection()
         async with self.lock:
-            cookies = {st.cookie for st in await conn.flow_stats()}
+            flows: dict[int, int] = {}
+            for st in await conn.flow_stats():
+                flows[st.cookie] = flows.get(st.cookie, 0) + 1
             want = _underlay_state(store, {})
             if self.underlay is not None:
                 await self.underlay.apply(want)
-            await conn.apply(store.restore_messages(pipeline.pipeline_flows(self.gre),
-                                                    cookies))
+            repairs = store.restore_messages(pipeline.pipeline_flows(self.gre), flows)
+            await conn.apply(repairs)
             if self.underlay is not None:
                 await self.underlay.prune(want)
             self.pipeline = Pipeline(schema, saved.config, store, make_parser(schema))
             self.journal.reset(saved.config, store.snapshot())
-            await self._unixctl("revalidator/purge")
-        log.info("bridge %s: pipeline and %d entries, %d groups taken up from %s (device %d)",
-                 self.bridge, len(store.entries), len(store.groups), self.journal.path,
-                 self.device_id)
+            if repairs:  # megaflows of what was there may be stale now
+                await self._unixctl("revalidator/purge")
+        log.info("bridge %s: pipeline and %d entries, %d groups taken up from %s (device %d); "
+                 "%d OpenFlow messages to repair the bridge", self.bridge, len(store.entries),
+                 len(store.groups), self.journal.path, self.device_id, len(repairs))
         return True
 
     @property

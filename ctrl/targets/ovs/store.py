@@ -10,7 +10,7 @@ messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry
@@ -134,9 +134,12 @@ class EntryStore:
                     elif parsed.kind == p4r.Update.MODIFY:
                         for g in pipeline.group_ids_used(e):
                             ensure_ovs_group(g, msgs)
+                        # A cookie of its own: a cookie names one version of an entry's
+                        # flows, so a restart can tell the bridge's from the journal's.
                         msgs += flowenc.delete_entry(old.entry, old.cookie)
-                        msgs += flowenc.add_entry(e, old.cookie, self.gre)
-                        entries[k] = Stored(e, old.cookie)
+                        msgs += flowenc.add_entry(e, cookie, self.gre)
+                        entries[k] = Stored(e, cookie)
+                        cookie += 1
                     else:
                         msgs += flowenc.delete_entry(old.entry, old.cookie)
                         entries[k] = None
@@ -204,25 +207,35 @@ class EntryStore:
         return Change([(s.entry, s.cookie) for s in self.entries.values()], (),
                       list(self.groups.values()), (), set(self.ovs_groups), self.next_cookie)
 
-    def restore_messages(self, base: Sequence[Message], cookies: Iterable[int]
+    def restore_messages(self, base: Sequence[Message], flows: Mapping[int, int]
                          ) -> list[Message]:
-        """What makes a bridge hold exactly this store, without a gap: `base` (the
-        pipeline's own flows), every entry's flows and every group added again (an
-        identical flow is replaced in place, its counters kept; a group added or
-        modified), and the flows of every other cookie on the bridge (`cookies`)
-        deleted. One atomic bundle: the datapath sees the tables before or after it."""
-        out: list[Message] = list(base)
-        for g in sorted(self.ovs_groups | set(self.groups)):
-            group = self.groups.get(g)
-            buckets = pipeline.group_buckets(group) if group is not None else ()
-            out.append(GroupMod(GroupCommand.ADD_OR_MOD, g, buckets))
-        known = {0}
+        """What makes a bridge that holds `flows` (cookie -> number of flows) hold exactly
+        this store, touching nothing that is right already. A cookie names one version of
+        an entry's flows (a MODIFY takes a new one) and a bundle lands whole, so an entry
+        whose cookie has its number of flows on the bridge is there as the journal says.
+        The others are added (their cookie's flows deleted first), `base` (the pipeline's
+        own flows, cookie 0) added again unless all are there (each replaces its twin in
+        place), every group added or modified, and the flows of cookies the store does
+        not know deleted (a Write whose reply never left). One atomic bundle: the datapath
+        sees the tables before it or after it. Nothing, where the bridge is as it was."""
+        out: list[Message] = []
+        if flows.get(0, 0) != len(base):
+            out += base
         for s in self.entries.values():
-            out += flowenc.add_entry(s.entry, s.cookie, self.gre)
-            known.add(s.cookie)
-        for c in sorted(set(cookies) - known):
+            adds = flowenc.add_entry(s.entry, s.cookie, self.gre)
+            if flows.get(s.cookie, 0) == len(adds):
+                continue
+            if s.cookie in flows:
+                out += flowenc.delete_entry(s.entry, s.cookie)
+            out += adds
+        known = {0, *(s.cookie for s in self.entries.values())}
+        for c in sorted(set(flows) - known):
             out.append(FlowMod(FlowCommand.DELETE, Flow(0xFF, 0, cookie=c),
                                cookie_mask=(1 << 64) - 1))
+        if out:  # groups before the flows that name them
+            out[:0] = [GroupMod(GroupCommand.ADD_OR_MOD, g, pipeline.group_buckets(group)
+                                if (group := self.groups.get(g)) is not None else ())
+                       for g in sorted(self.ovs_groups | set(self.groups))]
         return out
 
     def entries_with(self, changes: dict[Key, Stored | None]) -> Iterator[TableEntry]:

@@ -10,7 +10,7 @@ from ctrl.p4rt.entity import MulticastGroupEntry, Replica, TableEntry
 from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.ovs import flowenc, pipeline
-from ctrl.targets.ovs.flows import FlowCommand, FlowMod, GroupCommand, GroupMod
+from ctrl.targets.ovs.flows import Flow, FlowCommand, FlowMod, GroupCommand, GroupMod
 from ctrl.targets.ovs.journal import COMPACT_SLACK, Journal
 from ctrl.targets.ovs.store import EntryStore
 
@@ -107,21 +107,29 @@ def test_records_past_the_slack_are_compacted(tmp_path: Path, schema: P4Schema) 
     _same(EntryStore.of_saved(schema, None, saved), store)
 
 
-def test_restore_adds_everything_in_place_and_deletes_only_unknown_cookies(
-        schema: P4Schema) -> None:
+def test_restore_touches_only_what_differs(schema: P4Schema) -> None:
     store = EntryStore(schema)
     plan = store.plan_updates(_updates(p4r.Update.INSERT, [*FWD[:3], GROUP], schema))
     plan.commit()
     base = pipeline.pipeline_flows()
-    msgs = store.restore_messages(base, {0, 1, 2, 99})  # 3 is gone from the bridge, 99 not ours
-    assert msgs[:len(base)] == base
-    assert not any(isinstance(m, FlowMod) and m.command is FlowCommand.DELETE
-                   and m.flow.cookie != 99 for m in msgs)  # nothing of ours is deleted
-    assert [m.flow.cookie for m in msgs if isinstance(m, FlowMod)
-            and m.command is FlowCommand.DELETE] == [99]
-    groups = [m for m in msgs if isinstance(m, GroupMod)]
-    assert [(g.command, g.group_id) for g in groups] == [(GroupCommand.ADD_OR_MOD, 3)]
-    adds = [m for m in msgs[len(base):] if not isinstance(m, (GroupMod, FlowMod))
-            or m.command is not FlowCommand.DELETE]
-    want = [m for s in store.entries.values() for m in flowenc.add_entry(s.entry, s.cookie)]
-    assert [m for m in adds if not isinstance(m, GroupMod)] == want
+    intact = {0: len(base), 1: 1, 2: 1, 3: 1}
+    assert store.restore_messages(base, intact) == []  # the target alone died: nothing
+    # Entry 3's flows gone, entry 2's half there (impossible but told), 99 not ours.
+    msgs = store.restore_messages(base, {0: len(base), 1: 1, 2: 2, 99: 4})
+    by_cookie = {s.cookie: s.entry for s in store.entries.values()}
+    assert msgs == [GroupMod(GroupCommand.ADD_OR_MOD, 3, pipeline.group_buckets(GROUP)),
+                    *flowenc.delete_entry(by_cookie[2], 2), *flowenc.add_entry(by_cookie[2], 2),
+                    *flowenc.add_entry(by_cookie[3], 3),
+                    FlowMod(FlowCommand.DELETE, Flow(0xFF, 0, cookie=99),
+                            cookie_mask=(1 << 64) - 1)]
+    # A bridge made empty (ovs-vswitchd restarted): the pipeline's flows too.
+    assert store.restore_messages(base, {})[1:len(base) + 1] == base
+
+
+def test_a_modify_takes_a_new_cookie(schema: P4Schema) -> None:
+    store = EntryStore(schema)
+    store.plan_updates(_updates(p4r.Update.INSERT, [FWD[0]], schema)).commit()
+    before = next(iter(store.entries.values())).cookie
+    moved = TableEntry(FWD[0].table, FWD[0].match, FWD[0].action, {"port": 9})
+    store.plan_updates(_updates(p4r.Update.MODIFY, [moved], schema)).commit()
+    assert next(iter(store.entries.values())).cookie != before

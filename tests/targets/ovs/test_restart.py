@@ -153,3 +153,28 @@ def test_a_second_target_on_a_served_run_directory_is_refused_and_harms_nothing(
     assert held(sw, schema) == before and proc.poll() is None
     sw.close()
     assert stop(proc) < STOP_S
+
+
+def test_flows_lost_while_the_target_was_down_are_put_back(r: Rig) -> None:
+    """ovs-vswitchd's flows gone (as after its own restart) while no target ran: the next
+    target puts them back from its journal."""
+    schema = P4Schema.load(PATHS.p4info)
+    proc = r.start()
+    sw = program(r, schema)
+    before = held(sw, schema)
+    sw.close()
+    proc.kill()
+    proc.wait()
+    ovsdir = r.rundir / r.sw_ns
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow14", "del-flows", f"unix:{ovsdir}/"
+                    f"{r.bridge}.mgmt"], check=True, capture_output=True)
+    proc = r.start()
+    sw = connect(r, 2)
+    sw.client.schema = schema
+    assert held(sw, schema) == before
+    a, b = (Endpoint(r.hosts[p], HOSTS[p][1]) for p in (1, 2))
+    report = Probe(a, b, ProbeOptions(udp_rate=1000, tcp_rate=0)).run(duration=0.5)
+    for u in report.udp:
+        assert u.sent > 400 and u.lost == 0, u
+    sw.close()
+    assert stop(proc) < STOP_S
