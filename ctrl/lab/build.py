@@ -13,7 +13,6 @@ import logging
 import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from ctrl.control.topology import to_yaml
 from ctrl.lab import guests, procs
@@ -23,6 +22,7 @@ from ctrl.northbound.client import ApiError, call
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import bmv2_argv, find_simple_switch_grpc
+from ctrl.targets.ovs.daemon import stop_rundir
 
 log = logging.getLogger(__name__)
 
@@ -197,28 +197,17 @@ def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
     return spec
 
 
-def _stop_ovs_daemons(rundir: Path) -> None:
-    """ovsdb-server and ovs-vswitchd of a target that could not stop them itself."""
-    for pidfile in sorted(rundir.glob("*.pid")):
-        try:
-            pid = int(pidfile.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        # Ours only if its command line names this run directory.
-        p = procs.find(pidfile.stem, pid, str(rundir))
-        if p is not None:
-            procs.stop(p, timeout=5)
-
-
 def down(state: LabState, say: Progress = _quiet) -> None:
     """Stop every process, remove every link and namespace of the lab; what is gone
     already is skipped, so `down` may run again after anything."""
     for p in reversed(state.processes):
         if procs.stop(p):
             say(f"stopped {p.name} (pid {p.pid})")
+    # The OVS daemons of a target that could not stop them itself (killed, crashed).
     for rundir in sorted(state.dir.glob("ovs-*")):
         if rundir.is_dir():
-            _stop_ovs_daemons(rundir)
+            for line in stop_rundir(rundir):
+                say(f"stopped {line}")
     state.processes.clear()
     state.save()
     for ns, ifname in state.links:

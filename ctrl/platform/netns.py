@@ -186,6 +186,17 @@ def addr_add(ifname: str, address: str, prefixlen: int, ns: str | None = None) -
         links.addr_add(ifname, address, prefixlen)
 
 
+def addresses(ifname: str, ns: str | None = None) -> list[tuple[str, int]]:
+    """`ip [-n NS] -4 addr show dev IF`: its IPv4 (address, prefix length) pairs; none
+    when there is no such interface."""
+    with Links(ns) as links:
+        found = links.api.link_lookup(ifname=ifname)
+        if not found:
+            return []
+        return [(str(a.get_attr("IFA_ADDRESS")), int(a["prefixlen"]))
+                for a in links.api.get_addr(family=socket.AF_INET, index=found[0])]
+
+
 def addr_del(ifname: str, address: str, prefixlen: int, ns: str | None = None) -> None:
     """`ip [-n NS] addr del ADDRESS/PREFIXLEN dev IF` (no error when it is gone already)."""
     with Links(ns) as links:

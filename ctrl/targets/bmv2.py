@@ -5,6 +5,12 @@
 
 The switch starts without a program; the controller pushes mobility.json and
 the P4Info with SetForwardingPipelineConfig.
+
+A switch that was killed starts again with `start()`: the same gRPC port (once
+nothing listens there any more: a process still dying would otherwise pass for the
+new one), the same interfaces, its notifications socket made anew, its output
+appended to the same log after a line that marks the run. bmv2 keeps no state: the
+controller that reconnects finds no pipeline and pushes everything again.
 """
 
 from __future__ import annotations
@@ -45,15 +51,28 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_until_free(host: str, port: int, timeout: float) -> None:
+    """Until nothing listens on host:port (a switch killed a moment ago lets go of it)."""
+    deadline = time.monotonic() + timeout
+    while _listening(host, port):
+        if time.monotonic() > deadline:
+            raise Bmv2Error(f"{host}:{port} is in use by another process")
+        time.sleep(0.05)
+
+
 def wait_for_tcp(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} exited with {proc.returncode} while starting")
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if s.connect_ex((host, port)) == 0:
-                return
+        if _listening(host, port):
+            return
         time.sleep(0.05)
     raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} did not listen on {host}:{port} in {timeout} s")
 
@@ -104,14 +123,26 @@ class Bmv2Switch:
         if binary is None:
             raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} is not on PATH (nor named by "
                             "$SIMPLE_SWITCH_GRPC); it comes from the p4lang behavioral-model")
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                raise Bmv2Error(f"{SIMPLE_SWITCH_GRPC} on {self.grpc_addr} is running already")
+            self.proc = None  # killed: reaped, and started again below
         if not self.grpc_port:
             self.grpc_port = free_tcp_port(self.grpc_host)
+        wait_until_free(self.grpc_host, self.grpc_port, timeout)
         ipc = Path(tempfile.gettempdir()) / f"bmv2-{os.getpid()}-{self.grpc_port}.ipc"
+        ipc.unlink(missing_ok=True)  # an earlier run's, killed before it removed it
         argv = bmv2_argv(binary, self.ports, self.device_id, self.grpc_addr, ipc)
-        out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         log.info("starting %s", " ".join(argv))
-        self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        if self.log_file is not None:
+            with self.log_file.open("ab") as out:
+                out.write(f"--- {SIMPLE_SWITCH_GRPC} started: {time.strftime('%F %T')}: "
+                          f"{' '.join(argv)}\n".encode())
+                self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                             start_new_session=True)
+        else:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_for_tcp(self.grpc_host, self.grpc_port, timeout, self.proc)
         except Bmv2Error:

@@ -232,15 +232,21 @@ def updates(draw: st.DrawFn, schema: P4Schema) -> p4r.Update:
 
 
 @st.composite
-def write_requests(draw: st.DrawFn, schema: P4Schema, max_updates: int = 8
-                   ) -> p4r.WriteRequest:
-    req = p4r.WriteRequest(device_id=draw(st.integers(0, (1 << 64) - 1)),
-                           role_id=draw(st.sampled_from([0, 0, 5])),
-                           role=draw(st.sampled_from(["", "", "sdn", "ρόλος"])),
-                           atomicity=draw(st.sampled_from([0, 0, 1, 2, 7, -1])))
-    if draw(st.booleans()):
-        req.election_id.high = draw(st.integers(0, (1 << 64) - 1))
-        req.election_id.low = draw(st.integers(0, (1 << 64) - 1))
+def write_requests(draw: st.DrawFn, schema: P4Schema, max_updates: int = 8,
+                   header: tuple[int, int] | None = None) -> p4r.WriteRequest:
+    """Requests of every kind; `header` (device id, election id): all to that device
+    from that primary, CONTINUE_ON_ERROR, default role."""
+    if header is not None:
+        req = p4r.WriteRequest(device_id=header[0],
+                               election_id=p4r.Uint128(high=0, low=header[1]))
+    else:
+        req = p4r.WriteRequest(device_id=draw(st.integers(0, (1 << 64) - 1)),
+                               role_id=draw(st.sampled_from([0, 0, 5])),
+                               role=draw(st.sampled_from(["", "", "sdn", "ρόλος"])),
+                               atomicity=draw(st.sampled_from([0, 0, 1, 2, 7, -1])))
+        if draw(st.booleans()):
+            req.election_id.high = draw(st.integers(0, (1 << 64) - 1))
+            req.election_id.low = draw(st.integers(0, (1 << 64) - 1))
     req.updates.extend(draw(st.lists(updates(schema), max_size=max_updates)))
     return req
 
@@ -286,16 +292,19 @@ def _mutate(fields: tuple[Field, ...], rnd: random.Random, message: str) -> tupl
 
 
 @st.composite
-def mutated_trees(draw: st.DrawFn, schema: P4Schema) -> bytes:
+def mutated_trees(draw: st.DrawFn, schema: P4Schema,
+                  header: tuple[int, int] | None = None) -> bytes:
     """A request changed as protobuf allows: mostly well formed, often not canonical."""
-    tree = parse(draw(write_requests(schema)).SerializeToString())
+    tree = parse(draw(write_requests(schema, header=header)).SerializeToString())
     return encode(_mutate(tree, draw(st.randoms(use_true_random=False)), "WriteRequest"))
 
 
 @st.composite
-def mutated_bytes(draw: st.DrawFn, schema: P4Schema) -> bytes:
-    """A request with bytes flipped, inserted, cut out or cut off."""
-    data = bytearray(draw(write_requests(schema, max_updates=4)).SerializeToString())
+def mutated_bytes(draw: st.DrawFn, schema: P4Schema,
+                  header: tuple[int, int] | None = None) -> bytes:
+    """A request with bytes flipped, inserted, cut out or cut off; `header`: as
+    write_requests'."""
+    data = bytearray(draw(write_requests(schema, 4, header)).SerializeToString())
     for _ in range(draw(st.integers(1, 3))):
         how = draw(st.integers(0, 3))
         at = draw(st.integers(0, len(data)))

@@ -32,6 +32,14 @@ def ovs_available() -> str | None:
     return None
 
 
+def skip_without_ovs() -> None:
+    """Skip the caller, saying why, where ovs-vswitchd cannot run (not root, no OVS)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run ovs-vswitchd")
+    if (why := ovs_available()) is not None:
+        pytest.skip(why)
+
+
 @contextlib.contextmanager
 def ovs_target(log_dir: Path) -> Iterator[Target]:
     def start(stack: contextlib.ExitStack, ports: dict[int, str], ns: str | None
@@ -53,10 +61,7 @@ def one_bridge_server(log_dir: Path, schema: P4Schema, name: str,
     """The address of the target serving one bridge `name` (device 1) from an ovs-vswitchd
     in a namespace of its own (over TLS with `credentials`); the caller is skipped, saying
     why, where OVS cannot run."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run ovs-vswitchd")
-    if (why := ovs_available()) is not None:
-        pytest.skip(why)
+    skip_without_ovs()
     uid = os.getpid() % 100000
     with netns.scratch_netns(f"{name}{uid}") as ns, serving(
             log_dir, [BridgeSpec(f"{name}{uid}", 1, netns=ns)], schema,

@@ -43,7 +43,7 @@ def _cmd(args: argparse.Namespace) -> int:
     files = tls.from_arguments(args)
     credentials = None if files is None else files.server()
     asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr,
-                           credentials))
+                           credentials, keep=args.leave_running))
     return 0
 
 
@@ -69,5 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--rundir", default="/run/mobility-ovs",
                    help="OVS_RUNDIR/DBDIR/LOGDIR of our own daemons (default: %(default)s)")
     p.add_argument("--p4info", help="mobility.p4 P4Info (default: build/mobility.p4info)")
+    p.add_argument("--leave-running", action="store_true",
+                   help="on SIGINT/SIGTERM leave the daemons, bridges, flows and the saved "
+                   "pipeline and entries for the next ovs-target on --rundir, which takes "
+                   "them up without losing a packet (by default they are all removed)")
     tls.add_arguments(p, "switch agent")
     p.set_defaults(func=_cmd)

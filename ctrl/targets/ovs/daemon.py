@@ -1,11 +1,16 @@
 """Our own ovsdb-server and ovs-vswitchd, with all their state under one run directory.
 
 `OvsDaemons(rundir).start()` creates the database, starts both daemons with
-OVS_RUNDIR / OVS_DBDIR / OVS_LOGDIR / OVS_PKGDATADIR... pointing into `rundir`,
-and `stop()` ends exactly the processes it started, by PID. When a daemon
-already serves `rundir` (its pidfile names a live process), it is reused and
-left running. With `netns`, ovs-vswitchd runs in that network namespace (`ip
-netns exec`): the bridges' ports are its interfaces, and their internal ports and
+OVS_RUNDIR / OVS_DBDIR / OVS_LOGDIR / OVS_PKGDATADIR... pointing into `rundir`.
+When a daemon already serves `rundir` (its pidfile names a live process whose
+command line names `rundir`: an earlier target's, killed), it is adopted as it is,
+its bridges and flows forwarding on. A run directory is one target's: `stop()`
+deletes the bridges of its database and ends the daemons it started or adopted, by
+PID; `stop(keep=True)` leaves everything running for the next target.
+`stop_rundir(path)` does the same for every run directory under `path` whose
+daemons outlived whatever started them (`ctrl lab down`). With `netns`,
+ovs-vswitchd runs in that network namespace (`ip netns exec`): the bridges' ports
+are its interfaces, and their internal ports and
 the addresses GRE needs live in its kernel, so one machine can hold several sites.
 Two userspace ovs-vswitchd cannot share a namespace: both want the datapath's tap
 device, ovs-netdev.
@@ -29,16 +34,18 @@ log = logging.getLogger(__name__)
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 SHORT_LINKS = Path("/run/mobility-ovs-sockets")
 SOCKET_DIR_MAX = 80  # leaves room for "/<bridge name>.mgmt" within a unix socket's 107
+DAEMONS = ("ovsdb-server", "ovs-vswitchd")
+JOURNALS = "p4rt-*.journal"  # ctrl/targets/ovs/journal.py's, one per bridge
 
 
 def _alive(pid: int) -> bool:
+    """A process, and not a zombie: a detached daemon's parent is init, which may take
+    seconds to reap it (two here, in a microVM)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat[stat.rindex(")") + 2:][:1] != "Z"
 
 
 def _read_pid(path: Path) -> int | None:
@@ -46,6 +53,14 @@ def _read_pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
 
 
 def _tool(name: str) -> str:
@@ -67,7 +82,8 @@ class OvsDaemons:
                         SHORT_LINKS / hashlib.sha256(bytes(self.rundir)).hexdigest()[:12])
         self.db_sock = self.sockdir / "db.sock"
         self.db_file = self.rundir / "conf.db"
-        self._started: list[tuple[str, int]] = []
+        self._started: list[tuple[str, int]] = []  # started or adopted: stop() ends them
+        self._adopted: set[str] = set()
 
     @property
     def env(self) -> dict[str, str]:
@@ -101,12 +117,24 @@ class OvsDaemons:
         return self.rundir / f"{daemon}.pid"
 
     def running(self, daemon: str) -> int | None:
+        """The PID of `daemon` serving this run directory: its pidfile's, alive, with this
+        run directory on its command line (a PID the kernel gave another process since
+        is not it)."""
         pid = _read_pid(self._pidfile(daemon))
-        return pid if pid is not None and _alive(pid) else None
+        if pid is None or not _alive(pid) or f"{self.rundir}/" not in _cmdline(pid):
+            return None
+        return pid
 
     def start(self, timeout: float = 10.0) -> None:
         self.rundir.mkdir(parents=True, exist_ok=True)
         self._link_sockdir()
+        for daemon in DAEMONS:
+            pid = self.running(daemon)
+            if pid is not None and all(d != daemon for d, _ in self._started):
+                log.info("%s: %s (pid %d) is running already: adopted", self.rundir, daemon,
+                         pid)
+                self._started.append((daemon, pid))
+                self._adopted.add(daemon)
         if self.running("ovsdb-server") is None:
             if not self.db_file.exists():
                 subprocess.run([_tool("ovsdb-tool"), "create", str(self.db_file), str(SCHEMA)],
@@ -157,9 +185,7 @@ class OvsDaemons:
         """`ovs-vsctl list-br`, then `del-br` each: the database is ours alone, and a
         netdev bridge's kernel devices outlive ovs-vswitchd unless it removes them."""
         vsctl = [_tool("ovs-vsctl"), f"--db={self.db_remote}", "--timeout=10"]
-        out = subprocess.run([*vsctl, "list-br"], env=self.env, capture_output=True, text=True,
-                             check=False)
-        bridges = out.stdout.split() if out.returncode == 0 else []
+        bridges = self.list_bridges()
         if bridges:
             argv = list(vsctl)
             for i, br in enumerate(bridges):
@@ -169,12 +195,30 @@ class OvsDaemons:
             if done.returncode != 0:
                 log.warning("%s: could not delete bridges: %s", self.rundir, done.stderr.strip())
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """End the daemons this object started (by PID), vswitchd first, after removing
-        the bridges of its own database."""
+    def list_bridges(self) -> list[str]:
+        """`ovs-vsctl list-br`"""
+        out = subprocess.run([_tool("ovs-vsctl"), f"--db={self.db_remote}", "--timeout=10",
+                              "list-br"], env=self.env, capture_output=True, text=True,
+                             check=False)
+        return out.stdout.split() if out.returncode == 0 else []
+
+    def stop(self, timeout: float = 10.0, keep: bool = False, keep_adopted: bool = False
+             ) -> None:
+        """End the daemons this object started or adopted (by PID), vswitchd first, after
+        removing the bridges of its own database; `keep`: leave them all running;
+        `keep_adopted`: end only those it started (a start that failed leaves an earlier
+        target's daemons forwarding as they were)."""
+        left = bool(self._adopted) and keep_adopted  # their sockets stay reachable
+        if keep_adopted:
+            self._started = [(d, pid) for d, pid in self._started if d not in self._adopted]
+        if keep:
+            self._started.clear()
+        self._adopted.clear()
+        if not self._started:
+            return
         if any(daemon == "ovs-vswitchd" for daemon, _ in self._started):
             self._delete_bridges()
-        for daemon, pid in reversed(self._started):
+        for daemon, pid in sorted(self._started, key=lambda d: d[0] != "ovs-vswitchd"):
             log.info("%s: stopping %s (pid %d)", self.rundir, daemon, pid)
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -185,7 +229,7 @@ class OvsDaemons:
                 time.sleep(0.02)
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        if self._started:
+        if not left:
             self._unlink_sockdir()
         self._started.clear()
 
@@ -195,3 +239,22 @@ class OvsDaemons:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_rundir(path: Path) -> list[str]:
+    """Stop the OVS daemons of every run directory in or under `path` (by their pidfiles,
+    each process checked to name its run directory), bridges deleted first; what was
+    stopped, as "DIR: DAEMON (pid N)"."""
+    said = []
+    dirs = sorted({p.parent for d in DAEMONS for p in Path(path).rglob(f"{d}.pid")})
+    for rundir in dirs:
+        daemons = OvsDaemons(rundir)
+        found = [(d, pid) for d in DAEMONS if (pid := daemons.running(d)) is not None]
+        if not found:
+            continue
+        daemons._started = found
+        daemons.stop(timeout=5.0)
+        said += [f"{rundir}: {d} (pid {pid})" for d, pid in found]
+        for journal in rundir.glob(JOURNALS):  # what the bridges held: gone with them
+            journal.unlink(missing_ok=True)
+    return said

@@ -1,4 +1,13 @@
-"""One P4Runtime device: an OVS bridge, its OpenFlow connection, pipeline and entries."""
+"""One P4Runtime device: an OVS bridge, its OpenFlow connection, pipeline and entries.
+
+What it holds is journaled (ctrl/targets/ovs/journal.py) once the switch has taken
+each change, so a device that a new process opens on the same bridge `restore`s its
+pipeline and entries, then makes the bridge agree with them in one atomic bundle that
+touches only what differs (EntryStore.restore_messages: the entries whose cookie lacks
+its flows added, the flows of cookies it does not know deleted; after a crash of the
+target alone, nothing at all): the flows the bridge held keep forwarding throughout,
+and the controller that reconnects reads back what it wrote before.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +26,18 @@ from ctrl.p4rt.values import encode_value
 from ctrl.targets.ovs import pipeline, tunnel, unixctl
 from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.fastwrite import DecodedWrite, WriteParser, parse_request
+from ctrl.targets.ovs.journal import Journal
 from ctrl.targets.ovs.ofcodec import PacketIn as OfPacketIn
 from ctrl.targets.ovs.openflow import OpenFlowConnection
 from ctrl.targets.ovs.pipeline import GreLayout
 from ctrl.targets.ovs.store import EntryStore, Key, Plan, Stored
 from ctrl.targets.ovs.underlay import Underlay
+from ctrl.targets.ovs.validate import Rejected, check_program
 
 log = logging.getLogger(__name__)
 
 PacketInSink = Callable[[p4r.PacketIn], None]
+ParserFactory = Callable[[P4Schema], WriteParser | None]
 
 
 @dataclass(slots=True)
@@ -47,6 +59,7 @@ class Device:
     pipeline: Pipeline | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     packet_in_sink: PacketInSink | None = None
+    journal: Journal | None = None  # None: what it holds dies with the process
 
     async def open(self) -> None:
         self.conn = OpenFlowConnection(self.mgmt_socket, self.bridge)
@@ -55,11 +68,52 @@ class Device:
         if self.underlay is not None:
             await self.underlay.open()
 
-    async def close(self) -> None:
+    async def close(self, keep: bool = False) -> None:
+        """Disconnect; `keep`: leave the underlay's addresses and routes and the journal
+        for the next process (the bridge's flows stay either way, until it is deleted)."""
         if self.underlay is not None:
-            await self.underlay.close()
+            await self.underlay.close(keep)
         if self.conn is not None:
             await self.conn.close()
+        if self.journal is not None:
+            if keep:
+                self.journal.close()
+            else:
+                self.journal.remove()
+
+    async def restore(self, reference: P4Schema, make_parser: ParserFactory) -> bool:
+        """Take up what the journal kept (False: nothing to take up), and make the bridge
+        hold exactly that, in place: see the module's docstring."""
+        saved = self.journal.load() if self.journal is not None else None
+        if saved is None or self.journal is None:
+            return False
+        schema = P4Schema(saved.config.p4info)
+        try:
+            check_program(schema, reference)
+        except Rejected as exc:
+            log.warning("bridge %s: the journal's pipeline is not ours: %s", self.bridge, exc)
+            return False
+        store = EntryStore.of_saved(schema, self.gre, saved)
+        conn = self._connection()
+        async with self.lock:
+            flows: dict[int, int] = {}
+            for st in await conn.flow_stats():
+                flows[st.cookie] = flows.get(st.cookie, 0) + 1
+            want = _underlay_state(store, {})
+            if self.underlay is not None:
+                await self.underlay.apply(want)
+            repairs = store.restore_messages(pipeline.pipeline_flows(self.gre), flows)
+            await conn.apply(repairs)
+            if self.underlay is not None:
+                await self.underlay.prune(want)
+            self.pipeline = Pipeline(schema, saved.config, store, make_parser(schema))
+            self.journal.reset(saved.config, store.snapshot())
+            if repairs:  # megaflows of what was there may be stale now
+                await self._unixctl("revalidator/purge")
+        log.info("bridge %s: pipeline and %d entries, %d groups taken up from %s (device %d); "
+                 "%d OpenFlow messages to repair the bridge", self.bridge, len(store.entries),
+                 len(store.groups), self.journal.path, self.device_id, len(repairs))
+        return True
 
     @property
     def gre(self) -> GreLayout | None:
@@ -71,14 +125,25 @@ class Device:
         return self.conn
 
     async def set_pipeline(self, schema: P4Schema, config: p4r.ForwardingPipelineConfig,
-                           parser: WriteParser | None = None) -> None:
+                           parser: WriteParser | None = None, reconcile: bool = False
+                           ) -> None:
+        """A new pipeline, the forwarding state cleared (VERIFY_AND_COMMIT); `reconcile`
+        (RECONCILE_AND_COMMIT): the entries kept, as they are on the bridge. Either is
+        mobility.p4 (check_program), so the entries hold in both."""
         async with self.lock:
-            await self._connection().apply(pipeline.base_flows(self.gre))
-            self.pipeline = Pipeline(schema, config, EntryStore(schema, self.gre), parser)
-            if self.underlay is not None:
-                await self.underlay.settle(tunnel.UnderlayState())
-        log.info("bridge %s: mobility.p4 pipeline installed (device %d)", self.bridge,
-                 self.device_id)
+            if reconcile and self.pipeline is not None:
+                store = self.pipeline.store
+                store.schema = schema
+            else:
+                await self._connection().apply(pipeline.base_flows(self.gre))
+                store = EntryStore(schema, self.gre)
+                if self.underlay is not None:
+                    await self.underlay.settle(tunnel.UnderlayState())
+            self.pipeline = Pipeline(schema, config, store, parser)
+            if self.journal is not None:
+                self.journal.reset(config, store.snapshot())
+        log.info("bridge %s: mobility.p4 pipeline %s (device %d)", self.bridge,
+                 "reconciled" if reconcile else "installed", self.device_id)
 
     async def write(self, request: p4r.WriteRequest | DecodedWrite, rollback: bool) -> Plan:
         """Validate the updates (decoded by the pipeline's parser, or by protobuf), send
@@ -105,7 +170,7 @@ class Device:
                 t.append(time.perf_counter())
                 await self._connection().apply(plan.messages)
                 t.append(time.perf_counter())
-                plan.commit()
+                self._record(plan)
             finally:
                 if underlay is not None:
                     await underlay.settle(_underlay_state(store, {}))
@@ -119,6 +184,18 @@ class Device:
                           "OpenFlow %.1f, underlay after %.1f, purge %.1f", self.bridge,
                           len(plan.messages), (t[-1] - t[0]) * 1e3, *ms)
             return plan
+
+    def _record(self, plan: Plan) -> None:
+        """Commit the plan to the store, and its change to the journal."""
+        assert self.pipeline is not None
+        store = self.pipeline.store
+        if self.journal is None or not (plan.changes or plan.group_changes or plan.ovs_groups):
+            plan.commit()
+            return
+        change = plan.change(store)
+        plan.commit()
+        if self.journal.append(change, len(store.entries)):
+            self.journal.reset(self.pipeline.config, store.snapshot())
 
     async def _unixctl(self, command: str) -> None:
         """`ovs-appctl COMMAND` over the unixctl socket (no process)."""

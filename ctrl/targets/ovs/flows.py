@@ -120,6 +120,7 @@ class GroupCommand(enum.IntEnum):
     ADD = 0
     MODIFY = 1
     DELETE = 2
+    ADD_OR_MOD = 0x8000  # OVS's OFPGC11_ADD_OR_MOD (ovs-ofctl mod-group --may-create)
 
 
 @dataclass(frozen=True, slots=True)

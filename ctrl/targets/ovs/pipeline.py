@@ -149,10 +149,14 @@ def underlay_bridge_flows() -> list[Message]:
 
 def base_flows(gre: GreLayout | None = None) -> list[Message]:
     """Empty the bridge, then the flows every table needs before any entry: misses."""
-    out: list[Message] = [
-        FlowMod(FlowCommand.DELETE, Flow(0xFF, 0, cookie=0), cookie_mask=0),
-        GroupMod(GroupCommand.DELETE, 0xFFFFFFFC),  # OFPG_ALL
-    ]
+    return [FlowMod(FlowCommand.DELETE, Flow(0xFF, 0, cookie=0), cookie_mask=0),
+            GroupMod(GroupCommand.DELETE, 0xFFFFFFFC),  # OFPG_ALL
+            *pipeline_flows(gre)]
+
+
+def pipeline_flows(gre: GreLayout | None = None) -> list[Message]:
+    """The flows every table needs before any entry (misses), added: on a bridge that
+    has them already, each replaces its twin in place."""
     flows = [
         Flow(T_INGRESS_PORT, 0, goto=T_VLAN),  # const default: set_unknown (reg1 = 0)
         # A tag on a fabric link names the virtual network; a tag anywhere else: unknown.
@@ -178,8 +182,7 @@ def base_flows(gre: GreLayout | None = None) -> list[Message]:
     ]
     if gre is not None:
         flows += _gre_port_flows(gre)
-    out += [FlowMod(FlowCommand.ADD, f) for f in flows]
-    return out
+    return [FlowMod(FlowCommand.ADD, f) for f in flows]
 
 
 def _punt_matches(ether_type: int, ip_proto: int, l4_dst: int

@@ -16,19 +16,25 @@ import grpc
 
 from ctrl.fastpath import WriteDecodeError
 from ctrl.p4rt.entity import CounterData, TableEntry
-from ctrl.p4rt.proto import WRITE_METHOD, p4r, p4r_grpc, rpc_code, rpc_status
+from ctrl.p4rt.proto import p4r, p4r_grpc, rpc_code, rpc_status
 from ctrl.p4rt.schema import P4Schema
-from ctrl.targets.ovs.device import Device
+from ctrl.targets.ovs.device import Device, Pipeline
 from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.fastwrite import DecodedWrite, WriteParser
 from ctrl.targets.ovs.openflow import BatchError
+from ctrl.targets.ovs.rawrpc import MALFORMED, RequestsAsBytes
 from ctrl.targets.ovs.status import batch_status
+from ctrl.targets.ovs.store import Stored
 from ctrl.targets.ovs.validate import Rejected, check_program, parse_table_entry
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.4.1"
 _CODES = {c.value[0]: c for c in grpc.StatusCode}
+# Worded as the reference servers (PI's, in simple_switch_grpc) word them: clients match
+# on them (finsy: "no .*forwarding pipeline config", "election id .*(used|exists)").
+NO_PIPELINE = "No forwarding pipeline config set for this device"
+ELECTION_ID_EXISTS = "Election id already exists"
 
 
 def _uint128(eid: p4r.Uint128) -> int:
@@ -66,6 +72,12 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         self._last_parser: WriteParser | None = None  # the last pipeline's Write decoder
         for dev in devices.values():
             dev.packet_in_sink = lambda msg, d=dev.device_id: self._packet_in(d, msg)
+            if dev.pipeline is not None and dev.pipeline.parser is not None:
+                self._last_parser = dev.pipeline.parser  # taken up from a journal
+
+    def make_parser(self, schema: P4Schema) -> WriteParser | None:
+        """A pipeline's Write decoder (C), or None: Writes through protobuf."""
+        return WriteParser.make(schema) if self.fast_writes else None
 
     # -- arbitration -------------------------------------------------------------------------
     def _group(self, device_id: int, role: str) -> list[_Stream]:
@@ -99,14 +111,17 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         if eid == 0:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "election id 0 is not valid")
         role = arb.role.name
-        if stream.device_id is not None and (stream.device_id, stream.role) != (
-                arb.device_id, role):
+        if stream.device_id is not None and stream.device_id != arb.device_id:
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION,
+                         f"the device id of this stream is {stream.device_id}: it cannot "
+                         f"change to {arb.device_id} on an open stream")
+        if stream.device_id is not None and stream.role != role:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         "device id and role cannot change on an open stream")
+                         "the role cannot change on an open stream")
         for other in self._group(arb.device_id, role):
             if other is not stream and other.election_id == eid:
                 raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                             f"election id {eid} is in use by another controller")
+                             f"{ELECTION_ID_EXISTS} (election id {eid}, another controller)")
         before = self.primary(arb.device_id, role)
         before_eid = before.election_id if before is not None else None
         stream.device_id, stream.role, stream.election_id = arb.device_id, role, eid
@@ -200,9 +215,13 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         decoder of the named device's pipeline reads them where it takes them, protobuf
         otherwise (its DecodeError is then the caller's answer, as without C)."""
         try:
-            if isinstance(request, bytes):
-                request = self._decode(request) or p4r.WriteRequest.FromString(request)
-            return await self._write(request, context)
+            try:
+                if isinstance(request, bytes):
+                    request = self._decode(request) or p4r.WriteRequest.FromString(request)
+                return await self._write(request, context)
+            except MALFORMED as exc:  # bytes that are no WriteRequest
+                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                             f"the request is not a WriteRequest: {exc}") from exc
         except _Abort as exc:
             await context.abort(exc.code, exc.message)
             raise AssertionError("unreachable") from exc
@@ -237,7 +256,7 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         device = self._device(device_id)
         self._check_primary(device_id, role, election_id)
         if device.pipeline is None:
-            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, "no forwarding pipeline set")
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, NO_PIPELINE)
         if atomicity not in (p4r.WriteRequest.CONTINUE_ON_ERROR,
                              p4r.WriteRequest.ROLLBACK_ON_ERROR,
                              p4r.WriteRequest.DATAPLANE_ATOMIC):
@@ -267,29 +286,27 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         try:
             device = self._device(request.device_id)
             if device.pipeline is None:
-                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, "no forwarding pipeline set")
+                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, NO_PIPELINE)
             pl = device.pipeline
             out = p4r.ReadResponse()
             for ent in request.entities:
                 kind = ent.WhichOneof("entity")
                 if kind == "table_entry":
                     te = ent.table_entry
-                    table: str | None = None
-                    if te.table_id:
-                        found = pl.schema.tables.get(te.table_id)
-                        if found is None:
-                            raise _Abort(grpc.StatusCode.NOT_FOUND,
-                                         f"unknown table id {te.table_id}")
-                        table = found.name
-                    key: TableEntry | None = None
-                    if te.match:
-                        key = parse_table_entry(te, pl.schema, p4r.Update.DELETE)
                     counters = await device.counters() if te.HasField("counter_data") else None
-                    for stored in pl.store.read_entries(table, key):
+                    for stored in _selected(pl, te):
                         e = stored.entry
                         if counters is not None:
                             e = replace(e, counter=counters.get(stored.cookie, CounterData()))
                         out.entities.add().table_entry.CopyFrom(e.encode(pl.schema))
+                elif kind == "direct_counter_entry":
+                    # Each table's direct counter: its entries' flows' statistics.
+                    counters = await device.counters()
+                    for stored in _selected(pl, ent.direct_counter_entry.table_entry):
+                        dce = out.entities.add().direct_counter_entry
+                        _key_only(stored.entry.encode(pl.schema), dce.table_entry)
+                        c = counters.get(stored.cookie, CounterData())
+                        dce.data.packet_count, dce.data.byte_count = c.packets, c.bytes
                 elif kind == "packet_replication_engine_entry":
                     gid = ent.packet_replication_engine_entry.multicast_group_entry\
                         .multicast_group_id
@@ -329,8 +346,10 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 return p4r.SetForwardingPipelineConfigResponse()
             config = p4r.ForwardingPipelineConfig()
             config.CopyFrom(request.config)
-            parser = WriteParser.make(schema) if self.fast_writes else None
-            await device.set_pipeline(schema, config, parser)
+            parser = self.make_parser(schema)
+            await device.set_pipeline(
+                schema, config, parser,
+                reconcile=action == p4r.SetForwardingPipelineConfigRequest.RECONCILE_AND_COMMIT)
             if parser is not None:
                 self._last_parser = parser
             return p4r.SetForwardingPipelineConfigResponse()
@@ -344,7 +363,7 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         try:
             device = self._device(request.device_id)
             if device.pipeline is None:
-                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, "no forwarding pipeline set")
+                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, NO_PIPELINE)
             src = device.pipeline.config
             cfg = p4r.ForwardingPipelineConfig(cookie=src.cookie)
             rt = request.response_type
@@ -363,17 +382,29 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         return p4r.CapabilitiesResponse(p4runtime_api_version=API_VERSION)
 
 
-class _WriteAsBytes(grpc.GenericRpcHandler):  # type: ignore[misc]
-    """Write without a request deserializer: the servicer gets the request's bytes. It
-    comes before the generated handlers, which serve the other methods as they are."""
+def _no_parser(schema: P4Schema) -> None:
+    return None
 
-    def __init__(self, servicer: P4RuntimeServicer) -> None:
-        self._handler = grpc.unary_unary_rpc_method_handler(
-            servicer.Write, request_deserializer=None,
-            response_serializer=p4r.WriteResponse.SerializeToString)
 
-    def service(self, call: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        return self._handler if call.method == WRITE_METHOD else None
+def _selected(pl: Pipeline, te: p4r.TableEntry) -> list[Stored]:
+    """The entries a Read's TableEntry names: all (table id 0), a table's, or one."""
+    table: str | None = None
+    if te.table_id:
+        found = pl.schema.tables.get(te.table_id)
+        if found is None:
+            raise _Abort(grpc.StatusCode.NOT_FOUND, f"unknown table id {te.table_id}")
+        table = found.name
+    key: TableEntry | None = None
+    if te.match:
+        key = parse_table_entry(te, pl.schema, p4r.Update.DELETE)
+    return pl.store.read_entries(table, key)
+
+
+def _key_only(full: p4r.TableEntry, out: p4r.TableEntry) -> None:
+    """What names an entry (table, match, priority): a DirectCounterEntry's table_entry."""
+    out.table_id = full.table_id
+    out.match.extend(full.match)
+    out.priority = full.priority
 
 
 async def serve(devices: dict[int, Device], reference: P4Schema, address: str,
@@ -381,12 +412,14 @@ async def serve(devices: dict[int, Device], reference: P4Schema, address: str,
                 ) -> tuple[grpc.aio.Server, int]:
     """Connect every device's bridge, start the gRPC server; returns it and its port.
     `fast_writes`: Write requests decoded in C where the module is built; `credentials`:
-    TLS (ctrl/p4rt/tls.py), else plaintext."""
+    TLS (ctrl/p4rt/tls.py), else plaintext. Each device takes up its journal first."""
+    make_parser = WriteParser.make if fast_writes else _no_parser
     for dev in devices.values():
         await dev.open()
+        await dev.restore(reference, make_parser)
     server = grpc.aio.server()
     servicer = P4RuntimeServicer(devices, reference, fast_writes)
-    server.add_generic_rpc_handlers((_WriteAsBytes(servicer),))
+    server.add_generic_rpc_handlers((RequestsAsBytes(servicer),))
     p4r_grpc.add_P4RuntimeServicer_to_server(servicer, server)
     port = (server.add_insecure_port(address) if credentials is None
             else server.add_secure_port(address, credentials))

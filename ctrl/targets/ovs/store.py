@@ -10,14 +10,15 @@ messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry
 from ctrl.p4rt.proto import p4r, rpc_code
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.ovs import flowenc, pipeline, tunnel
-from ctrl.targets.ovs.flows import GroupCommand, GroupMod, Message
+from ctrl.targets.ovs.flows import Flow, FlowCommand, FlowMod, GroupCommand, GroupMod, Message
+from ctrl.targets.ovs.journal import Change, Saved
 from ctrl.targets.ovs.validate import Parsed, Rejected, parse_update
 
 Key = tuple[str, tuple[tuple[str, int], ...]]
@@ -39,6 +40,19 @@ class Plan:
     messages: list[Message]
     commit: Callable[[], None]
     changes: dict[Key, Stored | None] = field(default_factory=dict)  # None: deleted
+    group_changes: dict[int, MulticastGroupEntry | None] = field(default_factory=dict)
+    ovs_groups: set[int] = field(default_factory=set)  # groups it puts on the bridge
+    next_cookie: int = 1
+
+    def change(self, before: EntryStore) -> Change:
+        """What the plan leaves, as a journal record (`before`: the store it was planned
+        on, for the entries it deletes)."""
+        deleted = [before.entries[k].entry for k, v in self.changes.items()
+                   if v is None and k in before.entries]
+        return Change(((s.entry, s.cookie) for s in self.changes.values() if s is not None),
+                      deleted, (g for g in self.group_changes.values() if g is not None),
+                      [g for g, v in self.group_changes.items() if v is None],
+                      self.ovs_groups, self.next_cookie)
 
     @property
     def ok(self) -> bool:
@@ -120,9 +134,12 @@ class EntryStore:
                     elif parsed.kind == p4r.Update.MODIFY:
                         for g in pipeline.group_ids_used(e):
                             ensure_ovs_group(g, msgs)
+                        # A cookie of its own: a cookie names one version of an entry's
+                        # flows, so a restart can tell the bridge's from the journal's.
                         msgs += flowenc.delete_entry(old.entry, old.cookie)
-                        msgs += flowenc.add_entry(e, old.cookie, self.gre)
-                        entries[k] = Stored(e, old.cookie)
+                        msgs += flowenc.add_entry(e, cookie, self.gre)
+                        entries[k] = Stored(e, cookie)
+                        cookie += 1
                     else:
                         msgs += flowenc.delete_entry(old.entry, old.cookie)
                         entries[k] = None
@@ -172,7 +189,54 @@ class EntryStore:
             self.table_counts.update(counts)
             self.next_cookie = cookie
 
-        return Plan(statuses, messages, commit, entries)
+        return Plan(statuses, messages, commit, entries, groups, ovs_groups, cookie)
+
+    @classmethod
+    def of_saved(cls, schema: P4Schema, gre: pipeline.GreLayout | None, saved: Saved
+                 ) -> EntryStore:
+        """The store a journal kept (ctrl/targets/ovs/journal.py)."""
+        store = cls(schema, gre, groups=dict(saved.groups), ovs_groups=set(saved.ovs_groups),
+                    next_cookie=saved.next_cookie)
+        for k, (e, cookie) in saved.entries.items():
+            store.entries[k] = Stored(e, cookie)
+            store.table_counts[e.table] = store.table_counts.get(e.table, 0) + 1
+        return store
+
+    def snapshot(self) -> Change:
+        """All the store holds, as one journal record."""
+        return Change([(s.entry, s.cookie) for s in self.entries.values()], (),
+                      list(self.groups.values()), (), set(self.ovs_groups), self.next_cookie)
+
+    def restore_messages(self, base: Sequence[Message], flows: Mapping[int, int]
+                         ) -> list[Message]:
+        """What makes a bridge that holds `flows` (cookie -> number of flows) hold exactly
+        this store, touching nothing that is right already. A cookie names one version of
+        an entry's flows (a MODIFY takes a new one) and a bundle lands whole, so an entry
+        whose cookie has its number of flows on the bridge is there as the journal says.
+        The others are added (their cookie's flows deleted first), `base` (the pipeline's
+        own flows, cookie 0) added again unless all are there (each replaces its twin in
+        place), every group added or modified, and the flows of cookies the store does
+        not know deleted (a Write whose reply never left). One atomic bundle: the datapath
+        sees the tables before it or after it. Nothing, where the bridge is as it was."""
+        out: list[Message] = []
+        if flows.get(0, 0) != len(base):
+            out += base
+        for s in self.entries.values():
+            adds = flowenc.add_entry(s.entry, s.cookie, self.gre)
+            if flows.get(s.cookie, 0) == len(adds):
+                continue
+            if s.cookie in flows:
+                out += flowenc.delete_entry(s.entry, s.cookie)
+            out += adds
+        known = {0, *(s.cookie for s in self.entries.values())}
+        for c in sorted(set(flows) - known):
+            out.append(FlowMod(FlowCommand.DELETE, Flow(0xFF, 0, cookie=c),
+                               cookie_mask=(1 << 64) - 1))
+        if out:  # groups before the flows that name them
+            out[:0] = [GroupMod(GroupCommand.ADD_OR_MOD, g, pipeline.group_buckets(group)
+                                if (group := self.groups.get(g)) is not None else ())
+                       for g in sorted(self.ovs_groups | set(self.groups))]
+        return out
 
     def entries_with(self, changes: dict[Key, Stored | None]) -> Iterator[TableEntry]:
         """The entries as they will be once `changes` (a Plan's) are committed."""

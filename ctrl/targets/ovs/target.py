@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import logging
+import os
+import signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -25,9 +29,15 @@ from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.ovs.daemon import OvsDaemons
 from ctrl.targets.ovs.device import Device
 from ctrl.targets.ovs.errors import OvsError
-from ctrl.targets.ovs.ovsdb import OvsBridge
+from ctrl.targets.ovs.journal import Journal
+from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction, bridge_uuids
 from ctrl.targets.ovs.server import serve
-from ctrl.targets.ovs.underlay import Underlay
+from ctrl.targets.ovs.underlay import Underlay, underlay_name
+
+log = logging.getLogger(__name__)
+
+LOCK = "ovs-target.lock"
+GRACE_S = 0.2  # for RPCs under way when the server stops
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,39 +49,121 @@ class BridgeSpec:
     gre: bool = True  # a GRE port and an underlay bridge (at most one per ovs-vswitchd)
 
 
+def _wanted_ports(spec: BridgeSpec) -> set[str]:
+    ports = set((spec.ports or {}).values())
+    return ports | {f"{spec.bridge}-gre", f"{spec.bridge}-ul"} if spec.gre else ports
+
+
 def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int, Device]:
+    """Each bridge as `specs` say, whatever an earlier run left: the bridges, ports and
+    GRE ports that are there already are kept (their flows forward on), those of no spec
+    are deleted; each device journals what it holds beside the daemons."""
     with_gre = [s.bridge for s in specs if s.gre]
     if len(with_gre) > 1:
         raise OvsError(f"bridges {', '.join(with_gre)}: OVS takes one flow-based GRE port "
                        "per ovs-vswitchd; give the others gre=False or a netns of their own")
+    wanted = {s.bridge for s in specs} | {underlay_name(s.bridge) for s in specs if s.gre}
+    existing = daemons.list_bridges()
+    tx = Transaction(daemons)
+    stale = [b for b in existing if b not in wanted]
+    for name in stale:
+        tx.delete_bridge(name)
+    if stale:
+        log.info("%s: bridges of an earlier run deleted: %s", daemons.rundir, ", ".join(stale))
+    for spec in specs:
+        tx.add_bridge(spec.bridge)
+        if spec.bridge in existing:
+            extra = sorted(set(OvsBridge(daemons, spec.bridge).list_ports())
+                           - _wanted_ports(spec))
+            for ifname in extra:
+                tx.delete_port(spec.bridge, ifname)
+            if extra:
+                log.info("bridge %s: ports of an earlier run deleted: %s", spec.bridge,
+                         ", ".join(extra))
+        for port, ifname in (spec.ports or {}).items():
+            tx.add_port(spec.bridge, ifname, port)
+        if spec.gre:
+            Underlay.configure(tx, spec.bridge)
+    tx.commit()
+    uuids = bridge_uuids(daemons)
     devices = {}
     for spec in specs:
-        br = OvsBridge(daemons, spec.bridge)
-        br.create()
-        for port, ifname in (spec.ports or {}).items():
-            br.add_port(ifname, port)
-        underlay = Underlay.create(daemons, br) if spec.gre else None
+        log.info("bridge %s: ready (netdev datapath)", spec.bridge)
+        underlay = Underlay.made(daemons, spec.bridge) if spec.gre else None
+        journal = Journal(daemons.rundir / f"p4rt-{spec.bridge}.journal", spec.bridge,
+                          uuids[spec.bridge], spec.device_id)
         devices[spec.device_id] = Device(spec.device_id, spec.bridge,
                                          daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl,
-                                         underlay)
+                                         underlay, journal=journal)
     return devices
+
+
+class Fabric:
+    """Our own OVS daemons under `rundir` (one ovs-vswitchd per network namespace, the
+    root's in `rundir`, another's in `rundir/NETNS`) and the bridges of `specs`. One
+    target at a time serves a run directory (a lock in it says which)."""
+
+    def __init__(self, rundir: Path, specs: Sequence[BridgeSpec]) -> None:
+        self.rundir = Path(rundir)
+        self.specs = list(specs)
+        self._daemons: list[OvsDaemons] = []
+        self._lock: int | None = None
+
+    def _take_lock(self) -> None:
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        path = self.rundir / LOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise OvsError(f"{self.rundir}: another ovs-target (pid {holder or '?'}) serves "
+                           "this run directory") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock = fd
+
+    def start(self) -> dict[int, Device]:
+        """Daemons (adopted where they run), bridges and devices; undone on failure."""
+        by_ns: dict[str | None, list[BridgeSpec]] = {}
+        for spec in self.specs:
+            by_ns.setdefault(spec.netns, []).append(spec)
+        self._take_lock()
+        devices: dict[int, Device] = {}
+        try:
+            for ns, group in by_ns.items():
+                daemons = OvsDaemons(self.rundir / ns if ns else self.rundir, ns)
+                self._daemons.append(daemons)
+                daemons.start()
+                devices |= setup_bridges(daemons, group)
+        except BaseException:
+            self.stop(keep_adopted=True)  # what an earlier target left forwards on
+            raise
+        return devices
+
+    def stop(self, keep: bool = False, keep_adopted: bool = False) -> None:
+        """Bridges deleted and daemons stopped; `keep`: all left running for the next;
+        `keep_adopted`: only the daemons this one started are stopped."""
+        try:
+            for daemons in reversed(self._daemons):
+                daemons.stop(keep=keep, keep_adopted=keep_adopted)
+        finally:
+            self._daemons.clear()
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
 
 
 @contextlib.contextmanager
 def running(rundir: Path, specs: Sequence[BridgeSpec]) -> Iterator[dict[int, Device]]:
-    """Our own OVS daemons under `rundir` (one ovs-vswitchd per network namespace, the
-    root's in `rundir`, another's in `rundir/NETNS`) and the bridges; stopped on exit."""
-    by_ns: dict[str | None, list[BridgeSpec]] = {}
-    for spec in specs:
-        by_ns.setdefault(spec.netns, []).append(spec)
-    devices: dict[int, Device] = {}
-    with contextlib.ExitStack() as stack:
-        for ns, group in by_ns.items():
-            daemons = OvsDaemons(rundir / ns if ns else rundir, ns)
-            daemons.start()
-            stack.callback(daemons.stop)
-            devices |= setup_bridges(daemons, group)
+    """A `Fabric` for the body, stopped (daemons and bridges gone) on exit."""
+    fabric = Fabric(rundir, specs)
+    devices = fabric.start()
+    try:
         yield devices
+    finally:
+        fabric.stop()
 
 
 class ThreadedTarget:
@@ -123,18 +215,31 @@ def serving(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
 
 
 async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Schema,
-                     address: str, credentials: grpc.ServerCredentials | None = None) -> None:
+                     address: str, credentials: grpc.ServerCredentials | None = None,
+                     keep: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM, then stop within 2 s: the gRPC server (open
+    streams cancelled), the devices, then the bridges and daemons; `keep`: the daemons,
+    bridges, flows, underlay and journals left for the next target (no packet lost);
+    `credentials`: TLS."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    fabric = Fabric(rundir, specs)
     # The set-up and tear-down block (ovs-vsctl, netlink) and pyroute2's blocking calls
     # refuse to run inside a running event loop: both go to a worker thread.
-    with contextlib.ExitStack() as stack:
-        devices = await asyncio.to_thread(stack.enter_context, running(rundir, specs))
+    devices: dict[int, Device] = {}
+    try:
+        devices = await asyncio.to_thread(fabric.start)
+        server, _ = await serve(devices, reference, address, credentials=credentials)
         try:
-            server, _ = await serve(devices, reference, address, credentials=credentials)
-            try:
-                await server.wait_for_termination()
-            finally:
-                await server.stop(1)
-                for dev in devices.values():
-                    await dev.close()
+            await stopping.wait()
+            log.info("stopping%s", ": daemons and bridges left running" if keep else "")
         finally:
-            await asyncio.to_thread(stack.close)
+            await server.stop(GRACE_S)
+    finally:
+        for dev in devices.values():
+            await dev.close(keep)
+        await asyncio.to_thread(fabric.stop, keep)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

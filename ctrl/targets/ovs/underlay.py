@@ -1,7 +1,7 @@
 """The underlay side of a P4 bridge's GRE: its underlay bridge, and what OVS's
 tunneling needs there (see ctrl.targets.ovs.tunnel for what, and why).
 
-`Underlay.create()` (setup, ovs-vsctl) makes the underlay bridge, the P4 bridge's
+`Underlay.configure()` (setup, ovs-vsctl) makes the underlay bridge, the P4 bridge's
 flow-based GRE port and the patch pair between the two; `open()` takes over the
 underlay bridge's flow table. `apply(want)` puts in place what a
 `tunnel.UnderlayState` asks for: addresses through netlink in ovs-vswitchd's
@@ -26,7 +26,7 @@ from ctrl.targets.ovs import unixctl
 from ctrl.targets.ovs.daemon import OvsDaemons
 from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.openflow import OpenFlowConnection
-from ctrl.targets.ovs.ovsdb import OvsBridge
+from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction
 from ctrl.targets.ovs.pipeline import (
     GRE_PORT,
     PATCH_PORT,
@@ -50,6 +50,24 @@ def _mac(value: int) -> str:
     return ":".join(f"{b:02x}" for b in value.to_bytes(6, "big"))
 
 
+def parse_user_routes(text: str, device: str) -> dict[int, int]:
+    """`ovs-appctl ovs/route/show`'s user routes of /32s out of `device` with a gateway
+    ("User: 192.0.2.7/32 dev BR-u GW 192.0.2.1 SRC 192.0.2.1"): destination -> gateway."""
+    out: dict[int, int] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 6 or words[0] != "User:" or words[2:4] != ["dev", device] \
+                or words[4] != "GW":
+            continue
+        dst, _, plen = words[1].partition("/")
+        try:
+            if plen == "32":
+                out[int(ipaddress.IPv4Address(dst))] = int(ipaddress.IPv4Address(words[5]))
+        except ValueError:
+            continue
+    return out
+
+
 def underlay_name(bridge: str) -> str:
     name = f"{bridge}-u"
     if len(name) > netns.IFNAMSIZ:
@@ -70,34 +88,56 @@ class Underlay:
         self._conn: OpenFlowConnection | None = None
         self._refresher: asyncio.Task[None] | None = None
 
-    @classmethod
-    def create(cls, daemons: OvsDaemons, p4: OvsBridge) -> Underlay:
+    @staticmethod
+    def configure(tx: Transaction, p4: str) -> None:
         """`ovs-vsctl add-br BR-u ...`, `add-port BR BR-gre` (type=gre, flow-based) and the
-        patch ports BR-ul / BR-u-p4; the underlay bridge's LOCAL port up, without IPv6."""
-        name = underlay_name(p4.name)
-        ul = OvsBridge(daemons, name)
-        ul.create()
-        p4.add_gre_port(f"{p4.name}-gre", GRE_PORT)
-        p4.add_patch(f"{p4.name}-ul", PATCH_PORT, ul, f"{name}-p4", UNDERLAY_PATCH_PORT)
+        patch ports BR-ul / BR-u-p4, into `tx`."""
+        name = underlay_name(p4)
+        tx.add_bridge(name)
+        tx.add_gre_port(p4, f"{p4}-gre", GRE_PORT)
+        tx.add_patch(p4, f"{p4}-ul", PATCH_PORT, name, f"{name}-p4", UNDERLAY_PATCH_PORT)
+
+    @classmethod
+    def made(cls, daemons: OvsDaemons, p4: str) -> Underlay:
+        """The underlay of `p4` once `configure`'s transaction is done: its LOCAL port up,
+        without IPv6."""
+        name = underlay_name(p4)
         netns.disable_ipv6(name, daemons.netns)
         netns.set_link_up(name, daemons.netns)
         return cls(name, daemons.mgmt_socket(name), daemons.vswitchd_ctl, daemons.netns,
-                   ul.mac())
+                   OvsBridge(daemons, name).mac())
 
     async def open(self) -> None:
+        """Take over the underlay bridge's flows (one atomic bundle: the frames in flight
+        see the old flows or the new), and what an earlier target left in place."""
         self._conn = OpenFlowConnection(self.mgmt_socket, self.bridge)
         await self._conn.open()
         await self._conn.apply(underlay_bridge_flows())
+        await self._discover()
         self._refresher = asyncio.create_task(self._refresh_neighbours(),
                                               name=f"tnl-neigh-{self.bridge}")
 
-    async def close(self) -> None:
+    async def _discover(self) -> None:
+        """What is in place already (a target before this one, killed, left it): the /32
+        addresses of the underlay bridge's LOCAL port, and OVS's user routes out of it.
+        `apply` then adds only what is missing and `prune` takes away the rest."""
+        found = await asyncio.to_thread(netns.addresses, self.bridge, self.netns)
+        addresses = frozenset(int(ipaddress.IPv4Address(a)) for a, n in found if n == 32)
+        text = await unixctl.call(self.vswitchd_ctl, "ovs/route/show")
+        self.applied = UnderlayState(addresses, parse_user_routes(text, self.bridge))
+        if addresses or self.applied.routes:
+            log.info("%s: found %d underlay addresses and %d routes in place", self.bridge,
+                     len(addresses), len(self.applied.routes))
+
+    async def close(self, keep: bool = False) -> None:
+        """Stop; unless `keep`, take away every address and route that is in place."""
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         try:
-            await self.prune(UnderlayState())
+            if not keep:
+                await self.prune(UnderlayState())
         except (OSError, OvsError) as exc:
             log.warning("%s: cleaning up the underlay: %s", self.bridge, exc)
         if self._conn is not None:

@@ -3,7 +3,7 @@
 `parse_update` turns one p4.v1.Update into a checked entity or raises `Rejected`
 with the canonical code of the P4Runtime specification (section 12):
 INVALID_ARGUMENT for unknown ids, missing, duplicate or extra fields and
-parameters, priorities on exact tables, misused default entries; OUT_OF_RANGE
+parameters, priorities on exact tables, misused default entries, is_const set; OUT_OF_RANGE
 for a value wider than its field; PERMISSION_DENIED for a const default action;
 UNIMPLEMENTED for entities this target does not hold.
 """
@@ -61,6 +61,8 @@ def parse_table_entry(msg: p4r.TableEntry, schema: P4Schema, kind: int) -> Table
         if table.has_const_default_action:
             raise Rejected(rpc_code.PERMISSION_DENIED,
                            f"{table.name}: the default action is const")
+    if msg.is_const:
+        raise _invalid(f"{table.name}: is_const is set by the server, never by a Write")
     if msg.priority != 0:
         raise _invalid(f"{table.name}: priority {msg.priority} on an exact-match table")
     match: dict[str, int] = {}

@@ -7,110 +7,21 @@ stream, write when not primary, write with no pipeline.
 
 from __future__ import annotations
 
-import os
-import queue
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 
-from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry
-from ctrl.p4rt.proto import p4r, p4r_grpc, rpc_code, rpc_status
+from ctrl.p4rt.proto import p4r, p4r_grpc, rpc_code
 from ctrl.p4rt.schema import P4Schema
-from ctrl.platform import netns
-from ctrl.targets.ovs.target import BridgeSpec, serving
-from tests.packet.ovs_target import ovs_available
+from tests.targets.ovs.rpc import FWD, PATHS, Stream, copy, upd, update_codes, write
 
 pytestmark = pytest.mark.root
-
-PATHS = BuildPaths(project_root())
-
-
-@pytest.fixture(scope="module")
-def schema() -> P4Schema:
-    return P4Schema.load(PATHS.p4info)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, schema: P4Schema) -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run ovs-vswitchd")
-    if (why := ovs_available()) is not None:
-        pytest.skip(why)
-    uid = os.getpid() % 100000
-    # A namespace of its own: two userspace ovs-vswitchd in one namespace fight over the
-    # datapath's tap device (ovs-netdev).
-    with netns.scratch_netns(f"rps{uid}") as ns:
-        specs = [BridgeSpec(f"rpa{uid}", 1, netns=ns), BridgeSpec(f"rpb{uid}", 2, netns=ns,
-                                                                  gre=False)]
-        with serving(Path(tmp_path_factory.mktemp("ovsrpc")), specs, schema) as target:
-            yield target.address
-
-
-class Stream:
-    """A StreamChannel driven from a test: put requests, take responses."""
-
-    def __init__(self, stub: p4r_grpc.P4RuntimeStub) -> None:
-        self.requests: queue.Queue[p4r.StreamMessageRequest | None] = queue.Queue()
-        self.responses = stub.StreamChannel(iter(self.requests.get, None))
-
-    def arbitrate(self, device_id: int, election: int, role: str = "") -> Any:
-        self.requests.put(p4r.StreamMessageRequest(arbitration=p4r.MasterArbitrationUpdate(
-            device_id=device_id, role=p4r.Role(name=role),
-            election_id=p4r.Uint128(high=0, low=election))))
-        return next(self.responses)
-
-    def close(self) -> None:
-        self.requests.put(None)
-        self.responses.cancel()
-
-
-@pytest.fixture
-def stub(server: str) -> Iterator[p4r_grpc.P4RuntimeStub]:
-    channel = grpc.insecure_channel(server)
-    yield p4r_grpc.P4RuntimeStub(channel)
-    channel.close()
-
-
-@pytest.fixture
-def primary(stub: p4r_grpc.P4RuntimeStub, schema: P4Schema) -> Iterator[Stream]:
-    s = Stream(stub)
-    assert s.arbitrate(1, 10).arbitration.status.code == rpc_code.OK
-    stub.SetForwardingPipelineConfig(p4r.SetForwardingPipelineConfigRequest(
-        device_id=1, election_id=p4r.Uint128(low=10),
-        action=p4r.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT,
-        config=p4r.ForwardingPipelineConfig(p4info=schema.p4info,
-                                            p4_device_config=PATHS.json.read_bytes())))
-    yield s
-    s.close()
-
-
-def copy(msg: p4r.TableEntry) -> p4r.TableEntry:
-    out = p4r.TableEntry()
-    out.CopyFrom(msg)
-    return out
 
 
 def _code(exc: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
     return exc.value.code()
-
-
-def write(stub: p4r_grpc.P4RuntimeStub, schema: P4Schema, updates: list[p4r.Update],
-          device_id: int = 1, election: int = 10) -> None:
-    stub.Write(p4r.WriteRequest(device_id=device_id, election_id=p4r.Uint128(low=election),
-                                updates=updates))
-
-
-def upd(kind: int, entry: TableEntry | p4r.TableEntry, schema: P4Schema) -> p4r.Update:
-    msg = entry.encode(schema) if isinstance(entry, TableEntry) else entry
-    return p4r.Update(type=kind, entity=p4r.Entity(table_entry=msg))
-
-
-FWD = TableEntry("bridging", {"vnet_id": 10, "eth_dst": "02:00:00:00:00:0b"},
-                 "bridging.forward", {"port": 2})
 
 
 def test_invalid_device_id(stub: p4r_grpc.P4RuntimeStub) -> None:
@@ -189,19 +100,6 @@ def test_other_program_refused(stub: p4r_grpc.P4RuntimeStub, schema: P4Schema,
     assert "only mobility.p4" in exc.value.details()
 
 
-def _errors(exc: grpc.RpcError) -> list[int]:
-    for key, value in exc.trailing_metadata():
-        if key == "grpc-status-details-bin":
-            status = rpc_status.Status.FromString(value)
-            out = []
-            for d in status.details:
-                err = p4r.Error()
-                d.Unpack(err)
-                out.append(err.canonical_code)
-            return out
-    return []
-
-
 def test_batch_errors_per_update_in_order(stub: p4r_grpc.P4RuntimeStub, schema: P4Schema,
                                           primary: Stream) -> None:
     good = FWD.encode(schema)
@@ -222,7 +120,7 @@ def test_batch_errors_per_update_in_order(stub: p4r_grpc.P4RuntimeStub, schema: 
     with pytest.raises(grpc.RpcError) as exc:
         write(stub, schema, batch)
     assert _code(exc) == grpc.StatusCode.UNKNOWN
-    assert _errors(exc.value) == [rpc_code.OK, rpc_code.ALREADY_EXISTS, rpc_code.NOT_FOUND,
+    assert update_codes(exc.value) == [rpc_code.OK, rpc_code.ALREADY_EXISTS, rpc_code.NOT_FOUND,
                                   rpc_code.INVALID_ARGUMENT, rpc_code.INVALID_ARGUMENT,
                                   rpc_code.INVALID_ARGUMENT, rpc_code.OUT_OF_RANGE,
                                   rpc_code.INVALID_ARGUMENT]

@@ -1,0 +1,70 @@
+"""The P4Runtime methods with their requests as bytes: bytes that are no request of the
+method answer INVALID_ARGUMENT, as the specification wants of a malformed request,
+where gRPC's own deserializer failing would answer UNKNOWN.
+
+Write takes the bytes themselves (its C decoder reads them, ctrl/targets/ovs/server.py);
+the unary ones and Read are parsed here, then handed to the servicer as the generated
+handlers would. This handler comes before the generated ones, which serve the
+StreamChannel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from ctrl.p4rt.proto import WRITE_METHOD, p4r
+
+SERVICE = "/p4.v1.P4Runtime/"
+MALFORMED = (DecodeError, UnicodeDecodeError)  # pure-Python protobuf raises the second too
+
+Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+
+
+async def parse(cls: Any, data: bytes, context: grpc.aio.ServicerContext) -> Any:
+    """`cls` from `data`, or the call aborted with INVALID_ARGUMENT."""
+    try:
+        return cls.FromString(data)
+    except MALFORMED as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"the request is not a {cls.DESCRIPTOR.name}: {exc}")
+
+
+def _unary(method: Unary, cls: Any, reply: Any) -> grpc.RpcMethodHandler:
+    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        return await method(await parse(cls, data, context), context)
+    return grpc.unary_unary_rpc_method_handler(handle, request_deserializer=None,
+                                               response_serializer=reply.SerializeToString)
+
+
+def _streaming(method: Streaming, cls: Any, reply: Any) -> grpc.RpcMethodHandler:
+    async def handle(data: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async for out in method(await parse(cls, data, context), context):
+            yield out
+    return grpc.unary_stream_rpc_method_handler(handle, request_deserializer=None,
+                                                response_serializer=reply.SerializeToString)
+
+
+class RequestsAsBytes(grpc.GenericRpcHandler):  # type: ignore[misc]
+    def __init__(self, servicer: Any) -> None:
+        self._handlers = {
+            WRITE_METHOD: grpc.unary_unary_rpc_method_handler(
+                servicer.Write, request_deserializer=None,
+                response_serializer=p4r.WriteResponse.SerializeToString),
+            SERVICE + "Read": _streaming(servicer.Read, p4r.ReadRequest, p4r.ReadResponse),
+            SERVICE + "SetForwardingPipelineConfig": _unary(
+                servicer.SetForwardingPipelineConfig, p4r.SetForwardingPipelineConfigRequest,
+                p4r.SetForwardingPipelineConfigResponse),
+            SERVICE + "GetForwardingPipelineConfig": _unary(
+                servicer.GetForwardingPipelineConfig, p4r.GetForwardingPipelineConfigRequest,
+                p4r.GetForwardingPipelineConfigResponse),
+            SERVICE + "Capabilities": _unary(servicer.Capabilities, p4r.CapabilitiesRequest,
+                                             p4r.CapabilitiesResponse),
+        }
+
+    def service(self, call: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        return self._handlers.get(call.method)

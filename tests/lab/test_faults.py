@@ -1,0 +1,86 @@
+"""`ctrl lab down` leaves nothing of the lab behind: not after a clean `up`, not after a
+switch agent was killed (its OVS daemons outlive it; down finds them by their pidfiles).
+"Nothing" is checked, not assumed: no namespace of the lab, no process that names its
+state directory (targets, the controller, ovsdb-server, ovs-vswitchd), no interface of
+its switches in the root namespace."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from ctrl.lab import build, procs
+from ctrl.lab.cli import read_topology
+from ctrl.lab.spec import LabSpec
+from ctrl.lab.state import LabState
+from ctrl.platform import netns
+from ctrl.targets.bmv2 import free_tcp_port
+from tests.packet.ovs_target import ovs_available
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and veth pairs"),
+    pytest.mark.skipif(ovs_available() is not None, reason=str(ovs_available())),
+]
+
+
+def _state(tmp_path: Path, topology: str) -> LabState:
+    text, origin = read_topology(topology)
+    return LabState(tmp_path / "lab", text, origin, "ovs",
+                    [free_tcp_port() for _ in range(4)], f"127.0.0.1:{free_tcp_port()}")
+
+
+def _ours(state_dir: Path) -> list[str]:
+    """Processes whose command line names the lab's state directory."""
+    out = []
+    needle = str(state_dir.resolve())
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if needle in cmd and state != "Z":
+            out.append(f"pid {pid}: {cmd[:160]}")
+    return out
+
+
+def left_behind(spec: LabSpec, state: LabState) -> list[str]:
+    out = [f"namespace {ns}" for ns in netns.list_netns() if ns in spec.namespaces()]
+    out += _ours(state.dir)
+    out += [f"interface {ifname}" for _, ifname in state.links if netns.link_exists(ifname)]
+    out += [f"journal {j}" for j in state.dir.rglob("*.journal")]
+    return out
+
+
+def test_up_and_down_of_a_fat_tree_leaves_nothing(tmp_path: Path) -> None:
+    state = _state(tmp_path, "fat-tree:4")
+    spec = build.up(state)
+    links = list(state.links)
+    assert _ours(state.dir)  # the lab runs
+    build.down(state)
+    state.links = links
+    assert left_behind(spec, state) == []
+
+
+def test_down_after_a_switch_agent_was_killed_leaves_nothing(tmp_path: Path) -> None:
+    state = _state(tmp_path, "cloud-rack")
+    spec = build.up(state)
+    links = list(state.links)
+    target = next(p for p in state.processes if p.name.startswith("ovs-target"))
+    os.kill(target.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while procs.is_running(target) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not procs.is_running(target)
+    daemons = [p for p in _ours(state.dir) if "ovs-vswitchd" in p or "ovsdb-server" in p]
+    assert daemons  # the killed target's daemons forward on
+    build.down(state)
+    state.links = links
+    assert left_behind(spec, state) == []
