@@ -103,6 +103,7 @@ class ControlCore:
         self.confirmed: set[tuple[int, int]] = set()   # seen, or adopted, since the start
         self._link_at = {ref: link for link in topology.links for ref in (link.a, link.b)}
         self.link_seen: dict[Link, float] = {}
+        self.connected: set[str] = set()   # switches whose sessions are up (LLDP flows)
         for vm in topology.vms.values():
             self.tracker.declare(topology.vnets[vm.vnet].id, to_int(vm.mac), to_int(vm.ip),
                                  topology.hypervisors[vm.hypervisor].attach, now)
@@ -342,9 +343,24 @@ class ControlCore:
         self.link_seen[link] = now
         return self._links(now) if link in self.planner.links_down else []
 
+    def switch_state(self, switch: str, connected: bool, now: float) -> None:
+        """A switch's session came up or went. A link with an end we cannot reach keeps
+        the state it had: its LLDP cannot come back, and its data plane still forwards
+        (a switch agent restarting is no link failure); back, its links get a fresh
+        interval to be heard in."""
+        if connected and switch not in self.connected:
+            for link in self.link_seen:
+                if switch in (link.a.switch, link.b.switch) and \
+                        link not in self.planner.links_down:
+                    self.link_seen[link] = now
+        (self.connected.add if connected else self.connected.discard)(switch)
+
     def _links(self, now: float) -> list[Plan]:
         timeout = 3 * self.options.lldp_interval
-        down = {link for link, seen in self.link_seen.items() if now - seen > timeout}
+        heard = {x for x in self.link_seen
+                 if x.a.switch in self.connected and x.b.switch in self.connected}
+        down = {x for x in self.planner.links_down if x not in heard} | {
+            x for x in heard if now - self.link_seen[x] > timeout}
         if not self.planner.set_links_down(down):
             return []
         self.metrics.link_changes += 1

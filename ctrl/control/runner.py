@@ -81,7 +81,7 @@ class Controller:
         self.sessions = {
             name: SwitchSession(sw, schema, device_config, self._on_packets,
                                 partial(self._wanted, name),
-                                election_id, on_sync=self._on_sync, on_read=self._on_read,
+                                election_id, on_change=self._on_change, on_read=self._on_read,
                                 credentials=credentials)
             for name, sw in topology.switches.items()
         }
@@ -169,9 +169,10 @@ class Controller:
                 fut.set_exception(MobilityError("the controller stopped"))
         self._queue.clear()
 
-    def _on_sync(self, switch: str, in_sync: bool) -> None:
+    def _on_change(self, switch: str) -> None:
         st = self.sessions[switch].status()
-        self.feed.publish([SwitchChanged(switch, st.connected, st.primary, in_sync,
+        self.core.switch_state(switch, st.connected, self.clock())
+        self.feed.publish([SwitchChanged(switch, st.connected, st.primary, st.in_sync,
                                          self.clock())])
         if all(s.in_sync for s in self.sessions.values()):
             if not self.synced.is_set():

@@ -79,7 +79,7 @@ class SwitchSession:
     def __init__(self, switch: Switch, schema: P4Schema, device_config: bytes,
                  on_packets: PacketHandler, wanted: Wanted,
                  election_id: tuple[int, int] = (0, 1), backoff: Backoff | None = None,
-                 on_sync: Callable[[str, bool], None] | None = None,
+                 on_change: Callable[[str], None] | None = None,
                  on_read: ReadHandler | None = None,
                  credentials: grpc.ChannelCredentials | None = None) -> None:
         self.switch = switch
@@ -89,7 +89,7 @@ class SwitchSession:
         self.wanted = wanted
         self.election_id = election_id
         self.backoff = backoff or Backoff()
-        self.on_sync = on_sync
+        self.on_change = on_change   # told the switch's name when its status changes
         self.on_read = on_read
         self.credentials = credentials
         self.writes = 0
@@ -129,8 +129,11 @@ class SwitchSession:
     def _set_sync(self, value: bool) -> None:
         if value != self.in_sync:
             self.in_sync = value
-            if self.on_sync is not None:
-                self.on_sync(self.name, value)
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.name)
 
     # -- the session's life --------------------------------------------------------
 
@@ -154,6 +157,7 @@ class SwitchSession:
                 self.reconnects += 1
             self._log.info("%s: connected to %s as %s", self.name, self.switch.grpc_addr,
                            "primary" if self._primary() else "backup")
+            self._changed()
             try:
                 await self._serve(stop)
             finally:
@@ -161,6 +165,7 @@ class SwitchSession:
                 client, self.client = self.client, None
                 if client is not None:
                     await client.close()
+                self._changed()
             if not stop.is_set():
                 self._log.warning("%s: connection lost; reconnecting", self.name)
 
@@ -198,6 +203,7 @@ class SwitchSession:
                             f.cancel()
                 if arbitration in done:
                     client.primary_changed.clear()
+                    self._changed()
                     if client.is_primary:
                         self._log.info("%s: primary now: syncing", self.name)
                     else:

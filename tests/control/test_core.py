@@ -261,3 +261,27 @@ def test_what_changed_is_noticed_in_order() -> None:
                      ("migration", "switched-over"), ("host-moved", "switch-over"),
                      ("migration", "done")]
     assert core.take_notices() == []
+
+
+def test_a_switch_away_is_no_link_down_and_a_silent_link_is() -> None:
+    from ctrl.punt.lldp import build_lldp
+
+    core = ControlCore(parse_topology(TOPO + VM2), Options(lldp_interval=0.5))
+    for sw in core.topo.switches:
+        core.switch_state(sw, True, 0.0)
+
+    def heard(now: float) -> None:   # s1's probe out of s1:1, back at s2:1, and back
+        for here, there in (("s2", "s1"), ("s1", "s2")):
+            frame = build_lldp(there, 1, b"\x02\x00\x00\x00\x00\xfe")
+            core.packet_ins(here, punted(PacketIn(frame, {"ingress_port": 1, "reason": 3,
+                                                          "vnet_id": 0})), 1, now)
+
+    heard(0.0)
+    core.switch_state("s2", False, 0.5)          # s2's agent restarts: no LLDP from it
+    assert core.tick(5.0) == [] and not core.planner.links_down
+    core.switch_state("s2", True, 6.0)           # back: a fresh interval to be heard in
+    assert core.tick(7.0) == [] and not core.planner.links_down
+    [plan] = core.tick(7.6)                      # connected both ends and silent: down
+    assert {str(x.a) for x in core.planner.links_down} == {"s1:1"} and plan.writes() > 0
+    heard(8.0)
+    assert not core.planner.links_down
