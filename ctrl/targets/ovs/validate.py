@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ctrl.errors import MobilityError
 from ctrl.p4rt.entity import MulticastGroupEntry, Replica, TableEntry
 from ctrl.p4rt.proto import p4r, rpc_code
-from ctrl.p4rt.schema import MatchKind, P4Schema
+from ctrl.p4rt.schema import MatchKind, P4Schema, P4Table
 
 PORT_BITS = 9
 
@@ -65,6 +65,7 @@ def parse_table_entry(msg: p4r.TableEntry, schema: P4Schema, kind: int) -> Table
         raise _invalid(f"{table.name}: is_const is set by the server, never by a Write")
     if msg.priority != 0:
         raise _invalid(f"{table.name}: priority {msg.priority} on an exact-match table")
+    _check_direct_resources(msg, table, kind)
     match: dict[str, int] = {}
     for fm in msg.match:
         mf = table.match_fields.get(fm.field_id)
@@ -108,6 +109,27 @@ def parse_table_entry(msg: p4r.TableEntry, schema: P4Schema, kind: int) -> Table
             raise _invalid(f"{act.name}: missing parameter {', '.join(missing)}")
         action = act.name
     return TableEntry(table.name, match, action, params, 0, msg.is_default_action)
+
+
+def _check_direct_resources(msg: p4r.TableEntry, table: P4Table, kind: int) -> None:
+    """What PI answers for resources a table lacks; and what OpenFlow cannot do: a flow's
+    counters start at 0 and cannot be set, so a Write may only ask for that. A DELETE
+    names its entry by the key alone."""
+    if kind == p4r.Update.DELETE:
+        return
+    if msg.HasField("meter_config"):
+        raise _invalid(f"{table.name}: the table has no direct meters")
+    if msg.idle_timeout_ns != 0:
+        raise _invalid(f"{table.name}: idle_timeout_ns must be 0: the table has no idle timeout")
+    if not msg.HasField("counter_data"):
+        return
+    if table.direct_counter is None:
+        raise _invalid(f"{table.name}: the table has no direct counters")
+    data = msg.counter_data
+    if kind != p4r.Update.INSERT or data.packet_count or data.byte_count:
+        raise Rejected(rpc_code.UNIMPLEMENTED,
+                       f"{table.name}: a flow's counters cannot be set on this target; "
+                       "an INSERT may only give them as 0")
 
 
 def parse_group(msg: p4r.MulticastGroupEntry) -> MulticastGroupEntry:

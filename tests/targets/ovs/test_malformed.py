@@ -7,10 +7,11 @@ updates it said it applied: nothing at all where the request as a whole was refu
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry, insert
@@ -30,6 +31,10 @@ SPEC_CODES = {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "FAILE
               "OUT_OF_RANGE", "UNIMPLEMENTED", "ALREADY_EXISTS", "RESOURCE_EXHAUSTED"}
 BASELINE = [TableEntry("bridging", {"vnet_id": 10, "eth_dst": 0x020000000100 + i},
                        "bridging.forward", {"port": 1 + i}) for i in range(3)]
+# Found by CI: an INSERT into ingress_port whose counter_data presets 1 packet, which the
+# target once took and dropped silently.
+PRESET_COUNTER = (b'\x08\x01\x1a\x02\x10\n"!\x08\x01\x12\x1d\x12\x1b\x08\x95\x87\xf5\x13'
+                  b'\x12\x07\x08\x01\x12\x03\n\x01\x00\x1a\x07\n\x05\x08\xcf\xc8\xf1\n:\x02\x10\x01')
 METHODS = ["Read", "SetForwardingPipelineConfig", "GetForwardingPipelineConfig",
            "Capabilities", "Write"]
 
@@ -62,7 +67,9 @@ def _account(state: dict[Key, object], ent: p4r.Entity, kind: int) -> None:
     if ent.WhichOneof("entity") == "table_entry":
         e = TableEntry.decode(ent.table_entry, SCHEMA)
         key: Key = e.key()
-        value: object = e
+        # Reads leave counters out: a count given as 0 is what a new entry holds anyway.
+        zero = e.counter is not None and not (e.counter.packets or e.counter.bytes)
+        value: object = replace(e, counter=None) if zero else e
     else:
         g = MulticastGroupEntry.decode(ent.packet_replication_engine_entry
                                        .multicast_group_entry)
@@ -107,6 +114,7 @@ def test_random_bytes_to_any_method(target: RawTarget, method: str, data: bytes)
 @given(st.one_of(w.mutated_bytes(SCHEMA, header=(1, ELECTION)),
                  w.mutated_trees(SCHEMA, header=(1, ELECTION)),
                  w.write_requests(SCHEMA, 8, (1, ELECTION)).map(lambda r: r.SerializeToString())))
+@example(PRESET_COUNTER)
 def test_mutated_writes_change_exactly_what_they_say(target: RawTarget, data: bytes) -> None:
     _baseline(target)
     state = _held(target)

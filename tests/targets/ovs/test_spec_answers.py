@@ -120,3 +120,23 @@ def test_reconcile_and_commit_keeps_the_entries(stub: p4r_grpc.P4RuntimeStub, sc
     assert [e.table_entry for e in _read(stub, p4r.Entity(table_entry=p4r.TableEntry()))] == \
         [FWD.encode(schema)]
     write(stub, schema, [upd(p4r.Update.DELETE, FWD, schema)])
+
+
+def test_direct_resources_are_refused_where_the_target_cannot_honour_them(
+        stub: p4r_grpc.P4RuntimeStub, schema: P4Schema, primary: Stream) -> None:
+    metered = FWD.encode(schema)
+    metered.meter_config.cir = 1
+    timed = FWD.encode(schema)
+    timed.idle_timeout_ns = 10**9
+    preset = FWD.encode(schema)
+    preset.counter_data.packet_count = 5
+    zero = OTHER.encode(schema)
+    zero.counter_data.SetInParent()
+    with pytest.raises(grpc.RpcError) as exc:
+        write(stub, schema, [upd(p4r.Update.INSERT, m, schema)
+                             for m in (metered, timed, preset, zero)])
+    assert update_codes(exc.value) == [rpc_code.INVALID_ARGUMENT] * 2 + [
+        rpc_code.UNIMPLEMENTED, rpc_code.OK]
+    held = [TableEntry.decode(e.table_entry, schema).key()
+            for e in _read(stub, p4r.Entity(table_entry=p4r.TableEntry()))]
+    assert held == [OTHER.key()]
