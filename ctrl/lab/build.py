@@ -179,6 +179,13 @@ def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
     QEMU guests (`state.guests`) get `accel` (auto: KVM where it runs guests, else TCG);
     a missing QEMU or guest image is said before anything is made."""
     spec = state.spec()
+    taken = [ns for ns in spec.namespaces() if ns in netns.list_netns()]
+    if taken:
+        raise LabError(f"lab {spec.name}: {len(taken)} of its namespaces exist already "
+                       f"({', '.join(taken[:3])}{', ...' if len(taken) > 3 else ''}): a lab "
+                       "of that name is up (`ctrl lab down` with its --state-dir), or one was "
+                       "left by a crash (remove them with `ip netns del NAME`); or name this "
+                       "lab otherwise (`name:` in the topology). Nothing was changed.")
     if spec.guests == "qemu":
         image = guests.prepare()
         state.image = (str(image.kernel), str(image.initramfs), image.kernel_version)

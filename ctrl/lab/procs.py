@@ -51,18 +51,6 @@ def _stat(pid: int) -> tuple[str, int] | None:
     return fields[0], int(fields[19])
 
 
-def find(name: str, pid: int, cmdline_has: str) -> Proc | None:
-    """The live process `pid` if its command line contains `cmdline_has`, else None."""
-    st = _stat(pid)
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return None
-    if st is None or cmdline_has not in cmdline:
-        return None
-    return Proc(name, pid, st[1], tuple(cmdline.split("\0")), "")
-
-
 def is_running(p: Proc) -> bool:
     """The very process we started is alive (not a zombie, not a new owner of its PID)."""
     st = _stat(p.pid)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from ctrl.lab.cli import read_topology
 from ctrl.lab.demo import run_demo
 from ctrl.lab.report import Report
 from ctrl.lab.state import LabState
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import find_simple_switch_grpc
+from tests.lab.labs import renamed, unique_name
 from tests.packet.ovs_target import ovs_available
 
 pytestmark = [
@@ -31,9 +31,8 @@ def test_the_demo_runs_and_leaves_nothing_behind(tmp_path: Path, topology: str,
                                                  target: str) -> None:
     if target == "bmv2" and find_simple_switch_grpc() is None:
         pytest.skip("bmv2 simple_switch_grpc is not on PATH: the lab on bmv2 is not run here")
-    text, origin = read_topology(topology)
-    name = f"d{os.getpid() % 10000}"
-    text = text.replace(f"name: {topology}", f"name: {name}")
+    name = unique_name(tmp_path, "d")
+    text, origin = renamed(topology, name)
     lines: list[str] = []
     result = run_demo(text, origin, state_dir=tmp_path / "state", out_dir=tmp_path / "out",
                       target=target, settle=1.5, say=lines.append)

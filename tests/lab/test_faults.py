@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from ctrl.lab import build, procs
-from ctrl.lab.cli import read_topology
-from ctrl.lab.spec import LabSpec
+from ctrl.lab.spec import LabError, LabSpec
 from ctrl.lab.state import LabState
 from ctrl.platform import netns
-from ctrl.targets.bmv2 import free_tcp_port
+from tests.lab.labs import new_state
 from tests.packet.ovs_target import ovs_available
 
 pytestmark = [
@@ -26,12 +25,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and veth pairs"),
     pytest.mark.skipif(ovs_available() is not None, reason=str(ovs_available())),
 ]
-
-
-def _state(tmp_path: Path, topology: str) -> LabState:
-    text, origin = read_topology(topology)
-    return LabState(tmp_path / "lab", text, origin, "ovs",
-                    [free_tcp_port() for _ in range(4)], f"127.0.0.1:{free_tcp_port()}")
 
 
 def _ours(state_dir: Path) -> list[str]:
@@ -60,7 +53,7 @@ def left_behind(spec: LabSpec, state: LabState) -> list[str]:
 
 
 def test_up_and_down_of_a_fat_tree_leaves_nothing(tmp_path: Path) -> None:
-    state = _state(tmp_path, "fat-tree:4")
+    state = new_state(tmp_path, "fat-tree:4", "ft")
     spec = build.up(state)
     links = list(state.links)
     assert _ours(state.dir)  # the lab runs
@@ -70,7 +63,7 @@ def test_up_and_down_of_a_fat_tree_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_down_after_a_switch_agent_was_killed_leaves_nothing(tmp_path: Path) -> None:
-    state = _state(tmp_path, "cloud-rack")
+    state = new_state(tmp_path, "cloud-rack", "cr")
     spec = build.up(state)
     links = list(state.links)
     target = next(p for p in state.processes if p.name.startswith("ovs-target"))
@@ -84,3 +77,18 @@ def test_down_after_a_switch_agent_was_killed_leaves_nothing(tmp_path: Path) -> 
     build.down(state)
     state.links = links
     assert left_behind(spec, state) == []
+
+
+def test_up_over_a_namespace_left_by_a_crash_says_so_and_changes_nothing(
+        tmp_path: Path) -> None:
+    state = new_state(tmp_path, "stanford", "ns")
+    spec = state.spec()
+    stale = spec.namespaces()[1]
+    netns.create_netns(stale)
+    try:
+        with pytest.raises(LabError, match=rf"{stale}.*left by a crash.*Nothing was changed"):
+            build.up(state)
+        assert [ns for ns in netns.list_netns() if ns in spec.namespaces()] == [stale]
+        assert not state.dir.exists() or LabState.load(state.dir) is None
+    finally:
+        netns.remove_netns(stale)

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from ctrl.lab import build, procs
-from ctrl.lab.cli import read_topology
 from ctrl.lab.migrate import migrate
 from ctrl.lab.spec import LabError, LabSpec
 from ctrl.lab.state import LabState
 from ctrl.platform import netns
-from ctrl.targets.bmv2 import free_tcp_port
+from tests.lab.labs import new_state
 from tests.packet.ovs_target import ovs_available
 from tests.traffic import udp_exchange
 
@@ -25,13 +24,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and veth pairs"),
     pytest.mark.skipif(ovs_available() is not None, reason=str(ovs_available())),
 ]
-
-
-def new_state(tmp_path: Path, topology: str, name: str) -> LabState:
-    text, origin = read_topology(topology)
-    text = text.replace(f"name: {topology}", f"name: {name}")
-    return LabState(tmp_path / "lab", text, origin, "ovs",
-                    [free_tcp_port() for _ in range(4)], f"127.0.0.1:{free_tcp_port()}")
 
 
 def left_behind(spec: LabSpec, state: LabState) -> list[str]:
@@ -44,7 +36,7 @@ def left_behind(spec: LabSpec, state: LabState) -> list[str]:
 
 @pytest.fixture
 def stanford(tmp_path: Path) -> Iterator[tuple[LabState, LabSpec]]:
-    state = new_state(tmp_path, "stanford", f"st{os.getpid() % 10000}")
+    state = new_state(tmp_path, "stanford", "st")
     lines: list[str] = []
     spec = build.up(state, lines.append)
     assert any("in sync" in line for line in lines)
@@ -107,7 +99,7 @@ def test_a_migration_that_cannot_happen_changes_nothing(
 
 def test_an_up_that_fails_half_way_takes_down_what_it_made(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    state = new_state(tmp_path, "stanford", f"sf{os.getpid() % 10000}")
+    state = new_state(tmp_path, "stanford", "sf")
     spec = state.spec()
 
     def no_controller(*_: object) -> None:

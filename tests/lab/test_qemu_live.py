@@ -25,7 +25,6 @@ import pytest
 
 from ctrl.cli import main
 from ctrl.lab import build, guests, procs
-from ctrl.lab.cli import read_topology
 from ctrl.lab.demo import endpoints, probe_options
 from ctrl.lab.migrate import migrate
 from ctrl.lab.probe import Probe
@@ -34,6 +33,7 @@ from ctrl.lab.state import LabState
 from ctrl.northbound.client import ApiError, call
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import free_tcp_port
+from tests.lab.labs import renamed, unique_name
 from tests.packet.ovs_target import ovs_available
 from tests.vm import vmlab
 
@@ -60,11 +60,9 @@ def ours(spec: LabSpec, state: LabState) -> list[str]:
 @pytest.fixture(scope="module")
 def qlab() -> Iterator[Lab]:
     vmlab.guest_image()   # or a skip that says what is missing to make it
-    text, origin = read_topology("cloud-rack")
-    name = f"q{os.getpid() % 10000}"
-    text = text.replace("name: cloud-rack", f"name: {name}")
     # Short: QEMU's unix sockets live under it.
     root = Path(tempfile.mkdtemp(prefix="qlab-"))
+    text, origin = renamed("cloud-rack", unique_name(root, "q"))
     state = LabState(root / "lab", text, origin, "ovs", [free_tcp_port() for _ in range(2)],
                      f"127.0.0.1:{free_tcp_port()}", guests="qemu")
     lines: list[str] = []
