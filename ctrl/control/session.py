@@ -70,6 +70,7 @@ class SessionStatus:
     in_sync: bool
     reconnects: int
     repairs: int
+    malformed_packet_ins: int   # dropped by the client: metadata the P4Info does not allow
     writes: int            # updates written since the session began
     last_error: str
     last_error_at: float | None   # wall clock (time.time())
@@ -99,6 +100,7 @@ class SwitchSession:
         self.in_sync = False
         self.reconnects = 0
         self.repairs = 0     # writes refused, then repaired by a resync
+        self._malformed_before = 0   # malformed packet-ins of the connections before this
         self.last_error = ""
         self.last_error_at: float | None = None
         self._connections = 0
@@ -117,7 +119,12 @@ class SwitchSession:
     def status(self) -> SessionStatus:
         return SessionStatus(self.connected, self.connected and self._primary(),
                              self.pipeline, self.in_sync and self.connected, self.reconnects,
-                             self.repairs, self.writes, self.last_error, self.last_error_at)
+                             self.repairs, self.malformed_packet_ins(), self.writes,
+                             self.last_error, self.last_error_at)
+
+    def malformed_packet_ins(self) -> int:
+        now = 0 if self.client is None else self.client.malformed_packet_ins
+        return self._malformed_before + now
 
     def _primary(self) -> bool:
         return self.client is not None and self.client.is_primary
@@ -164,6 +171,7 @@ class SwitchSession:
                 self._set_sync(False)
                 client, self.client = self.client, None
                 if client is not None:
+                    self._malformed_before += client.malformed_packet_ins
                     await client.close()
                 self._changed()
             if not stop.is_set():

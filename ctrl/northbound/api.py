@@ -66,6 +66,7 @@ async def switches(request: web.Request) -> web.Response:
                     "connected": st.connected, "primary": st.primary,
                     "pipeline": st.pipeline or None, "in_sync": st.in_sync,
                     "reconnects": st.reconnects, "repairs": st.repairs,
+                    "malformed_packet_ins": st.malformed_packet_ins,
                     "last_error": st.last_error or None, "last_error_at": st.last_error_at,
                     "entries": len(s.installed)})
     return web.json_response(out)
@@ -216,17 +217,27 @@ class _ControllerCollector(Collector):
                                       labels=["switch"])
         reconnects = CounterMetricFamily("mobility_switch_reconnects",
                                          "connections after the first", labels=["switch"])
+        bad_meta = CounterMetricFamily("mobility_switch_packet_ins_malformed",
+                                       "packet-ins dropped for metadata the P4Info does not "
+                                       "allow", labels=["switch"])
         for name, s in sessions:
             st = s.status()
             for field, family in per_switch.items():
                 family.add_metric([name], float(getattr(st, field)))
             repairs.add_metric([name], st.repairs)
             reconnects.add_metric([name], st.reconnects)
+            bad_meta.add_metric([name], st.malformed_packet_ins)
         yield from per_switch.values()
         yield GaugeMetricFamily("mobility_switches_connected", "switches connected",
                                 value=sum(s.connected for _, s in sessions))
         yield repairs
         yield reconnects
+        yield bad_meta
+        yield CounterMetricFamily("mobility_packet_ins", "packet-ins the controller read",
+                                  value=m.packet_ins)
+        yield CounterMetricFamily("mobility_packet_ins_unparsable",
+                                  "packet-ins whose frame or metadata the parser refused",
+                                  value=m.malformed)
         finished = CounterMetricFamily("mobility_migrations_finished",
                                        "announced migrations that ended, by how",
                                        labels=["phase"])

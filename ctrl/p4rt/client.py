@@ -22,7 +22,7 @@ from types import TracebackType
 
 import grpc
 
-from ctrl.errors import MobilityError
+from ctrl.errors import MobilityError, P4EncodeError, P4SchemaError
 from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, Update, decode_entity
 from ctrl.p4rt.errors import P4RuntimeError
 from ctrl.p4rt.proto import WRITE_METHOD, p4r, p4r_grpc, rpc_code, rpc_status
@@ -61,6 +61,7 @@ class P4Client:
         self.close_reason = ""
         self.primary_changed = asyncio.Event()   # set when is_primary flips; the reader clears
         self._log = logging.LoggerAdapter(log, {"switch": self.name})
+        self.malformed_packet_ins = 0   # dropped: metadata the P4Info does not allow
 
     @property
     def is_open(self) -> bool:
@@ -166,6 +167,10 @@ class P4Client:
                         self._packets.put_nowait(PacketIn.decode(msg.packet, self.schema))
                     except asyncio.QueueFull:
                         self._log.warning("packet-in queue full: frame dropped")
+                    except (P4SchemaError, P4EncodeError) as exc:
+                        # A switch's bad metadata is its frame's fault, not the stream's.
+                        self.malformed_packet_ins += 1
+                        self._log.warning("malformed packet-in dropped: %s", exc)
                 elif kind == "error":
                     self._log.warning("stream error from switch: %s", msg.error)
             self._closed("the switch ended the stream")

@@ -53,6 +53,10 @@ def test_reads(schema: P4Schema) -> None:
         assert "mobility_hosts 2.0" in metrics and "mobility_moves_total 0.0" in metrics
         assert 'mobility_switch_repairs_total{switch="s4"} 0.0' in metrics
         assert 'mobility_switch_in_sync{switch="s4"} 0.0' in metrics
+        assert 'mobility_switch_packet_ins_malformed_total{switch="s4"} 0.0' in metrics
+        assert "mobility_packet_ins_total 0.0" in metrics
+        assert "mobility_packet_ins_unparsable_total 0.0" in metrics
+        assert all(s["malformed_packet_ins"] == 0 for s in switches)
 
     run(schema, body)
 
