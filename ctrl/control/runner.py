@@ -200,8 +200,9 @@ class Controller:
     async def _gate_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
         missing = sorted(set(self.sessions) - set(self._readback))
-        log.warning("not read back after %.1f s: %s; syncing the others", delay,
-                    ", ".join(missing))
+        if missing and not self._gate.is_set():
+            log.warning("not read back after %.1f s: %s; syncing the others", delay,
+                        ", ".join(missing))
         self._open_gate()
 
     def _open_gate(self) -> None:

@@ -96,7 +96,8 @@ def _make_network(spec: LabSpec, state: LabState, say: Progress) -> None:
         f"{len(spec.hosts)} hosts" + (", a WAN router" if spec.wan else ""))
 
 
-def _listening(addr: str) -> Callable[[], bool]:
+def listening(addr: str) -> Callable[[], bool]:
+    """A check: something accepts TCP connections at HOST:PORT."""
     host, _, port = addr.rpartition(":")
 
     def check() -> bool:
@@ -122,7 +123,7 @@ def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
             p = procs.spawn(f"bmv2 {sw.name}", argv, state.dir / f"bmv2-{sw.name}.log")
             state.processes.append(p)
             state.save()
-            procs.wait_until(_listening(sw.grpc_addr), p, START_TIMEOUT, "serving P4Runtime")
+            procs.wait_until(listening(sw.grpc_addr), p, START_TIMEOUT, "serving P4Runtime")
         say(f"{len(spec.switches)} bmv2 switches")
         return
     for site in spec.topology.sites:
@@ -144,13 +145,14 @@ def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
         p = procs.spawn(f"ovs-target {site}", _python(*argv), state.dir / f"ovs-{site}.log")
         state.processes.append(p)
         state.save()
-        procs.wait_until(_listening(members[0].grpc_addr), p, START_TIMEOUT,
+        procs.wait_until(listening(members[0].grpc_addr), p, START_TIMEOUT,
                          "serving P4Runtime")
     say(f"{len(spec.switches)} Open vSwitch bridges behind {len(spec.topology.sites)} "
         "P4Runtime servers")
 
 
-def _in_sync(api: str) -> Callable[[], bool]:
+def in_sync(api: str) -> Callable[[], bool]:
+    """A check: the controller at `api` answers and has every switch in sync."""
     def check() -> bool:
         try:
             rows = call(api, "switches", timeout=2)
@@ -170,7 +172,7 @@ def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
     p = procs.spawn("controller", argv, state.dir / "controller.log")
     state.processes.append(p)
     state.save()
-    procs.wait_until(_in_sync(state.api), p, START_TIMEOUT, "in sync with every switch")
+    procs.wait_until(in_sync(state.api), p, START_TIMEOUT, "in sync with every switch")
     say(f"controller in sync with every switch; API on http://{state.api}/api/v1")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from pathlib import Path
 
 from ctrl.lab import build, procs
@@ -161,6 +163,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_fault(args: argparse.Namespace) -> int:
+    from ctrl.lab import faults
+
+    state = _state(args)
+    if args.action == "kill":
+        faults.kill(state, args.component)
+        say(f"killed {args.component} (SIGKILL): `ctrl lab fault start {args.component}` "
+            "starts it again")
+        return 0
+    if args.action == "start":
+        faults.start(state, args.component)
+        up = time.monotonic()
+        done = faults.wait_in_sync(state)
+        say(f"{args.component} started again; every switch in sync "
+            f"{(done - up) * 1e3:,.0f} ms after it was up")
+        return 0
+    r = faults.restart(state, args.component, args.down)
+    say(f"{args.component}: killed, up again {r.down_s * 1e3:,.0f} ms later; every switch "
+        f"in sync {r.recovery_s * 1e3:,.0f} ms after the kill "
+        f"({r.sync_after_up_s * 1e3:,.0f} ms after it was up)")
+    return 0
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from ctrl.lab.chaos import run_chaos, table
+
+    state = _state(args)
+    say(f"chaos for {args.duration:g} s: each component killed (kill -9) and started again "
+        "under the probe, a migration after each (Ctrl-C ends it)")
+    steps = run_chaos(state, args.duration, only=args.only, say=say)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "chaos.json").write_text(json.dumps([s.to_json() for s in steps], indent=1))
+    lines = table(steps)
+    (out / "chaos.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    say(f"wrote {out / 'chaos.json'} and {out / 'chaos.txt'}")
+    return 0 if all(s.ok for s in steps) else 1
+
+
 def cmd_topologies(args: argparse.Namespace) -> int:
     if args.fat_tree is not None:
         print(fat_tree_yaml(args.fat_tree, args.vms), end="")
@@ -244,6 +286,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     demo.add_argument("--out", default="lab-demo", help="output folder (default %(default)s)")
     demo.add_argument("--verbose-probe", action="store_true", help="probe progress each second")
     demo.set_defaults(func=cmd_demo)
+    fault = cmds.add_parser("fault", help="kill a component of the lab, or start it again",
+                            description="COMPONENT is a process of the lab as `ctrl lab "
+                            "status` lists it, a colon for the space: controller, "
+                            "ovs-target:SITE, bmv2:SWITCH. kill: SIGKILL, as a crash (a "
+                            "target's OVS daemons forward on); start: its command line again; "
+                            "restart: both, then wait until every switch is in sync and say "
+                            "how long it took.")
+    fault.add_argument("action", choices=("kill", "start", "restart"))
+    fault.add_argument("component")
+    fault.add_argument("--down", type=float, default=0.5,
+                       help="restart: seconds between the kill and the start (default 0.5)")
+    fault.set_defaults(func=cmd_fault)
+    chaos = cmds.add_parser("chaos", help="every component killed and restarted in turn "
+                            "under the probe, with migrations in between",
+                            description="Rounds of faults until DURATION seconds have passed "
+                            "(at least one round): each component killed (kill -9) and "
+                            "started again while the probe runs, then one of the lab's demo "
+                            "migrations. A table per step: time down, time until every "
+                            "switch is in sync, datagrams lost, TCP's fate. Exit 1 if a fault "
+                            "lost a datagram or TCP broke.")
+    chaos.add_argument("--duration", type=float, default=30.0,
+                       help="seconds (default %(default)s)")
+    chaos.add_argument("--only", action="append", default=[], metavar="COMPONENT",
+                       help="only this component (repeatable)")
+    chaos.add_argument("--out", default="lab-chaos", help="output folder (default %(default)s)")
+    chaos.set_defaults(func=cmd_chaos)
     topo = cmds.add_parser("topologies", help="list the shipped topologies, or print a "
                            "generated fat-tree")
     topo.add_argument("--fat-tree", type=int, metavar="K", help="print a k-ary fat-tree")

@@ -77,8 +77,10 @@ def spawn(name: str, argv: Sequence[str], log_file: Path, *, ns: str | None = No
     return Proc(name, child.pid, st[1], tuple(full), str(log_file))
 
 
-def wait_until(ready: Callable[[], bool], proc: Proc, timeout: float, what: str) -> None:
-    """Poll `ready` until it holds; fail early, pointing at the log, if `proc` dies."""
+def wait_until(ready: Callable[[], bool], proc: Proc, timeout: float, what: str,
+               interval: float = 0.1) -> None:
+    """Poll `ready` every `interval` s until it holds; fail early, pointing at the log,
+    if `proc` dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
@@ -86,7 +88,7 @@ def wait_until(ready: Callable[[], bool], proc: Proc, timeout: float, what: str)
         if not is_running(proc):
             raise LabError(f"{proc.name} exited while {what}; its log: {proc.log}\n"
                            f"{_tail(Path(proc.log))}")
-        time.sleep(0.1)
+        time.sleep(interval)
     raise LabError(f"{proc.name}: not {what} after {timeout:.0f} s; its log: {proc.log}\n"
                    f"{_tail(Path(proc.log))}")
 

@@ -32,6 +32,11 @@ from ctrl.p4rt.wire import WriteEncoder
 log = logging.getLogger(__name__)
 
 ElectionId = tuple[int, int]  # (high, low)
+# A channel of its own subchannels: gRPC shares them between a process's channels by
+# default, and a shared one that failed waits out its own back-off (1 s, then x1.6 to
+# 120 s), so a new channel to a switch agent that is back was refused at once, for
+# seconds. The session's reconnect loop is the back-off.
+CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
 
 
 class ArbitrationError(MobilityError):
@@ -88,8 +93,10 @@ class P4Client:
         """Connect, open the stream and send arbitration; wait for the switch's answer."""
         self.closed.clear()
         self.close_reason = ""
-        self._channel = (grpc.aio.insecure_channel(self.address) if self.credentials is None
-                         else grpc.aio.secure_channel(self.address, self.credentials))
+        self._channel = (
+            grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            if self.credentials is None
+            else grpc.aio.secure_channel(self.address, self.credentials, options=CHANNEL_OPTIONS))
         self._stub = p4r_grpc.P4RuntimeStub(self._channel)
         self._write = self._channel.unary_unary(
             WRITE_METHOD, request_serializer=None,

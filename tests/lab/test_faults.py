@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from ctrl.lab import build, procs
-from ctrl.lab.spec import LabError, LabSpec
+from ctrl.lab.spec import LabError
 from ctrl.lab.state import LabState
 from ctrl.platform import netns
-from tests.lab.labs import new_state
+from tests.lab.labs import left_behind, new_state, processes_naming
 from tests.packet.ovs_target import ovs_available
 
 pytestmark = [
@@ -27,36 +27,11 @@ pytestmark = [
 ]
 
 
-def _ours(state_dir: Path) -> list[str]:
-    """Processes whose command line names the lab's state directory."""
-    out = []
-    needle = str(state_dir.resolve())
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if needle in cmd and state != "Z":
-            out.append(f"pid {pid}: {cmd[:160]}")
-    return out
-
-
-def left_behind(spec: LabSpec, state: LabState) -> list[str]:
-    out = [f"namespace {ns}" for ns in netns.list_netns() if ns in spec.namespaces()]
-    out += _ours(state.dir)
-    out += [f"interface {ifname}" for _, ifname in state.links if netns.link_exists(ifname)]
-    out += [f"journal {j}" for j in state.dir.rglob("*.journal")]
-    return out
-
-
 def test_up_and_down_of_a_fat_tree_leaves_nothing(tmp_path: Path) -> None:
     state = new_state(tmp_path, "fat-tree:4", "ft")
     spec = build.up(state)
     links = list(state.links)
-    assert _ours(state.dir)  # the lab runs
+    assert processes_naming(state.dir)  # the lab runs
     build.down(state)
     state.links = links
     assert left_behind(spec, state) == []
@@ -72,7 +47,7 @@ def test_down_after_a_switch_agent_was_killed_leaves_nothing(tmp_path: Path) -> 
     while procs.is_running(target) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not procs.is_running(target)
-    daemons = [p for p in _ours(state.dir) if "ovs-vswitchd" in p or "ovsdb-server" in p]
+    daemons = [p for p in processes_naming(state.dir) if "ovs-vswitchd" in p or "ovsdb-server" in p]
     assert daemons  # the killed target's daemons forward on
     build.down(state)
     state.links = links

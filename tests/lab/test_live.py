@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from ctrl.lab import build, procs
+from ctrl.lab import build
 from ctrl.lab.migrate import migrate
 from ctrl.lab.spec import LabError, LabSpec
 from ctrl.lab.state import LabState
 from ctrl.platform import netns
-from tests.lab.labs import new_state
+from tests.lab.labs import left_behind, new_state
 from tests.packet.ovs_target import ovs_available
 from tests.traffic import udp_exchange
 
@@ -24,14 +24,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and veth pairs"),
     pytest.mark.skipif(ovs_available() is not None, reason=str(ovs_available())),
 ]
-
-
-def left_behind(spec: LabSpec, state: LabState) -> list[str]:
-    out = [ns for ns in netns.list_netns() if ns.startswith(f"{spec.name}-")]
-    out += [p.name for p in state.processes if procs.is_running(p)]
-    out += [sw.ports[p] for sw in spec.switches.values() for p in sw.ports
-            if netns.link_exists(sw.ports[p])]
-    return out
 
 
 @pytest.fixture

@@ -1,0 +1,142 @@
+"""`ctrl lab chaos`: every component of the lab killed in turn (kill -9) and started
+again under the probe, with a migration from the lab's `demo` list after each, until the
+time is up; each step measured on its own.
+
+Per fault the table says how long the component was down, how long until the
+controller had every switch in sync again, what the probe lost meanwhile (no VM moves
+during a fault: every flow is one that did not move, so anything lost is the fault's)
+and whether its TCP stream lived. The migrations in between show that the fabric still
+does its job after each fault; their interruption is the usual one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ctrl.lab import faults
+from ctrl.lab.demo import endpoints, migrate_apart, probe_options
+from ctrl.lab.faults import FaultResult
+from ctrl.lab.moves import Migration
+from ctrl.lab.probe import Probe
+from ctrl.lab.report import Report
+from ctrl.lab.spec import LabError, LabSpec
+from ctrl.lab.state import LabState
+
+SETTLE_S = 0.5     # probe time before a fault, and after the fabric is whole again
+DOWN_S = 0.5       # how long a killed component stays down
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosStep:
+    label: str
+    report: Report                 # the probe's, over this step alone
+    fault: FaultResult | None = None
+    migration: Migration | None = None
+
+    @property
+    def lost(self) -> int:
+        return sum(u.lost for u in self.report.udp)
+
+    @property
+    def tcp_ok(self) -> bool:
+        return all(t.survived and t.complete and t.in_order for t in self.report.tcp)
+
+    @property
+    def ok(self) -> bool:
+        """A fault: nothing lost, TCP alive. A migration: TCP alive."""
+        return self.tcp_ok and (self.fault is None or self.lost == 0)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"label": self.label, "lost": self.lost,
+                                  "tcp_ok": self.tcp_ok, "ok": self.ok,
+                                  "longest_gap_ms": self.report.longest_gap_ms}
+        if self.fault is not None:
+            f = self.fault
+            out |= {"component": f.component, "down_s": round(f.down_s, 4),
+                    "recovery_s": round(f.recovery_s, 4),
+                    "sync_after_up_s": round(f.sync_after_up_s, 4)}
+        if self.migration is not None:
+            m = self.migration
+            out |= {"vm": m.host, "from": m.src, "to": m.dst,
+                    "pause_ms": round(m.downtime * 1e3, 3)}
+        return out
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:,.0f} ms"
+
+
+def table(steps: Sequence[ChaosStep]) -> list[str]:
+    rows = [("step", "down", "in sync after", "after up", "UDP lost", "longest gap", "TCP")]
+    for s in steps:
+        f = s.fault
+        rows.append((s.label,
+                     _ms(f.down_s) if f else "-",
+                     _ms(f.recovery_s) if f else "-",
+                     _ms(f.sync_after_up_s) if f else "-",
+                     str(s.lost), f"{s.report.longest_gap_ms:,.1f} ms",
+                     "alive" if s.tcp_ok else "BROKEN"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows]
+
+
+def _next_move(spec: LabSpec, state: LabState, turn: int) -> tuple[str, str] | None:
+    """The next of the lab's demo migrations that can be made from where VMs are now."""
+    steps = spec.demo
+    for i in range(len(steps)):
+        step = steps[(turn + i) % len(steps)]
+        if state.locations.get(step.vm, spec.hosts[step.vm].hypervisor) != step.to:
+            return step.vm, step.to
+    return None
+
+
+def run_chaos(state: LabState, duration: float, *, only: Sequence[str] = (),
+              say: Callable[[str], None] = print) -> list[ChaosStep]:
+    """Rounds of faults (every component, or those in `only`) until `duration` seconds
+    have passed; at least one round."""
+    if not state.up:
+        raise LabError("the lab is not up (`ctrl lab up TOPOLOGY` first)")
+    spec = state.spec()
+    every = faults.components(state)
+    unknown = sorted(set(only) - set(every))
+    if unknown:
+        raise LabError(f"no component {', '.join(unknown)} in this lab "
+                       f"(components: {', '.join(every)})")
+    chosen = [c for c in every if not only or c in only]
+    a, b = endpoints(spec)
+    options = probe_options(spec)
+    steps: list[ChaosStep] = []
+    end = time.monotonic() + duration
+    turn = 0
+    while not steps or time.monotonic() < end:
+        for component in chosen:
+            say(f"[{len(steps) + 1}] kill -9 {component}, down {DOWN_S:g} s, started again")
+            with Probe(a, b, options) as probe:
+                time.sleep(SETTLE_S)
+                fault = faults.restart(state, component, DOWN_S)
+                time.sleep(SETTLE_S)
+            assert probe.report is not None
+            step = ChaosStep(f"kill -9 {component}", probe.report, fault=fault)
+            say(f"    in sync {_ms(fault.recovery_s)} after the kill "
+                f"({_ms(fault.sync_after_up_s)} after it was up); {step.lost} datagrams lost; "
+                f"TCP {'alive' if step.tcp_ok else 'BROKEN'}")
+            steps.append(step)
+            move = _next_move(spec, state, turn)
+            turn += 1
+            if move is None:
+                continue
+            with Probe(a, b, options) as probe:
+                time.sleep(SETTLE_S)
+                m = migrate_apart(state, *move, announce=True)
+                faults.wait_in_sync(state)
+                time.sleep(SETTLE_S)
+            assert probe.report is not None
+            step = ChaosStep(f"migrate {m.host} {m.src} -> {m.dst}", probe.report,
+                             migration=m)
+            say(f"    {step.label}: paused {m.downtime * 1e3:.1f} ms; "
+                f"TCP {'alive' if step.tcp_ok else 'BROKEN'}")
+            steps.append(step)
+    return steps

@@ -1,0 +1,106 @@
+"""Faults on purpose (`ctrl lab fault`, `ctrl lab chaos`) on cloud-rack for real (root,
+Open vSwitch): each switch agent and the controller killed with SIGKILL and started
+again under the probe, a migration after each. Nothing that did not move loses a
+datagram, TCP lives through it all, every switch is in sync again (as the controller
+says after it reconnected), and `down` leaves nothing of the restarted processes.
+Recovery times are printed, not asserted."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from ctrl.cli import main
+from ctrl.lab import build, faults, procs
+from ctrl.lab.chaos import run_chaos, table
+from ctrl.lab.spec import LabError
+from ctrl.lab.state import LabState
+from tests.lab.labs import left_behind, new_state
+from tests.packet.ovs_target import ovs_available
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and veth pairs"),
+    pytest.mark.skipif(ovs_available() is not None, reason=str(ovs_available())),
+]
+
+
+def test_every_component_killed_and_restarted_under_the_probe_loses_nothing(
+        tmp_path: Path) -> None:
+    state = new_state(tmp_path, "cloud-rack", "ch")
+    spec = build.up(state)
+    try:
+        assert faults.components(state) == ["ovs-target:campus-a", "ovs-target:campus-b",
+                                            "controller"]
+        pids = {p.name: p.pid for p in state.processes}
+        lines: list[str] = []
+        steps = run_chaos(state, 0.0, say=lines.append)
+        print("\n".join(lines + table(steps)))
+        killed = [s for s in steps if s.fault is not None]
+        assert [s.fault.component for s in killed if s.fault] == faults.components(state)
+        for s in killed:
+            assert s.fault is not None and s.fault.in_sync >= s.fault.serving > s.fault.killed
+            assert s.lost == 0, s.to_json()
+            assert s.tcp_ok, s.to_json()
+        moved = [s for s in steps if s.migration is not None]
+        assert [(s.migration.src, s.migration.dst) for s in moved if s.migration] == [
+            ("server2", "server1"), ("server1", "server3"), ("server3", "server1")]
+        assert all(s.tcp_ok for s in moved)
+        # Every one is a new process, the state points at it, and it runs.
+        again = LabState.load(state.dir)
+        assert again is not None
+        for p in again.processes:
+            assert procs.is_running(p) and p.pid != pids[p.name], p
+        assert state.locations["vm2"] == "server1"
+    finally:
+        build.down(state)
+    assert left_behind(spec, state) == []
+
+
+def refused(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """What `ctrl ARGS` says when it refuses (exit 2)."""
+    capsys.readouterr()
+    assert main(args) == 2
+    return capsys.readouterr().err
+
+
+def test_fault_on_the_command_line_and_its_errors(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    state = new_state(tmp_path, "cloud-rack", "cf")
+    spec = build.up(state)
+    lab = ["lab", "--state-dir", str(state.dir)]
+    try:
+        err = refused([*lab, "fault", "kill", "nope"], capsys)
+        assert "no component 'nope'" in err and "ovs-target:campus-a" in err
+        assert "runs already" in refused([*lab, "fault", "start", "controller"], capsys)
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main([*lab, "fault", "kill", "ovs-target:campus-b"]) == 0
+        assert "is not running" in refused([*lab, "fault", "kill", "ovs-target:campus-b"],
+                                           capsys)
+        with redirect_stdout(out):
+            assert main([*lab, "status"]) == 0
+            assert main([*lab, "fault", "start", "ovs-target:campus-b"]) == 0
+            assert main([*lab, "fault", "restart", "controller", "--down", "0"]) == 0
+            assert main([*lab, "chaos", "--only", "ovs-target:campus-a", "--duration", "0",
+                         "--out", str(tmp_path / "out")]) == 0
+        text = out.getvalue()
+        assert "ovs-target campus-b" in text and "GONE" in text
+        assert "every switch in sync" in text
+        report = json.loads((tmp_path / "out" / "chaos.json").read_text())
+        assert [r["label"] for r in report] == ["kill -9 ovs-target:campus-a",
+                                                "migrate vm2 server2 -> server1"]
+        assert report[0]["lost"] == 0 and report[0]["recovery_s"] > 0
+        assert (tmp_path / "out" / "chaos.txt").read_text().startswith("step")
+        with pytest.raises(LabError, match="no component ovs-target:campus-z"):
+            run_chaos(state, 0.0, only=["ovs-target:campus-z"])
+    finally:
+        # The commands changed the state on disk (new processes): down as `ctrl lab down`.
+        state = LabState.load(state.dir) or state
+        build.down(state)
+    assert left_behind(spec, state) == []
