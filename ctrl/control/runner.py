@@ -352,7 +352,8 @@ class Controller:
         """LLDP out of every fabric port each interval."""
         while not stop.is_set():
             for send in self.core.lldp_probes():
-                if self.sessions[send.switch].connected:
+                session = self.sessions[send.switch]
+                if session.connected and session.may_write():   # a standby sends nothing
                     await self._send(send)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.core.options.lldp_interval)

@@ -189,6 +189,8 @@ class SwitchSession:
         client = P4Client(self.switch.grpc_addr, self.switch.device_id, self.election_id,
                           name=self.name, credentials=self.credentials)
         await client.open()
+        if client.election_id != self.election_id:   # changed while it connected (HA)
+            await client.arbitrate(self.election_id)
         async with self._lock:
             self.client, self.installed, self.pipeline = client, {}, ""
         if not client.is_primary:
@@ -342,6 +344,8 @@ class SwitchSession:
     async def packet_out(self, port: int, frame: bytes) -> None:
         if self.client is None or not self.client.is_open:
             raise SessionError(f"{self.name}: not connected")
+        if self.client.schema is None or not self.may_write():
+            raise SessionError(f"{self.name}: not synced as primary: no frame sent")
         await self.client.packet_out(PacketOut(frame, {"egress_port": port}))
 
 
