@@ -136,12 +136,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             app = make_app(controller, hypervisors, auth)
             if elector is not None:
                 from ctrl.ha import failover, northbound
+                from ctrl.ha.shared import SharedState
 
-                failover.attach(controller, elector)
+                shared = SharedState(controller, elector)
+                failover.attach(controller, elector, shared)
                 northbound.install(app, controller, elector)
                 stack.push_async_callback(elector.etcd.close)
-                ha_task = asyncio.create_task(elector.run(stop), name="election")
-                stack.push_async_callback(asyncio.wait_for, ha_task, 5.0)
+                for coro, what in ((elector.run(stop), "election"),
+                                   (shared.run(stop), "shared-state")):
+                    task = asyncio.create_task(coro, name=what)
+                    stack.push_async_callback(asyncio.wait_for, task, 5.0)
             runner = web.AppRunner(app)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)

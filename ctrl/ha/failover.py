@@ -20,16 +20,21 @@ from prometheus_client.registry import Collector
 from ctrl.control.runner import Controller
 from ctrl.errors import MobilityError
 from ctrl.ha.election import Elector
+from ctrl.ha.shared import SharedState
 from ctrl.ha.standing import Standing
 
 log = logging.getLogger(__name__)
 
 
-def attach(controller: Controller, elector: Elector) -> None:
-    """Each change of role or term re-arbitrates every open switch stream at once."""
+def attach(controller: Controller, elector: Elector, shared: SharedState | None = None
+           ) -> None:
+    """Each change of role or term re-arbitrates every open switch stream at once; made
+    leader, the core first takes the shared state's hot copy, and writes its own after."""
 
     async def changed(s: Standing) -> None:
         eid = s.election_id
+        if shared is not None and s.is_leader:
+            shared.take_over()
         log.warning("%s: %s (%s): election id %s on every switch", elector.name,
                     s.role.value, s.note, eid)
         results = await asyncio.gather(
@@ -40,6 +45,11 @@ def attach(controller: Controller, elector: Elector) -> None:
                 if not isinstance(r, MobilityError):
                     raise r
                 log.warning("%s: re-arbitration with %s: %s", name, eid, r)
+        if shared is not None and s.is_leader:
+            try:
+                await shared.snapshot()
+            except MobilityError as exc:
+                log.warning("%s: shared state not written: %s", elector.name, exc)
 
     elector.on_change = changed
 
