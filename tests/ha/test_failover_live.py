@@ -47,6 +47,7 @@ links:
 hypervisors:
   h1: {{switch: s1, port: 2}}
   h2: {{switch: s2, port: 2}}
+  h3: {{switch: s2, port: 3}}
 vnets:
   blue: {{id: 10, gateway_mac: "02:00:00:00:00:01"}}
 vms:
@@ -108,6 +109,14 @@ class Serve:
     def get(self, path: str) -> object:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
             return json.loads(r.read()) if path.startswith("/api") else r.read().decode()
+
+    def send(self, method: str, path: str, body: dict[str, str] | None = None) -> object:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
 
     def ha(self) -> dict[str, object]:
         try:
@@ -172,6 +181,14 @@ def test_failover_fencing_and_etcd_down(fabric: dict[str, str], etcd: EtcdProces
         assert not c2.primary() and c1.primary()
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP, timeout=10)
 
+        # a migration announced to the primary, in flight when it dies
+        c1.send("POST", "/api/v1/migrate", {"vm": "vm2", "to": "h3"})
+
+        def in_flight(c: Serve) -> list[object]:
+            book = c.get("/api/v1/migrations")
+            assert isinstance(book, dict)
+            return [m["to"] for m in book["active"] if m["mac"] == VM2_MAC]
+
         # 1. the primary killed: the standby is primary on every switch
         c1.signal(signal.SIGKILL)
         c1.proc.wait(5)
@@ -179,6 +196,9 @@ def test_failover_fencing_and_etcd_down(fabric: dict[str, str], etcd: EtcdProces
         print(f"\nkill -9 of the primary: the standby primary on every switch {took:.2f} s "
               "later")
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP, timeout=5)
+        assert in_flight(c2) == ["s2:3"]   # it knew the migration in flight, and ends it
+        assert c2.send("DELETE", "/api/v1/migrate/vm2") is not None
+        assert in_flight(c2) == []
 
         # 2. the primary frozen past its lease, then resumed: fenced, it steps down
         c3 = serve("c3", 3)
