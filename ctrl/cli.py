@@ -8,10 +8,12 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ctrl import __version__
 from ctrl.errors import MobilityError, P4BuildError
@@ -19,6 +21,9 @@ from ctrl.northbound.auth import ApiAuth, AuthError, check_listen, read_token, s
 from ctrl.p4rt import tls
 from ctrl.p4rt.build import BuildPaths, compile_p4, project_root, recorded_digest, sources_digest
 from ctrl.p4rt.schema import P4Schema
+
+if TYPE_CHECKING:
+    from ctrl.ha.election import Elector
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -60,6 +65,21 @@ def _election_id(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"election id {text!r} is not HIGH,LOW or LOW") from None
 
 
+def _elector(args: argparse.Namespace) -> Elector | None:
+    """`--etcd`: this controller campaigns; its --election-id is its standby's (0, LOW)."""
+    if not args.etcd:
+        return None
+    from ctrl.ha.election import Elector
+    from ctrl.ha.etcd import EtcdClient
+
+    if args.election_id[0] != 0 or args.election_id[1] <= 0:
+        raise MobilityError("with --etcd, --election-id is this controller's standby id: "
+                            "LOW alone (0,LOW), unique among the controllers")
+    name = args.ha_name or f"{socket.gethostname()}-{os.getpid()}"
+    return Elector(EtcdClient(args.etcd, timeout=max(0.2, args.lease_ttl / 3)), name,
+                   args.election_id, ttl=args.lease_ttl)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ctrl.control.runner import Controller
     from ctrl.control.topology import load_topology
@@ -79,10 +99,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise P4BuildError(f"cannot read {args.bmv2_json}: {exc.strerror}") from exc
     files = tls.from_arguments(args)
+    elector = _elector(args)
     controller = Controller(topology, schema, config, election_id=args.election_id,
                             tunnels_on_demand=args.tunnels == "on-demand",
                             tunnel_idle=args.tunnel_idle,
-                            credentials=None if files is None else files.client())
+                            credentials=None if files is None else files.client(),
+                            may_write=None if elector is None else elector.may_write,
+                            on_denied=None if elector is None else elector.fenced)
 
     host, _, port = args.api.rpartition(":")
     if (args.api_cert is None) != (args.api_key is None):
@@ -110,7 +133,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             if libvirt:
                 hypervisors = await stack.enter_async_context(
                     Hypervisors(controller, libvirt, migrate_uris))
-            runner = web.AppRunner(make_app(controller, hypervisors, auth))
+            app = make_app(controller, hypervisors, auth)
+            if elector is not None:
+                from ctrl.ha import failover, northbound
+                from ctrl.ha.shared import SharedState
+
+                shared = SharedState(controller, elector)
+                failover.attach(controller, elector, shared)
+                northbound.install(app, controller, elector)
+                stack.push_async_callback(elector.etcd.close)
+                for coro, what in ((elector.run(stop), "election"),
+                                   (shared.run(stop), "shared-state")):
+                    task = asyncio.create_task(coro, name=what)
+                    stack.push_async_callback(asyncio.wait_for, task, 5.0)
+            runner = web.AppRunner(app)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             try:
@@ -242,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where libvirt sends a migration's data to that hypervisor (its "
                        "VIR_MIGRATE_PARAM_URI, e.g. tcp://10.0.0.2 or unix:///path); libvirt "
                        "chooses where not given (repeatable)")
+    ha = serve.add_argument_group("two or more controllers (etcd)")
+    ha.add_argument("--etcd", action="append", default=[], metavar="URL",
+                    help="campaign for leadership through etcd at URL (repeatable for a "
+                    "cluster); without it, this controller is the only one")
+    ha.add_argument("--ha-name", metavar="NAME",
+                    help="this controller's name in the election (default: host-pid)")
+    ha.add_argument("--lease-ttl", type=int, default=1, metavar="SECONDS",
+                    help="the leader's etcd lease (default: %(default)s)")
     tls.add_arguments(serve, "controller")
     api_security = serve.add_argument_group("REST API security")
     api_security.add_argument("--api-token-file", type=Path, metavar="FILE",

@@ -290,6 +290,18 @@ class ControlCore:
             plans.append(Plan(sends=probes, start=now, why="probes"))
         return plans
 
+    def take_over(self, hosts: Mapping[tuple[int, int], tuple[PortRef, int | None]],
+                  flights: Iterable[Migration], now: float) -> None:
+        """HA: a standby become primary takes hosts where the old primary had them and its
+        migrations in flight; the switches' syncs then write what differs."""
+        for m in flights:
+            self.migrations.restore(m)
+        for key, (at, ip) in sorted(hosts.items()):
+            if at in self.edges:
+                self.tracker.declare(key[0], key[1], ip, at, now)
+                self.confirmed.add(key)
+        self.state.replace(self._everything())
+
     def tunnel_counters(self, gateway: str, packets: Mapping[int, int], now: float) -> None:
         """The packet counters of a gateway's tunnel_encap entries, by tunnel id."""
         if self.tunnels is None:

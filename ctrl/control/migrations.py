@@ -102,6 +102,11 @@ class Migrations:
 
     # -- transitions ------------------------------------------------------------------
 
+    def restore(self, m: Migration) -> None:
+        """A migration another controller had under way (HA: taken over as it was)."""
+        if m.phase.active:
+            self._active[m.key] = m
+
     def announce(self, key: HostKey, src: PortRef, dst: PortRef, now: float
                  ) -> tuple[Migration, Migration | None]:
         """A new migration to `dst`, and the one it replaces (announced elsewhere before).

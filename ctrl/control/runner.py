@@ -71,7 +71,9 @@ class Controller:
                  lldp_interval: float = 0.5, flight_timeout: float = 120.0,
                  tunnels_on_demand: bool = True, tunnel_idle: float = 300.0,
                  adopt_wait: float = 2.0,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
+                 credentials: grpc.ChannelCredentials | None = None,
+                 may_write: Callable[[], bool] | None = None,
+                 on_denied: Callable[[str], None] | None = None) -> None:
         self.topo = topology
         self.clock = clock
         self.core = ControlCore(topology, Options(
@@ -82,7 +84,8 @@ class Controller:
             name: SwitchSession(sw, schema, device_config, self._on_packets,
                                 partial(self._wanted, name),
                                 election_id, on_change=self._on_change, on_read=self._on_read,
-                                credentials=credentials)
+                                credentials=credentials, may_write=may_write,
+                                on_denied=on_denied)
             for name, sw in topology.switches.items()
         }
         # Before the first syncs write anything, what every switch holds is read back
@@ -350,7 +353,8 @@ class Controller:
         """LLDP out of every fabric port each interval."""
         while not stop.is_set():
             for send in self.core.lldp_probes():
-                if self.sessions[send.switch].connected:
+                session = self.sessions[send.switch]
+                if session.connected and session.may_write():   # a standby sends nothing
                     await self._send(send)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.core.options.lldp_interval)

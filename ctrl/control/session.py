@@ -85,8 +85,14 @@ class SwitchSession:
                  election_id: tuple[int, int] = (0, 1), backoff: Backoff | None = None,
                  on_change: Callable[[str], None] | None = None,
                  on_read: ReadHandler | None = None,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
+                 credentials: grpc.ChannelCredentials | None = None,
+                 may_write: Callable[[], bool] | None = None,
+                 on_denied: Callable[[str], None] | None = None) -> None:
         self.switch = switch
+        # HA (ctrl/ha): writes only while this controller leads, whatever the switch says;
+        # told when a switch refuses a write as not primary (a later leader exists).
+        self.may_write = may_write or (lambda: True)
+        self.on_denied = on_denied
         self.schema = schema
         self.device_config = device_config
         self.on_packets = on_packets
@@ -186,6 +192,8 @@ class SwitchSession:
         client = P4Client(self.switch.grpc_addr, self.switch.device_id, self.election_id,
                           name=self.name, credentials=self.credentials)
         await client.open()
+        if client.election_id != self.election_id:   # changed while it connected (HA)
+            await client.arbitrate(self.election_id)
         async with self._lock:
             self.client, self.installed, self.pipeline = client, {}, ""
         if not client.is_primary:
@@ -238,12 +246,13 @@ class SwitchSession:
         while not stop.is_set():
             await self._resync.wait()
             self._resync.clear()
-            if not self._primary():
+            if not self._primary() or not self.may_write():
                 continue   # a backup writes nothing; promoted, it is asked again
             try:
                 written = await self.sync()
             except (MobilityError, OSError) as exc:
                 self._failed("sync", exc)
+                self._denied(exc)
                 delay = self.backoff.delay(attempt)
                 attempt += 1
                 self._log.error("%s: sync failed (%s); again in %.1f s", self.name, exc, delay)
@@ -258,7 +267,9 @@ class SwitchSession:
         earlier leader's); told to the switch at once on an open stream."""
         self.election_id = election_id
         if self.client is not None and self.client.is_open:
-            await self.client.rearbitrate(election_id)
+            await self.client.arbitrate(election_id)
+            self._changed()
+            self.request_resync()
 
     def request_resync(self) -> None:
         self._set_sync(False)
@@ -299,6 +310,7 @@ class SwitchSession:
             try:
                 await self._write(client, updates)
             except P4RuntimeError as exc:
+                self._denied(exc)
                 self.repairs += 1
                 self._failed("write", exc)
                 self._log.error("%s: write refused, resyncing: %s", self.name, exc)
@@ -306,9 +318,16 @@ class SwitchSession:
                 raise SessionError(f"{self.name}: write refused: {exc}") from exc
             return len(updates)
 
+    def _denied(self, exc: BaseException) -> None:
+        if (isinstance(exc, P4RuntimeError) and self.on_denied is not None
+                and exc.code == grpc.StatusCode.PERMISSION_DENIED):
+            self.on_denied(self.name)
+
     def _writable(self) -> P4Client:
         if self.client is None or not self.client.is_open:
             raise SessionError(f"{self.name}: not connected")
+        if not self.may_write():
+            raise SessionError(f"{self.name}: this controller is a standby (HA)")
         if not self.client.is_primary:
             raise SessionError(f"{self.name}: this controller is not primary")
         return self.client
@@ -328,6 +347,8 @@ class SwitchSession:
     async def packet_out(self, port: int, frame: bytes) -> None:
         if self.client is None or not self.client.is_open:
             raise SessionError(f"{self.name}: not connected")
+        if self.client.schema is None or not self.may_write():
+            raise SessionError(f"{self.name}: not synced as primary: no frame sent")
         await self.client.packet_out(PacketOut(frame, {"egress_port": port}))
 
 

@@ -169,11 +169,42 @@ def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
     paths = BuildPaths(project_root())
     argv = _python("-v", "serve", "--topology", str(topology), "--api", state.api,
                    "--p4info", str(paths.p4info), "--bmv2-json", str(paths.json))
+    if state.controllers > 1:
+        _start_pair(state, argv, say)
+        return
     p = procs.spawn("controller", argv, state.dir / "controller.log")
     state.processes.append(p)
     state.save()
     procs.wait_until(in_sync(state.api), p, START_TIMEOUT, "in sync with every switch")
     say(f"controller in sync with every switch; API on http://{state.api}/api/v1")
+
+
+def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
+    """etcd of the lab's own, then controller-1..N campaigning through it; ready when the
+    one elected is in sync with every switch."""
+    from ctrl.ha.etcdproc import EtcdProcess
+
+    etcd = EtcdProcess(state.dir / "etcd", log=state.dir / "etcd.log")
+    (state.dir / "etcd").mkdir(exist_ok=True)
+    p = procs.spawn("etcd", etcd.argv(), etcd.log)
+    state.processes.append(p)
+    state.save()
+    procs.wait_until(etcd.healthy, p, START_TIMEOUT, "answering")
+    apis = [state.api, *state.apis]
+    first = None
+    for i, api in enumerate(apis, 1):
+        mine = [a if a != state.api else api for a in argv]
+        c = procs.spawn(f"controller-{i}", [*mine, "--etcd", etcd.url, "--election-id", str(i),
+                                            "--ha-name", f"controller-{i}"],
+                        state.dir / f"controller-{i}.log")
+        state.processes.append(c)
+        state.save()
+        first = first or c
+    assert first is not None
+    procs.wait_until(lambda: any(_in_sync(a)() for a in apis), first, START_TIMEOUT,
+                     "in sync with every switch")
+    say(f"{len(apis)} controllers through etcd at {etcd.url}, one primary in sync with every "
+        f"switch; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
 
 
 def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:

@@ -65,7 +65,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     count = len({sw.grpc_addr for sw in probe.switches.values()})
     state = LabState(directory, text, origin, args.target,
                      [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
-                     guests=args.guests)
+                     guests=args.guests, controllers=args.controllers,
+                     apis=[f"127.0.0.1:{free_tcp_port()}" for _ in range(args.controllers - 1)])
     kind = ", its VMs QEMU guests" if args.guests == "qemu" else ""
     say(f"bringing up {probe.name} on the {args.target} target{kind} (state in {directory})")
     spec = build.up(state, say, args.accel)
@@ -84,6 +85,26 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 9:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 to 9 controllers")
+    return int(text)
+
+
+def _ha_line(api: str) -> str:
+    """What a controller of a pair says of itself, as it checked it."""
+    from ctrl.northbound.client import ApiError, call
+
+    try:
+        ha = call(api, "ha", timeout=2)
+    except ApiError as exc:
+        return f"not answering ({exc})"
+    if not isinstance(ha, dict):
+        return f"odd answer {ha!r}"
+    role = "PRIMARY" if ha.get("primary") else str(ha.get("role"))
+    return f"{role} (term {ha.get('term')}; {ha.get('note')})"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     state = _state(args)
     spec = state.spec()
@@ -94,6 +115,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for p in state.processes:
         print(f"  {p.name:<22} pid {p.pid:<8} {'running' if procs.is_running(p) else 'GONE'}"
               f"   log {p.log}")
+    for i, api in enumerate([state.api, *state.apis] if state.controllers > 1 else [], 1):
+        print(f"  controller-{i}: {_ha_line(api)}   API http://{api}/api/v1")
     pids = {p.name: p.pid for p in state.processes}
     for name, host in spec.hosts.items():
         at = state.locations.get(name, host.hypervisor)
@@ -237,6 +260,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     up.add_argument("--target", choices=TARGETS, default="ovs",
                     help="the switches: Open vSwitch (userspace datapath) or bmv2 "
                     "(default: %(default)s)")
+    up.add_argument("--controllers", type=_count, default=1, metavar="N",
+                    help="N controllers through an etcd of the lab's own, one primary "
+                    "(default: %(default)s, alone, without etcd)")
     _guest_options(up)
     up.set_defaults(func=cmd_up)
     down = cmds.add_parser("down", help="tear the lab down (safe to repeat)")

@@ -38,6 +38,8 @@ class LabState:
     guests: str = "netns"            # what its VMs are: namespaces, or QEMU guests
     accel: str = ""                  # the QEMU guests': tcg or kvm
     image: tuple[str, str, str] | None = None  # their kernel, initramfs, kernel version
+    controllers: int = 1             # more than one: a pair (or more) through etcd
+    apis: list[str] = field(default_factory=list)   # the APIs of controllers 2..N
 
     @property
     def tag(self) -> str:
@@ -56,6 +58,7 @@ class LabState:
             "processes": [p.to_json() for p in self.processes],
             "locations": self.locations, "up": self.up, "guests": self.guests,
             "accel": self.accel, "image": list(self.image) if self.image else None,
+            "controllers": self.controllers, "apis": self.apis,
         }
         tmp = self.dir / (STATE + ".tmp")
         tmp.write_text(json.dumps(doc, indent=1))
@@ -79,7 +82,8 @@ class LabState:
                    [Proc.from_json(p) for p in doc.get("processes", [])],
                    dict(doc.get("locations", {})), bool(doc.get("up", False)),
                    str(doc.get("guests", "netns")), str(doc.get("accel", "")),
-                   (str(image[0]), str(image[1]), str(image[2])) if image else None)
+                   (str(image[0]), str(image[1]), str(image[2])) if image else None,
+                   int(doc.get("controllers", 1)), [str(a) for a in doc.get("apis", [])])
 
     def remove(self) -> None:
         """The lab is gone: its state and its migrations (the logs stay)."""

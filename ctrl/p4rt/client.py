@@ -141,6 +141,18 @@ class P4Client:
         self.election_id = election_id
         await self._outbox.put(self._arbitration_request())
 
+    async def arbitrate(self, election_id: ElectionId, timeout: float = 5.0) -> bool:
+        """`rearbitrate`, then wait for the switch's answer: True when it makes this client
+        primary. A Write sent after this carries an id the switch knows."""
+        while not self._arbitration.empty():
+            self._arbitration.get_nowait()
+        await self.rearbitrate(election_id)
+        try:
+            await asyncio.wait_for(self._arbitration.get(), timeout)
+        except TimeoutError as exc:
+            raise ArbitrationError(f"{self.name}: no arbitration answer in {timeout} s") from exc
+        return self.is_primary
+
     def _arbitration_request(self) -> p4r.StreamMessageRequest:
         high, low = self.election_id
         return p4r.StreamMessageRequest(

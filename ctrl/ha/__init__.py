@@ -1,0 +1,1 @@
+"""High availability: etcd (client, a process of our own), the election, shared state."""
