@@ -10,6 +10,7 @@ by PID.
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 import sys
 from collections.abc import Callable
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 START_TIMEOUT = 60.0  # a switch or the controller, from start to ready
+ETCD_DATA = "etcd"    # a pair's etcd data, under the state directory
 
 
 def _quiet(_: str) -> None:
@@ -184,8 +186,11 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
     one elected is in sync with every switch."""
     from ctrl.ha.etcdproc import EtcdProcess
 
-    etcd = EtcdProcess(state.dir / "etcd", log=state.dir / "etcd.log")
-    (state.dir / "etcd").mkdir(exist_ok=True)
+    etcd = EtcdProcess(state.dir / ETCD_DATA, log=state.dir / "etcd.log")
+    # A new lab's pair starts from nothing: an earlier lab's host locations and terms,
+    # left in this state directory, would be taken for this one's.
+    shutil.rmtree(state.dir / ETCD_DATA, ignore_errors=True)
+    (state.dir / ETCD_DATA).mkdir()
     p = procs.spawn("etcd", etcd.argv(), etcd.log)
     state.processes.append(p)
     state.save()
@@ -201,7 +206,7 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
         state.save()
         first = first or c
     assert first is not None
-    procs.wait_until(lambda: any(_in_sync(a)() for a in apis), first, START_TIMEOUT,
+    procs.wait_until(lambda: any(in_sync(a)() for a in apis), first, START_TIMEOUT,
                      "in sync with every switch")
     say(f"{len(apis)} controllers through etcd at {etcd.url}, one primary in sync with every "
         f"switch; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
@@ -249,6 +254,7 @@ def down(state: LabState, say: Progress = _quiet) -> None:
             for line in stop_rundir(rundir):
                 say(f"stopped {line}")
     state.processes.clear()
+    shutil.rmtree(state.dir / ETCD_DATA, ignore_errors=True)   # the pair's shared state
     state.save()
     for ns, ifname in state.links:
         netns.delete_link(ifname, ns)

@@ -75,7 +75,8 @@ def table(steps: Sequence[ChaosStep]) -> list[str]:
         rows.append((s.label,
                      _ms(f.down_s) if f else "-",
                      _ms(f.recovery_s) if f else "-",
-                     _ms(f.sync_after_up_s) if f else "-",
+                     ("-" if not f else _ms(f.sync_after_up_s) if f.sync_after_up_s >= 0
+                      else "before"),
                      str(s.lost), f"{s.report.longest_gap_ms:,.1f} ms",
                      "alive" if s.tcp_ok else "BROKEN"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -120,9 +121,10 @@ def run_chaos(state: LabState, duration: float, *, only: Sequence[str] = (),
                 time.sleep(SETTLE_S)
             assert probe.report is not None
             step = ChaosStep(f"kill -9 {component}", probe.report, fault=fault)
-            say(f"    in sync {_ms(fault.recovery_s)} after the kill "
-                f"({_ms(fault.sync_after_up_s)} after it was up); {step.lost} datagrams lost; "
-                f"TCP {'alive' if step.tcp_ok else 'BROKEN'}")
+            when = (f"{_ms(fault.sync_after_up_s)} after it was up"
+                    if fault.sync_after_up_s >= 0 else "another controller took over")
+            say(f"    in sync {_ms(fault.recovery_s)} after the kill ({when}); {step.lost} "
+                f"datagrams lost; TCP {'alive' if step.tcp_ok else 'BROKEN'}")
             steps.append(step)
             move = _next_move(spec, state, turn)
             turn += 1

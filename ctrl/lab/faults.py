@@ -2,11 +2,12 @@
 with the same command line, and how long the fabric then takes to be whole again.
 
 Components are named as `ctrl lab status` lists their processes, with a colon for the
-space: `controller`, `ovs-target:SITE`, `bmv2:SWITCH`. A kill is what a crash is: no
-clean stop; the OVS daemons a target started forward on with the flows they hold. A
-start runs the killed process's own command line again, its output appended to the same
-log, and the lab's state points at the new process, so `ctrl lab down` stops it. Whole
-again means what the controller says when asked: every switch in sync (its API).
+space: `controller` (`controller-1`, ... of a pair), `ovs-target:SITE`, `bmv2:SWITCH`. A
+kill is what a crash is: no clean stop; the OVS daemons a target started forward on with
+the flows they hold. A start runs the killed process's own command line again, its output
+appended to the same log, and the lab's state points at the new process, so `ctrl lab
+down` stops it. Whole again means what a controller says when asked (its API): primary on
+every switch, each in sync.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ctrl.lab import procs
-from ctrl.lab.build import in_sync, listening
+from ctrl.lab.build import listening
 from ctrl.lab.spec import LabError, LabSpec
 from ctrl.lab.state import LabState
 from ctrl.northbound.client import ApiError, call
@@ -52,6 +53,7 @@ class FaultResult:
 
     @property
     def sync_after_up_s(self) -> float:
+        """Negative where the fabric was whole before it was back (a pair's failover)."""
         return self.in_sync - self.serving
 
 
@@ -59,16 +61,21 @@ def component_name(process: str) -> str:
     return process.replace(" ", ":")
 
 
+def _kind(process: str) -> str:
+    """controller (also controller-N of a pair), ovs-target or bmv2; else the name."""
+    first = process.split(" ", 1)[0]
+    return "controller" if first.startswith("controller") else first
+
+
 def components(state: LabState) -> list[str]:
     """What can be killed, in the order the lab started them."""
-    return [component_name(p.name) for p in state.processes
-            if p.name.split(" ", 1)[0] in KINDS]
+    return [component_name(p.name) for p in state.processes if _kind(p.name) in KINDS]
 
 
 def _index(state: LabState, component: str) -> int:
     for i, p in enumerate(state.processes):
         if component_name(p.name) == component:
-            if p.name.split(" ", 1)[0] not in KINDS:
+            if _kind(p.name) not in KINDS:
                 break
             return i
     raise LabError(f"no component {component!r} in this lab (components: "
@@ -80,6 +87,9 @@ def serving_check(state: LabState, spec: LabSpec, component: str) -> tuple[str, 
     kind, _, which = component.partition(":")
     if kind == "controller":
         return state.api, "answering on its API"
+    if kind.startswith("controller-"):
+        i = int(kind.removeprefix("controller-"))
+        return _apis(state)[i - 1], "answering on its API"
     if kind == "bmv2":
         return spec.switches[which].grpc_addr, "serving P4Runtime"
     members = [sw for sw in spec.switches.values() if sw.site == which]
@@ -131,43 +141,66 @@ def _switches_of(spec: LabSpec, component: str) -> list[str]:
     return []
 
 
-def _reconnects(state: LabState) -> dict[str, int]:
+def _apis(state: LabState) -> list[str]:
+    return [state.api, *state.apis]
+
+
+def _rows(api: str) -> list[dict[str, object]]:
     try:
-        rows = call(state.api, "switches", timeout=2)
+        rows = call(api, "switches", timeout=2)
     except ApiError:
-        return {}
+        return []
     assert isinstance(rows, list)
-    return {str(r["name"]): int(r["reconnects"]) for r in rows}
+    return rows
 
 
-def whole_again(state: LabState, before: dict[str, int]) -> Callable[[], bool]:
-    """A check: every switch in sync, and those in `before` (name -> reconnects then)
-    reconnected since: an in-sync the controller says before it saw the fault is stale."""
-    synced = in_sync(state.api)
+def _reconnects(state: LabState) -> dict[str, dict[str, int]]:
+    """Per controller API: per switch, its reconnects now."""
+    return {api: {str(r["name"]): int(str(r["reconnects"])) for r in _rows(api)}
+            for api in _apis(state)}
 
+
+def whole_again(state: LabState, before: dict[str, dict[str, int]]) -> Callable[[], bool]:
+    """A check: a controller is primary on every switch with every one in sync, and it
+    reconnected since `before` (per API: switch -> reconnects then) to the switches named
+    there: an in-sync it says before it saw the fault is stale."""
     def check() -> bool:
-        if not synced():
-            return False
-        now = _reconnects(state)
-        return all(now.get(name, 0) > count for name, count in before.items())
+        for api in _apis(state):
+            rows = _rows(api)
+            if not rows or not all(r.get("in_sync") and r.get("primary") for r in rows):
+                continue
+            now = {str(r["name"]): int(str(r["reconnects"])) for r in rows}
+            if all(now.get(name, 0) > count
+                   for name, count in before.get(api, {}).items()):
+                return True
+        return False
     return check
 
 
-def wait_in_sync(state: LabState, before: dict[str, int] | None = None,
+def wait_in_sync(state: LabState, before: dict[str, dict[str, int]] | None = None,
                  timeout: float = SYNC_TIMEOUT) -> float:
-    """When the controller next says that every switch is in sync (time.monotonic())."""
-    controller = state.processes[_index(state, "controller")]
-    procs.wait_until(whole_again(state, before or {}), controller, timeout,
-                     "in sync with every switch", interval=POLL)
+    """When a controller next says it is primary on every switch, all in sync
+    (time.monotonic())."""
+    running = [p for p in state.processes if _kind(p.name) == "controller"
+               and procs.is_running(p)]
+    if not running:
+        raise LabError("no controller of the lab runs")
+    procs.wait_until(whole_again(state, before or {}), running[0], timeout,
+                     "primary and in sync with every switch", interval=POLL)
     return time.monotonic()
 
 
 def restart(state: LabState, component: str, down_s: float = 0.0) -> FaultResult:
     """Kill `component`, leave it down `down_s`, start it, wait until all is in sync."""
     served = _switches_of(state.spec(), component)
-    counts = _reconnects(state)
-    before = {name: counts.get(name, 0) for name in served}
+    before = {api: {name: counts.get(name, 0) for name in served}
+              for api, counts in _reconnects(state).items()}
+    pair = _kind(component) == "controller" and state.controllers > 1
     killed = kill(state, component)
+    if pair:   # failover: another controller is primary and in sync while this one is down
+        synced = wait_in_sync(state, before)
+        time.sleep(max(0.0, killed + down_s - time.monotonic()))
+        return FaultResult(component, killed, start(state, component), synced)
     time.sleep(down_s)
     serving = start(state, component)
     return FaultResult(component, killed, serving, wait_in_sync(state, before))

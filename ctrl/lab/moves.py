@@ -63,6 +63,25 @@ def controller_call(api: str, path: str, body: dict[str, str] | None = None,
         raise LabError(f"the lab's controller: {exc}") from None
 
 
+def primary_api(state: LabState) -> str:
+    """The API of the controller that is primary now: the one controller, or, of a pair,
+    the one that says it is (`GET /api/v1/ha`: a lease held, primary on every switch). A
+    standby's API would take a migration it cannot write."""
+    if state.controllers <= 1:
+        return state.api
+    said = []
+    for api in [state.api, *state.apis]:
+        try:
+            ha = call(api, "ha", timeout=2)
+        except ApiError as exc:
+            said.append(f"{api}: {exc}")
+            continue
+        if isinstance(ha, dict) and ha.get("primary"):
+            return api
+        said.append(f"{api}: {ha.get('role') if isinstance(ha, dict) else ha!r}")
+    raise LabError("no controller of the lab is primary now (" + "; ".join(said) + ")")
+
+
 def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
     """Where `host` is now; a LabError when it cannot go to `to`."""
     spec.hypervisor(to)
@@ -79,7 +98,7 @@ def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
 
 def announce(state: LabState, name: str, to: str) -> None:
     """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places."""
-    controller_call(state.api, "migrate", {"vm": name, "to": to}, "POST")
+    controller_call(primary_api(state), "migrate", {"vm": name, "to": to}, "POST")
 
 
 def _switch_path(name: str) -> str:
@@ -90,7 +109,7 @@ def switch(state: LabState, name: str) -> None:
     """`POST /api/v1/migrate/NAME/switch`: it has stopped at its source; from now on it is
     delivered at the new place only (quietly: the RARP there does it otherwise)."""
     try:
-        controller_call(state.api, _switch_path(name), None, "POST")
+        controller_call(primary_api(state), _switch_path(name), None, "POST")
     except LabError as exc:
         log.warning("%s: no early switch-over: %s", name, exc)
 
@@ -104,7 +123,7 @@ class SwitchOver:
         self.name = name
         self._call: PreparedCall | None = None
         try:
-            self._call = PreparedCall(state.api, _switch_path(name), None, "POST")
+            self._call = PreparedCall(primary_api(state), _switch_path(name), None, "POST")
         except ApiError as exc:
             self._failed(exc)
 
@@ -133,7 +152,7 @@ class SwitchOver:
 def cancel(state: LabState, name: str) -> None:
     """`DELETE /api/v1/migrate/NAME`: back to one location (quietly, on a failure path)."""
     with contextlib.suppress(LabError):
-        controller_call(state.api, "migrate/" + urllib.parse.quote(name), None, "DELETE")
+        controller_call(primary_api(state), "migrate/" + urllib.parse.quote(name), None, "DELETE")
 
 
 def record(state: LabState, done: Migration) -> None:

@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 
 from ctrl.cli import main
+from ctrl.ha.etcdproc import find_etcd, free_port
 from ctrl.lab import build, faults, procs
 from ctrl.lab.chaos import run_chaos, table
+from ctrl.lab.cli import _ha_line
+from ctrl.lab.moves import primary_api
 from ctrl.lab.spec import LabError
 from ctrl.lab.state import LabState
 from tests.lab.labs import left_behind, new_state
@@ -104,3 +107,31 @@ def test_fault_on_the_command_line_and_its_errors(tmp_path: Path,
         state = LabState.load(state.dir) or state
         build.down(state)
     assert left_behind(spec, state) == []
+
+
+@pytest.mark.skipif(find_etcd() is None, reason="etcd is not installed")
+def test_a_pair_s_controllers_killed_in_turn_fail_over_and_lose_nothing(
+        tmp_path: Path) -> None:
+    state = new_state(tmp_path, "cloud-rack", "cp")
+    state.controllers, state.apis = 2, [f"127.0.0.1:{free_port()}"]
+    spec = build.up(state)
+    try:
+        # A new pair starts from nothing: no earlier lab's locations in its etcd.
+        assert primary_api(state) in (state.api, *state.apis)
+        lines: list[str] = []
+        steps = run_chaos(state, 0.0, only=["controller-1", "controller-2"],
+                          say=lines.append)
+        print("\n".join(lines + table(steps)))
+        killed = [s for s in steps if s.fault is not None]
+        assert [s.fault.component for s in killed if s.fault] == ["controller-1",
+                                                                  "controller-2"]
+        for s in killed:
+            assert s.lost == 0 and s.tcp_ok, s.to_json()
+        assert all(s.tcp_ok for s in steps)
+        # The one that was primary when killed came back as a standby: one primary.
+        assert sum(_ha_line(a).startswith("PRIMARY") for a in (state.api, *state.apis)) == 1
+    finally:
+        state = LabState.load(state.dir) or state
+        build.down(state)
+    assert left_behind(spec, state) == []
+    assert not (state.dir / "etcd").exists()
