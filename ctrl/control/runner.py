@@ -42,6 +42,10 @@ from ctrl.punt.classify import classify, parse_packet_ins
 log = logging.getLogger(__name__)
 
 
+class NotPrimaryError(MobilityError):
+    """A change asked of a standby: only the primary of a pair changes anything."""
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What became of a plan: the updates written, and the switches that did not take
@@ -76,6 +80,7 @@ class Controller:
                  on_denied: Callable[[str], None] | None = None) -> None:
         self.topo = topology
         self.clock = clock
+        self.may_write = may_write or (lambda: True)   # False on a standby of a pair
         self.core = ControlCore(topology, Options(
             damping=damping or Damping(), lldp_interval=lldp_interval,
             flight_timeout=flight_timeout, tunnels_on_demand=tunnels_on_demand,
@@ -229,16 +234,24 @@ class Controller:
         seen = classify(parse_packet_ins(self._parser, pkts), [p.payload for p in pkts])
         self.submit(self.core.packet_ins(switch, seen, len(pkts), now))
 
+    def _primary_only(self, what: str) -> None:
+        if not self.may_write():
+            raise NotPrimaryError(f"this controller is a standby: it cannot {what}; ask the "
+                                  "primary (GET /api/v1/ha says which one is)")
+
     async def announce(self, vm: str, hypervisor: str) -> Outcome:
         """An announced migration (see ControlCore.announce), written when this returns."""
+        self._primary_only(f"announce {vm}'s migration")
         _, plans = self.core.announce(vm, hypervisor, self.clock())
         return await self._done(self.find(vm), plans)
 
     async def switch_over(self, vm: str) -> Outcome:
+        self._primary_only(f"switch {vm} over")
         host, plans = self.core.switch_over(vm, self.clock())
         return await self._done(host, plans)
 
     async def cancel(self, vm: str) -> Outcome:
+        self._primary_only(f"cancel {vm}'s migration")
         host, plans = self.core.cancel(vm, self.clock())
         return await self._done(host, plans)
 

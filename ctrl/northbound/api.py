@@ -164,6 +164,8 @@ async def _flight_step(request: web.Request, step: Callable[[str], Awaitable[Out
         done = await step(vm)
     except HostError as exc:
         raise _error(web.HTTPNotFound, str(exc)) from None
+    except MobilityError as exc:   # a standby's
+        raise _error(web.HTTPConflict, str(exc)) from None
     return web.json_response({"vm": vm, "mac": int_to_mac(done.host.mac),
                               "at": str(done.host.location), "status": status,
                               "not_written": done.failed})

@@ -17,11 +17,11 @@ from tests.topologies import TOPO, VMS
 
 
 def run(schema: P4Schema, body: Callable[[TestClient[Any, Any], Controller], Awaitable[None]],
-        flight_timeout: float = 120.0) -> None:
+        flight_timeout: float = 120.0, may_write: Callable[[], bool] | None = None) -> None:
     """`body` against the API of a running controller whose switches are unreachable."""
     async def main() -> None:
         controller = Controller(parse_topology(TOPO + VMS), schema, b"{}",
-                                flight_timeout=flight_timeout)
+                                flight_timeout=flight_timeout, may_write=may_write)
         stop = asyncio.Event()
         task = asyncio.create_task(controller.run(stop))
         try:
@@ -163,3 +163,20 @@ def test_a_switch_over_moves_the_vm_and_a_cancel_brings_it_back(schema: P4Schema
         assert r.status == 200 and (await r.json())["at"] == "s2:3"
 
     run(schema, body)
+
+
+def test_a_standby_refuses_every_change_and_changes_nothing(schema: P4Schema) -> None:
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        before = await (await client.get("/api/v1/hosts")).json()
+        for method, path, data in (
+                ("POST", "/api/v1/migrate", {"vm": "vm2", "to": "h4"}),
+                ("POST", "/api/v1/migrate/vm2/switch", None),
+                ("DELETE", "/api/v1/migrate/vm2", None)):
+            resp = await client.request(method, path, json=data)
+            assert resp.status == 409, (path, await resp.text())
+            assert "standby" in (await resp.json())["error"]
+        assert (await (await client.get("/api/v1/migrations")).json())["active"] == []
+        assert c.migration("vm2") is None
+        assert await (await client.get("/api/v1/hosts")).json() == before
+
+    run(schema, body, may_write=lambda: False)
