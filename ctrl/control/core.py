@@ -45,6 +45,7 @@ from ctrl.control.plans import Plan, Send, at_once, ordered
 from ctrl.control.readback import ReadBack, read_back
 from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.control.tunnels import Pair, TunnelUsage
+from ctrl.control.verify import Verification
 from ctrl.control.wanted import WantedState
 from ctrl.p4rt.entity import Entity
 from ctrl.p4rt.values import to_int
@@ -101,6 +102,7 @@ class ControlCore:
         self.metrics = Metrics()
         self.notices: list[Notice] = []   # what changed, for the runner to hand on
         self.confirmed: set[tuple[int, int]] = set()   # seen, or adopted, since the start
+        self.verify = Verification(PROBE_SOURCE_MAC)   # adopted hosts: still there?
         self._link_at = {ref: link for link in topology.links for ref in (link.a, link.b)}
         self.link_seen: dict[Link, float] = {}
         self.connected: set[str] = set()   # switches whose sessions are up (LLDP flows)
@@ -185,9 +187,8 @@ class ControlCore:
     def next_deadline(self) -> float | None:
         """When `tick` has something to do next (held moves, migration time-outs)."""
         times = [h.held[1] for h in self.tracker.hosts() if h.held is not None]
-        deadline = self.migrations.next_deadline()
-        if deadline is not None:
-            times.append(deadline)
+        times += [t for t in (self.migrations.next_deadline(), self.verify.next_deadline())
+                  if t is not None]
         return min(times, default=None)
 
     # -- events -----------------------------------------------------------------------
@@ -264,6 +265,7 @@ class ControlCore:
         declared it); hosts in doubt (delivered both ways, or nobody known at a port
         readied for an arrival) are asked with ARP probes, whose answers place them."""
         events: list[Event] = []
+        placed: list[tuple[tuple[int, int], int, PortRef]] = []
         for key, at in sorted(found.at.items()):
             if key in self.confirmed:
                 continue
@@ -272,8 +274,13 @@ class ControlCore:
                 events.append(self.tracker.declare(key[0], key[1], found.ips.get(key), at,
                                                    now))
             self.confirmed.add(key)
+            ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
+            if ip is not None and key not in found.doubt:
+                placed.append((key, ip, at))
         plans = self._events(events, now, cause="restart")
-        probes: list[Send] = []
+        # Each is asked where it was placed: one that moved while nobody listened is
+        # searched for (Verification) when it does not answer there.
+        probes: list[Send] = self.verify.ask(placed, now)
         for key, places in sorted(found.doubt.items()):
             ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
             if ip is not None and key not in self.confirmed:
@@ -285,8 +292,9 @@ class ControlCore:
             probes += [Send(port.switch, port.port, arp_probe(h.ip, PROBE_SOURCE_MAC))
                        for h in asked if h.ip is not None]
         if probes:
-            log.info("asking %d hosts in doubt where they are (%d ARP probes)",
-                     len(found.doubt) + len(found.spare), len(probes))
+            log.info("asking hosts where they are: %d placed by read-back, %d in doubt, "
+                     "%d readied ports (%d ARP probes)", len(placed), len(found.doubt),
+                     len(found.spare), len(probes))
             plans.append(Plan(sends=probes, start=now, why="probes"))
         return plans
 
@@ -325,6 +333,11 @@ class ControlCore:
                 plans.append(Plan(at_once(self._replan([host], [m.dst])), start=now,
                                   why="migration expired"))
         plans += self._links(now)
+        search = self.verify.due(now, self.edges)
+        if search:
+            log.info("hosts that did not answer where the switches had them: asked at "
+                     "every edge port (%d ARP probes)", len(search))
+            plans.append(Plan(sends=search, start=now, why="hosts searched"))
         if self.tunnels is not None:
             idle = self.tunnels.idle_since(now)
             if idle:
@@ -392,6 +405,7 @@ class ControlCore:
                 return []
             vnet = known[0].vnet
         events = self.tracker.observe(Sighting(vnet, seen.mac, seen.ip, at, now, seen.source))
+        self.verify.seen((vnet, seen.mac))
         host = self.tracker.lookup((vnet, seen.mac))
         if host is not None and host.location == at:
             self.confirmed.add(host.key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -20,9 +21,13 @@ from ctrl.ha.etcdproc import find_etcd, free_port
 from ctrl.lab import build, faults, procs
 from ctrl.lab.chaos import run_chaos, table
 from ctrl.lab.cli import _ha_line
+from ctrl.lab.demo import endpoints, probe_options
+from ctrl.lab.migrate import migrate
 from ctrl.lab.moves import primary_api
+from ctrl.lab.probe import Probe
 from ctrl.lab.spec import LabError
 from ctrl.lab.state import LabState
+from ctrl.northbound.client import ApiError, call
 from tests.lab.labs import left_behind, new_state
 from tests.packet.ovs_target import ovs_available
 
@@ -135,3 +140,37 @@ def test_a_pair_s_controllers_killed_in_turn_fail_over_and_lose_nothing(
         build.down(state)
     assert left_behind(spec, state) == []
     assert not (state.dir / "etcd").exists()
+
+
+def test_a_vm_moved_while_the_controller_was_down_is_found_after_it_starts(
+        tmp_path: Path) -> None:
+    state = new_state(tmp_path, "cloud-rack", "cm")
+    spec = build.up(state)
+    try:
+        vm2 = spec.hosts["vm2"]
+        faults.kill(state, "controller")
+        migrate(state, "vm2", "server1", announce=False)   # its RARP reaches nobody
+        started = faults.start(state, "controller")
+        deadline = started + 10
+        while (where := _where(state, vm2.mac)) != "a1:2":
+            assert time.monotonic() < deadline, where
+            time.sleep(0.02)
+        print(f"vm2 found at server1 {time.monotonic() - started:.2f} s after the "
+              "controller served again")
+        with Probe(*endpoints(spec), probe_options(spec)) as probe:
+            time.sleep(1.0)
+        assert probe.report is not None
+        assert all(u.lost == 0 for u in probe.report.udp), probe.report.summary()
+    finally:
+        state = LabState.load(state.dir) or state
+        build.down(state)
+    assert left_behind(spec, state) == []
+
+
+def _where(state: LabState, mac: str) -> str:
+    try:
+        hosts = call(state.api, "hosts", timeout=2)
+    except ApiError as exc:
+        return str(exc)
+    assert isinstance(hosts, list)
+    return next((f"{h['switch']}:{h['port']}" for h in hosts if h["mac"] == mac), "unknown")
