@@ -14,7 +14,8 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet  # type: ignore[import-not-found]
 
 from ctrl.fastpath.errors import MalformedWriteError, UnsupportedWriteError
 from ctrl.fastpath.p4rt_batch import (
@@ -90,25 +91,30 @@ def update_spans(data: bytes) -> list[tuple[int, int]]:
     return spans
 
 
+def _unknown(msg: Message) -> bool:
+    """Whether msg came with fields its schema does not know (protobuf >= 5: no UnknownFields)."""
+    return len(UnknownFieldSet(msg)) > 0
+
+
 def common_case(u: p4r.Update) -> bool:
     """An update of the fast kind, but for its encoding."""
     entity = u.entity
-    if u.type not in (0, _INSERT, _MODIFY, _DELETE) or u.UnknownFields() \
-            or entity.WhichOneof("entity") != "table_entry" or entity.UnknownFields():
+    if u.type not in (0, _INSERT, _MODIFY, _DELETE) or _unknown(u) \
+            or entity.WhichOneof("entity") != "table_entry" or _unknown(entity):
         return False
     te = entity.table_entry
-    if te.UnknownFields() or any(f.name not in _ENTRY_FIELDS for f, _ in te.ListFields()):
+    if _unknown(te) or any(f.name not in _ENTRY_FIELDS for f, _ in te.ListFields()):
         return False
     for fm in te.match:
-        if fm.UnknownFields() or fm.WhichOneof("field_match_type") != "exact" \
-                or fm.exact.UnknownFields() or len(fm.exact.value) > VALUE_MAX:
+        if _unknown(fm) or fm.WhichOneof("field_match_type") != "exact" \
+                or _unknown(fm.exact) or len(fm.exact.value) > VALUE_MAX:
             return False
     which = te.action.WhichOneof("type")
-    if te.action.UnknownFields() or which not in (None, "action"):
+    if _unknown(te.action) or which not in (None, "action"):
         return False
     act = te.action.action
-    return which is None or (not act.UnknownFields() and all(
-        not p.UnknownFields() and len(p.value) <= VALUE_MAX for p in act.params))
+    return which is None or (not _unknown(act) and all(
+        not _unknown(p) and len(p.value) <= VALUE_MAX for p in act.params))
 
 
 def _append(c: Columns, u: p4r.Update, fast: bool, start: int, length: int) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry, Update, UpdateType
 from ctrl.p4rt.proto import p4r
@@ -221,7 +222,7 @@ class WriteEncoder:
             high, low = election_id
             head = p4r.WriteRequest(device_id=device_id,
                                     election_id=p4r.Uint128(high=high, low=low))
-        tail = p4r.WriteRequest(atomicity=atomicity, role=role)
+        tail = p4r.WriteRequest(atomicity=cast("p4r.WriteRequest.Atomicity", atomicity), role=role)
         self._header = head.SerializeToString(), tail.SerializeToString()
         self._header_key = key
         return self._header

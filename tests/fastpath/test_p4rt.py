@@ -5,6 +5,7 @@ encoder and from p4runtime-shell decode to the entries they were made of."""
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -216,7 +217,7 @@ def _update(kind: int = p4r.Update.INSERT, *, table_id: int = BRIDGING.id,
             ) -> p4r.Update:
     """A bridging entry, or what each argument makes of it."""
     te = w.entry(table_id, match, action_id, params, priority=priority, is_default=is_default)
-    return p4r.Update(type=kind, entity=p4r.Entity(table_entry=te))
+    return p4r.Update(type=cast("p4r.Update.Type", kind), entity=p4r.Entity(table_entry=te))
 
 
 VERDICTS = {

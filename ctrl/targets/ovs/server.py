@@ -216,9 +216,9 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         otherwise (its DecodeError is then the caller's answer, as without C)."""
         try:
             try:
-                if isinstance(request, bytes):
-                    request = self._decode(request) or p4r.WriteRequest.FromString(request)
-                return await self._write(request, context)
+                taken = (request if not isinstance(request, bytes) else
+                         self._decode(request) or p4r.WriteRequest.FromString(request))
+                return await self._write(taken, context)
             except MALFORMED as exc:  # bytes that are no WriteRequest
                 raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
                              f"the request is not a WriteRequest: {exc}") from exc
