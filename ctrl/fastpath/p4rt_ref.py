@@ -71,8 +71,8 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def update_spans(data: bytes) -> list[tuple[int, int]]:
-    """(offset, length) of each Update in a request protobuf parsed: the fields whose
-    tag is the one byte 0x22, as protobuf finds them. UnsupportedWriteError for a group."""
+    """(offset, length) of each Update in a request protobuf parsed: the fields whose tag
+    is 0x22, padded or not (upb reads a tag as a varint), as protobuf finds them. UnsupportedWriteError for a group."""
     spans, pos = [], 0
     while pos < len(data):
         tag, after = _varint(data, pos)
@@ -85,7 +85,7 @@ def update_spans(data: bytes) -> list[tuple[int, int]]:
             pos = after + (8 if wire_type == 1 else 4)
         else:  # 2: length-delimited (protobuf took the request: 4, 6, 7 are not here)
             size, start = _varint(data, after)
-            if after - pos == 1 and tag == _UPDATES_TAG:
+            if tag == _UPDATES_TAG:
                 spans.append((start, size))
             pos = start + size
     return spans
