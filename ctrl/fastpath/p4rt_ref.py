@@ -72,7 +72,8 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 def update_spans(data: bytes) -> list[tuple[int, int]]:
     """(offset, length) of each Update in a request protobuf parsed: the fields whose tag
-    is 0x22, padded or not (upb reads a tag as a varint), as protobuf finds them. UnsupportedWriteError for a group."""
+    is 0x22, padded or not (upb reads a tag as a varint), as protobuf finds them.
+    UnsupportedWriteError for a group."""
     spans, pos = [], 0
     while pos < len(data):
         tag, after = _varint(data, pos)
