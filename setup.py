@@ -10,7 +10,6 @@ once in its log (ctrl/fastpath/native.py).
 from __future__ import annotations
 
 import sys
-
 from pathlib import Path
 
 from setuptools import find_packages, setup

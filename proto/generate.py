@@ -38,9 +38,9 @@ class GenerateError(Exception):
 def embedded_descriptor(source: str, origin: str) -> bytes:
     """The serialized FileDescriptorProto that old generated code passes as serialized_pb=."""
     for node in ast.walk(ast.parse(source, filename=origin)):
-        if isinstance(node, ast.keyword) and node.arg == "serialized_pb":
-            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, bytes):
-                return node.value.value
+        if (isinstance(node, ast.keyword) and node.arg == "serialized_pb"
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, bytes)):
+            return node.value.value
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "AddSerializedFile" and node.args
                 and isinstance(node.args[0], ast.Constant)
@@ -72,9 +72,8 @@ def descriptor_set() -> bytes:
 
 def generate(outdir: Path) -> list[Path]:
     """Writes p4/... under outdir; returns the files written."""
-    from grpc_tools import protoc
-
     from google.protobuf import descriptor_pb2
+    from grpc_tools import protoc
 
     fds = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set())
     protos = [f.name for f in fds.file if f.name.startswith("p4/")]
