@@ -7,8 +7,9 @@ pipeline (SetForwardingPipelineConfig resets the bridge).
 target (decode, validate, plan, OpenFlow, ovs-vswitchd, the reply) and not the
 client, which runs in this process. "P4Client" rounds time P4Client.write() of
 the same entries end to end, its encoding (ctrl/p4rt/wire.py) included; "protobuf"
-rounds encode as P4Client did before it, protobuf messages serialized by
-protobuf 3.20's pure-Python backend (~400 us an entry), inside the timed part.
+rounds encode as P4Client did before it, protobuf messages built from the entities and
+serialized by protobuf (6, upb; ~400 us an entry on 3.20's pure-Python backend), inside
+the timed part.
 """
 
 from __future__ import annotations
