@@ -2,8 +2,8 @@
  *
  * A reader (rd) holds one message's bounds [pos, end); every byte is read only
  * after pos < end said it is there, and every length is checked against
- * end - pos before it is used. The request level mirrors protobuf's Python
- * parser (mirror_*); the update level (upd_*) takes only the canonical encoding
+ * end - pos before it is used. The request level mirrors protobuf's parser,
+ * upb (mirror_*); the update level (upd_*) takes only the canonical encoding
  * of the common case and answers P_SLOW for anything else, P_BAD for bytes
  * protobuf refuses as well. The verdicts are in fp_p4rt_check.c.
  */
