@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from bench import p4shell
 from bench.conftest import RATIOS
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import TableEntry, Update, insert
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.bmv2 import Bmv2Switch
+from tests import p4shell
 
 N = 2_000
 TITLE = f"P4Runtime writes of {N} bridging entries to bmv2 (median of 3 rounds)"
@@ -75,17 +75,20 @@ def test_ours(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths, schema:
 
 
 def test_p4runtime_shell(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths) -> None:
-    todo = entries(N)
-    shell = p4shell.Session(bmv2.grpc_addr, bmv2.device_id, build_paths)
+    todo = p4shell.triples(entries(N))
+    python = p4shell.shell_python()
+    if python is None:
+        pytest.skip("no p4runtime-shell virtualenv: `./run setup` makes .venv-p4shell")
+    shell = p4shell.Session(python, bmv2.grpc_addr, bmv2.device_id, build_paths)
 
     def setup() -> None:
-        shell.close()
+        shell.disconnect()
         bmv2.stop()
         bmv2.start()
         shell.reconnect()
 
     try:
-        benchmark.pedantic(lambda: p4shell.insert_bridging(todo), setup=setup, rounds=3,
+        benchmark.pedantic(lambda: shell.insert_bridging(todo), setup=setup, rounds=3,
                            iterations=1)
     finally:
         shell.close()

@@ -2,8 +2,8 @@
  *
  * A reader (rd) holds one message's bounds [pos, end); every byte is read only
  * after pos < end said it is there, and every length is checked against
- * end - pos before it is used. The request level mirrors protobuf's Python
- * parser (mirror_*); the update level (upd_*) takes only the canonical encoding
+ * end - pos before it is used. The request level mirrors protobuf's parser,
+ * upb (mirror_*); the update level (upd_*) takes only the canonical encoding
  * of the common case and answers P_SLOW for anything else, P_BAD for bytes
  * protobuf refuses as well. The verdicts are in fp_p4rt_check.c.
  */
@@ -74,11 +74,17 @@ static int utf8_ok(const uint8_t *s, size_t n) {
     return 1;
 }
 
-/* ---- The request level: as protobuf's Python parser reads it. ---- */
+/* ---- The request level: as protobuf's parser (upb) reads it. ---- */
+
+/* upb reads a tag as a varint of at most 5 bytes whose value fits 32 bits; a padded
+ * tag (0xa2 0x00 for 0x22) names the same field. */
+static int tag_ok(uint64_t tag, size_t nbytes) {
+    return nbytes <= 5 && tag <= 0xffffffffu;
+}
 
 /* A tag at r->pos: P_OK with its bytes' count, P_BAD where protobuf refuses it. */
 static int mirror_tag(rd *r, uint64_t *tag, size_t *nbytes) {
-    if (!varint(r, tag, nbytes)) return P_BAD;
+    if (!varint(r, tag, nbytes) || !tag_ok(*tag, *nbytes)) return P_BAD;
     unsigned wt = (unsigned)(*tag & 7);
     if ((*tag >> 3) == 0 || wt == WT_EGROUP || wt > WT_I32) return P_BAD;
     return wt == WT_SGROUP ? P_UNSUPPORTED : P_OK;
@@ -127,7 +133,7 @@ static int mirror_uint128(const uint8_t *b, size_t start, size_t end, fp_p4rt_re
         size_t n;
         int rc = mirror_tag(&r, &tag, &n);
         if (rc != P_OK) return rc;
-        if (n == 1 && (tag == 0x08 || tag == 0x10)) {
+        if (tag == 0x08 || tag == 0x10) {
             if (!varint(&r, &v, &n)) return P_BAD;
             if (tag == 0x08)
                 req->election_high = v;
@@ -172,7 +178,7 @@ static int upd_field(rd *r, const uint8_t *tags, size_t ntags, uint32_t repeated
     uint64_t tag;
     size_t n;
     f->start = f->end = r->pos;
-    if (!varint(r, &tag, &n)) return P_BAD;
+    if (!varint(r, &tag, &n) || !tag_ok(tag, n)) return P_BAD;
     unsigned wt = (unsigned)(tag & 7);
     if ((tag >> 3) == 0 || wt == WT_EGROUP || wt > WT_I32) return P_BAD;
     if (n != 1 || memchr(tags, (int)tag, ntags) == NULL) return P_SLOW;
@@ -442,7 +448,7 @@ int fp_p4rt_decode(const uint8_t *buf, size_t len, const fp_p4rt_schema *schema,
         size_t n, start, end;
         int rc = mirror_tag(&r, &tag, &n);
         if (rc != P_OK) return status_of(rc);
-        switch (n == 1 ? tag : 0) {
+        switch (tag) {
         case 0x08: /* uint64 device_id = 1 */
         case 0x10: /* uint64 role_id = 2 */
         case 0x28: /* Atomicity atomicity = 5: an open enum, read as an int32 */

@@ -2,9 +2,10 @@
  *
  * fp_p4rt_decode() reads the protobuf wire format of a WriteRequest. The
  * request's own fields (device_id, role_id, role, election_id, atomicity) are
- * read exactly as protobuf 3.20's Python parser reads them: the last value
+ * read exactly as protobuf's parser (upb, protobuf 6) reads them: the last value
  * wins, election_ids given twice merge, unknown fields and fields of the wrong
- * wire type are skipped, enums are int32s (atomicity 7 stays 7). Each update is
+ * wire type are skipped, enums are int32s (atomicity 7 stays 7), a tag is a
+ * varint of at most 5 bytes and 32 bits (a padded one names its field). Each update is
  *   - fast: an exact-match TableEntry with a direct action (or none), in
  *     protobuf's own canonical encoding (fields in field-number order, no zero
  *     scalars, minimal varints, no unknown fields), match and parameter values

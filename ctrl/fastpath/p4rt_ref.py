@@ -14,7 +14,8 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet  # type: ignore[import-not-found]
 
 from ctrl.fastpath.errors import MalformedWriteError, UnsupportedWriteError
 from ctrl.fastpath.p4rt_batch import (
@@ -70,8 +71,9 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def update_spans(data: bytes) -> list[tuple[int, int]]:
-    """(offset, length) of each Update in a request protobuf parsed: the fields whose
-    tag is the one byte 0x22, as protobuf finds them. UnsupportedWriteError for a group."""
+    """(offset, length) of each Update in a request protobuf parsed: the fields whose tag
+    is 0x22, padded or not (upb reads a tag as a varint), as protobuf finds them.
+    UnsupportedWriteError for a group."""
     spans, pos = [], 0
     while pos < len(data):
         tag, after = _varint(data, pos)
@@ -84,31 +86,36 @@ def update_spans(data: bytes) -> list[tuple[int, int]]:
             pos = after + (8 if wire_type == 1 else 4)
         else:  # 2: length-delimited (protobuf took the request: 4, 6, 7 are not here)
             size, start = _varint(data, after)
-            if after - pos == 1 and tag == _UPDATES_TAG:
+            if tag == _UPDATES_TAG:
                 spans.append((start, size))
             pos = start + size
     return spans
 
 
+def _unknown(msg: Message) -> bool:
+    """Whether msg came with fields its schema does not know (protobuf >= 5: no UnknownFields)."""
+    return len(UnknownFieldSet(msg)) > 0
+
+
 def common_case(u: p4r.Update) -> bool:
     """An update of the fast kind, but for its encoding."""
     entity = u.entity
-    if u.type not in (0, _INSERT, _MODIFY, _DELETE) or u.UnknownFields() \
-            or entity.WhichOneof("entity") != "table_entry" or entity.UnknownFields():
+    if u.type not in (0, _INSERT, _MODIFY, _DELETE) or _unknown(u) \
+            or entity.WhichOneof("entity") != "table_entry" or _unknown(entity):
         return False
     te = entity.table_entry
-    if te.UnknownFields() or any(f.name not in _ENTRY_FIELDS for f, _ in te.ListFields()):
+    if _unknown(te) or any(f.name not in _ENTRY_FIELDS for f, _ in te.ListFields()):
         return False
     for fm in te.match:
-        if fm.UnknownFields() or fm.WhichOneof("field_match_type") != "exact" \
-                or fm.exact.UnknownFields() or len(fm.exact.value) > VALUE_MAX:
+        if _unknown(fm) or fm.WhichOneof("field_match_type") != "exact" \
+                or _unknown(fm.exact) or len(fm.exact.value) > VALUE_MAX:
             return False
     which = te.action.WhichOneof("type")
-    if te.action.UnknownFields() or which not in (None, "action"):
+    if _unknown(te.action) or which not in (None, "action"):
         return False
     act = te.action.action
-    return which is None or (not act.UnknownFields() and all(
-        not p.UnknownFields() and len(p.value) <= VALUE_MAX for p in act.params))
+    return which is None or (not _unknown(act) and all(
+        not _unknown(p) and len(p.value) <= VALUE_MAX for p in act.params))
 
 
 def _append(c: Columns, u: p4r.Update, fast: bool, start: int, length: int) -> None:

@@ -3,8 +3,10 @@
     encoder = WriteEncoder(schema)                  # once per P4Info
     data = encoder.request(updates, device_id=1, election_id=(0, 1))
 
-P4Client sends Write as these bytes. protobuf 3.20's pure-Python backend spends
-~400 us an entry building and serializing the messages of a batched Write; here
+P4Client sends Write as these bytes. protobuf 3.20's pure-Python backend spent
+~400 us an entry building and serializing the messages of a batched Write; on protobuf
+6 (upb), building them from the entities still costs ~11 us an entry against ~1.6 here
+(1,000 bridging inserts, one run on the project's 2-core machine); here
 an update is joined from pieces made once per table and action (by protobuf
 itself: ids, tags, lengths) and the values' canonical bytes. Covered ("fast"):
 INSERT, MODIFY and DELETE of
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry, Update, UpdateType
 from ctrl.p4rt.proto import p4r
@@ -221,7 +224,7 @@ class WriteEncoder:
             high, low = election_id
             head = p4r.WriteRequest(device_id=device_id,
                                     election_id=p4r.Uint128(high=high, low=low))
-        tail = p4r.WriteRequest(atomicity=atomicity, role=role)
+        tail = p4r.WriteRequest(atomicity=cast("p4r.WriteRequest.Atomicity", atomicity), role=role)
         self._header = head.SerializeToString(), tail.SerializeToString()
         self._header_key = key
         return self._header

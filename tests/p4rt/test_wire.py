@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -204,7 +205,8 @@ def headers(draw: st.DrawFn) -> dict[str, object]:
 def reference(schema: P4Schema, ups: Sequence[Update], device_id: int,
               election_id: tuple[int, int] | None, atomicity: int = 0, role: str = "") -> bytes:
     """What P4Client sent before: the messages of encode(), serialized by protobuf."""
-    req = p4r.WriteRequest(device_id=device_id, atomicity=atomicity, role=role)
+    req = p4r.WriteRequest(device_id=device_id, role=role,
+                           atomicity=cast("p4r.WriteRequest.Atomicity", atomicity))
     if election_id is not None:
         req.election_id.CopyFrom(p4r.Uint128(high=election_id[0], low=election_id[1]))
     req.updates.extend(u.encode(schema) for u in ups)

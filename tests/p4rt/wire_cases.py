@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from typing import cast
 
 from hypothesis import strategies as st
 
@@ -226,9 +227,9 @@ def updates(draw: st.DrawFn, schema: P4Schema) -> p4r.Update:
     entry = draw(table_entries(schema))
     utype = draw(st.sampled_from([1, 1, 1, 2, 3, 0] + [7] * (draw(st.integers(0, 9)) == 0)))
     if kind == "none":
-        return p4r.Update(type=utype)
+        return p4r.Update(type=cast("p4r.Update.Type", utype))
     entity = p4r.Entity(table_entry=entry) if kind == "entry" else _slow_entity(kind, entry)
-    return p4r.Update(type=utype, entity=entity)
+    return p4r.Update(type=cast("p4r.Update.Type", utype), entity=entity)
 
 
 @st.composite
@@ -243,7 +244,8 @@ def write_requests(draw: st.DrawFn, schema: P4Schema, max_updates: int = 8,
         req = p4r.WriteRequest(device_id=draw(st.integers(0, (1 << 64) - 1)),
                                role_id=draw(st.sampled_from([0, 0, 5])),
                                role=draw(st.sampled_from(["", "", "sdn", "ρόλος"])),
-                               atomicity=draw(st.sampled_from([0, 0, 1, 2, 7, -1])))
+                               atomicity=cast("p4r.WriteRequest.Atomicity",
+                                              draw(st.sampled_from([0, 0, 1, 2, 7, -1]))))
         if draw(st.booleans()):
             req.election_id.high = draw(st.integers(0, (1 << 64) - 1))
             req.election_id.low = draw(st.integers(0, (1 << 64) - 1))

@@ -4,8 +4,7 @@ where gRPC's own deserializer failing would answer UNKNOWN.
 
 Write takes the bytes themselves (its C decoder reads them, ctrl/targets/ovs/server.py);
 the unary ones and Read are parsed here, then handed to the servicer as the generated
-handlers would. This handler comes before the generated ones, which serve the
-StreamChannel.
+handlers would; StreamChannel is parsed by gRPC.
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from ctrl.p4rt.proto import WRITE_METHOD, p4r
+from ctrl.p4rt.proto import p4r
 
-SERVICE = "/p4.v1.P4Runtime/"
-MALFORMED = (DecodeError, UnicodeDecodeError)  # pure-Python protobuf raises the second too
+SERVICE = "p4.v1.P4Runtime"
+MALFORMED = (DecodeError, UnicodeDecodeError)  # pure-Python protobuf raised the second too
 
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
@@ -49,22 +48,25 @@ def _streaming(method: Streaming, cls: Any, reply: Any) -> grpc.RpcMethodHandler
                                                 response_serializer=reply.SerializeToString)
 
 
-class RequestsAsBytes(grpc.GenericRpcHandler):  # type: ignore[misc]
-    def __init__(self, servicer: Any) -> None:
-        self._handlers = {
-            WRITE_METHOD: grpc.unary_unary_rpc_method_handler(
-                servicer.Write, request_deserializer=None,
-                response_serializer=p4r.WriteResponse.SerializeToString),
-            SERVICE + "Read": _streaming(servicer.Read, p4r.ReadRequest, p4r.ReadResponse),
-            SERVICE + "SetForwardingPipelineConfig": _unary(
-                servicer.SetForwardingPipelineConfig, p4r.SetForwardingPipelineConfigRequest,
-                p4r.SetForwardingPipelineConfigResponse),
-            SERVICE + "GetForwardingPipelineConfig": _unary(
-                servicer.GetForwardingPipelineConfig, p4r.GetForwardingPipelineConfigRequest,
-                p4r.GetForwardingPipelineConfigResponse),
-            SERVICE + "Capabilities": _unary(servicer.Capabilities, p4r.CapabilitiesRequest,
-                                             p4r.CapabilitiesResponse),
-        }
-
-    def service(self, call: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        return self._handlers.get(call.method)
+def method_handlers(servicer: Any) -> dict[str, grpc.RpcMethodHandler]:
+    """Every P4Runtime method's handler, by name: the requests of the unary ones and Read as
+    bytes, StreamChannel's messages parsed by gRPC. All of them, registered together: the
+    generated add_P4RuntimeServicer_to_server registers its handlers, which gRPC asks before
+    any generic handler, so it is not used."""
+    return {
+        "Write": grpc.unary_unary_rpc_method_handler(
+            servicer.Write, request_deserializer=None,
+            response_serializer=p4r.WriteResponse.SerializeToString),
+        "Read": _streaming(servicer.Read, p4r.ReadRequest, p4r.ReadResponse),
+        "SetForwardingPipelineConfig": _unary(
+            servicer.SetForwardingPipelineConfig, p4r.SetForwardingPipelineConfigRequest,
+            p4r.SetForwardingPipelineConfigResponse),
+        "GetForwardingPipelineConfig": _unary(
+            servicer.GetForwardingPipelineConfig, p4r.GetForwardingPipelineConfigRequest,
+            p4r.GetForwardingPipelineConfigResponse),
+        "Capabilities": _unary(servicer.Capabilities, p4r.CapabilitiesRequest,
+                               p4r.CapabilitiesResponse),
+        "StreamChannel": grpc.stream_stream_rpc_method_handler(
+            servicer.StreamChannel, request_deserializer=p4r.StreamMessageRequest.FromString,
+            response_serializer=p4r.StreamMessageResponse.SerializeToString),
+    }

@@ -22,7 +22,7 @@ from ctrl.targets.ovs.device import Device, Pipeline
 from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.fastwrite import DecodedWrite, WriteParser
 from ctrl.targets.ovs.openflow import BatchError
-from ctrl.targets.ovs.rawrpc import MALFORMED, RequestsAsBytes
+from ctrl.targets.ovs.rawrpc import MALFORMED, SERVICE, method_handlers
 from ctrl.targets.ovs.status import batch_status
 from ctrl.targets.ovs.store import Stored
 from ctrl.targets.ovs.validate import Rejected, check_program, parse_table_entry
@@ -216,9 +216,9 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         otherwise (its DecodeError is then the caller's answer, as without C)."""
         try:
             try:
-                if isinstance(request, bytes):
-                    request = self._decode(request) or p4r.WriteRequest.FromString(request)
-                return await self._write(request, context)
+                taken = (request if not isinstance(request, bytes) else
+                         self._decode(request) or p4r.WriteRequest.FromString(request))
+                return await self._write(taken, context)
             except MALFORMED as exc:  # bytes that are no WriteRequest
                 raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
                              f"the request is not a WriteRequest: {exc}") from exc
@@ -419,8 +419,7 @@ async def serve(devices: dict[int, Device], reference: P4Schema, address: str,
         await dev.restore(reference, make_parser)
     server = grpc.aio.server()
     servicer = P4RuntimeServicer(devices, reference, fast_writes)
-    server.add_generic_rpc_handlers((RequestsAsBytes(servicer),))
-    p4r_grpc.add_P4RuntimeServicer_to_server(servicer, server)
+    server.add_registered_method_handlers(SERVICE, method_handlers(servicer))
     port = (server.add_insecure_port(address) if credentials is None
             else server.add_secure_port(address, credentials))
     if port == 0:

@@ -1,5 +1,5 @@
 """finsy against a fresh switch, as its users drive it: run by test_finsy.py in finsy's own
-virtualenv (it needs protobuf 6; the project's is 3.20), so it imports finsy and the
+virtualenv (it pins its own protobuf and grpcio), so it imports finsy and the
 standard library only.
 
     .venv-finsy/bin/python finsy_drive.py ADDRESS P4INFO BMV2_JSON

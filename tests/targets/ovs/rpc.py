@@ -4,7 +4,7 @@ StreamChannel, Writes, Updates, the per-update codes of a failed batch."""
 from __future__ import annotations
 
 import queue
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -50,7 +50,7 @@ def write(stub: p4r_grpc.P4RuntimeStub, schema: P4Schema, updates: list[p4r.Upda
 
 def upd(kind: int, entry: TableEntry | p4r.TableEntry, schema: P4Schema) -> p4r.Update:
     msg = entry.encode(schema) if isinstance(entry, TableEntry) else entry
-    return p4r.Update(type=kind, entity=p4r.Entity(table_entry=msg))
+    return p4r.Update(type=cast("p4r.Update.Type", kind), entity=p4r.Entity(table_entry=msg))
 
 
 def update_errors(exc: Any) -> list[tuple[int, str]]:

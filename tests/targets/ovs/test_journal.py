@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from ctrl.p4rt.entity import MulticastGroupEntry, Replica, TableEntry
 from ctrl.p4rt.proto import p4r
@@ -33,7 +34,7 @@ def _updates(kind: int, entities: Sequence[TableEntry | MulticastGroupEntry], sc
             ent.table_entry.CopyFrom(e.encode(schema))
         else:
             ent.packet_replication_engine_entry.multicast_group_entry.CopyFrom(e.encode())
-        out.append(p4r.Update(type=kind, entity=ent))
+        out.append(p4r.Update(type=cast("p4r.Update.Type", kind), entity=ent))
     return out
 
 

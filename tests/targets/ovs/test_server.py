@@ -15,6 +15,7 @@ import pytest
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry
 from ctrl.p4rt.proto import p4r, p4r_grpc, rpc_code
 from ctrl.p4rt.schema import P4Schema
+from tests import p4shell
 from tests.targets.ovs.rpc import FWD, PATHS, Stream, copy, upd, update_codes, write
 
 pytestmark = pytest.mark.root
@@ -154,18 +155,17 @@ def test_get_pipeline_and_capabilities(stub: p4r_grpc.P4RuntimeStub, schema: P4S
 
 
 def test_p4runtime_shell_interop(server: str, schema: P4Schema, tmp_path: Path) -> None:
-    """p4runtime-shell sets the pipeline, inserts an entry and reads it back."""
-    sh = pytest.importorskip("p4runtime_sh.shell")
-    sh.setup(device_id=2, grpc_addr=server, election_id=(0, 50),
-             config=sh.FwdPipeConfig(str(PATHS.p4info), str(PATHS.json)), verbose=False)
-    try:
-        te = sh.TableEntry("bridging")(action="bridging.forward")
-        te.match["vnet_id"] = "10"
-        te.match["eth_dst"] = "02:00:00:00:00:0b"
-        te.action["port"] = "3"
-        te.insert()
-        got = list(sh.TableEntry("bridging").read())
-        assert len(got) == 1
-        got[0].delete()
-    finally:
-        sh.teardown()
+    """p4runtime-shell (its own virtualenv, over the wire) sets the pipeline, inserts an entry,
+    reads it back and deletes it."""
+    python = p4shell.shell_python()
+    if python is None:
+        pytest.skip("no p4runtime-shell virtualenv: `./run setup` makes .venv-p4shell")
+    with p4shell.Shell(python, PATHS) as shell:
+        assert shell.call("connect", addr=server, device_id=2, election_low=50) is True
+        try:
+            assert shell.call("insert", entries=[[10, 0x02000000000B, 3]]) == 1
+            assert shell.call("read") == [[10, 0x02000000000B, 3]]
+            assert shell.call("delete_all") == 1
+            assert shell.call("read") == []
+        finally:
+            shell.call("close")

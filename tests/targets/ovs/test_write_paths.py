@@ -9,8 +9,9 @@ target decoding Writes in C and to one that parses them with protobuf only; the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,11 +56,12 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Target, 
             t.close()
 
 
-def request(updates: list[p4r.Update | bytes], atomicity: int = 0, election: int = ELECTION,
+def request(updates: Sequence[p4r.Update | bytes], atomicity: int = 0, election: int = ELECTION,
             device_id: int = 1) -> bytes:
     """A WriteRequest's bytes; updates given as bytes go in as they are."""
     head: bytes = p4r.WriteRequest(device_id=device_id, election_id=p4r.Uint128(low=election),
-                                   atomicity=atomicity).SerializeToString()
+                                   atomicity=cast("p4r.WriteRequest.Atomicity", atomicity)
+                                   ).SerializeToString()
     body = b"".join(b"\x22" + w.varint(len(u)) + u for u in (
         u if isinstance(u, bytes) else u.SerializeToString() for u in updates))
     return head + body
@@ -82,7 +84,7 @@ def same(targets: tuple[Target, Target], *requests: bytes) -> list[Outcome]:
 
 def upd(kind: int, entry: TableEntry | p4r.TableEntry) -> p4r.Update:
     msg = entry.encode(SCHEMA) if isinstance(entry, TableEntry) else entry
-    return p4r.Update(type=kind, entity=p4r.Entity(table_entry=msg))
+    return p4r.Update(type=cast("p4r.Update.Type", kind), entity=p4r.Entity(table_entry=msg))
 
 
 def bridging(i: int, port: int = 1) -> TableEntry:
@@ -159,7 +161,7 @@ def faults() -> list[p4r.Update | bytes]:
     empty.table_id = good.table_id
     empty.match[0].exact.value = b""
     out += [upd(INSERT, empty), upd(INSERT, default), upd(MODIFY, default),
-            p4r.Update(type=0, entity=p4r.Entity(table_entry=good)),
+            p4r.Update(type=p4r.Update.UNSPECIFIED, entity=p4r.Entity(table_entry=good)),
             p4r.Update(type=INSERT, entity=p4r.Entity(counter_entry=p4r.CounterEntry())),
             p4r.Update(type=INSERT, entity=MulticastGroupEntry.of_ports(8, [1]).entity()),
             p4r.Update(type=INSERT, entity=MulticastGroupEntry.of_ports(8, [2]).entity()),
