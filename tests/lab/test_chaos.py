@@ -18,7 +18,7 @@ import pytest
 
 from ctrl.cli import main
 from ctrl.ha.etcdproc import find_etcd, free_port
-from ctrl.lab import build, faults, procs
+from ctrl.lab import build, faults, moves, procs
 from ctrl.lab.chaos import run_chaos, table
 from ctrl.lab.cli import _ha_line
 from ctrl.lab.demo import endpoints, probe_options
@@ -167,10 +167,46 @@ def test_a_vm_moved_while_the_controller_was_down_is_found_after_it_starts(
     assert left_behind(spec, state) == []
 
 
-def _where(state: LabState, mac: str) -> str:
+def _where(state: LabState, mac: str, api: str = "") -> str:
     try:
-        hosts = call(state.api, "hosts", timeout=2)
+        hosts = call(api or state.api, "hosts", timeout=2)
     except ApiError as exc:
         return str(exc)
     assert isinstance(hosts, list)
     return next((f"{h['switch']}:{h['port']}" for h in hosts if h["mac"] == mac), "unknown")
+
+
+@pytest.mark.skipif(find_etcd() is None, reason="etcd is not installed")
+def test_a_migration_announced_before_a_failover_completes_on_the_new_primary(
+        tmp_path: Path) -> None:
+    state = new_state(tmp_path, "cloud-rack", "cx")
+    state.controllers, state.apis = 2, [f"127.0.0.1:{free_port()}"]
+    spec = build.up(state)
+    try:
+        old = primary_api(state)
+        moves.announce(state, "vm2", "server1")               # to the primary
+        component = "controller-1" if old == state.api else "controller-2"
+        faults.kill(state, component)
+        faults.wait_in_sync(state)                            # the other one took over
+        new = primary_api(state)
+        assert new != old
+        book = call(new, "migrations")
+        assert isinstance(book, dict)
+        assert [(m["to"], m["phase"]) for m in book["active"]] == [("a1:2", "announced")]
+        # The VM arrives (its RARP at the new place): the new primary ends the migration.
+        migrate(state, "vm2", "server1", announce=False)
+        deadline = time.monotonic() + 10
+        while (book := call(new, "migrations")) and isinstance(book, dict) and book["active"]:
+            assert time.monotonic() < deadline, book
+            time.sleep(0.02)
+        assert isinstance(book, dict)
+        assert [(m["to"], m["phase"]) for m in book["finished"]][-1:] == [("a1:2", "done")]
+        assert _where(state, spec.hosts["vm2"].mac, new) == "a1:2"
+        with Probe(*endpoints(spec), probe_options(spec)) as probe:
+            time.sleep(1.0)
+        assert probe.report is not None
+        assert all(u.lost == 0 for u in probe.report.udp), probe.report.summary()
+    finally:
+        state = LabState.load(state.dir) or state
+        build.down(state)
+    assert left_behind(spec, state) == []
