@@ -43,6 +43,7 @@ def test_one_leads_and_the_other_takes_over_with_a_higher_term(etcd: EtcdProcess
         live, a.etcd = a.etcd, EtcdClient([f"http://127.0.0.1:{free_port()}"], timeout=0.1)
         await live.close()
         ta.cancel()
+        await a.etcd.close()
         took = await _until(b.may_write)
         print(f"\nb leads {took:.2f} s after a stopped keeping its lease alive")
         assert b.standing.term > first and not a.may_write()

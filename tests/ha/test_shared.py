@@ -116,6 +116,7 @@ def test_the_standby_takes_over_knowing_locations_and_flights(etcd: EtcdProcess,
         for t in tasks_b:
             await t
         await eb.etcd.close()
+        await ea.etcd.close()   # the dead end put in place of a's
     asyncio.run(go())
 
 
