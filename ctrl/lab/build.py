@@ -164,6 +164,23 @@ def in_sync(api: str) -> Callable[[], bool]:
     return check
 
 
+def pair_settled(apis: list[str]) -> Callable[[], bool]:
+    """A check: every controller of a pair answers, one is primary (leader with a live lease,
+    primary on every switch) and every other one is a standby holding its own lease."""
+    def check() -> bool:
+        roles = []
+        for api in apis:
+            try:
+                ha = call(api, "ha", timeout=2)
+            except ApiError:
+                return False
+            if not isinstance(ha, dict):
+                return False
+            roles.append("primary" if ha.get("primary") else ha.get("role"))
+        return roles.count("primary") == 1 and roles.count("standby") == len(apis) - 1
+    return check
+
+
 def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
     topology = state.dir / "topology.yaml"
     topology.write_text(f"# made by `ctrl lab up` from {state.origin}\n"
@@ -208,8 +225,11 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
     assert first is not None
     procs.wait_until(lambda: any(in_sync(a)() for a in apis), first, START_TIMEOUT,
                      "in sync with every switch")
+    # Ready is what each one says of itself: one primary, every other one a standby with a
+    # lease of its own (a controller still campaigning is not yet a standby to fail over to).
+    procs.wait_until(pair_settled(apis), first, START_TIMEOUT, "one primary, the rest standby")
     say(f"{len(apis)} controllers through etcd at {etcd.url}, one primary in sync with every "
-        f"switch; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
+        f"switch, the rest standby; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
 
 
 def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
