@@ -5,7 +5,7 @@ import { getJSON } from "./api.js";
 import { MapView } from "./draw.js";
 import { apply, applySnapshot, createModel, wallClock, controllerNow } from "./model.js";
 import { Panel, renderLog } from "./panel.js";
-import { WINDOW_S, renderTable, renderTimeline } from "./timeline.js";
+import { WINDOWS_S, renderTable, renderTimeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
@@ -21,7 +21,11 @@ async function main() {
   let panel = null;
   const map = new MapView($("map"), topology, (mac) => panel.select(mac));
   panel = new Panel(model, map, { tokenNeeded: topology.token_needed });
-  $("window-s").textContent = String(WINDOW_S);
+  const span = $("window");
+  span.replaceChildren(...WINDOWS_S.map((s) => new Option(s < 60 ? `${s} s` : `${s / 60} min`, s)));
+  span.value = "60";
+  const timeline = () => renderTimeline($("timeline"), model, Number(span.value));
+  span.addEventListener("change", timeline);
 
   let pending = false;
   const render = () => {
@@ -29,7 +33,7 @@ async function main() {
     pending = false;
     map.update(model);
     panel.render();
-    renderTimeline($("timeline"), model);
+    timeline();
     renderTable($("migration-table").tBodies[0], model);
     renderLog($("log"), model);
     $("role").textContent = model.mayWrite ? "" :
@@ -67,7 +71,7 @@ async function main() {
   connect();
   setInterval(() => {
     $("clock").textContent = wallClock(model, controllerNow(model)).toLocaleTimeString();
-    renderTimeline($("timeline"), model);
+    timeline();
   }, 1000);
   window.addEventListener("beforeunload", () => source?.close());
 }

@@ -4,7 +4,7 @@
 import { controllerNow, hostName, wallClock } from "./model.js";
 import { el } from "./draw.js";
 
-export const WINDOW_S = 120;
+export const WINDOWS_S = [10, 60, 300];   // the time spans the page offers
 const LANE = 26;
 const LEFT = 110;
 const WIDTH = 1000;
@@ -23,19 +23,28 @@ function end(m) {
   return p.done ?? p.cancelled ?? p.expired ?? m.moved;
 }
 
-export function renderTimeline(svg, model) {
+// When the VM was seen at its new place: an announced migration's RARP ended it, a
+// reactive move is a sighting.
+function seen(m) {
+  if (m.kind === "reactive") return m.moved;
+  return m.phase === "done" && m.note === "seen at its destination" ? m.phases.done : undefined;
+}
+
+export function renderTimeline(svg, model, span) {
   const now = controllerNow(model);
-  const from = now - WINDOW_S;
-  const x = (t) => LEFT + ((t - from) / WINDOW_S) * (WIDTH - LEFT - 10);
+  const from = now - span;
+  const x = (t) => LEFT + ((t - from) / span) * (WIDTH - LEFT - 10);
   const shown = model.moves.filter((m) => (end(m) ?? now) >= from);
   const lanes = [...new Set(shown.map((m) => hostName(model, m.mac)))].sort();
   const height = 30 + Math.max(1, lanes.length) * LANE;
   svg.replaceChildren();
   svg.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
-  for (let s = 0; s <= WINDOW_S; s += 20) {
-    const tx = x(now - WINDOW_S + s);
+  const step = span / 6;
+  for (let s = 0; s <= span; s += step) {
+    const tx = x(now - span + s);
     el("line", { x1: tx, y1: 14, x2: tx, y2: height, class: "grid" }, svg);
-    el("text", { x: tx, y: 10, class: "tick" }, svg, s === WINDOW_S ? "now" : `-${WINDOW_S - s} s`);
+    el("text", { x: tx, y: 10, class: "tick" }, svg,
+       s === span ? "now" : `-${+(span - s).toFixed(1)} s`);
   }
   if (!lanes.length) {
     el("text", { x: LEFT, y: 40, class: "empty" }, svg, "no migration in this window");
@@ -56,7 +65,8 @@ export function renderTimeline(svg, model) {
       el("line", { x1: x(p["switched-over"]), y1: y, x2: x(p["switched-over"]), y2: y + LANE - 2,
                    class: "switched" }, g);
     }
-    if (m.moved !== undefined) el("circle", { cx: x(m.moved), cy: y + LANE / 2 - 1, r: 4, class: "seen" }, g);
+    const there = seen(m);
+    if (there !== undefined) el("circle", { cx: x(there), cy: y + LANE / 2 - 1, r: 4, class: "seen" }, g);
     const conv = m.converged ? `, writes ${m.converged.ms.toFixed(1)} ms` : "";
     el("title", {}, g, `${hostName(model, m.mac)} ${where(model, m.from)} -> ${where(model, m.to)}: ` +
        `${m.kind}, ${m.phase ?? "moved"}${conv}`);
@@ -74,7 +84,7 @@ export function renderTable(tbody, model) {
       m.kind,
       m.phase ?? "moved",
       ms(p.announced, p["switched-over"]),
-      ms(p["switched-over"] ?? p.announced, m.moved),
+      m.kind === "reactive" ? "" : ms(p["switched-over"] ?? p.announced, seen(m)),
       m.converged ? `${m.converged.ms.toFixed(1)} ms (${m.converged.writes} writes)` +
         (m.converged.ok ? "" : `, NOT taken by ${m.converged.failed.join(", ")}`) : "",
       m.note ?? "",
