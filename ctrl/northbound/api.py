@@ -322,7 +322,15 @@ OPENAPI: dict[str, Any] = {
                 "device_id": {"type": "integer"}, "site": {"type": "string"},
                 "connected": {"type": "boolean"}, "in_sync": {"type": "boolean"},
                 "entries": {"type": "integer"}}}})},
-        "/api/v1/path": {"get": {**_get("fewest-links path", {"type": "object"}),
+        "/api/v1/topology": {"get": _get(
+            "the declared topology, with where the web view draws each part",
+            {"type": "object"})},
+        "/api/v1/events": {"get": {"summary": "the live feed (server-sent events): a "
+                                   "snapshot, then every notice, each {kind, data}",
+                                   "responses": {"200": {"description": "text/event-stream"}}}},
+        "/api/v1/path": {"get": {**_get("fewest-links path between two switches, or between "
+                                        "two VMs or clients (through their sites' tunnel)",
+                                        {"type": "object"}),
                                  "parameters": [
                                      {"name": "src", "in": "query", "required": True,
                                       "schema": {"type": "string"}},

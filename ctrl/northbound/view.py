@@ -68,6 +68,14 @@ def topology_json(topo: Topology) -> dict[str, Any]:
 def snapshot(core: ControlCore, statuses: dict[str, SessionStatus], now: float,
              may_write: bool) -> dict[str, Any]:
     """The state as it is, as the notices that would have made it."""
+    return {"now": now, "may_write": may_write,
+            "notices": [notice_message(n) for n in snapshot_notices(core, statuses, now)]}
+
+
+def snapshot_notices(core: ControlCore, statuses: dict[str, SessionStatus], now: float
+                     ) -> list[Notice]:
+    """The notices that would have made the state as it is: every host learned, every
+    switch's status, the migrations finished and under way, tunnels up, links down."""
     notices: list[Notice] = [HostLearned(h.vnet, h.mac, h.ip, h.location, h.since)
                              for h in core.tracker.hosts()]
     notices += [SwitchChanged(name, st.connected, st.primary, st.in_sync, now)
@@ -77,8 +85,7 @@ def snapshot(core: ControlCore, statuses: dict[str, SessionStatus], now: float,
     up = core.tunnels_up
     notices.append(TunnelsChanged(frozenset(core.planner.tunnels()) if up is None else up, now))
     notices.append(LinksChanged(core.planner.links_down, now))
-    return {"now": now, "may_write": may_write,
-            "notices": [notice_message(n) for n in notices]}
+    return notices
 
 
 @dataclass(frozen=True, slots=True)

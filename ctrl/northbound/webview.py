@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -34,13 +35,14 @@ from aiohttp import web
 from ctrl.control.notices import Notice, Subscription
 from ctrl.control.runner import Controller
 from ctrl.northbound.traffic import TrafficSampler
-from ctrl.northbound.view import message, notice_message, snapshot, topology_json
+from ctrl.northbound.view import message, notice_message, snapshot_notices, topology_json
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 10.0        # seconds between keep-alives (with the controller's clock)
 WRITE_TIMEOUT = 5.0     # a page that takes no write for this long is dropped
 MAX_STREAMS = 64        # open pages at once; more get 503
+CHUNK = 256             # notices encoded between two turns of the controller's loop
 RETRY_MS = 1000         # how soon a browser reconnects
 STATIC = {               # what the page is made of, and nothing else
     "index.html": "text/html",
@@ -79,10 +81,12 @@ class WebView:
                 "static", name).read_bytes()
         return self._files[name]
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> tuple[dict[str, Any], list[Notice]]:
+        """What a new page starts from: the clock and role, and the state as notices."""
         c = self.c
-        return snapshot(c.core, {n: s.status() for n, s in c.sessions.items()}, c.clock(),
-                        c.may_write())
+        now = c.clock()
+        return ({"now": now, "may_write": c.may_write()},
+                snapshot_notices(c.core, {n: s.status() for n, s in c.sessions.items()}, now))
 
 
 VIEW: web.AppKey[WebView] = web.AppKey("web-view", WebView)
@@ -115,6 +119,34 @@ async def topology(request: web.Request) -> web.Response:
 
 def _event(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _notice_event(n: Notice) -> bytes:
+    """A notice as its event, made once for every page that is sent it (notices are
+    frozen values: equal ones say the same)."""
+    return _event(notice_message(n))
+
+
+async def _in_turns(notices: Sequence[Notice], encode: Callable[[Notice], bytes]) -> list[bytes]:
+    """Each notice encoded, CHUNK at a time with a turn of the loop in between: a burst
+    of thousands (a storm of moves, a snapshot of every host) does not hold up the
+    controller, which shares this loop."""
+    out: list[bytes] = []
+    for i in range(0, len(notices), CHUNK):
+        out += [encode(n) for n in notices[i:i + CHUNK]]
+        if len(notices) > CHUNK:
+            await asyncio.sleep(0)
+    return out
+
+
+async def _snapshot_event(head: dict[str, Any], notices: list[Notice]) -> bytes:
+    parts = await _in_turns(notices, lambda n: json.dumps(
+        notice_message(n), separators=(",", ":")).encode())
+    data = json.dumps({"kind": "snapshot", "data": {**head, "notices": []}},
+                      separators=(",", ":")).encode()
+    assert data.endswith(b"[]}}")
+    return b"data: " + data[:-3] + b",".join(parts) + b"]}}\n\n"
 
 
 async def _next(sub: Subscription, view: WebView, timeout: float
@@ -152,13 +184,14 @@ async def events(request: web.Request) -> web.StreamResponse:
     c = view.c
     # Subscribed and snapshot taken with no await between: nothing falls in between.
     sub = c.feed.subscribe()
-    first = view.snapshot()
+    head, state = view.snapshot()
     view.streams += 1
     if view.sampler is not None:
         view.sampler.wake.set()
     traffic_seen = -1
     try:
-        await _write(resp, f"retry: {RETRY_MS}\n\n".encode() + _event(message("snapshot", first)))
+        await _write(resp, f"retry: {RETRY_MS}\n\n".encode()
+                     + await _snapshot_event(head, state))
         while not view.closing.is_set():
             got = await _next(sub, view, HEARTBEAT)
             if view.closing.is_set():
@@ -172,7 +205,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                              "reconnect from a snapshot)", lost)
                     await _write(resp, _event(message("lost", {"notices": lost})))
                     break
-                out = b"".join(_event(notice_message(n)) for n in notices)
+                out = b"".join(await _in_turns(notices, _notice_event))
             sampler = view.sampler
             if sampler is not None and sampler.seq != traffic_seen and sampler.latest:
                 traffic_seen = sampler.seq

@@ -202,3 +202,47 @@ def test_host_paths_through_the_api(schema: P4Schema) -> None:
         assert switches["hops"] == ["s2", "s4"]      # switch names as before
 
     run(schema, body)
+
+
+def test_a_burst_is_encoded_in_turns_of_the_loop() -> None:
+    """Thousands of notices at once: the controller's other tasks run in between."""
+    notices = [TunnelsChanged(frozenset(), float(i)) for i in range(5 * webview.CHUNK)]
+
+    async def main() -> int:
+        turns = 0
+
+        async def other() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(other())
+        await asyncio.sleep(0)
+        before = turns
+        out = await webview._in_turns(notices, webview._notice_event)
+        task.cancel()
+        assert len(out) == len(notices)
+        assert json.loads(out[-1].decode()[6:]) == {"kind": "tunnels", "data": {
+            "up": [], "time": float(len(notices) - 1)}}
+        return turns - before
+
+    assert asyncio.run(main()) >= 4
+
+
+def test_a_snapshot_of_many_hosts_arrives_whole(schema: P4Schema) -> None:
+    many = "vms:\n" + "".join(
+        f'  v{i}: {{vnet: blue, mac: "02:00:00:01:{i // 256:02x}:{i % 256:02x}", '
+        f"ip: 10.1.{i // 250}.{1 + i % 250}, hypervisor: h{1 + i % 4}}}\n" for i in range(1500))
+
+    async def main() -> None:
+        controller = Controller(parse_topology(TOPO + many), schema, b"{}")
+        async with TestClient(TestServer(make_app(controller))) as client:
+            resp = await client.get("/api/v1/events")
+            snap = await next_event(resp)
+            hosts = [n for n in snap["data"]["notices"] if n["kind"] == "host-learned"]
+            assert len(hosts) == 1500
+            assert {h["data"]["at"] for h in hosts} == {"s1:3", "s2:3", "s3:3", "s4:3"}
+            resp.close()
+
+    asyncio.run(main())

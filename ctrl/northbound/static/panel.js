@@ -7,10 +7,13 @@ import { hostName, wallClock } from "./model.js";
 
 const $ = (id) => document.getElementById(id);
 
+// A select's options, remade only when they changed (an open list stays open).
 function options(select, items, keep) {
   const before = keep ?? select.value;
-  select.replaceChildren(...items.map(([value, label]) => new Option(label, value)));
-  if (items.some(([v]) => v === before)) select.value = before;
+  const same = select.options.length === items.length &&
+    items.every(([v, l], i) => select.options[i].value === v && select.options[i].text === l);
+  if (!same) select.replaceChildren(...items.map(([value, label]) => new Option(label, value)));
+  if (items.some(([v]) => v === before) && select.value !== before) select.value = before;
 }
 
 // Ask for the API token in the page's dialog; resolves to the token or null.
