@@ -67,14 +67,18 @@ class Progress:
 
 
 def progress_of(request: pytest.FixtureRequest, name: str) -> Progress:
-    """Progress lines through pytest's terminal reporter (stderr without one)."""
+    """Progress lines on the terminal: through pytest's terminal reporter with its
+    output capture set aside for the line (stderr without them)."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
 
     def write(line: str) -> None:
-        if reporter is not None:
-            reporter.write_line(line)
-        else:
+        if reporter is None or capture is None:
             print(line, file=sys.stderr, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+            reporter.flush()
 
     return Progress(write, name)
 
