@@ -160,7 +160,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                     ) from exc
             through = f"; hypervisors through libvirt: {', '.join(libvirt)}" if libvirt else ""
             print(f"serving {len(topology.switches)} switches, {len(topology.vms)} declared "
-                  f"VMs; API on {scheme}://{args.api}/api/v1{through}"
+                  f"VMs; API on {scheme}://{args.api}/api/v1, web view on "
+                  f"{scheme}://{args.api}/{through}"
                   f"{'; writes need a token or certificate' if auth.guarded else ''}"
                   "; Ctrl-C to stop", flush=True)
             await controller.run(stop)

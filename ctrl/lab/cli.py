@@ -71,7 +71,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     say(f"bringing up {probe.name} on the {args.target} target{kind} (state in {directory})")
     spec = build.up(state, say, args.accel)
     say(f"{spec.name} is up: `ctrl lab status`, `ctrl lab migrate VM --to HYPERVISOR`, "
-        "`ctrl lab probe`, `ctrl lab down`")
+        f"`ctrl lab probe`, `ctrl lab down`; live view on http://{state.api}/")
     return 0
 
 
@@ -111,7 +111,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     guests = f"; QEMU guests ({state.accel or '?'})" if state.guests == "qemu" else ""
     print(f"lab {spec.name} ({state.origin}) on {state.target}{guests}: "
           f"{'up' if state.up else 'NOT up (half made: `ctrl lab down`)'}; "
-          f"controller API http://{state.api}/api/v1")
+          f"controller API http://{state.api}/api/v1, live view http://{state.api}/")
     for p in state.processes:
         print(f"  {p.name:<22} pid {p.pid:<8} {'running' if procs.is_running(p) else 'GONE'}"
               f"   log {p.log}")
