@@ -144,7 +144,7 @@ def _progress(p: Progress) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from ctrl.lab.demo import StepResult, endpoints, step_window
+    from ctrl.lab.demo import GAP_FLOOR_MS, StepResult, endpoints, step_window
     from ctrl.lab.htmlreport import probe_page
     from ctrl.lab.moves import Migration
 
@@ -152,7 +152,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     spec = state.spec()
     names = (args.source or spec.probe[0], args.to or spec.probe[1])
     a, b = endpoints(spec, names)
-    options = ProbeOptions(udp_rate=args.rate, tcp_rate=args.tcp_rate * 1e6)
+    # Gaps and runs of loss listed from a few ms, as in the demo: the plot and the HTML
+    # tell a gap with loss from one without.
+    options = ProbeOptions(udp_rate=args.rate, tcp_rate=args.tcp_rate * 1e6,
+                           min_interruption_ms=GAP_FLOOR_MS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     probe = Probe(a, b, options, _progress)

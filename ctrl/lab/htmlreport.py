@@ -104,8 +104,8 @@ def unexplained(report: Report, windows: Sequence[Window]) -> str:
     found = stalls(report, list(windows))
     if not found:
         return "<p>None: every gap of 10 ms or more came with a migration.</p>"
-    rows = [(f"{g.at:.3f}", _ms(g.ms), "some lost" if lost else "late, none lost")
-            for g, lost in found]
+    rows = [(f"{g.at:.3f}", _ms(g.ms), "some lost" if lost else
+             "late (no run of loss listed in it)") for g, lost in found]
     return (table(["at (s)", "gap", "datagrams"], rows) +
             '<p class="note">Outside any migration, mostly both directions at once and '
             "nothing lost: the path was held up, not changed. They came as often with the "

@@ -8,8 +8,9 @@ pause, a label with what the probe measured around it (for how long everything s
 was lost, the longest gap between arrivals) and, below, a panel of its own at 1 ms
 scale: the pause, every gap in arrivals and every run of loss of each direction. Gaps
 of 10 ms or more far from any migration (the data path or the probe held up by the
-CPU: late, not lost, unless marked lost) are marked with grey triangles on the top
-edge, so that a dip in the curve is never left unexplained.
+CPU) are marked with grey triangles on the top edge, "lost" where a run of loss the
+report lists falls in one (else its datagrams came late), so that a dip in the curve
+is never left unexplained.
 
 matplotlib's object API on the Agg canvas: no pyplot, no global figure state.
 """
@@ -212,8 +213,8 @@ def figure(report: Report, title: str | None = None, windows: list[Window] | Non
         _zoom(fig.add_subplot(grid[mains, i]), report, w)
     head = title or f"Throughput during the probe, {report.a} <-> {report.b}"
     fig.suptitle(f"{head}\nlongest gap {report.longest_gap_ms:.1f} ms; grey triangles: "
-                 f"{len(found)} gaps of {STALL_MS:g} ms or more with no migration near "
-                 "(ms; late, not lost, unless 'lost')", fontsize=9)
+                 f"{len(found)} gaps of {STALL_MS:g} ms or more with no migration near (ms; "
+                 "'lost': a run of loss the report lists falls in it, else late)", fontsize=9)
     return fig
 
 

@@ -67,7 +67,7 @@ def test_gaps_no_migration_explains_are_listed_as_late() -> None:
     r = report(lost=(0, 0))
     text = " ".join(parse(probe_page("p", r, [], png(r))).text)
     assert "No migration during this probe." in text
-    assert "late, none lost" in text
+    assert "late (no run of loss listed in it)" in text
 
 
 def test_a_demo_page_has_the_table_and_the_verdict() -> None:
