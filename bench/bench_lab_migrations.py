@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from bench.conftest import RATIOS
+from bench.conftest import RATIOS, Progress, progress_of
 from ctrl.control.hosts import Damping
 from ctrl.lab import build
 from ctrl.lab.cli import read_topology
@@ -49,34 +49,39 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabState, LabSpec]]:
+def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+        ) -> Iterator[tuple[LabState, LabSpec]]:
     text, origin = read_topology("cloud-rack")
     text = text.replace("name: cloud-rack", f"name: bm{os.getpid() % 10000}")
     state = LabState(Path(tmp_path_factory.mktemp("lab")) / "state", text, origin, "ovs",
                      [free_tcp_port() for _ in range(2)], f"127.0.0.1:{free_tcp_port()}")
-    spec = build.up(state)
+    say = progress_of(request, "lab")
+    spec = build.up(state, say)
     try:
         yield state, spec
     finally:
-        build.down(state)
+        build.down(state, say)
 
 
-def _series(state: LabState, spec: LabSpec, home: str, away: str, announce: bool
-            ) -> list[tuple[float, float]]:
+def _series(state: LabState, spec: LabSpec, home: str, away: str, announce: bool,
+            progress: Progress) -> list[tuple[float, float]]:
     """(interruption ms, VM pause ms) of each move."""
     # Damping holds a reactive move after three in ten seconds (announced ones too count):
     # a quiet start, and moves far enough apart that it never does.
     spacing = 1.5 if announce else DAMPING_WINDOW / 2 + 0.3
     if not announce:
+        progress(f"{DAMPING_WINDOW:g} s quiet first (flap damping)")
         time.sleep(DAMPING_WINDOW)
     probe = Probe(*endpoints(spec), probe_options(spec))
     steps: list[StepResult] = []
+    moves = [away, home] * ROUNDS
     with probe:
         time.sleep(1.0)
-        for to in [away, home] * ROUNDS:
+        for i, to in enumerate(moves, 1):
+            progress.step(f"under the probe, vm2 -> {to}: move", i, len(moves))
             m = migrate_apart(state, "vm2", to, announce=announce)
             mark = probe.mark(f"vm2 -> {to}", m.paused)
-            steps.append(StepResult(mark.name, m, *step_window(mark, m)))
+            steps.append(StepResult(mark.name, m, *step_window(mark, m), mark.at))
             time.sleep(spacing)
     assert probe.report is not None
     report = probe.report
@@ -92,11 +97,11 @@ def _series(state: LabState, spec: LabSpec, home: str, away: str, announce: bool
 @pytest.mark.parametrize("announce", [True, False], ids=["announced", "reactive"])
 @pytest.mark.parametrize("series", list(SERIES))
 def test_interruption_per_migration(benchmark: Any, lab: tuple[LabState, LabSpec],
-                                    series: str, announce: bool) -> None:
+                                    series: str, announce: bool, progress: Progress) -> None:
     state, spec = lab
     home, away = SERIES[series]
-    got = benchmark.pedantic(lambda: _series(state, spec, home, away, announce), rounds=1,
-                             iterations=1)
+    got = benchmark.pedantic(lambda: _series(state, spec, home, away, announce, progress),
+                             rounds=1, iterations=1)
     gaps = [g for g, _ in got]
     pauses = [p for _, p in got]
     shares = [max(0.0, g - p) for g, p in got]

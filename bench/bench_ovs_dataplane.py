@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from bench.conftest import RATIOS
+from bench.conftest import RATIOS, Progress
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import TableEntry, delete, insert
@@ -124,7 +124,8 @@ def _first_arrival(rx: socket.socket, frame: bytes, stop: threading.Event,
 
 
 async def _first_packet_rounds(address: str, device_id: int, schema: P4Schema, config: bytes,
-                               ns_a: str, ns_b: str) -> tuple[list[float], list[float]]:
+                               ns_a: str, ns_b: str, progress: Progress
+                               ) -> tuple[list[float], list[float]]:
     after_reply, after_start = [], []
     async with P4Client(address, device_id) as client:
         await client.set_pipeline(schema, config)
@@ -133,6 +134,7 @@ async def _first_packet_rounds(address: str, device_id: int, schema: P4Schema, c
         rx = netns.raw_socket("eth0", ns_b)
         with tx, rx:
             for r in range(ROUNDS):
+                progress.step("a Write, then its first packet: round", r + 1, ROUNDS)
                 dst = 0x020000001000 + r
                 frame = _frame(dst, MAC_A)
                 stop = threading.Event()
@@ -171,19 +173,19 @@ def _latency_line(target: str, got: tuple[list[float], list[float]]) -> str:
 
 
 def test_write_to_first_packet_ovs(benchmark: Any, tmp_path: Path, schema: P4Schema,
-                                   build_paths: BuildPaths) -> None:
+                                   build_paths: BuildPaths, progress: Progress) -> None:
     if (why := ovs_available()) is not None:
         pytest.skip(why)
     with wired(switch_ns=True) as wires, serving(tmp_path / "ovs", [BridgeSpec(
             f"bdo{wires.tag}", 1, wires.ports, wires.switch_ns, gre=False)], schema) as target:
         got = benchmark.pedantic(lambda: asyncio.run(_first_packet_rounds(
             target.address, 1, schema, build_paths.json.read_bytes(), wires.ns_a,
-            wires.ns_b)), rounds=1, iterations=1)
+            wires.ns_b, progress)), rounds=1, iterations=1)
     RATIOS.setdefault(LATENCY, []).append(_latency_line("Open vSwitch target", got))
 
 
 def test_write_to_first_packet_bmv2(benchmark: Any, tmp_path: Path, schema: P4Schema,
-                                    build_paths: BuildPaths) -> None:
+                                    build_paths: BuildPaths, progress: Progress) -> None:
     if find_simple_switch_grpc() is None:
         pytest.skip("bmv2 simple_switch_grpc is not on PATH")
     with wired(switch_ns=False) as wires:
@@ -192,7 +194,7 @@ def test_write_to_first_packet_bmv2(benchmark: Any, tmp_path: Path, schema: P4Sc
         try:
             got = benchmark.pedantic(lambda: asyncio.run(_first_packet_rounds(
                 sw.grpc_addr, sw.device_id, schema, build_paths.json.read_bytes(),
-                wires.ns_a, wires.ns_b)), rounds=1, iterations=1)
+                wires.ns_a, wires.ns_b, progress)), rounds=1, iterations=1)
         finally:
             sw.stop()
     RATIOS.setdefault(LATENCY, []).append(_latency_line("bmv2 simple_switch_grpc", got))
@@ -236,8 +238,8 @@ def _record_tcp(name: str, rates: list[float]) -> None:
 
 
 def test_tcp_through_a_plain_bridge_then_ours(benchmark: Any, tmp_path: Path,
-                                              schema: P4Schema,
-                                              build_paths: BuildPaths) -> None:
+                                              schema: P4Schema, build_paths: BuildPaths,
+                                              progress: Progress) -> None:
     """Plain and ours in turn, three times (the machine's load drifts): medians of each."""
     if (why := ovs_available()) is not None:
         pytest.skip(why)
@@ -246,6 +248,8 @@ def test_tcp_through_a_plain_bridge_then_ours(benchmark: Any, tmp_path: Path,
 
     def rounds() -> None:
         for i in range(3):
+            progress.step(f"TCP for {TCP_SECONDS:g} s through a plain bridge, then ours: "
+                          "round", i + 1, 3)
             plain.append(_plain_bridge_rates(wires, tmp_path / f"plain{i}"))
             with serving(tmp_path / f"ours{i}", [BridgeSpec(
                     f"bdo{wires.tag}", 1, wires.ports, wires.switch_ns, gre=False)],

@@ -85,6 +85,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ctrl.control.topology import load_topology
     from ctrl.northbound.hypervisors import Hypervisors, parse_uris
 
+    if not args.traffic_interval >= 0:
+        raise MobilityError(f"--traffic-interval {args.traffic_interval:g}: give seconds, "
+                            "or 0 for never")
     schema = P4Schema.load(args.p4info)
     topology = load_topology(args.topology)
     libvirt = parse_uris(args.libvirt, topology.hypervisors, "--libvirt")
@@ -133,7 +136,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             if libvirt:
                 hypervisors = await stack.enter_async_context(
                     Hypervisors(controller, libvirt, migrate_uris))
-            app = make_app(controller, hypervisors, auth)
+            app = make_app(controller, hypervisors, auth, args.traffic_interval)
             if elector is not None:
                 from ctrl.ha import failover, northbound
                 from ctrl.ha.shared import SharedState
@@ -157,7 +160,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                     ) from exc
             through = f"; hypervisors through libvirt: {', '.join(libvirt)}" if libvirt else ""
             print(f"serving {len(topology.switches)} switches, {len(topology.vms)} declared "
-                  f"VMs; API on {scheme}://{args.api}/api/v1{through}"
+                  f"VMs; API on {scheme}://{args.api}/api/v1, web view on "
+                  f"{scheme}://{args.api}/{through}"
                   f"{'; writes need a token or certificate' if auth.guarded else ''}"
                   "; Ctrl-C to stop", flush=True)
             await controller.run(stop)
@@ -268,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: %(default)s)")
     serve.add_argument("--api", default="127.0.0.1:8080",
                        help="address of the REST API and /metrics (default: %(default)s)")
+    serve.add_argument("--traffic-interval", type=float, default=2.0, metavar="SECONDS",
+                       help="while a web view is open (http://API/), read each switch's "
+                       "port counters this often to show traffic; 0: never (default "
+                       "%(default)s)")
     serve.add_argument("--libvirt", action="append", default=[], metavar="HYPERVISOR=URI",
                        help="reach a hypervisor of the topology through libvirt at URI "
                        "(e.g. qemu+ssh://hv1/system): a domain arriving there by migration is "

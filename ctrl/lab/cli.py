@@ -10,7 +10,7 @@ from pathlib import Path
 from ctrl.lab import build, procs
 from ctrl.lab.fattree import fat_tree_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
-from ctrl.lab.plot import save_plot
+from ctrl.lab.plot import png
 from ctrl.lab.probe import Probe, ProbeOptions, Progress
 from ctrl.lab.report import Mark
 from ctrl.lab.spec import GUESTS, TARGETS, LabError, lab_tag, parse_lab
@@ -71,7 +71,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     say(f"bringing up {probe.name} on the {args.target} target{kind} (state in {directory})")
     spec = build.up(state, say, args.accel)
     say(f"{spec.name} is up: `ctrl lab status`, `ctrl lab migrate VM --to HYPERVISOR`, "
-        "`ctrl lab probe`, `ctrl lab down`")
+        f"`ctrl lab probe`, `ctrl lab down`; live view on http://{state.api}/")
     return 0
 
 
@@ -111,7 +111,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     guests = f"; QEMU guests ({state.accel or '?'})" if state.guests == "qemu" else ""
     print(f"lab {spec.name} ({state.origin}) on {state.target}{guests}: "
           f"{'up' if state.up else 'NOT up (half made: `ctrl lab down`)'}; "
-          f"controller API http://{state.api}/api/v1")
+          f"controller API http://{state.api}/api/v1, live view http://{state.api}/")
     for p in state.processes:
         print(f"  {p.name:<22} pid {p.pid:<8} {'running' if procs.is_running(p) else 'GONE'}"
               f"   log {p.log}")
@@ -144,13 +144,18 @@ def _progress(p: Progress) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from ctrl.lab.demo import endpoints
+    from ctrl.lab.demo import GAP_FLOOR_MS, StepResult, endpoints, step_window
+    from ctrl.lab.htmlreport import probe_page
+    from ctrl.lab.moves import Migration
 
     state = _state(args)
     spec = state.spec()
     names = (args.source or spec.probe[0], args.to or spec.probe[1])
     a, b = endpoints(spec, names)
-    options = ProbeOptions(udp_rate=args.rate, tcp_rate=args.tcp_rate * 1e6)
+    # Gaps and runs of loss listed from a few ms, as in the demo: the plot and the HTML
+    # tell a gap with loss from one without.
+    options = ProbeOptions(udp_rate=args.rate, tcp_rate=args.tcp_rate * 1e6,
+                           min_interruption_ms=GAP_FLOOR_MS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     probe = Probe(a, b, options, _progress)
@@ -159,14 +164,22 @@ def cmd_probe(args: argparse.Namespace) -> int:
         "early); migrations made meanwhile (`ctrl lab migrate`) are marked")
     seen = len(state.events())
     report = probe.run(duration=args.duration)
+    steps = []
     for event in state.events()[seen:]:  # marks cannot be added after stop(): rebuild
-        report.marks.append(Mark(f"{event['host']} -> {event['dst']}",
-                                 round(float(str(event["paused"])) - probe.origin, 6)))
+        if event.get("event") != "migration":
+            continue
+        m = Migration.from_json(event)
+        mark = Mark(f"{m.host} -> {m.dst}", round(m.paused - probe.origin, 6))
+        report.marks.append(mark)
+        steps.append(StepResult(mark.name, m, *step_window(mark, m), mark.at).step())
     report.marks.sort(key=lambda m: m.at)
     (out / "probe.json").write_text(report.to_json())
-    save_plot(report, out / "probe.png", title=f"{spec.name}: {a.label} <-> {b.label}")
+    title = f"{spec.name}: {a.label} <-> {b.label}"
+    plot = png(report, title, [s.window for s in steps])
+    (out / "probe.png").write_bytes(plot)
+    (out / "probe.html").write_text(probe_page(title, report, steps, plot))
     print(report.summary())
-    say(f"wrote {out / 'probe.json'} and {out / 'probe.png'}")
+    say(f"wrote {out / 'probe.json'}, {out / 'probe.png'} and {out / 'probe.html'}")
     return 0
 
 
@@ -283,8 +296,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                             "report and a plot", description="A constant-rate, sequence-"
                             "numbered UDP stream and a TCP flow, both ways, for DURATION "
                             "seconds; the longest gap, loss, reordering and duplicates, a "
-                            "JSON report and a PNG of throughput over time with every "
-                            "migration made meanwhile marked.")
+                            "JSON report, a PNG of throughput over time with every "
+                            "migration made meanwhile marked, and both in one HTML page "
+                            "(probe.html).")
     probe.add_argument("--from", dest="source", metavar="HOST",
                        help="one end (default: the lab's probe.from)")
     probe.add_argument("--to", metavar="HOST", help="the other (default: the lab's probe.to)")
@@ -299,7 +313,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                            description="Bring TOPOLOGY up, probe it without migration, then "
                            "through its `lab: demo` migrations (cloud-rack: within a campus, "
                            "then across the WAN); print the interruptions next to Cloud "
-                           "Rack's 1-2 s; write the reports and the plot; tear it all down. "
+                           "Rack's 1-2 s; write the reports, the plot and report.html (all "
+                           "of it in one page); tear it all down. "
                            "Exit 1 if anything was lost without migration or TCP broke.")
     demo.add_argument("topology", nargs="?", default="cloud-rack",
                       help="default: %(default)s")

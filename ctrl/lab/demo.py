@@ -25,8 +25,9 @@ from pathlib import Path
 
 from ctrl.lab import build
 from ctrl.lab.guests import GUEST_PORT
+from ctrl.lab.htmlreport import Step, demo_page
 from ctrl.lab.moves import Migration
-from ctrl.lab.plot import save_plot
+from ctrl.lab.plot import Window, png
 from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
 from ctrl.lab.report import Gap, Mark, Report
 from ctrl.lab.spec import LabError, LabSpec, lab_tag, parse_lab
@@ -49,6 +50,18 @@ class StepResult:
     migration: Migration
     start: float               # window in the probe's seconds
     end: float
+    at: float = 0.0            # the VM's pause, in the probe's seconds
+
+    def step(self) -> Step:
+        """As the plot and the HTML report show it."""
+        m = self.migration
+        facts = [("VM", f"{m.host}: {m.src} -> {m.dst}"),
+                 ("mode", "announced" if m.announced else "reactive (unannounced)"),
+                 ("the VM's pause", f"{m.downtime * 1e3:.1f} ms"),
+                 ("asked to its pause", f"{(m.paused - m.asked) * 1e3:.1f} ms")]
+        if m.qemu_downtime_ms is not None:
+            facts.append(("QEMU's downtime", f"{m.qemu_downtime_ms:.1f} ms"))
+        return Step(Window(self.label, self.at, m.downtime, self.start, self.end), facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +143,18 @@ def _columns(rows: list[Row]) -> list[str]:
 
 
 def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> list[str]:
+    """The table for a terminal: its rows in columns, the notes under it. Pure."""
+    rows, notes = table_rows(baseline, report, steps)
+    return _columns(rows) + notes
+
+
+def table_rows(baseline: Report, report: Report, steps: tuple[StepResult, ...]
+               ) -> tuple[list[Row], list[str]]:
     """Per migration: the VM's pause (with QEMU guests also QEMU's downtime), the
     interruption (for how long everything the probe sent around it was lost, the worse
     direction), the network's share (what that exceeds the pause by), and the longest gap
     between arrivals (per direction: a sender held up by the CPU, or datagrams that came
-    late, lengthen a gap, not a loss). Pure."""
+    late, lengthen a gap, not a loss); the head row first; and the notes. Pure."""
     guests = any(s.migration.guest for s in steps)
     head: Row = ("migration", "mode", "VM pause", "interruption", "network's share",
                  "longest gap")
@@ -158,7 +178,7 @@ def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> li
     if guests:
         cloud = (*cloud[:3], "-", *cloud[3:])
     rows.append(cloud)
-    out = _columns(rows)
+    out: list[str] = []
     quiet = ", ".join(f"{u.direction} {u.lost} lost of {u.sent}, longest gap "
                       f"{u.longest_gap_ms:.1f} ms" for u in baseline.udp)
     out.append(f"without migration ({baseline.duration_s:.1f} s): {quiet}")
@@ -181,7 +201,7 @@ def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> li
     else:
         out.append("the VM's pause is its own stop (its interface swap); longest gap: "
                    "between arrivals, each way, which a sender the CPU held up lengthens too")
-    return out
+    return rows, out
 
 
 def migrate_apart(state: LabState, name: str, to: str, *, announce: bool) -> Migration:
@@ -231,7 +251,7 @@ def migrate_under_probe(state: LabState, spec: LabSpec, *, announce: bool, settl
                 f" (QEMU's downtime {m.qemu_downtime_ms:.0f} ms)"
             say(f"{step.label}: {m.host} {m.src} -> {m.dst}, paused "
                 f"{m.downtime * 1e3:.1f} ms{qemu}")
-            steps.append(StepResult(step.label, m, *step_window(first, m)))
+            steps.append(StepResult(step.label, m, *step_window(first, m), first.at))
             time.sleep(settle)
     assert probe.report is not None
     return baseline, probe.report, tuple(steps)
@@ -262,11 +282,18 @@ def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
         build.down(state, say)
     lines = table(baseline, report, steps)
     files = (out_dir / "baseline.json", out_dir / "report.json", out_dir / "throughput.png",
-             out_dir / "summary.txt")
+             out_dir / "summary.txt", out_dir / "report.html")
     files[0].write_text(baseline.to_json())
     files[1].write_text(report.to_json())
     kind = ", QEMU guests" if guests == "qemu" else ""
-    save_plot(report, files[2], title=f"{spec.name}: throughput during migrations "
-              f"({'announced' if announce else 'reactive'}, {target}{kind})")
+    title = (f"{spec.name}: throughput during migrations "
+             f"({'announced' if announce else 'reactive'}, {target}{kind})")
+    shown = [s.step() for s in steps]
+    plot = png(report, title, [s.window for s in shown])
+    files[2].write_bytes(plot)
     files[3].write_text("\n".join(lines) + "\n")
-    return DemoResult(baseline, report, steps, tuple(lines), files)
+    result = DemoResult(baseline, report, steps, tuple(lines), files)
+    rows, notes = table_rows(baseline, report, steps)
+    files[4].write_text(demo_page(title, rows, notes, baseline, report, shown, plot,
+                                  result.ok))
+    return result

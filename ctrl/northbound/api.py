@@ -4,7 +4,9 @@
     GET  /api/v1/switches          each switch: address, connected, primary, pipeline,
                                    in sync, reconnects, the last error and when, entries held
     GET  /api/v1/migrations        announced migrations under way, and the latest finished
-    GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches
+    GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches; between two
+                                   VMs or clients (names or MACs): from the one's switch to
+                                   the other's, through their sites' GRE tunnel if apart
     GET  /api/v1/tunnels           GRE tunnels between site gateways
     POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration;
                                    with "libvirt": true, libvirt then performs it
@@ -12,6 +14,7 @@
     DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is, or goes back there)
     GET  /api/v1/openapi.json      this API's OpenAPI 3 description
     GET  /metrics                  Prometheus text format
+    GET  /, /api/v1/topology, /api/v1/events   the live web view (ctrl/northbound/web.py)
 
 Unknown VMs, hypervisors or switches are a 404 with a message; a malformed
 request is a 400; a write without the token or client certificate the controller
@@ -33,8 +36,10 @@ from ctrl.control.hosts import HostError
 from ctrl.control.migrations import Migration
 from ctrl.control.runner import Controller, Outcome
 from ctrl.errors import MobilityError
+from ctrl.northbound import webview
 from ctrl.northbound.auth import ApiAuth, middleware
 from ctrl.northbound.hypervisors import Hypervisors
+from ctrl.northbound.view import NoRoute, host_names, route
 from ctrl.p4rt.values import int_to_ipv4, int_to_mac
 
 CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
@@ -89,6 +94,8 @@ async def path(request: web.Request) -> web.Response:
     src, dst = request.query.get("src"), request.query.get("dst")
     if not src or not dst:
         raise _error(web.HTTPBadRequest, "give both src and dst switch names")
+    if src not in c.topo.switches and dst not in c.topo.switches:
+        return _host_path(c, src, dst)
     for name in (src, dst):
         if name not in c.topo.switches:
             raise _error(web.HTTPNotFound, f"no switch {name}")
@@ -96,6 +103,18 @@ async def path(request: web.Request) -> web.Response:
     if hops is None:
         raise _error(web.HTTPNotFound, f"no path from {src} to {dst}")
     return web.json_response({"src": src, "dst": dst, "hops": hops})
+
+
+def _host_path(c: Controller, src: str, dst: str) -> web.Response:
+    """Between two hosts: the way their frames take, tunnel included."""
+    try:
+        way = route(c.core, src, dst)
+    except NoRoute as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, f"{exc} (src and dst: two switches, or two VMs or "
+                     "clients)") from None
+    return web.json_response({"src": src, "dst": dst, **way.as_json(host_names(c.topo))})
 
 
 async def tunnels(request: web.Request) -> web.Response:
@@ -255,9 +274,12 @@ class _ControllerCollector(Collector):
 
 
 def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
-             auth: ApiAuth | None = None) -> web.Application:
-    """The API's application; writes guarded as `auth` says (ctrl/northbound/auth.py)."""
-    app = web.Application(middlewares=[middleware(auth or ApiAuth())])
+             auth: ApiAuth | None = None, traffic_interval: float = 2.0) -> web.Application:
+    """The API's application, with the web view; writes guarded as `auth` says
+    (ctrl/northbound/auth.py); the view reads traffic counters every `traffic_interval`
+    seconds while a page is open (0: never)."""
+    auth = auth or ApiAuth()
+    app = web.Application(middlewares=[middleware(auth)])
     app[CONTROLLER] = controller
     app[HYPERVISORS] = hypervisors
     registry = CollectorRegistry()
@@ -273,6 +295,7 @@ def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
     app.router.add_delete("/api/v1/migrate/{vm}", cancel_migration)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
+    webview.install(app, controller, traffic_interval, token_needed=auth.token is not None)
     return app
 
 
@@ -299,7 +322,15 @@ OPENAPI: dict[str, Any] = {
                 "device_id": {"type": "integer"}, "site": {"type": "string"},
                 "connected": {"type": "boolean"}, "in_sync": {"type": "boolean"},
                 "entries": {"type": "integer"}}}})},
-        "/api/v1/path": {"get": {**_get("fewest-links path", {"type": "object"}),
+        "/api/v1/topology": {"get": _get(
+            "the declared topology, with where the web view draws each part",
+            {"type": "object"})},
+        "/api/v1/events": {"get": {"summary": "the live feed (server-sent events): a "
+                                   "snapshot, then every notice, each {kind, data}",
+                                   "responses": {"200": {"description": "text/event-stream"}}}},
+        "/api/v1/path": {"get": {**_get("fewest-links path between two switches, or between "
+                                        "two VMs or clients (through their sites' tunnel)",
+                                        {"type": "object"}),
                                  "parameters": [
                                      {"name": "src", "in": "query", "required": True,
                                       "schema": {"type": "string"}},
