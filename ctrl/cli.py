@@ -21,6 +21,7 @@ from ctrl.northbound.auth import ApiAuth, AuthError, check_listen, read_token, s
 from ctrl.p4rt import tls
 from ctrl.p4rt.build import BuildPaths, compile_p4, project_root, recorded_digest, sources_digest
 from ctrl.p4rt.schema import P4Schema
+from ctrl.placement.cli import add_serve_arguments as add_placement_serve
 
 if TYPE_CHECKING:
     from ctrl.ha.election import Elector
@@ -84,9 +85,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ctrl.control.runner import Controller
     from ctrl.control.topology import load_topology
     from ctrl.northbound.hypervisors import Hypervisors, parse_uris
+    from ctrl.placement.cli import build_service, check_serve_arguments
 
     schema = P4Schema.load(args.p4info)
     topology = load_topology(args.topology)
+    managers = check_serve_arguments(args)
     libvirt = parse_uris(args.libvirt, topology.hypervisors, "--libvirt")
     migrate_uris = parse_uris(args.libvirt_migrate_uri, topology.hypervisors,
                               "--libvirt-migrate-uri")
@@ -134,6 +137,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 hypervisors = await stack.enter_async_context(
                     Hypervisors(controller, libvirt, migrate_uris))
             app = make_app(controller, hypervisors, auth)
+            placement = build_service(args, controller, managers, hypervisors)
+            from ctrl.placement.api import install as install_placement
+
+            install_placement(app, placement)
+            task = asyncio.create_task(placement.run(stop), name="placement")
+            stack.push_async_callback(asyncio.wait_for, task, 10.0)
             if elector is not None:
                 from ctrl.ha import failover, northbound
                 from ctrl.ha.shared import SharedState
@@ -287,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     ha.add_argument("--lease-ttl", type=int, default=1, metavar="SECONDS",
                     help="the leader's etcd lease (default: %(default)s)")
     tls.add_arguments(serve, "controller")
+    add_placement_serve(serve)
     api_security = serve.add_argument_group("REST API security")
     api_security.add_argument("--api-token-file", type=Path, metavar="FILE",
                               help="writes need 'Authorization: Bearer TOKEN', the token "
@@ -326,10 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(func=_cmd_migrate)
 
     from ctrl.lab.cli import add_parser as add_lab
+    from ctrl.placement.cli import add_parser as add_placement
     from ctrl.targets.ovs.cli import add_parser as add_ovs_target
 
     add_ovs_target(sub)
     add_lab(sub)
+    add_placement(sub)
     return parser
 
 

@@ -6,12 +6,9 @@
 #include "fp_parse.h"
 #include "fp_paths.h"
 
-int fp_place_costs(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint32_t nc,
-                   const uint32_t *off, uint32_t nv, const uint32_t *nodes, const double *w,
-                   double *out)
+static int check(uint32_t n, const uint32_t *cand, uint32_t nc, const uint32_t *off,
+                 uint32_t nv, const uint32_t *nodes, const double *w)
 {
-    if (!dist || !cand || !off || !out || (nv && off[nv] && (!nodes || !w)))
-        return FP_E_NULL;
     if (off[0] != 0)
         return FP_E_RANGE;
     for (uint32_t j = 0; j < nc; j++)
@@ -24,20 +21,82 @@ int fp_place_costs(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint3
             if (nodes[c] >= n || !(w[c] >= 0.0) || !isfinite(w[c]))
                 return FP_E_RANGE;
     }
+    return FP_OK;
+}
+
+/* VM i's cost at each candidate into row[0 .. nc). */
+static void row_costs(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint32_t nc,
+                      uint32_t from, uint32_t to, const uint32_t *nodes, const double *w,
+                      double *row)
+{
+    for (uint32_t j = 0; j < nc; j++)
+        row[j] = 0.0;
+    for (uint32_t c = from; c < to; c++) {
+        const double weight = w[c];
+        if (weight == 0.0)
+            continue;
+        const uint32_t *d = dist + (uint64_t)nodes[c] * n;
+        for (uint32_t j = 0; j < nc; j++) {
+            const uint32_t links = d[cand[j]];
+            row[j] += links == FP_INF ? INFINITY : weight * (double)links;
+        }
+    }
+}
+
+int fp_place_costs(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint32_t nc,
+                   const uint32_t *off, uint32_t nv, const uint32_t *nodes, const double *w,
+                   double *out)
+{
+    if (!dist || (nc && !cand) || !off || !out || (nv && off[nv] && (!nodes || !w)))
+        return FP_E_NULL;
+    int rc = check(n, cand, nc, off, nv, nodes, w);
+    if (rc != FP_OK)
+        return rc;
+    for (uint32_t i = 0; i < nv; i++)
+        row_costs(dist, n, cand, nc, off[i], off[i + 1], nodes, w, out + (uint64_t)i * nc);
+    return FP_OK;
+}
+
+int fp_place_best(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint32_t nc,
+                  const uint8_t *allowed, const uint32_t *off, uint32_t nv,
+                  const uint32_t *nodes, const double *w, const uint32_t *cur,
+                  uint32_t *best, double *best_cost, double *cur_cost, double *out,
+                  double *work)
+{
+    if (!dist || (nc && (!cand || !work)) || !off || (nv && (!cur || !best || !best_cost
+                                                             || !cur_cost))
+        || (nv && off[nv] && (!nodes || !w)))
+        return FP_E_NULL;
+    int rc = check(n, cand, nc, off, nv, nodes, w);
+    if (rc != FP_OK)
+        return rc;
+    for (uint32_t i = 0; i < nv; i++)
+        if (cur[i] != FP_INF && cur[i] >= n)
+            return FP_E_RANGE;
     for (uint32_t i = 0; i < nv; i++) {
-        double *row_out = out + (uint64_t)i * nc;
+        double *row = out ? out + (uint64_t)i * nc : work;
+        row_costs(dist, n, cand, nc, off[i], off[i + 1], nodes, w, row);
+        uint32_t pick = FP_NONE;
+        double least = INFINITY;
         for (uint32_t j = 0; j < nc; j++)
-            row_out[j] = 0.0;
-        for (uint32_t c = off[i]; c < off[i + 1]; c++) {
-            const double weight = w[c];
-            if (weight == 0.0)
-                continue;
-            const uint32_t *row = dist + (uint64_t)nodes[c] * n;
-            for (uint32_t j = 0; j < nc; j++) {
-                const uint32_t d = row[cand[j]];
-                row_out[j] += d == FP_INF ? INFINITY : weight * (double)d;
+            if ((!allowed || allowed[j]) && row[j] < least) {
+                least = row[j];
+                pick = j;
+            }
+        best[i] = pick;
+        best_cost[i] = least;
+        double here = 0.0;
+        if (cur[i] == FP_INF) {
+            here = INFINITY;
+        } else {
+            for (uint32_t c = off[i]; c < off[i + 1]; c++) {
+                if (w[c] == 0.0)
+                    continue;
+                const uint32_t links = dist[(uint64_t)nodes[c] * n + cur[i]];
+                here += links == FP_INF ? INFINITY : w[c] * (double)links;
             }
         }
+        cur_cost[i] = here;
     }
     return FP_OK;
 }

@@ -170,7 +170,10 @@ def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
                         + to_yaml(spec.topology))
     paths = BuildPaths(project_root())
     argv = _python("-v", "serve", "--topology", str(topology), "--api", state.api,
-                   "--p4info", str(paths.p4info), "--bmv2-json", str(paths.json))
+                   "--p4info", str(paths.p4info), "--bmv2-json", str(paths.json),
+                   # The placement engine's migrations are the lab's to carry out.
+                   "--placement-actuator", f"lab:{state.dir.resolve()}",
+                   "--placement-state", str(state.dir / "placement.json"))
     if state.controllers > 1:
         _start_pair(state, argv, say)
         return

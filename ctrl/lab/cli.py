@@ -131,7 +131,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from ctrl.lab.migrate import migrate
 
     state = _state(args)
-    m = migrate(state, args.host, args.to, announce=not args.unannounced)
+    m = migrate(state, args.host, args.to, announce=not args.unannounced, cause=args.cause)
     qemu = "" if m.qemu_downtime_ms is None else \
         f"; QEMU's downtime {m.qemu_downtime_ms:.0f} ms, total {m.qemu_total_ms:.0f} ms"
     say(f"{m.host}: {m.src} -> {m.dst} ({'announced' if m.announced else 'unannounced'}); "
@@ -184,6 +184,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     say("wrote " + ", ".join(str(f) for f in result.files))
     return 0 if result.ok else 1
+
+
+def cmd_mover(args: argparse.Namespace) -> int:
+    from ctrl.lab.mover import serve
+
+    serve(Path(args.state_dir))
+    return 0
 
 
 def cmd_fault(args: argparse.Namespace) -> int:
@@ -278,7 +285,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     mig.add_argument("--to", required=True, metavar="HYPERVISOR")
     mig.add_argument("--unannounced", action="store_true",
                      help="do not tell the controller: it reacts to the RARP alone")
+    mig.add_argument("--cause", default="operator",
+                     help="who asks, told to the controller with the announcement and kept "
+                     "in the lab's events (the placement engine's moves say placement; "
+                     "default: %(default)s)")
     mig.set_defaults(func=cmd_migrate)
+    mover = cmds.add_parser("mover", help="(the controller's) migrations asked on stdin",
+                            description="The lab's migrations asked on stdin, a "
+                            "JSON line each, answered on stdout: what the controller's "
+                            "placement engine runs (ctrl/lab/mover.py)")
+    mover.set_defaults(func=cmd_mover)
     probe = cmds.add_parser("probe", help="UDP and TCP both ways between two hosts; a "
                             "report and a plot", description="A constant-rate, sequence-"
                             "numbered UDP stream and a TCP flow, both ways, for DURATION "

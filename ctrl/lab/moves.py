@@ -30,6 +30,7 @@ class Migration:
     resumed: float
     qemu_downtime_ms: float | None = None   # QEMU's own figure (a QEMU guest only)
     qemu_total_ms: float | None = None
+    cause: str = "operator"                 # who asked: operator, placement (the engine)
 
     @property
     def downtime(self) -> float:
@@ -52,7 +53,8 @@ class Migration:
 
         return cls(str(d["host"]), str(d["src"]), str(d["dst"]), bool(d["announced"]),
                    float(str(d["asked"])), float(str(d["paused"])), float(str(d["resumed"])),
-                   num("qemu_downtime_ms"), num("qemu_total_ms"))
+                   num("qemu_downtime_ms"), num("qemu_total_ms"),
+                   str(d.get("cause", "operator")))
 
 
 def controller_call(api: str, path: str, body: dict[str, str] | None = None,
@@ -96,9 +98,11 @@ def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
     return src
 
 
-def announce(state: LabState, name: str, to: str) -> None:
-    """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places."""
-    controller_call(primary_api(state), "migrate", {"vm": name, "to": to}, "POST")
+def announce(state: LabState, name: str, to: str, cause: str = "operator") -> None:
+    """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places;
+    `cause` says who asked (the placement engine's moves say "placement")."""
+    controller_call(primary_api(state), "migrate", {"vm": name, "to": to, "cause": cause},
+                    "POST")
 
 
 def _switch_path(name: str) -> str:
@@ -160,3 +164,9 @@ def record(state: LabState, done: Migration) -> None:
     state.locations[done.host] = done.dst
     state.save()
     state.add_event(done.to_json())
+
+
+def check_cause(cause: str) -> str:
+    if not cause.replace("-", "").isalnum() or not cause[:1].isalpha() or len(cause) > 32:
+        raise LabError(f"cause {cause!r}: a word of letters, digits and dashes")
+    return cause

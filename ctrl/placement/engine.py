@@ -1,0 +1,446 @@
+"""The placement engine: every VM with a policy, its manager's proposal, the guard rails,
+and a decision with its reason. Pure: the world and the clock in, decisions out (like
+ctrl/control/hosts.py); ctrl/placement/service.py runs it in `ctrl serve`.
+
+Each round the engine asks every mobility manager about its VMs (one call each, all
+its VMs at once) and judges each proposal, in this order:
+
+- a VM whose migration is under way (ours, or one the controller has in flight) is not
+  touched; one at no hypervisor's port is not either;
+- a manager that raises, or proposes a hypervisor that does not exist, is an error on
+  its VMs' decisions: the engine carries on and keeps everything it had;
+- where the manager would rather have the VM, or failing that the next cheapest of the
+  costs it gave: a placement target the policy allows, not backed off (a migration
+  there failed lately), with room (VMs and memory, those on their way counted), whose
+  cost is at most (1 - threshold) of the cost where the VM is;
+- the VM has stayed `dwell` seconds where it arrived; it moved fewer than `max_moves`
+  times in the last `per` seconds; the engine's own limits (so many migrations started
+  per window, so many under way at once) are not reached, the moves that save most
+  going first.
+
+What passes is a migration (verdict MIGRATE), which the engine counts as under way
+until `finished`; without an actuator (`actuate=False`) it is only advised (ADVISE)
+and nothing changes. Every VM's latest decision is kept for the API with the costs its
+manager weighed; a decision that differs from the VM's last one is `changed`, which the
+service logs and counts.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from ctrl.placement.manager import (
+    ENGINE_PARAMS,
+    HypervisorView,
+    MobilityManager,
+    PlacementError,
+    Policy,
+    Proposal,
+    Ranked,
+    View,
+    VMView,
+    check_manager,
+)
+
+CAUSE = "placement"
+
+
+class Verdict(enum.Enum):
+    MIGRATE = "migrate"      # started now
+    ADVISE = "advise"        # would migrate; no actuator
+    MOVING = "moving"        # its migration (ours) is under way
+    STAY = "stay"            # where it is is best, or not better enough
+    WAIT = "wait"            # better elsewhere, not yet: dwell, rate limits
+    BLOCKED = "blocked"      # better elsewhere, cannot: capacity, back-off, in flight
+    ERROR = "error"          # its manager failed, or its policy cannot be used
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_moves: int = 10      # migrations the engine starts at most per `per` seconds
+    per: float = 60.0
+    concurrent: int = 2      # migrations it has under way at once, at most
+    backoff: float = 30.0    # seconds a hypervisor is left alone after a failure there;
+    backoff_max: float = 600.0   # doubled at each failure in a row, up to this
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A hypervisor as placement sees it: where it is and what it may hold (capacity 0:
+    it hosts no VMs, e.g. a wireless access point)."""
+
+    name: str
+    switch: str
+    site: str
+    max_vms: int | None = None
+    max_memory_mb: int | None = None
+
+    @property
+    def target(self) -> bool:
+        return self.max_vms != 0
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A VM as the controller has it this round."""
+
+    name: str
+    hypervisor: str | None       # None: at no hypervisor's port
+    switch: str
+    since: float
+    memory_mb: int = 0
+    flight: str | None = None    # the controller's migration in flight: where to
+    demand: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    vms: Mapping[str, Placed]                   # every VM the controller knows, by name
+    attached: Mapping[str, tuple[str, ...]]     # switch -> hosts attached there
+    links: Callable[[str, str], int | None]
+    best: Callable[[Sequence[VMView], Mapping[str, HypervisorView]], list[Ranked]]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    vm: str
+    manager: str
+    at: str | None
+    verdict: Verdict
+    to: str | None
+    why: str
+    time: float
+    costs: Mapping[str, float] = field(default_factory=dict)
+    cause: str = CAUSE
+
+    def same(self, other: Decision | None) -> bool:
+        """The same verdict, target and reason (the time and costs aside)."""
+        return other is not None and (self.verdict, self.to, self.at, self.why) == (
+            other.verdict, other.to, other.at, other.why)
+
+    def candidates(self, limit: int = 8) -> list[tuple[str, float]]:
+        ranked = sorted(self.costs.items(), key=lambda kv: (kv[1], kv[0]))
+        return ranked[:limit]
+
+    def as_json(self) -> dict[str, object]:
+        return {"vm": self.vm, "policy": self.manager, "at": self.at,
+                "decision": self.verdict.value, "to": self.to, "why": self.why,
+                "time": self.time, "cause": self.cause,
+                "candidates": [{"hypervisor": h, "cost": _num(c)}
+                               for h, c in self.candidates()]}
+
+
+def _num(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+@dataclass(slots=True)
+class Backoff:
+    until: float
+    failures: int
+    why: str
+
+
+@dataclass
+class Counters:
+    decisions: dict[str, int] = field(default_factory=dict)    # changed decisions, by verdict
+    started: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    manager_errors: dict[str, int] = field(default_factory=dict)
+    rounds: int = 0
+
+
+class PlacementEngine:
+    def __init__(self, managers: Iterable[MobilityManager], targets: Mapping[str, Target],
+                 limits: Limits | None = None, *, actuate: bool = True) -> None:
+        self.managers: dict[str, MobilityManager] = {}
+        for m in managers:
+            check_manager(m, repr(m))
+            if m.name in self.managers:
+                raise PlacementError(f"two mobility managers are called {m.name!r}")
+            self.managers[m.name] = m
+        self.targets = dict(targets)
+        self.limits = limits or Limits()
+        self.actuate = actuate
+        self.policies: dict[str, Policy] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.moving: dict[str, tuple[str, float]] = {}     # ours under way: vm -> (to, when)
+        self.history: dict[str, deque[float]] = {}          # vm -> when its moves started
+        self.started: deque[float] = deque()                # when any of ours started
+        self.backoff: dict[str, Backoff] = {}
+        self.counters = Counters()
+
+    # -- policies -------------------------------------------------------------------------
+
+    def check(self, vm: str, policy: Policy, known: Iterable[str] | None = None) -> Policy:
+        """The policy as it will be used; PlacementError saying what is wrong with it (an
+        unknown manager, parameter or hypervisor, a value out of range)."""
+        if known is not None and vm not in set(known):
+            raise PlacementError(f"no VM {vm!r} (VMs: {', '.join(sorted(known)) or 'none'})")
+        manager = self.managers.get(policy.name)
+        if manager is None:
+            raise PlacementError(f"{vm}: no mobility manager {policy.name!r} (loaded: "
+                                 f"{', '.join(sorted(self.managers))})")
+        allowed = set(ENGINE_PARAMS) | set(manager.params)
+        for key, value in policy.params.items():
+            if key not in allowed:
+                raise PlacementError(f"{vm}: {policy.name} takes no parameter {key!r} "
+                                     f"(it takes: {', '.join(sorted(allowed))})")
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise PlacementError(f"{vm}: {key} = {value!r}: a number >= 0")
+        if policy.params.get("threshold", 0.0) >= 1.0:
+            raise PlacementError(f"{vm}: threshold {policy.params['threshold']}: a fraction "
+                                 "of the cost, below 1")
+        for h in policy.hypervisors:
+            if h not in self.targets:
+                raise PlacementError(f"{vm}: no hypervisor {h!r} (hypervisors: "
+                                     f"{', '.join(sorted(self.targets))})")
+            if not self.targets[h].target:
+                raise PlacementError(f"{vm}: {h} hosts no VMs (its capacity is 0)")
+        return policy
+
+    def set_policy(self, vm: str, policy: Policy | None,
+                   known: Iterable[str] | None = None) -> None:
+        """Put (checked first: nothing changes when it is refused) or remove a policy."""
+        if policy is None:
+            self.policies.pop(vm, None)
+            self.decisions.pop(vm, None)
+            return
+        self.policies[vm] = self.check(vm, policy, known)
+
+    def param(self, policy: Policy, key: str) -> float:
+        manager = self.managers.get(policy.name)
+        default = manager.params.get(key) if manager is not None else None
+        return policy.param(key, ENGINE_PARAMS[key][0] if default is None else default)
+
+    # -- migrations the engine started ----------------------------------------------------
+
+    def finished(self, vm: str, ok: bool, why: str, now: float) -> None:
+        """Our migration of `vm` ended; a failure backs its destination off."""
+        to = self.moving.pop(vm, (None, now))[0]
+        if ok:
+            self.counters.succeeded += 1
+            if to is not None:
+                self.backoff.pop(to, None)
+            return
+        self.counters.failed += 1
+        if to is None:
+            return
+        b = self.backoff.get(to)
+        failures = 1 if b is None else b.failures + 1
+        wait = min(self.limits.backoff * 2 ** (failures - 1), self.limits.backoff_max)
+        self.backoff[to] = Backoff(now + wait, failures, why)
+
+    # -- a round --------------------------------------------------------------------------
+
+    def decide(self, world: World, now: float) -> list[Decision]:
+        """Every VM with a policy: its decision this round (MIGRATE ones are under way
+        from now on, until `finished`)."""
+        self.counters.rounds += 1
+        self._expire(now)
+        hyps = self._hypervisors(world)
+        views: dict[str, VMView] = {}
+        out: dict[str, Decision] = {}
+        by_manager: dict[str, list[VMView]] = {}
+        for name, policy in sorted(self.policies.items()):
+            placed = world.vms.get(name)
+            early = self._early(name, policy, placed, now)
+            if early is not None:
+                out[name] = early
+                continue
+            assert placed is not None
+            vm = VMView(name, placed.hypervisor, placed.switch, policy, placed.since,
+                        placed.memory_mb, placed.demand, world.attached)
+            views[name] = vm
+            by_manager.setdefault(policy.name, []).append(vm)
+        view = View(now, hyps, views, world.links, lambda vms: world.best(vms, hyps))
+        wanted: list[tuple[VMView, Proposal]] = []
+        for manager_name, vms in sorted(by_manager.items()):
+            for vm, result in self._ask(manager_name, view, vms):
+                if isinstance(result, Decision):
+                    out[vm.name] = result
+                else:
+                    wanted.append((vm, result))
+        # The moves that save most go first against the limits.
+        wanted.sort(key=lambda vp: (-_saving(vp[0], vp[1]), vp[0].name))
+        for vm, proposal in wanted:
+            out[vm.name] = self._judge(vm, proposal, hyps, now)
+        decisions = [out[name] for name in sorted(out)]
+        for d in decisions:
+            if not d.same(self.decisions.get(d.vm)):
+                self.counters.decisions[d.verdict.value] = (
+                    self.counters.decisions.get(d.verdict.value, 0) + 1)
+            self.decisions[d.vm] = d
+        return decisions
+
+    def changed(self, decisions: Iterable[Decision], before: Mapping[str, Decision]
+                ) -> list[Decision]:
+        return [d for d in decisions if not d.same(before.get(d.vm))]
+
+    def _expire(self, now: float) -> None:
+        per = self.limits.per
+        while self.started and now - self.started[0] > per:
+            self.started.popleft()
+
+    def _hypervisors(self, world: World) -> dict[str, HypervisorView]:
+        vms: dict[str, list[str]] = {h: [] for h in self.targets}
+        memory: dict[str, int] = {h: 0 for h in self.targets}
+        for p in world.vms.values():
+            for h in {p.hypervisor, p.flight, self.moving.get(p.name, (None,))[0]}:
+                if h is not None and h in vms:
+                    vms[h].append(p.name)
+                    memory[h] += p.memory_mb
+        return {n: HypervisorView(n, t.switch, t.site, t.target, t.max_vms, t.max_memory_mb,
+                                  tuple(sorted(vms[n])), memory[n])
+                for n, t in self.targets.items()}
+
+    def _early(self, name: str, policy: Policy, placed: Placed | None, now: float
+               ) -> Decision | None:
+        """A decision before any manager is asked: nothing to do for this VM now."""
+        def d(verdict: Verdict, why: str, at: str | None = None, to: str | None = None
+              ) -> Decision:
+            return Decision(name, policy.name, at, verdict, to, why, now)
+
+        if policy.name not in self.managers:
+            return d(Verdict.ERROR, f"no mobility manager {policy.name!r} is loaded "
+                     f"(loaded: {', '.join(sorted(self.managers))})")
+        if placed is None:
+            return d(Verdict.BLOCKED, "the controller does not know where it is")
+        mine = self.moving.get(name)
+        if mine is not None:
+            return d(Verdict.MOVING, f"its migration to {mine[0]} is under way (started "
+                     f"{now - mine[1]:.1f} s ago)", placed.hypervisor, mine[0])
+        if placed.flight is not None:
+            return d(Verdict.BLOCKED, f"in flight: a migration to {placed.flight} is under "
+                     "way (not the engine's): not touched", placed.hypervisor)
+        if placed.hypervisor is None:
+            return d(Verdict.BLOCKED, f"at no hypervisor's port (on {placed.switch})")
+        return None
+
+    def _ask(self, manager_name: str, view: View, vms: Sequence[VMView]
+             ) -> list[tuple[VMView, Proposal | Decision]]:
+        """One manager's proposals for its VMs; an error decision for each when it fails."""
+        manager = self.managers[manager_name]
+        now = view.now
+
+        def error(vm: VMView, why: str) -> Decision:
+            return Decision(vm.name, manager_name, vm.hypervisor, Verdict.ERROR, None, why, now)
+
+        try:
+            proposals = list(manager.propose(view, vms))
+            if not all(isinstance(p, Proposal) for p in proposals):
+                raise TypeError("propose() must return Proposals")
+        except Exception as exc:   # a plug-in's failure is its VMs' error, not ours
+            self.counters.manager_errors[manager_name] = (
+                self.counters.manager_errors.get(manager_name, 0) + 1)
+            why = f"mobility manager {manager_name} failed: {type(exc).__name__}: {exc}"
+            return [(vm, error(vm, why)) for vm in vms]
+        got = {p.vm: p for p in proposals}
+        out: list[tuple[VMView, Proposal | Decision]] = []
+        for vm in vms:
+            p = got.get(vm.name)
+            if p is None:
+                out.append((vm, error(vm, f"{manager_name} proposed nothing for it")))
+            elif p.to is not None and p.to not in view.hypervisors:
+                out.append((vm, error(vm, f"{manager_name} proposed hypervisor {p.to!r}, "
+                                          "which does not exist")))
+            elif p.to is None or p.to == vm.hypervisor:
+                out.append((vm, Decision(vm.name, manager_name, vm.hypervisor, Verdict.STAY,
+                                         None, p.why, now, p.costs)))
+            else:
+                out.append((vm, p))
+        return out
+
+    def _judge(self, vm: VMView, p: Proposal, hyps: dict[str, HypervisorView],
+               now: float) -> Decision:
+        assert vm.hypervisor is not None and p.to is not None
+        policy = vm.policy
+
+        def d(verdict: Verdict, why: str, to: str | None = None) -> Decision:
+            return Decision(vm.name, policy.name, vm.hypervisor, verdict, to, why, now,
+                            p.costs)
+
+        threshold = self.param(policy, "threshold")
+        here = p.costs.get(vm.hypervisor)
+        choices = [p.to, *sorted((h for h in p.costs if h not in (p.to, vm.hypervisor)),
+                                 key=lambda h: (p.costs[h], h))]
+        first_no: tuple[Verdict, str] | None = None
+        target = None
+        for h in choices:
+            no = self._refuse(vm, h, p.costs.get(h), here, threshold, hyps[h], now)
+            if no is None:
+                target = h
+                break
+            first_no = first_no or no
+            if h != p.to and no[0] is Verdict.STAY:
+                break   # the costs go up from here: none further saves enough
+        if target is None:
+            assert first_no is not None
+            return d(first_no[0], f"{p.why}; but {first_no[1]}")
+        why = p.why if first_no is None else f"{p.why}; {target} instead: {first_no[1]}"
+        stay = now - vm.since
+        dwell = self.param(policy, "dwell")
+        if stay < dwell:
+            return d(Verdict.WAIT, f"{why}; dwell: here {stay:.1f} s of {dwell:g} s", target)
+        history = self.history.setdefault(vm.name, deque())
+        per = self.param(policy, "per")
+        while history and now - history[0] > per:
+            history.popleft()
+        if len(history) >= self.param(policy, "max_moves"):
+            return d(Verdict.WAIT, f"{why}; it moved {len(history)} times in the last "
+                     f"{per:g} s (max_moves)", target)
+        if not self.actuate:
+            return d(Verdict.ADVISE, f"{why}; no actuator: advised only", target)
+        lim = self.limits
+        if len(self.moving) >= lim.concurrent:
+            return d(Verdict.WAIT, f"{why}; {len(self.moving)} migrations under way "
+                     f"(at most {lim.concurrent} at once)", target)
+        if len(self.started) >= lim.max_moves:
+            return d(Verdict.WAIT, f"{why}; {len(self.started)} migrations started in the "
+                     f"last {lim.per:g} s (at most {lim.max_moves})", target)
+        self.moving[vm.name] = (target, now)
+        history.append(now)
+        self.started.append(now)
+        self.counters.started += 1
+        hv = hyps[target]
+        hyps[target] = replace(hv, vms=(*hv.vms, vm.name),
+                               memory_mb=hv.memory_mb + vm.memory_mb)
+        return d(Verdict.MIGRATE, why, target)
+
+    def _refuse(self, vm: VMView, h: str, cost: float | None, here: float | None,
+                threshold: float, hyp: HypervisorView, now: float
+                ) -> tuple[Verdict, str] | None:
+        """Why `vm` does not go to `h` (None: it may)."""
+        if not hyp.target:
+            return Verdict.BLOCKED, f"{h} hosts no VMs (capacity 0)"
+        if vm.policy.hypervisors and h not in vm.policy.hypervisors:
+            return Verdict.BLOCKED, f"its policy does not allow {h}"
+        b = self.backoff.get(h)
+        if b is not None and b.until > now:
+            return Verdict.BLOCKED, (f"backing off {h} for {b.until - now:.0f} s more "
+                                     f"after {b.failures} failed migration(s): {b.why}")
+        if cost is not None and here is not None:
+            if not cost < here:
+                return Verdict.STAY, f"{h} costs {cost:,.1f}, no less than {here:,.1f} here"
+            if here > 0 and math.isfinite(here) and (here - cost) / here < threshold:
+                return Verdict.STAY, (f"{h} saves {100 * (here - cost) / here:.0f}%, below "
+                                      f"its threshold of {100 * threshold:.0f}%")
+        full = hyp.room_for(vm.memory_mb)
+        if full is not None:
+            return Verdict.BLOCKED, full
+        return None
+
+
+def _saving(vm: VMView, p: Proposal) -> float:
+    here = p.costs.get(vm.hypervisor or "")
+    there = p.costs.get(p.to or "")
+    if here is None or there is None:
+        return 0.0
+    if math.isinf(here):
+        return math.inf if math.isfinite(there) else 0.0
+    return here - there
