@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -97,7 +97,7 @@ class PlacementSpec:
     policy: str
     params: tuple[tuple[str, float], ...] = ()
     hypervisors: tuple[str, ...] = ()
-    origin: str = ""
+    origin: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,8 @@ def best(dist: Sequence[int], n: int, cand: Sequence[int], allowed: bytes | None
     for i in range(len(off) - 1):
         row = _row(dist, n, cand, off[i], off[i + 1], nodes, w)
         if rows is not None:
-            rows[i * nc:(i + 1) * nc] = row
+            for j, cost in enumerate(row):
+                rows[i * nc + j] = cost
         pick, least = NONE, math.inf
         for j, cost in enumerate(row):
             if (allowed is None or allowed[j]) and cost < least:

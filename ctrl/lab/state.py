@@ -23,6 +23,7 @@ DEFAULT_DIR = Path("/run/vm-mobility-lab")
 STATE = "state.json"
 EVENTS = "events.jsonl"
 LOCK = "state.lock"
+PLACEMENT = "placement.json"     # the policies the API gave the lab's controller
 
 
 @dataclass
@@ -106,8 +107,9 @@ class LabState:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def remove(self) -> None:
-        """The lab is gone: its state and its migrations (the logs stay)."""
-        for name in (STATE, EVENTS, LOCK):
+        """The lab is gone: its state, its migrations and the placement policies its
+        controller was given (the logs stay): a new lab here starts from its file."""
+        for name in (STATE, EVENTS, LOCK, PLACEMENT):
             with contextlib.suppress(FileNotFoundError):
                 (self.dir / name).unlink()
 

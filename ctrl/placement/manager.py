@@ -8,7 +8,7 @@ threshold, dwell time, rate limits, capacity, back-off and migrations in flight
 (ctrl/placement/engine.py), and carries out the moves through the one migration path
 there is; so a manager only says what would be better. A manager that raises, or names
 a hypervisor that does not exist, gets a clear error on its VMs' decisions; the engine
-carries on. This one sends each VM to the placement target with the fewest VMs:
+carries on. This one spreads VMs over the hypervisors:
 
     from collections.abc import Mapping, Sequence
     from typing import ClassVar
@@ -17,30 +17,36 @@ carries on. This one sends each VM to the placement target with the fewest VMs:
 
 
     class Spread:
-        '''Each VM to the hypervisor with the fewest VMs (by at least `margin` VMs).'''
+        '''Each VM to the hypervisor with the fewest VMs, when that holds at least
+        `margin` fewer than the others where it is.'''
 
         name = "spread"
         params: ClassVar[Mapping[str, float]] = {"margin": 2.0}
 
         def propose(self, view: View, vms: Sequence[VMView]) -> list[Proposal]:
+            # VMs per hypervisor, kept up to date as this round's moves are proposed.
+            load = {h.name: h.load for h in view.hypervisors.values()}
             out = []
             for vm in vms:
-                candidates = view.candidates(vm)
-                if not candidates or vm.hypervisor is None:
+                names = [h.name for h in view.candidates(vm)]
+                if vm.hypervisor is None or not names:
                     out.append(Proposal(vm.name, None, {}, "nowhere to go"))
                     continue
-                # Its own hypervisor counts without it: the load it would leave.
-                load = {h.name: h.load - (h.name == vm.hypervisor) for h in candidates}
-                least = min(load, key=lambda h: (load[h], h))
+                # Where it is counts without it: the load it would leave behind.
+                costs = {h: float(load[h] - (h == vm.hypervisor)) for h in names}
+                least = min(names, key=lambda h: (costs[h], h))
                 margin = vm.policy.param("margin", self.params["margin"])
-                if load[vm.hypervisor] - load[least] < margin:
-                    out.append(Proposal(vm.name, None, load,
-                                        f"{vm.hypervisor} holds {load[vm.hypervisor]} "
-                                        f"others, {least} {load[least]}: within {margin:g}"))
+                here = costs[vm.hypervisor]
+                if here - costs[least] < margin:
+                    out.append(Proposal(vm.name, None, costs,
+                                        f"{vm.hypervisor} holds {here:g} others, "
+                                        f"{least} {costs[least]:g}: within {margin:g}"))
                     continue
-                out.append(Proposal(vm.name, least, load,
-                                    f"{least} holds {load[least]} VMs, "
-                                    f"{vm.hypervisor} {load[vm.hypervisor]} others"))
+                load[least] += 1
+                load[vm.hypervisor] -= 1
+                out.append(Proposal(vm.name, least, costs,
+                                    f"{least} holds {costs[least]:g} VMs, "
+                                    f"{vm.hypervisor} {here:g} others"))
             return out
 
 Load it with `ctrl serve --mobility-manager mymodule:Spread`; a VM follows it with

@@ -23,15 +23,15 @@ def _plan(view: View, vms: Sequence[VMView], mine: Mapping[str, VMView]
     used = [h for h in view.hypervisors.values() if h.target and h.load]
     if len(used) < 2:
         return None, {}, f"{len(used)} placement target in use: nothing to pack"
-    drained = min(used, key=lambda h: (h.load, _desc(h.name)))
-    leaving = [v for v in drained.vms if v in mine]
-    if len(leaving) < drained.load:
-        return drained.name, {}, (f"{drained.name} also holds VMs of another policy, or "
-                                  "ones in flight: it cannot be emptied by this one")
+    # Only a target all of whose VMs follow this policy (none in flight) can be emptied.
+    drainable = [h for h in used if all(v in mine for v in h.vms)]
+    if not drainable:
+        return None, {}, "every target in use also holds VMs of another policy"
+    drained = min(drainable, key=lambda h: (h.load, _desc(h.name)))
     room: dict[str, HypervisorView] = {h.name: h for h in used if h.name != drained.name}
     extra: dict[str, list[VMView]] = {h: [] for h in room}
     plan: dict[str, str] = {}
-    for name in sorted(leaving):
+    for name in sorted(drained.vms):
         vm = mine[name]
         for h in sorted(room.values(), key=lambda h: (-(h.load + len(extra[h.name])), h.name)):
             allowed = not vm.policy.hypervisors or h.name in vm.policy.hypervisors
@@ -68,7 +68,7 @@ class Pack:
         for vm in vms:
             to = plan.get(vm.name)
             if to is None:
-                reason = (why if vm.hypervisor == drained else
+                reason = (why if drained is None or vm.hypervisor == drained else
                           f"{vm.hypervisor} is not the one being emptied"
                           + (f" ({drained})" if drained else ""))
                 out.append(Proposal(vm.name, None, {}, reason))
