@@ -174,6 +174,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ctrl.lab.demo import run_demo
 
     text, origin = read_topology(args.topology)
+    if parse_lab(text, origin).roam is not None:
+        return _roam_demo(args, text, origin)
     result = run_demo(text, origin, state_dir=Path(args.state_dir), out_dir=Path(args.out),
                       target=args.target, announce=not args.unannounced, settle=args.settle,
                       guests=args.guests, accel=args.accel, say=say,
@@ -191,6 +193,21 @@ def cmd_mover(args: argparse.Namespace) -> int:
 
     serve(Path(args.state_dir))
     return 0
+
+
+def _roam_demo(args: argparse.Namespace, text: str, origin: str) -> int:
+    """A lab file with `lab: roam`: the players roam, the placement engine follows."""
+    from ctrl.lab.roam import Timing, run_roam_demo
+
+    timing = Timing(oscillate_s=30.0) if args.long else Timing()
+    result = run_roam_demo(text, origin, state_dir=Path(args.state_dir),
+                           out_dir=Path(args.out), target=args.target, guests=args.guests,
+                           accel=args.accel, timing=timing, say=say)
+    print()
+    print("\n".join(result.lines))
+    print()
+    say("wrote " + ", ".join(str(f) for f in result.files))
+    return 0 if result.ok else 1
 
 
 def cmd_fault(args: argparse.Namespace) -> int:
@@ -311,12 +328,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="TCP MB/s each way, 0 for none (default 4)")
     probe.add_argument("--out", default=".", help="where the report and plot go (default .)")
     probe.set_defaults(func=cmd_probe)
-    demo = cmds.add_parser("demo", help="Cloud Rack's experiment: migrations under the probe",
+    demo = cmds.add_parser("demo", help="Cloud Rack's experiment: migrations under the probe;"
+                           " stanford: the players roam and the placement engine follows",
                            description="Bring TOPOLOGY up, probe it without migration, then "
                            "through its `lab: demo` migrations (cloud-rack: within a campus, "
                            "then across the WAN); print the interruptions next to Cloud "
                            "Rack's 1-2 s; write the reports and the plot; tear it all down. "
-                           "Exit 1 if anything was lost without migration or TCP broke.")
+                           "Exit 1 if anything was lost without migration or TCP broke. "
+                           "A topology with `lab: roam` (stanford) runs the placement demo "
+                           "instead (ctrl/lab/roam.py): exit 1 if a goal was not met.")
     demo.add_argument("topology", nargs="?", default="cloud-rack",
                       help="default: %(default)s")
     demo.add_argument("--target", choices=TARGETS, default="ovs", help="default: %(default)s")
@@ -327,6 +347,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                       help="seconds of probing before, between and after migrations")
     demo.add_argument("--out", default="lab-demo", help="output folder (default %(default)s)")
     demo.add_argument("--verbose-probe", action="store_true", help="probe progress each second")
+    demo.add_argument("--long", action="store_true",
+                      help="a lab with `lab: roam` (stanford): oscillation phases of 30 s "
+                      "each, not 12")
     demo.set_defaults(func=cmd_demo)
     fault = cmds.add_parser("fault", help="kill a component of the lab, or start it again",
                             description="COMPONENT is a process of the lab as `ctrl lab "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from ctrl.lab.spec import HostNet, LabError, LabSpec
@@ -164,6 +165,21 @@ def record(state: LabState, done: Migration) -> None:
     state.locations[done.host] = done.dst
     state.save()
     state.add_event(done.to_json())
+
+
+def hold_placement(state: LabState, hosts: Iterable[str]) -> list[str]:
+    """The placement engine leaves these VMs alone from now on (their policies taken
+    away, `DELETE /api/v1/placement/VM`): a demo or chaos run that moves them by hand must
+    not race the engine. The ones that had a policy."""
+    held = []
+    for name in sorted(set(hosts)):
+        try:
+            controller_call(primary_api(state), "placement/" + urllib.parse.quote(name),
+                            None, "DELETE")
+        except LabError:
+            continue   # no policy (404), or a controller without the engine
+        held.append(name)
+    return held
 
 
 def check_cause(cause: str) -> str:

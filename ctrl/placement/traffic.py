@@ -11,7 +11,11 @@ So, over one interval, what entered the fabric at switch S toward the VM is
 
     in(S) = delta(S) - sum of delta(U) over the switches U whose entry sends to S
 
-clamped at 0 (two switches are not read at the same instant). It is counted in packets:
+It is not clamped at 0 interval by interval: two switches are not read at the same
+instant, so packets read at S but not yet at its upstream U one time are read at U the
+next, and the two errors cancel in the smoothed demand (clamping each would keep the
+positive half: a client that is not there, at the switch downstream of a busy one); the
+smoothed demand is what is clamped at 0. It is counted in packets:
 a frame's length changes on the way (a VLAN tag on fabric links counts on the Open
 vSwitch target: 4 bytes more at every switch after the first; GRE across sites), its
 number does not, and it is each packet that feels a path's links. A rate is that over the
@@ -118,7 +122,8 @@ class Wiring:
 def ingress(wiring: Wiring, before: Mapping[str, Count], after: Mapping[str, Count]
             ) -> dict[str, int] | str:
     """Packets that entered the fabric at each switch toward one VM between two readings of
-    its entries (switch -> Count); or why the interval cannot be used."""
+    its entries (switch -> Count), not clamped (see above); or why the interval cannot be
+    used."""
     if before.keys() != after.keys():
         gone, new = sorted(before.keys() - after.keys()), sorted(after.keys() - before.keys())
         return f"its entries changed (gone: {', '.join(gone) or '-'}; new: " \
@@ -139,14 +144,16 @@ def ingress(wiring: Wiring, before: Mapping[str, Count], after: Mapping[str, Cou
         nxt = wiring.downstream(sw, c, root)
         if nxt is not None:
             through[nxt] = through.get(nxt, 0) + delta[sw]
-    return {sw: max(0, d - through.get(sw, 0)) for sw, d in delta.items()}
+    return {sw: d - through.get(sw, 0) for sw, d in delta.items()}
 
 
 @dataclass(slots=True)
 class Demand:
-    """One VM's traffic: smoothed packets/s entering at each switch, the last interval's
-    rates as measured, and why the last interval was not used (if it was not)."""
+    """One VM's traffic: smoothed packets/s entering at each switch (`smoothed`, clamped at
+    0; `mean`, as averaged), the last interval's rates as measured, and why the last
+    interval was not used (if it was not)."""
 
+    mean: dict[str, float] = field(default_factory=dict)
     smoothed: dict[str, float] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
     updated: float | None = None        # the end of the last interval used
@@ -229,14 +236,15 @@ class TrafficMeter:
 
     def _smooth(self, d: Demand, got: Mapping[str, int], dt: float, now: float) -> None:
         alpha = 1.0 - math.exp(-dt / self.smoothing)
-        d.last = {sw: b / dt for sw, b in got.items() if b}
-        for sw in set(d.smoothed) | set(d.last):
-            old = d.smoothed.get(sw, 0.0)
+        d.last = {sw: n / dt for sw, n in got.items() if n}
+        for sw in set(d.mean) | set(d.last):
+            old = d.mean.get(sw, 0.0)
             new = old + alpha * (d.last.get(sw, 0.0) - old)
-            if new < QUIET:
-                d.smoothed.pop(sw, None)
+            if abs(new) < QUIET:
+                d.mean.pop(sw, None)
             else:
-                d.smoothed[sw] = new
+                d.mean[sw] = new
+        d.smoothed = {sw: rate for sw, rate in d.mean.items() if rate >= QUIET}
         d.updated = now
         d.discarded = ""
         d.intervals += 1
