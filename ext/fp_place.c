@@ -57,6 +57,18 @@ int fp_place_costs(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint3
     return FP_OK;
 }
 
+/* cols[u * nc + j] = dist[u * n + cand[j]] as a double (+infinity for FP_INF). */
+static void gather(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint32_t nc,
+                   double *cols)
+{
+    for (uint32_t u = 0; u < n; u++) {
+        const uint32_t *d = dist + (uint64_t)u * n;
+        double *c = cols + (uint64_t)u * nc;
+        for (uint32_t j = 0; j < nc; j++)
+            c[j] = d[cand[j]] == FP_INF ? INFINITY : (double)d[cand[j]];
+    }
+}
+
 int fp_place_best(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint32_t nc,
                   const uint8_t *allowed, const uint32_t *off, uint32_t nv,
                   const uint32_t *nodes, const double *w, const uint32_t *cur,
@@ -73,9 +85,20 @@ int fp_place_best(const uint32_t *dist, uint32_t n, const uint32_t *cand, uint32
     for (uint32_t i = 0; i < nv; i++)
         if (cur[i] != FP_INF && cur[i] >= n)
             return FP_E_RANGE;
+    double *cols = work + nc;
+    gather(dist, n, cand, nc, cols);
     for (uint32_t i = 0; i < nv; i++) {
-        double *row = out ? out + (uint64_t)i * nc : work;
-        row_costs(dist, n, cand, nc, off[i], off[i + 1], nodes, w, row);
+        double *restrict row = out ? out + (uint64_t)i * nc : work;
+        for (uint32_t j = 0; j < nc; j++)
+            row[j] = 0.0;
+        for (uint32_t c = off[i]; c < off[i + 1]; c++) {
+            const double weight = w[c];
+            if (weight == 0.0)
+                continue;   /* 0 x infinity: no traffic, no cost */
+            const double *restrict col = cols + (uint64_t)nodes[c] * nc;
+            for (uint32_t j = 0; j < nc; j++)
+                row[j] += weight * col[j];
+        }
         uint32_t pick = FP_NONE;
         double least = INFINITY;
         for (uint32_t j = 0; j < nc; j++)

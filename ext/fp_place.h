@@ -15,7 +15,8 @@
  * best_cost[i]; FP_NONE and +infinity where no allowed candidate has a finite cost;
  * cur_cost[i] is its cost at node cur[i] (+infinity where cur[i] is FP_INF: nowhere).
  * out (nv * nc, may be NULL) gets every cost as fp_place_costs gives it; work holds
- * nc doubles.
+ * (n + 1) * nc doubles: the candidates' columns of dist as doubles, node by node, made
+ * once a call, so that each VM's row is a sum of contiguous vectors (vectorized).
  *
  * Weights are finite and >= 0. FP_E_NULL for a missing array, FP_E_RANGE (fp_parse.h)
  * before writing anything when a node, candidate or current node is >= n, off does not

@@ -39,6 +39,18 @@ class Demands:
         return len(self.off) - 1
 
     @classmethod
+    def of_names(cls, index: Mapping[str, int], demands: Iterable[Mapping[str, float]]
+                 ) -> Demands:
+        """Demands keyed by names, the nodes' numbers from `index`."""
+        off, nodes, weights = array("I", [0]), array("I"), array("d")
+        number = index.__getitem__
+        for d in demands:
+            nodes.extend(map(number, d))
+            weights.extend(d.values())
+            off.append(len(nodes))
+        return cls(off, nodes, weights)
+
+    @classmethod
     def of(cls, demands: Iterable[Mapping[int, float]]) -> Demands:
         off, nodes, weights = array("I", [0]), array("I"), array("d")
         for d in demands:
@@ -118,8 +130,12 @@ class CostTable:
              allowed: bytes | None = None, rows: bool = False) -> Best:
         """Per VM its cheapest candidate among those `allowed` (one byte per candidate,
         non-zero: allowed; None: all), and its cost at `cur` (its node now; None:
-        nowhere, +inf)."""
-        self._check(demands, cand)
+        nowhere, +inf). The C kernel checks every node and weight itself (FP_E_RANGE,
+        before it writes anything): they are checked here only for the reference, and
+        to say which one when C refuses."""
+        native = select(self._backend)
+        if native is None:
+            self._check(demands, cand)
         nv, nc = len(demands), len(cand)
         if len(cur) != nv:
             raise GraphError(f"{len(cur)} current nodes for {nv} VMs")
@@ -133,14 +149,13 @@ class CostTable:
         index = array("I", bytes(4 * nv))
         cost, here = array("d", bytes(8 * nv)), array("d", bytes(8 * nv))
         kept = array("d", bytes(8 * nv * nc)) if rows else None
-        native = select(self._backend)
         if native is None:
             place_ref.best(self.dist, self.n, cands, allowed, demands.off, demands.nodes,
                            demands.weights, curs, index, cost, here, kept)
         else:
             ffi = native.ffi
-            work = array("d", bytes(8 * max(1, nc)))
-            _ok(native.lib.fp_place_best(
+            work = array("d", bytes(8 * max(1, (self.n + 1) * nc)))
+            rc = native.lib.fp_place_best(
                 ffi.from_buffer("uint32_t[]", self.dist), self.n, _u32(ffi, cands), nc,
                 ffi.NULL if allowed is None else ffi.from_buffer("uint8_t[]", allowed),
                 ffi.from_buffer("uint32_t[]", demands.off), nv, _u32(ffi, demands.nodes),
@@ -150,7 +165,10 @@ class CostTable:
                 ffi.from_buffer("double[]", here, require_writable=True),
                 ffi.NULL if kept is None else ffi.from_buffer("double[]", kept,
                                                               require_writable=True),
-                ffi.from_buffer("double[]", work, require_writable=True)), "fp_place_best")
+                ffi.from_buffer("double[]", work, require_writable=True))
+            if rc != 0:
+                self._check(demands, cand)   # says which one
+                _ok(rc, "fp_place_best")
         return Best(index, cost, here, kept, nc)
 
 

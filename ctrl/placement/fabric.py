@@ -113,26 +113,26 @@ class Fabric:
         on_switch: dict[int, list[str]] = {}
         for h in names:
             on_switch.setdefault(col[h], []).append(h)
-        demands = Demands.of({index[sw]: rate for sw, rate in vm.demand.items()}
-                             for vm in vms)
+        # Among the hypervisors of one switch (equal cost): the one with room and the
+        # fewest VMs (the engine checks the memory a VM needs, and falls back by cost).
+        pick = {j: _pick(hs, hypervisors) for j, hs in on_switch.items()}
+        demands = Demands.of_names(index, (vm.demand for vm in vms))
         cur = [index.get(vm.switch) for vm in vms]
         got = self.table.best(demands, switches, cur, rows=True)
         assert got.rows is not None
-        nc = len(switches)
+        nc, rows, best_j, cost, here = len(switches), got.rows, got.index, got.cost, got.here
         out = []
         for i, vm in enumerate(vms):
-            costs = RowCosts(got.rows, i * nc, col)
-            j = got.index[i]
-            best = None if j == NONE else _pick(on_switch[j], vm, hypervisors)
-            out.append(Ranked(best, got.cost[i], got.here[i], costs))
+            j = best_j[i]
+            if j == NONE:
+                best = None
+            else:
+                mine = vm.hypervisor
+                best = mine if mine is not None and col.get(mine) == j else pick[j]
+            out.append(Ranked(best, cost[i], here[i], RowCosts(rows, i * nc, col)))
         return out
 
 
-def _pick(names: Sequence[str], vm: VMView, hypervisors: Mapping[str, HypervisorView]
-          ) -> str:
-    """Among hypervisors of one switch (equal cost): the VM's own, else the first with
-    room, else the least loaded."""
-    if vm.hypervisor is not None and vm.hypervisor in names:
-        return vm.hypervisor
-    roomy = [h for h in names if hypervisors[h].room_for(vm.memory_mb) is None]
+def _pick(names: Sequence[str], hypervisors: Mapping[str, HypervisorView]) -> str:
+    roomy = [h for h in names if hypervisors[h].room_for(0) is None]
     return min(roomy or names, key=lambda h: (hypervisors[h].load, h))

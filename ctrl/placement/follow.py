@@ -11,18 +11,19 @@ Whether the saving is worth a migration (threshold, dwell) is the engine's to ju
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from ctrl.placement.manager import Proposal, View, VMView
+from ctrl.placement.manager import Lazy, Proposal, View, VMView
 
 
 def _where(vm: VMView, top: int = 3) -> str:
-    """Its busiest entry points, with the hosts there: 'p-core (laptop) 40/s, ...'."""
-    clients = vm.clients
+    """Its busiest entry points, with (up to 3 of) the hosts there: 'p-core (laptop) 40/s'."""
     parts = []
     for sw, rate in sorted(vm.demand.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-        hosts = ", ".join(clients.get(sw, ())[:3]) or "no host known"
+        there = (h for h in vm.attached.get(sw, ()) if h != vm.name)
+        hosts = ", ".join(itertools.islice(there, 3)) or "no host known"
         parts.append(f"{sw} ({hosts}) {rate:,.0f}/s")
     more = len(vm.demand) - top
     return "; ".join(parts) + (f"; {more} more" if more > 0 else "")
@@ -34,24 +35,35 @@ class FollowClients:
 
     def propose(self, view: View, vms: Sequence[VMView]) -> list[Proposal]:
         out: list[Proposal] = []
-        active = [vm for vm in vms
-                  if vm.rate >= vm.policy.param("min_rate", self.params["min_rate"])]
-        ranked = dict(zip((vm.name for vm in active), view.best(active), strict=True))
+        default = self.params["min_rate"]
+        active = []
         for vm in vms:
-            r = ranked.get(vm.name)
-            if r is None:
-                low = vm.policy.param("min_rate", self.params["min_rate"])
-                out.append(Proposal(vm.name, None, {},
-                                    f"no active clients ({vm.rate:.1f} packets/s < {low:g})"))
-            elif r.best is None:
+            low = vm.policy.params.get("min_rate", default)
+            if sum(vm.demand.values()) >= low:
+                active.append(vm)
+            else:
+                out.append(Proposal(vm.name, None, {}, _idle(vm, low)))
+        for vm, r in zip(active, view.best(active), strict=True):
+            # The texts are made if someone reads them (Lazy).
+            if r.best is None:
                 out.append(Proposal(vm.name, None, r.costs,
                                     "no candidate hypervisor its clients can reach"))
             elif r.best == vm.hypervisor or not r.cost < r.here:
-                out.append(Proposal(vm.name, None, r.costs,
-                                    f"where it is is best: cost {r.here:,.0f}; clients "
-                                    f"at {_where(vm)}"))
+                out.append(Proposal(vm.name, None, r.costs, _best_here(vm, r.here)))
             else:
                 out.append(Proposal(vm.name, r.best, r.costs,
-                                    f"{r.best}: cost {r.cost:,.0f} against {r.here:,.0f} "
-                                    f"here; clients at {_where(vm)}"))
+                                    _better(vm, r.best, r.cost, r.here)))
         return out
+
+
+def _idle(vm: VMView, low: float) -> Lazy:
+    return Lazy(lambda: f"no active clients ({vm.rate:.1f} packets/s < {low:g})")
+
+
+def _best_here(vm: VMView, here: float) -> Lazy:
+    return Lazy(lambda: f"where it is is best: cost {here:,.0f}; clients at {_where(vm)}")
+
+
+def _better(vm: VMView, best: str, cost: float, here: float) -> Lazy:
+    return Lazy(lambda: f"{best}: cost {cost:,.0f} against {here:,.0f} here; clients at "
+                        f"{_where(vm)}")
