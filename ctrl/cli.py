@@ -85,7 +85,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ctrl.control.runner import Controller
     from ctrl.control.topology import load_topology
     from ctrl.northbound.hypervisors import Hypervisors, parse_uris
-    from ctrl.placement.cli import build_service, check_serve_arguments
+    from ctrl.placement.cli import attach_actuator, build_service, check_serve_arguments
 
     schema = P4Schema.load(args.p4info)
     topology = load_topology(args.topology)
@@ -109,6 +109,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                             credentials=None if files is None else files.client(),
                             may_write=None if elector is None else elector.may_write,
                             on_denied=None if elector is None else elector.fenced)
+    placement = build_service(args, controller, managers)
 
     host, _, port = args.api.rpartition(":")
     if (args.api_cert is None) != (args.api_key is None):
@@ -137,7 +138,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 hypervisors = await stack.enter_async_context(
                     Hypervisors(controller, libvirt, migrate_uris))
             app = make_app(controller, hypervisors, auth)
-            placement = build_service(args, controller, managers, hypervisors)
+            attach_actuator(args, placement, hypervisors)
             from ctrl.placement.api import install as install_placement
 
             install_placement(app, placement)

@@ -99,24 +99,29 @@ def check_serve_arguments(args: argparse.Namespace) -> list[MobilityManager]:
 
 
 def build_service(args: argparse.Namespace, controller: Controller,
-                  managers: Sequence[MobilityManager],
-                  hypervisors: Hypervisors | None) -> PlacementService:
-    """The engine with the topology's policies and the kept ones; PlacementError naming
-    the file and line of a policy that cannot be used."""
+                  managers: Sequence[MobilityManager]) -> PlacementService:
+    """The engine with the topology's policies and the kept ones, before anything starts
+    (PlacementError naming the file and line of a policy that cannot be used); its
+    actuator comes with `attach_actuator`, once the hypervisors are reached."""
     from ctrl.placement.engine import Limits, PlacementEngine
     from ctrl.placement.service import PlacementService, targets_of
 
     limits = Limits(args.placement_max_moves, args.placement_per, args.placement_concurrent,
                     args.placement_backoff, max(args.placement_backoff, 600.0))
-    actuator = _actuator(args.placement_actuator, hypervisors)
-    engine = PlacementEngine(managers, targets_of(controller), limits,
-                             actuate=actuator is not None)
-    service = PlacementService(controller, engine, actuator,
-                               interval=args.placement_interval,
+    engine = PlacementEngine(managers, targets_of(controller), limits, actuate=False)
+    service = PlacementService(controller, engine, None, interval=args.placement_interval,
                                smoothing=args.placement_smoothing,
                                store=policies.PolicyStore(args.placement_state))
     service.load(policies.from_topology(controller.topo))
+    if args.placement_actuator == "libvirt" and not args.libvirt:
+        _actuator("libvirt", None)   # says what is missing, before anything starts
     return service
+
+
+def attach_actuator(args: argparse.Namespace, service: PlacementService,
+                    hypervisors: Hypervisors | None) -> None:
+    service.actuator = _actuator(args.placement_actuator, hypervisors)
+    service.engine.actuate = service.actuator is not None
 
 
 # -- ctrl placement -------------------------------------------------------------------

@@ -226,11 +226,8 @@ class PlacementService:
     # -- migrations -------------------------------------------------------------------
 
     def _tell(self, d: Decision, event: str, why: str | None = None) -> None:
-        level = logging.INFO if d.verdict in (Verdict.MIGRATE, Verdict.ADVISE,
-                                              Verdict.ERROR) or event != "decision" \
-            else logging.DEBUG
-        log.log(level, "placement: %s %s: %s%s: %s", d.vm, event, d.verdict.value,
-                f" -> {d.to}" if d.to else "", why or d.why)
+        log.info("placement: %s %s: %s%s: %s", d.vm, event, d.verdict.value,
+                 f" -> {d.to}" if d.to else "", why or d.why)
         self.c.feed.publish([PlacementNotice(d.vm, event, d.verdict.value, d.at, d.to,
                                              why or d.why, self.clock())])
 

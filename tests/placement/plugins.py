@@ -44,3 +44,20 @@ def broken_factory() -> Nearest:
 
 class NotAManager:
     name = "nope"
+
+
+class First:
+    """Each VM to the first hypervisor its policy allows (a manager for the actuators'
+    tests: the move is what is being tested, not the choice)."""
+
+    name = "first"
+    params: ClassVar[Mapping[str, float]] = {}
+
+    def propose(self, view: View, vms: Sequence[VMView]) -> list[Proposal]:
+        out = []
+        for vm in vms:
+            to = vm.policy.hypervisors[0] if vm.policy.hypervisors else None
+            costs = {} if to is None or vm.hypervisor is None else {vm.hypervisor: 1.0,
+                                                                     to: 0.0}
+            out.append(Proposal(vm.name, to, costs, f"told to go to {to}"))
+        return out

@@ -252,3 +252,25 @@ def test_policies_through_the_api_are_checked_and_kept(schema: P4Schema,
         assert got[0].verdict is Verdict.ERROR and "'gone-manager' is loaded" in got[0].why
 
     run(schema, tmp_path, body)
+
+
+def test_ctrl_placement_set_and_off(schema: P4Schema, tmp_path: Path) -> None:
+    async def body(client: TestClient[Any, Any], s: PlacementService, r: Readings,
+                   clock: Clock, rec: Recorder) -> None:
+        api = str(client.make_url(""))
+        out = await asyncio.to_thread(_cli, ["placement", "--api", api, "set", "game-server",
+                                             "follow-clients", "threshold=0.4", "dwell=2",
+                                             "--hypervisors", "vmhost-gates,vmhost-packard"])
+        assert "policy set" in out
+        p = s.engine.policies["game-server"]
+        assert (p.params, p.hypervisors) == ({"threshold": 0.4, "dwell": 2.0},
+                                             ("vmhost-gates", "vmhost-packard"))
+        shown = await asyncio.to_thread(_cli, ["placement", "--api", api])
+        assert "game-server: follow-clients (threshold=0.4, dwell=2) from api" in shown
+        assert "no decision yet" in shown
+        await asyncio.to_thread(_cli, ["placement", "--api", api, "off", "game-server"])
+        assert s.engine.policies == {}
+        shown = await asyncio.to_thread(_cli, ["placement", "--api", api])
+        assert "no VM has a placement policy" in shown
+
+    run(schema, tmp_path, body)
