@@ -71,6 +71,7 @@ class PlacementService:
         self.round_seconds: list[float] = []
         self.last_round: float | None = None
         self.note = "no VM has a placement policy"
+        self._prepared = False
 
     # -- policies ---------------------------------------------------------------------
 
@@ -122,12 +123,6 @@ class PlacementService:
     # -- the rounds -------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self.actuator is not None:
-            try:
-                await self.actuator.prepare()
-            except MobilityError as exc:
-                log.warning("placement: the %s actuator is not ready: %s",
-                            self.actuator.name, exc)
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -138,6 +133,8 @@ class PlacementService:
                     await self.round()
                 except MobilityError as exc:   # e.g. a switch refused a Read: next round
                     log.warning("placement round: %s", exc)
+                except Exception:   # a bug in a round must not end placement: logged
+                    log.exception("placement round failed")
         finally:
             for task in self._tasks.values():
                 task.cancel()
@@ -154,6 +151,7 @@ class PlacementService:
         if not self.c.may_write():
             self.note = "standby: the primary places VMs"
             return []
+        await self._prepare()
         started = time.perf_counter()
         keys = {self.vms[vm] for vm in self.engine.policies if vm in self.vms}
         for key in keys:
@@ -182,6 +180,19 @@ class PlacementService:
         del self.round_seconds[:-1000]
         return decisions
 
+    async def _prepare(self) -> None:
+        """The actuator readied once there is something to place and this controller is
+        the primary (the lab's mover is a process: no controller starts one it does not
+        need, none starts one while it is a standby)."""
+        if self.actuator is None or self._prepared:
+            return
+        self._prepared = True
+        try:
+            await self.actuator.prepare()
+        except MobilityError as exc:
+            log.warning("placement: the %s actuator is not ready: %s", self.actuator.name,
+                        exc)
+
     async def _read(self) -> dict[str, Mapping[HostKey, Count]]:
         """Every connected switch's bridging entries with their counters, all at once; a
         switch that is not connected, or whose Read fails, is left out."""
@@ -195,9 +206,8 @@ class PlacementService:
         out: dict[str, Mapping[HostKey, Count]] = {}
         for name, result in zip(names, results, strict=True):
             if isinstance(result, BaseException):
-                if not isinstance(result, MobilityError):
-                    raise result
-                log.debug("%s: bridging counters not read: %s", name, result)
+                # Not read this time (a Read refused, the session closing): no interval.
+                log.debug("%s: bridging counters not read: %r", name, result)
                 continue
             out[name] = counts_of(result)
         return out
