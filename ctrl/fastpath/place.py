@@ -14,6 +14,7 @@ the same numbers.
 
 from __future__ import annotations
 
+import itertools
 import math
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,12 +43,11 @@ class Demands:
     def of_names(cls, index: Mapping[str, int], demands: Iterable[Mapping[str, float]]
                  ) -> Demands:
         """Demands keyed by names, the nodes' numbers from `index`."""
-        off, nodes, weights = array("I", [0]), array("I"), array("d")
-        number = index.__getitem__
-        for d in demands:
-            nodes.extend(map(number, d))
-            weights.extend(d.values())
-            off.append(len(nodes))
+        ds = list(demands)
+        nodes = array("I", map(index.__getitem__, itertools.chain.from_iterable(ds)))
+        weights = array("d", itertools.chain.from_iterable(d.values() for d in ds))
+        off = array("I", [0])
+        off.extend(itertools.accumulate(map(len, ds)))
         return cls(off, nodes, weights)
 
     @classmethod

@@ -103,3 +103,12 @@ def test_nothing_to_weigh(backend: Backend) -> None:
     assert table.costs(Demands.of([]), [0]) == []
     best = table.best(Demands.of([{}]), [], [None])
     assert list(best.index) == [NONE] and best.here[0] == math.inf
+
+
+def test_demands_by_name_are_demands_by_number() -> None:
+    index = {"a": 0, "b": 1, "c": 2}
+    by_name = Demands.of_names(index, [{"a": 1.0, "c": 2.5}, {}, {"b": 4.0}])
+    by_number = Demands.of([{0: 1.0, 2: 2.5}, {}, {1: 4.0}])
+    assert (by_name.off, by_name.nodes, by_name.weights) == (
+        by_number.off, by_number.nodes, by_number.weights)
+    assert len(by_name) == 3
