@@ -88,8 +88,7 @@ def networkx_dist(topo: Topology) -> dict[str, dict[str, int]]:
     return {a: dict(d) for a, d in nx.all_pairs_shortest_path_length(g)}
 
 
-SCENES = {"steady: 90 % where the engine put them": scene(0.9),
-          "worst: every VM somewhere random": scene(0.0)}
+SCENES = {"steady (90 % placed)": scene(0.9), "worst (all at random)": scene(0.0)}
 
 
 def c_engine(sc: Scene) -> tuple[PlacementEngine, World]:
@@ -133,7 +132,7 @@ def _record(case: str, who: str, seconds: float) -> None:
     for (c, name), t in TIMES.items():
         peer = TIMES.get((c, PEER))
         ratio = f"   the peer / this: x{peer / t:,.0f}" if peer and name != PEER else ""
-        lines.append(f"      {c[:38]:<38} {name:<24} {t * 1e3:>10,.1f} ms{ratio}")
+        lines.append(f"      {c:<40} {name:<24} {t * 1e3:>10,.1f} ms{ratio}")
     RATIOS[TITLE] = lines
 
 
