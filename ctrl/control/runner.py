@@ -239,10 +239,10 @@ class Controller:
             raise NotPrimaryError(f"this controller is a standby: it cannot {what}; ask the "
                                   "primary (GET /api/v1/ha says which one is)")
 
-    async def announce(self, vm: str, hypervisor: str) -> Outcome:
+    async def announce(self, vm: str, hypervisor: str, cause: str = "") -> Outcome:
         """An announced migration (see ControlCore.announce), written when this returns."""
         self._primary_only(f"announce {vm}'s migration")
-        _, plans = self.core.announce(vm, hypervisor, self.clock())
+        _, plans = self.core.announce(vm, hypervisor, self.clock(), cause)
         return await self._done(self.find(vm), plans)
 
     async def switch_over(self, vm: str) -> Outcome:

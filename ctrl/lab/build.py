@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ctrl.control.topology import to_yaml
 from ctrl.lab import guests, procs
 from ctrl.lab.spec import BRIDGE, End, HostNet, LabError, LabSpec
-from ctrl.lab.state import LabState
+from ctrl.lab.state import PLACEMENT, LabState
 from ctrl.northbound.client import ApiError, call
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.platform import netns
@@ -187,7 +187,10 @@ def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
                         + to_yaml(spec.topology))
     paths = BuildPaths(project_root())
     argv = _python("-v", "serve", "--topology", str(topology), "--api", state.api,
-                   "--p4info", str(paths.p4info), "--bmv2-json", str(paths.json))
+                   "--p4info", str(paths.p4info), "--bmv2-json", str(paths.json),
+                   # The placement engine's migrations are the lab's to carry out.
+                   "--placement-actuator", f"lab:{state.dir.resolve()}",
+                   "--placement-state", str(state.dir / PLACEMENT))
     if state.controllers > 1:
         _start_pair(state, argv, say)
         return

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ctrl.lab import faults
+from ctrl.lab import faults, moves
 from ctrl.lab.demo import endpoints, migrate_apart, probe_options
 from ctrl.lab.faults import FaultResult
 from ctrl.lab.moves import Migration
@@ -107,6 +107,7 @@ def run_chaos(state: LabState, duration: float, *, only: Sequence[str] = (),
         raise LabError(f"no component {', '.join(unknown)} in this lab "
                        f"(components: {', '.join(every)})")
     chosen = [c for c in every if not only or c in only]
+    moves.hold_placement(state, (step.vm for step in spec.demo))   # moved by hand here
     a, b = endpoints(spec)
     options = probe_options(spec)
     steps: list[ChaosStep] = []

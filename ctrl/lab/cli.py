@@ -131,7 +131,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from ctrl.lab.migrate import migrate
 
     state = _state(args)
-    m = migrate(state, args.host, args.to, announce=not args.unannounced)
+    m = migrate(state, args.host, args.to, announce=not args.unannounced, cause=args.cause)
     qemu = "" if m.qemu_downtime_ms is None else \
         f"; QEMU's downtime {m.qemu_downtime_ms:.0f} ms, total {m.qemu_total_ms:.0f} ms"
     say(f"{m.host}: {m.src} -> {m.dst} ({'announced' if m.announced else 'unannounced'}); "
@@ -187,6 +187,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ctrl.lab.demo import run_demo
 
     text, origin = read_topology(args.topology)
+    if parse_lab(text, origin).roam is not None:
+        return _roam_demo(args, text, origin)
     result = run_demo(text, origin, state_dir=Path(args.state_dir), out_dir=Path(args.out),
                       target=args.target, announce=not args.unannounced, settle=args.settle,
                       guests=args.guests, accel=args.accel, say=say,
@@ -194,6 +196,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     for line in result.table:
         print(line)
+    print()
+    say("wrote " + ", ".join(str(f) for f in result.files))
+    return 0 if result.ok else 1
+
+
+def cmd_mover(args: argparse.Namespace) -> int:
+    from ctrl.lab.mover import serve
+
+    serve(Path(args.state_dir))
+    return 0
+
+
+def _roam_demo(args: argparse.Namespace, text: str, origin: str) -> int:
+    """A lab file with `lab: roam`: the players roam, the placement engine follows."""
+    from ctrl.lab.roam import Timing, run_roam_demo
+
+    timing = Timing(oscillate_s=30.0) if args.long else Timing()
+    result = run_roam_demo(text, origin, state_dir=Path(args.state_dir),
+                           out_dir=Path(args.out), target=args.target, guests=args.guests,
+                           accel=args.accel, timing=timing, say=say)
+    print()
+    print("\n".join(result.lines))
     print()
     say("wrote " + ", ".join(str(f) for f in result.files))
     return 0 if result.ok else 1
@@ -291,7 +315,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     mig.add_argument("--to", required=True, metavar="HYPERVISOR")
     mig.add_argument("--unannounced", action="store_true",
                      help="do not tell the controller: it reacts to the RARP alone")
+    mig.add_argument("--cause", default="operator",
+                     help="who asks, told to the controller with the announcement and kept "
+                     "in the lab's events (the placement engine's moves say placement; "
+                     "default: %(default)s)")
     mig.set_defaults(func=cmd_migrate)
+    mover = cmds.add_parser("mover", help="(the controller's) migrations asked on stdin",
+                            description="The lab's migrations asked on stdin, a "
+                            "JSON line each, answered on stdout: what the controller's "
+                            "placement engine runs (ctrl/lab/mover.py)")
+    mover.set_defaults(func=cmd_mover)
     probe = cmds.add_parser("probe", help="UDP and TCP both ways between two hosts; a "
                             "report and a plot", description="A constant-rate, sequence-"
                             "numbered UDP stream and a TCP flow, both ways, for DURATION "
@@ -309,13 +342,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="TCP MB/s each way, 0 for none (default 4)")
     probe.add_argument("--out", default=".", help="where the report and plot go (default .)")
     probe.set_defaults(func=cmd_probe)
-    demo = cmds.add_parser("demo", help="Cloud Rack's experiment: migrations under the probe",
+    demo = cmds.add_parser("demo", help="Cloud Rack's experiment: migrations under the probe;"
+                           " stanford: the players roam and the placement engine follows",
                            description="Bring TOPOLOGY up, probe it without migration, then "
                            "through its `lab: demo` migrations (cloud-rack: within a campus, "
                            "then across the WAN); print the interruptions next to Cloud "
                            "Rack's 1-2 s; write the reports, the plot and report.html (all "
                            "of it in one page); tear it all down. "
-                           "Exit 1 if anything was lost without migration or TCP broke.")
+                           "Exit 1 if anything was lost without migration or TCP broke. "
+                           "A topology with `lab: roam` (stanford) runs the placement demo "
+                           "instead (ctrl/lab/roam.py): exit 1 if a goal was not met.")
     demo.add_argument("topology", nargs="?", default="cloud-rack",
                       help="default: %(default)s")
     demo.add_argument("--target", choices=TARGETS, default="ovs", help="default: %(default)s")
@@ -326,6 +362,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                       help="seconds of probing before, between and after migrations")
     demo.add_argument("--out", default="lab-demo", help="output folder (default %(default)s)")
     demo.add_argument("--verbose-probe", action="store_true", help="probe progress each second")
+    demo.add_argument("--long", action="store_true",
+                      help="a lab with `lab: roam` (stanford): oscillation phases of 30 s "
+                      "each, not 12")
     demo.set_defaults(func=cmd_demo)
     fault = cmds.add_parser("fault", help="kill a component of the lab, or start it again",
                             description="COMPONENT is a process of the lab as `ctrl lab "

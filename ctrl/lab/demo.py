@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from ctrl.lab import build
+from ctrl.lab import build, moves
 from ctrl.lab.guests import GUEST_PORT
 from ctrl.lab.htmlreport import Step, demo_page
 from ctrl.lab.moves import Migration
@@ -237,6 +237,9 @@ def migrate_under_probe(state: LabState, spec: LabSpec, *, announce: bool, settl
     """On a lab that is up: a quiet probe, then one through the lab's demo migrations."""
     a, b = endpoints(spec)
     options = probe_options(spec)
+    held = moves.hold_placement(state, (step.vm for step in spec.demo))
+    if held:
+        say(f"the placement engine leaves {', '.join(held)} to these migrations made by hand")
     say(f"probing {a} <-> {b} for {settle:g} s without migration")
     baseline = Probe(a, b, options, progress).run(duration=settle)
     say(f"probing again through {len(spec.demo)} migrations, {settle:g} s apart")
@@ -257,22 +260,29 @@ def migrate_under_probe(state: LabState, spec: LabSpec, *, announce: bool, settl
     return baseline, probe.report, tuple(steps)
 
 
+def new_lab(topology_text: str, origin: str, state_dir: Path, target: str, guests: str
+            ) -> tuple[LabState, LabSpec]:
+    """A demo's lab, not made yet: its state on free ports, and its spec (checked)."""
+    if LabState.load(state_dir) is not None:
+        raise LabError(f"a lab is up already in {state_dir}: `ctrl lab down` first")
+    spec = parse_lab(topology_text, origin, target=target,
+                     tag=lab_tag(str(state_dir.resolve())), guests=guests)
+    count = len({sw.grpc_addr for sw in spec.switches.values()})
+    state = LabState(state_dir, topology_text, origin, target,
+                     [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
+                     guests=guests)
+    return state, spec
+
+
 def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
              target: str = "ovs", announce: bool = True, settle: float = 2.0,
              guests: str = "netns", accel: str = "auto",
              say: Callable[[str], None] = print,
              progress: Callable[[Progress], None] | None = None) -> DemoResult:
-    if LabState.load(state_dir) is not None:
-        raise LabError(f"a lab is up already in {state_dir}: `ctrl lab down` first")
-    probe_spec = parse_lab(topology_text, origin, target=target,
-                           tag=lab_tag(str(state_dir.resolve())), guests=guests)
+    state, probe_spec = new_lab(topology_text, origin, state_dir, target, guests)
     if not probe_spec.demo:
         raise LabError(f"{origin} has no `lab: demo` migrations")
     endpoints(probe_spec)   # a probe that can run, before anything is made
-    count = len({sw.grpc_addr for sw in probe_spec.switches.values()})
-    state = LabState(state_dir, topology_text, origin, target,
-                     [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
-                     guests=guests)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = build.up(state, say, accel)
     try:

@@ -225,13 +225,13 @@ def boot(state: LabState, spec: LabSpec, accel: str, say: Progress) -> None:
 
 def live_migrate(state: LabState, spec: LabSpec, host: HostNet, src: str, to: str, *,
                  announce: bool, max_bandwidth: int | None = None,
-                 timeout: float = MIGRATION_TIMEOUT) -> Migration:
+                 timeout: float = MIGRATION_TIMEOUT, cause: str = "operator") -> Migration:
     """Live-migrate `host`'s guest from `src` to `to` (see the module's docstring)."""
     source = attach(state, spec, host)
     try:
         asked = time.monotonic()
         if announce:
-            moves.announce(state, host.name, to)
+            moves.announce(state, host.name, to, cause)
             source.qmp.on_event = _switch_on_stop(state, host.name)
         try:
             dest = start(state, spec, host, to, incoming=True)
@@ -253,7 +253,7 @@ def live_migrate(state: LabState, spec: LabSpec, host: HostNet, src: str, to: st
         finished = time.monotonic()
         paused, resumed = _pause(stats, finished)
         done = Migration(host.name, src, to, announce, asked, paused, resumed,
-                         float(stats.downtime_ms or 0), float(stats.total_ms or 0))
+                         float(stats.downtime_ms or 0), float(stats.total_ms or 0), cause)
         _arrived(state, dest)
         moves.record(state, done)
         stop(state, source)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from ctrl.lab.spec import HostNet, LabError, LabSpec
@@ -30,6 +31,7 @@ class Migration:
     resumed: float
     qemu_downtime_ms: float | None = None   # QEMU's own figure (a QEMU guest only)
     qemu_total_ms: float | None = None
+    cause: str = "operator"                 # who asked: operator, placement (the engine)
 
     @property
     def downtime(self) -> float:
@@ -52,7 +54,8 @@ class Migration:
 
         return cls(str(d["host"]), str(d["src"]), str(d["dst"]), bool(d["announced"]),
                    float(str(d["asked"])), float(str(d["paused"])), float(str(d["resumed"])),
-                   num("qemu_downtime_ms"), num("qemu_total_ms"))
+                   num("qemu_downtime_ms"), num("qemu_total_ms"),
+                   str(d.get("cause", "operator")))
 
 
 def controller_call(api: str, path: str, body: dict[str, str] | None = None,
@@ -96,9 +99,11 @@ def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
     return src
 
 
-def announce(state: LabState, name: str, to: str) -> None:
-    """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places."""
-    controller_call(primary_api(state), "migrate", {"vm": name, "to": to}, "POST")
+def announce(state: LabState, name: str, to: str, cause: str = "operator") -> None:
+    """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places;
+    `cause` says who asked (the placement engine's moves say "placement")."""
+    controller_call(primary_api(state), "migrate", {"vm": name, "to": to, "cause": cause},
+                    "POST")
 
 
 def _switch_path(name: str) -> str:
@@ -160,3 +165,24 @@ def record(state: LabState, done: Migration) -> None:
     state.locations[done.host] = done.dst
     state.save()
     state.add_event(done.to_json())
+
+
+def hold_placement(state: LabState, hosts: Iterable[str]) -> list[str]:
+    """The placement engine leaves these VMs alone from now on (their policies taken
+    away, `DELETE /api/v1/placement/VM`): a demo or chaos run that moves them by hand must
+    not race the engine. The ones that had a policy."""
+    held = []
+    for name in sorted(set(hosts)):
+        try:
+            controller_call(primary_api(state), "placement/" + urllib.parse.quote(name),
+                            None, "DELETE")
+        except LabError:
+            continue   # no policy (404), or a controller without the engine
+        held.append(name)
+    return held
+
+
+def check_cause(cause: str) -> str:
+    if not cause.replace("-", "").isalnum() or not cause[:1].isalpha() or len(cause) > 32:
+        raise LabError(f"cause {cause!r}: a word of letters, digits and dashes")
+    return cause

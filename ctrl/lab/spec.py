@@ -8,6 +8,11 @@ out `device_id` and `grpc_addr`, plus an optional `lab` section:
       demo:                                # the migrations `ctrl lab demo` makes, in order
         - {vm: vm2, to: server1, label: within campus-a}
         - {vm: vm2, to: server3, label: across the WAN}
+      roam:                                # or: players roam, the placement engine follows
+        server: game                       # (`ctrl lab demo`, ctrl/lab/roam.py)
+        players: {laptop: 100, phone: 200} # datagrams/s each way between each and the server
+        access_points: [ap-1, ap-2]        # where they roam, in the order they go there
+        oscillate: phone                   # the one that goes back and forth at the end
 
 What becomes of it:
 - a hypervisor is a namespace with a Linux bridge `br0` (its virtual switch) whose
@@ -34,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import yaml
@@ -129,6 +134,17 @@ class DemoStep:
 
 
 @dataclass(frozen=True, slots=True)
+class RoamSpec:
+    """The placement demo's cast: a server with a placement policy, its players and the
+    rate each plays at, the access points they roam between, the one that oscillates."""
+
+    server: str
+    players: tuple[tuple[str, float], ...]
+    access_points: tuple[str, ...]
+    oscillate: str
+
+
+@dataclass(frozen=True, slots=True)
 class LabSpec:
     name: str
     tag: str                       # prefix of every interface it makes in shared namespaces
@@ -143,6 +159,7 @@ class LabSpec:
     probe: tuple[str, str]
     demo: tuple[DemoStep, ...]
     guests: str = "netns"
+    roam: RoamSpec | None = None
 
     def namespaces(self) -> list[str]:
         """Every namespace the lab makes, in the order they are made."""
@@ -211,9 +228,9 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
     links = tuple((End(switches[x.a.switch].ns, switches[x.a.switch].ports[x.a.port]),
                    End(switches[x.b.switch].ns, switches[x.b.switch].ports[x.b.port]))
                   for x in topo.links)
-    probe, demo = _lab_section(r, top, topo, hosts)
+    probe, demo, roam = _lab_section(r, top, topo, hosts)
     return LabSpec(name, tag, target, topo, switches, links, hypervisors, hosts, wan, site_ns,
-                   probe, demo, guests)
+                   probe, demo, guests, roam)
 
 
 def origin_stem(origin: str) -> str:
@@ -309,13 +326,14 @@ def _one_vnet_per_hypervisor(hosts: Mapping[str, HostNet], origin: str) -> None:
 
 
 def _lab_section(r: Reader, top: Mapping[str, tuple[yaml.Node, yaml.Node]], topo: Topology,
-                 hosts: Mapping[str, HostNet]) -> tuple[tuple[str, str], tuple[DemoStep, ...]]:
+                 hosts: Mapping[str, HostNet]
+                 ) -> tuple[tuple[str, str], tuple[DemoStep, ...], RoamSpec | None]:
     names = list(hosts)
     probe = (names[0], names[1]) if len(names) > 1 else ("", "")
     demo: list[DemoStep] = []
     if "lab" not in top:
-        return probe, ()
-    f = r.fields(top["lab"][1], "lab", set(), {"probe", "demo"})
+        return probe, (), None
+    f = r.fields(top["lab"][1], "lab", set(), {"probe", "demo", "roam"})
 
     def host(node: yaml.Node, what: str) -> str:
         name = r.scalar(node, what)
@@ -336,4 +354,36 @@ def _lab_section(r: Reader, top: Mapping[str, tuple[yaml.Node, yaml.Node]], topo
             raise r.fail(d["to"], f"lab: demo: no hypervisor {to!r}")
         label = r.scalar(d["label"], "lab: demo: label") if "label" in d else f"{vm} -> {to}"
         demo.append(DemoStep(vm, to, label))
-    return probe, tuple(demo)
+    roam = _roam(r, f["roam"], topo, host) if "roam" in f else None
+    return probe, tuple(demo), roam
+
+
+def _roam(r: Reader, node: yaml.Node, topo: Topology, host: Callable[[yaml.Node, str], str]
+          ) -> RoamSpec:
+    f = r.fields(node, "lab: roam", {"server", "players", "access_points"}, {"oscillate"})
+    server = host(f["server"], "lab: roam: server")
+    vm = topo.vms[server]
+    if vm.role != "vm" or vm.placement is None:
+        raise r.fail(f["server"], f"lab: roam: server {server} must be a VM with a "
+                                  "`placement` policy (the engine moves it, not the demo)")
+    players: list[tuple[str, float]] = []
+    for name, (key, value) in r.mapping(f["players"], "lab: roam: players").items():
+        player = host(key, "lab: roam: players")
+        if player == server:
+            raise r.fail(key, "lab: roam: the server is no player")
+        rate = r.integer(value, f"lab: roam: players: {name} (datagrams/s)", 1, 10_000)
+        players.append((player, float(rate)))
+    if not players:
+        raise r.fail(f["players"], "lab: roam: no players")
+    aps = [r.scalar(n, "lab: roam: access_points")
+           for n in r.sequence(f["access_points"], "lab: roam: access_points")]
+    for ap, n in zip(aps, r.sequence(f["access_points"], "access_points"), strict=True):
+        if ap not in topo.hypervisors:
+            raise r.fail(n, f"lab: roam: no hypervisor {ap!r}")
+    if len(set(aps)) < 2:
+        raise r.fail(f["access_points"], "lab: roam: two access points at least")
+    oscillate = host(f["oscillate"], "lab: roam: oscillate") if "oscillate" in f \
+        else players[-1][0]
+    if oscillate not in dict(players):
+        raise r.fail(f["oscillate"], f"lab: roam: oscillate: {oscillate} is no player")
+    return RoamSpec(server, tuple(players), tuple(aps), oscillate)

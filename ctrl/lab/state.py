@@ -9,9 +9,11 @@ the controller's topology file and every process's log sit beside it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ctrl.lab.procs import Proc
@@ -20,6 +22,8 @@ from ctrl.lab.spec import LabError, LabSpec, lab_tag, parse_lab
 DEFAULT_DIR = Path("/run/vm-mobility-lab")
 STATE = "state.json"
 EVENTS = "events.jsonl"
+LOCK = "state.lock"
+PLACEMENT = "placement.json"     # the policies the API gave the lab's controller
 
 
 @dataclass
@@ -85,9 +89,27 @@ class LabState:
                    (str(image[0]), str(image[1]), str(image[2])) if image else None,
                    int(doc.get("controllers", 1)), [str(a) for a in doc.get("apis", [])])
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Held by one process of the lab at a time (a lock file beside the state), with
+        the state read again once it is held: what another process changed meanwhile (a
+        migration's new location, a guest's new QEMU) is not written over."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / LOCK).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                fresh = LabState.load(self.dir)
+                if fresh is not None:
+                    for f in fields(LabState):
+                        setattr(self, f.name, getattr(fresh, f.name))
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def remove(self) -> None:
-        """The lab is gone: its state and its migrations (the logs stay)."""
-        for name in (STATE, EVENTS):
+        """The lab is gone: its state, its migrations and the placement policies its
+        controller was given (the logs stay): a new lab here starts from its file."""
+        for name in (STATE, EVENTS, LOCK, PLACEMENT):
             with contextlib.suppress(FileNotFoundError):
                 (self.dir / name).unlink()
 

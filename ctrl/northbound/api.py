@@ -9,7 +9,8 @@
                                    the other's, through their sites' GRE tunnel if apart
     GET  /api/v1/tunnels           GRE tunnels between site gateways
     POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration;
-                                   with "libvirt": true, libvirt then performs it
+                                   with "libvirt": true, libvirt then performs it; "cause"
+                                   (optional) says who asked: operator (default), placement
     POST /api/v1/migrate/VM/switch it has stopped at its source: deliver at the new place only
     DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is, or goes back there)
     GET  /api/v1/openapi.json      this API's OpenAPI 3 description
@@ -24,6 +25,7 @@ asks for is a 401 (ctrl/northbound/auth.py); none of them changes anything.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -43,6 +45,7 @@ from ctrl.northbound.view import NoRoute, host_names, route
 from ctrl.p4rt.values import int_to_ipv4, int_to_mac
 
 CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
+_CAUSE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
 HYPERVISORS: web.AppKey[Hypervisors | None] = web.AppKey("hypervisors")
 
@@ -80,7 +83,7 @@ async def switches(request: web.Request) -> web.Response:
 def _migration(m: Migration) -> dict[str, object]:
     return {"mac": int_to_mac(m.mac), "vnet": m.vnet, "from": str(m.src), "to": str(m.dst),
             "phase": m.phase.value, "announced": m.announced, "changed": m.changed,
-            "note": m.note or None}
+            "note": m.note or None, "cause": m.cause or None}
 
 
 async def migrations(request: web.Request) -> web.Response:
@@ -133,13 +136,16 @@ async def migrate(request: web.Request) -> web.Response:
         raise _error(web.HTTPBadRequest, "the body must be JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("vm"), str) \
             or not isinstance(body.get("to"), str) \
-            or not isinstance(body.get("libvirt", False), bool):
-        raise _error(web.HTTPBadRequest,
-                     'give {"vm": NAME or MAC, "to": HYPERVISOR[, "libvirt": true]}')
+            or not isinstance(body.get("libvirt", False), bool) \
+            or not _CAUSE.fullmatch(str(body.get("cause", "operator"))):
+        raise _error(web.HTTPBadRequest, 'give {"vm": NAME or MAC, "to": HYPERVISOR'
+                     '[, "libvirt": true][, "cause": a word, e.g. "placement"]}')
+    cause = str(body.get("cause", "operator"))
     if body.get("libvirt"):
-        return await _migrate_by_libvirt(request.app[HYPERVISORS], c, body["vm"], body["to"])
+        return await _migrate_by_libvirt(request.app[HYPERVISORS], c, body["vm"], body["to"],
+                                         cause)
     try:
-        done = await c.announce(body["vm"], body["to"])
+        done = await c.announce(body["vm"], body["to"], cause)
     except HostError as exc:
         raise _error(web.HTTPNotFound, str(exc)) from None
     except MobilityError as exc:
@@ -155,14 +161,14 @@ async def migrate(request: web.Request) -> web.Response:
                               "not_written": done.failed}, status=202)
 
 
-async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, to: str
-                              ) -> web.Response:
+async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, to: str,
+                              cause: str) -> web.Response:
     """The network readied, then libvirt's live migration; its figures in the answer."""
     if hvs is None:
         raise _error(web.HTTPConflict, "this controller reaches no hypervisor through "
                      "libvirt (`ctrl serve --libvirt HYPERVISOR=URI`)")
     try:
-        done = await hvs.migrate(vm, to)
+        done = await hvs.migrate(vm, to, cause)
     except HostError as exc:
         raise _error(web.HTTPNotFound, str(exc)) from None
     except MobilityError as exc:
@@ -345,7 +351,7 @@ OPENAPI: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["vm", "to"],
                 "properties": {"vm": {"type": "string"}, "to": {"type": "string"},
-                               "libvirt": {"type": "boolean"}}}}}},
+                               "libvirt": {"type": "boolean"}, "cause": {"type": "string"}}}}}},
             "responses": {"200": {"description": "migrated by libvirt"},
                           "202": {"description": "accepted"}, "400": _ERR, "404": _ERR,
                           "409": _ERR}}},

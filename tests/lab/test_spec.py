@@ -169,3 +169,31 @@ def test_with_qemu_guests_the_vms_have_no_namespace_and_clients_keep_theirs() ->
                                                              b.gateway, b.mtu)
     with pytest.raises(LabError, match="unknown kind of guest 'xen'"):
         parse_lab(BASE, "t.yaml", guests="xen")
+
+
+def test_stanford_roams() -> None:
+    roam = lab("stanford").roam
+    assert roam is not None
+    assert (roam.server, roam.players, roam.access_points, roam.oscillate) == (
+        "game-server", (("laptop", 100.0), ("phone", 200.0)), ("ap-packard", "ap-gates"),
+        "phone")
+    assert lab("cloud-rack").roam is None
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("server: game-server", "server: laptop", "must be a VM with a `placement` policy"),
+    ("players: {laptop: 100, phone: 200}", "players: {laptop: 100, nobody: 2}",
+     "no VM or client 'nobody'"),
+    ("players: {laptop: 100, phone: 200}", "players: {laptop: 0, phone: 200}",
+     "must be in 1..10000"),
+    ("access_points: [ap-packard, ap-gates]", "access_points: [ap-packard, ap-mars]",
+     "no hypervisor 'ap-mars'"),
+    ("access_points: [ap-packard, ap-gates]", "access_points: [ap-gates]",
+     "two access points at least"),
+    ("oscillate: phone", "oscillate: game-server", "game-server is no player"),
+])
+def test_a_bad_roam_says_why(old: str, new: str, message: str) -> None:
+    text, origin = read_topology("stanford")
+    assert old in text
+    with pytest.raises((LabError, TopologyError), match=message.replace("(", r"\(")):
+        parse_lab(text.replace(old, new), origin)
