@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from ctrl.control.notices import Notice, PlacementNotice
 from ctrl.control.runner import Controller
 from ctrl.control.topology import parse_topology
 from ctrl.northbound.api import make_app
@@ -42,6 +43,7 @@ class Served:
         self.ready = threading.Event()
         self.failed: BaseException | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.controller: Controller | None = None
         self.stop: asyncio.Event | None = None
         self.thread = threading.Thread(target=self._run, name="served", daemon=True)
 
@@ -55,6 +57,7 @@ class Served:
     async def _main(self) -> None:
         self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
         controller = Controller(parse_topology(TOPO + VMS + VM3), self.schema, b"{}")
+        self.controller = controller
         runner = web.AppRunner(make_app(controller, auth=ApiAuth(TOKEN)))
         await runner.setup()
         try:
@@ -121,6 +124,17 @@ def test_the_page_draws_asks_for_the_token_and_shows_the_migration(
                          ".includes('GRE tunnel s1 -> s3')", "the path across sites")
         assert "s1 -> s3" in driver.find_element(By.ID, "path-info").text
         assert js(driver, "return document.querySelectorAll('#map path.route').length") == 1
+
+        # A placement decision (the engine's notice, as ctrl/placement publishes it): in the
+        # event log, and beside the selected VM.
+        notices: list[Notice] = [PlacementNotice("vm1", "decision", "wait", "h1", "h3",
+                                                 "dwell: 3.0 s to go", 1.0)]
+        assert served.loop is not None and served.controller is not None
+        served.loop.call_soon_threadsafe(served.controller.feed.publish, notices)
+        wait_for(driver, "return document.getElementById('sel-placement').textContent"
+                         ".includes('placement: wait -> h3 (dwell: 3.0 s to go)')",
+                 "the selected VM's placement decision")
+        assert "placement vm1: decision wait h1 -> h3" in driver.find_element(By.ID, "log").text
 
         # A change: the token is asked for first (the controller wants one).
         Select(driver.find_element(By.ID, "mig-vm")).select_by_visible_text("vm2")

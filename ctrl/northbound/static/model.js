@@ -18,6 +18,7 @@ export function createModel(topology) {
     linksDown: new Set(),  // "a1:1|a2:1"
     moves: [],             // every migration and move, oldest first
     traffic: null,         // the last traffic sample
+    placement: new Map(),  // VM name -> its last placement notice
     log: [],               // newest first: {time, kind, text}
     clock: { now: 0, at: performance.now() },   // the controller's clock, and when we heard it
     mayWrite: true,
@@ -123,6 +124,11 @@ export const HANDLERS = {
     model.switches.set(d.switch, d);
     const state = !d.connected ? "not connected" : d.in_sync ? "in sync" : "connected, not in sync";
     return `${d.switch}: ${state}${d.connected && !d.primary ? " (not primary)" : ""}`;
+  },
+  placement: (model, d) => {
+    model.placement.set(d.vm, d);
+    const where = d.to && d.to !== d.at ? ` ${d.at ?? "?"} -> ${d.to}` : "";
+    return `placement ${d.vm}: ${d.event} ${d.decision}${where} (${d.why})`;
   },
   traffic: (model, d) => {
     model.traffic = d;

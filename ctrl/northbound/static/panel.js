@@ -128,6 +128,10 @@ export class Panel {
       $("sel-name").textContent = sel.name;
       $("sel-detail").textContent = `${sel.role} ${sel.ip ?? ""} ${sel.mac}, at ` +
         `${sel.hypervisor ?? "?"} (${sel.at})`;
+      const placed = m.placement.get(sel.name);
+      $("sel-placement").hidden = !placed;
+      $("sel-placement").textContent = placed ?
+        `placement: ${placed.decision}${placed.to ? ` -> ${placed.to}` : ""} (${placed.why})` : "";
       const peers = hosts.filter((h) => h.mac !== sel.mac);
       const preferred = peers.find((h) => h.role !== sel.role) ?? peers[0];
       options($("peer"), peers.map((h) => [h.mac, `${h.name} (${h.role})`]),
