@@ -9,6 +9,7 @@ from pathlib import Path
 from ctrl.p4rt import tls
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.schema import P4Schema
+from ctrl.targets.ovs import dpdkargs
 from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.target import BridgeSpec, run_target
 
@@ -43,15 +44,17 @@ def _cmd(args: argparse.Namespace) -> int:
     files = tls.from_arguments(args)
     credentials = None if files is None else files.server()
     asyncio.run(run_target(Path(args.rundir), specs, P4Schema.load(p4info), args.grpc_addr,
-                           credentials, keep=args.leave_running))
+                           credentials, keep=args.leave_running,
+                           dpdk=dpdkargs.from_arguments(args)))
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("ovs-target", help="serve mobility.p4 over P4Runtime on OVS bridges",
                        description="Start ovsdb-server and ovs-vswitchd under --rundir (unless "
-                       "running there), create each bridge on the userspace datapath and serve "
-                       "P4Runtime for it; one device id per bridge.")
+                       "running there), create each bridge on the userspace datapath (plain, or "
+                       "DPDK's with --datapath dpdk) and serve P4Runtime for it; one device id "
+                       "per bridge.")
     p.add_argument("--bridge", action="append", required=True, help="bridge name (repeatable)")
     p.add_argument("--device-id", action="append", type=int, required=True,
                    help="P4Runtime device id of the bridge at the same position")
@@ -73,5 +76,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="on SIGINT/SIGTERM leave the daemons, bridges, flows and the saved "
                    "pipeline and entries for the next ovs-target on --rundir, which takes "
                    "them up without losing a packet (by default they are all removed)")
+    dpdkargs.add_arguments(p)
     tls.add_arguments(p, "switch agent")
     p.set_defaults(func=_cmd)
