@@ -37,6 +37,7 @@ from ctrl.targets.ovs.journal import Journal
 from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction, bridge_uuids
 from ctrl.targets.ovs.server import serve
 from ctrl.targets.ovs.underlay import Underlay, underlay_name
+from ctrl.targets.ovs.vswitch import VSwitchSpec, configure
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,11 @@ class BridgeSpec:
     ports: Mapping[int, str] = None  # type: ignore[assignment]  # P4 port -> interface
     netns: str | None = None  # where its ovs-vswitchd and its ports' interfaces are
     gre: bool = True  # a GRE port and an underlay bridge (at most one per ovs-vswitchd)
+    vswitches: tuple[VSwitchSpec, ...] = ()  # hypervisors' switches on some of its ports
 
 
 def _wanted_ports(spec: BridgeSpec) -> set[str]:
-    ports = set((spec.ports or {}).values())
+    ports = set((spec.ports or {}).values()) | {v.p4_ifname for v in spec.vswitches}
     return ports | {f"{spec.bridge}-gre", f"{spec.bridge}-ul"} if spec.gre else ports
 
 
@@ -67,6 +69,7 @@ def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int,
         raise OvsError(f"bridges {', '.join(with_gre)}: OVS takes one flow-based GRE port "
                        "per ovs-vswitchd; give the others gre=False or a netns of their own")
     wanted = {s.bridge for s in specs} | {underlay_name(s.bridge) for s in specs if s.gre}
+    wanted |= {v.name for s in specs for v in s.vswitches}
     existing = daemons.list_bridges()
     tx = Transaction(daemons)
     stale = [b for b in existing if b not in wanted]
@@ -88,6 +91,8 @@ def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int,
             kind, options = (None, []) if daemons.dpdk is None else \
                 daemons.dpdk.port_options(ifname)
             tx.add_port(spec.bridge, ifname, port, kind=kind, options=options)
+        for vswitch in spec.vswitches:
+            configure(tx, spec.bridge, vswitch, daemons.dpdk)
         if spec.gre:
             Underlay.configure(tx, spec.bridge)
     try:
