@@ -32,6 +32,7 @@ from ctrl.lab.report import Gap, Mark, Report
 from ctrl.lab.spec import LabError, LabSpec, lab_tag, parse_lab
 from ctrl.lab.state import LabState
 from ctrl.targets.bmv2 import free_tcp_port
+from ctrl.targets.ovs.dpdk import DpdkConfig
 
 CLOUD_RACK = "1,000-2,000 ms"   # the paper's interruption per migration (Section IV.B)
 GAP_FLOOR_MS = 2.0             # gaps listed from this long: a 1 ms stream shows a 5 ms pause
@@ -241,18 +242,22 @@ def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
              target: str = "ovs", announce: bool = True, settle: float = 2.0,
              guests: str = "netns", accel: str = "auto",
              say: Callable[[str], None] = print,
-             progress: Callable[[Progress], None] | None = None) -> DemoResult:
+             progress: Callable[[Progress], None] | None = None,
+             dpdk: DpdkConfig | None = None) -> DemoResult:
+    """`ctrl lab demo` (see the module's docstring); `dpdk`: the OVS target on DPDK's
+    datapath, so configured (where it cannot start, the plain one, as the lab says)."""
     if LabState.load(state_dir) is not None:
         raise LabError(f"a lab is up already in {state_dir}: `ctrl lab down` first")
     probe_spec = parse_lab(topology_text, origin, target=target,
-                           tag=lab_tag(str(state_dir.resolve())), guests=guests)
+                           tag=lab_tag(str(state_dir.resolve())), guests=guests,
+                           datapath="netdev" if dpdk is None else "dpdk")
     if not probe_spec.demo:
         raise LabError(f"{origin} has no `lab: demo` migrations")
     endpoints(probe_spec)   # a probe that can run, before anything is made
     count = len({sw.grpc_addr for sw in probe_spec.switches.values()})
     state = LabState(state_dir, topology_text, origin, target,
                      [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
-                     guests=guests)
+                     guests=guests, dpdk=dpdk)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = build.up(state, say, accel)
     try:
@@ -266,6 +271,7 @@ def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
     files[0].write_text(baseline.to_json())
     files[1].write_text(report.to_json())
     kind = ", QEMU guests" if guests == "qemu" else ""
+    kind += f", {state.datapath} datapath" if target == "ovs" else ""
     save_plot(report, files[2], title=f"{spec.name}: throughput during migrations "
               f"({'announced' if announce else 'reactive'}, {target}{kind})")
     files[3].write_text("\n".join(lines) + "\n")

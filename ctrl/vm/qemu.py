@@ -215,7 +215,10 @@ class Guest:
               accel: str = "tcg", incoming: bool = False, qemu: str | None = None,
               early_console: bool = False) -> Guest:
         """Make the tap, start QEMU in the namespace and connect to its QMP; with
-        `incoming`, QEMU waits for a migration on a unix socket in `place.workdir`."""
+        `incoming`, QEMU waits for a migration on a unix socket in `place.workdir`.
+        A vhost-user NIC (`place.vhost`): QEMU answers nothing (QMP neither) until the
+        switch has connected to its socket, so the switch's port must be there first (an
+        OVS `dpdkvhostuserclient` port tries again every second until QEMU listens)."""
         binary = qemu or require(QEMU, QEMU_PACKAGE, "to run guests")
         place.workdir.mkdir(parents=True, exist_ok=True)
         for what in ("qmp", "console", "migrate", "vhost"):
