@@ -266,6 +266,9 @@ def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
     finally:
         build.down(state, say)
     lines = table(baseline, report, steps)
+    if target == "ovs":
+        lines.append(f"switches: the Open vSwitch target on the {state.datapath} datapath"
+                     + (", guests on vhost-user ports" if spec.vhost else ""))
     files = (out_dir / "baseline.json", out_dir / "report.json", out_dir / "throughput.png",
              out_dir / "summary.txt")
     files[0].write_text(baseline.to_json())
