@@ -30,7 +30,7 @@ from ctrl.targets.ovs.dpdk import DpdkConfig
 from ctrl.targets.ovs.ovsdb import vsctl
 from tests.lab.labs import left_behind, new_state
 from tests.packet.ovs_target import dpdk_available
-from tests.traffic import udp_exchange
+from tests.traffic import tcp_pair, udp_exchange
 from tests.vm import vmlab
 
 pytestmark = [
@@ -85,13 +85,7 @@ def test_hosts_talk_over_dpdk_ports_and_a_connection_lives_across_the_wan(
     assert vswitchd_binaries(state) == {dpdk.VSWITCHD}    # one per site, both DPDK
     vm2, user = spec.hosts["vm2"], spec.hosts["user"]
     assert udp_exchange(user.ns, vm2.ns, vm2.ip)
-    with netns.in_netns(vm2.ns):
-        listener = socket.create_server((vm2.ip, 7021))
-    with netns.in_netns(user.ns):
-        conn = socket.create_connection((vm2.ip, 7021), timeout=5)
-    peer, _ = listener.accept()
-    with listener, conn, peer:
-        peer.settimeout(5)
+    with tcp_pair(user.ns, vm2.ns, vm2.ip, 7021) as (conn, peer):
         m = migrate(state, "vm2", "server3")          # across the WAN, GRE
         assert (m.src, m.dst) == ("server2", "server3")
         conn.sendall(b"after the move across the WAN")
