@@ -46,6 +46,7 @@ import yaml
 
 from ctrl.control.topology import Reader, Topology, compose, parse_topology
 from ctrl.errors import MobilityError
+from ctrl.targets.ovs.vswitch import p4_end
 
 TARGETS = ("ovs", "bmv2")
 GUESTS = ("netns", "qemu")   # what a VM is: a namespace, or a QEMU guest
@@ -227,7 +228,8 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
                    for j, h in enumerate(topo.hypervisors.values())}
     if vhost:   # a hypervisor's port on its switch is the patch to its virtual switch
         switches = {s: replace(sw, ports={**sw.ports, **{
-            h.port: f"{h.vswitch}-up" for h in hypervisors.values() if h.switch == s}})
+            h.port: p4_end(h.vswitch) for h in hypervisors.values()
+            if h.switch == s and h.vswitch}})
             for s, sw in switches.items()}
     mtu = GRE_MTU if wan is not None else PLAIN_MTU
     hosts = {vm.name: _host(topo, name, vm.name, i + 1, mtu, origin, guests == "qemu")

@@ -45,6 +45,11 @@ class VSwitchSpec:
         return f"{self.name}-p4"
 
 
+def p4_end(name: str) -> str:
+    """The name of the patch's end on the P4 bridge, for virtual switch `name`."""
+    return f"{name}-up"
+
+
 def configure(tx: Transaction, p4_bridge: str, vswitch: VSwitchSpec,
               dpdk: DpdkConfig | None) -> None:
     """The virtual switch, its patch to `p4_bridge` and its own interfaces, into `tx`."""
@@ -71,4 +76,4 @@ def parse(text: str) -> tuple[str, VSwitchSpec]:
         raise argparse.ArgumentTypeError(
             f"{text!r}: a virtual switch's name has at most {IFNAMSIZ - 3} characters")
     ports = tuple(i for i in ifs.split(",") if i)
-    return bridge, VSwitchSpec(name, int(port), f"{name}-up", ports)
+    return bridge, VSwitchSpec(name, int(port), p4_end(name), ports)
