@@ -4,7 +4,9 @@
   every ~50 us); a Write inserts its bridging entry toward port 2; the time from
   the Write's reply to the first frame out of port 2 (negative: the frame came
   before the reply, which is sent only once the flows are live), and from the
-  Write's start. bmv2, where installed, is measured the same way in the same run.
+  Write's start. The OVS target on both datapaths (plain netdev ports, DPDK ports
+  where openvswitch-switch-dpdk is installed), and bmv2 where installed, are measured
+  the same way in the same run.
 - TCP throughput between two namespaces through one bridge on the same veths:
   a plain OVS bridge (`actions=NORMAL`), then the same veths under mobility.p4's
   flows written over P4Runtime, in turn, three times. Goal (issue 3): ours >= 90 %
@@ -39,9 +41,10 @@ from ctrl.p4rt.values import int_to_mac
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import Bmv2Switch, find_simple_switch_grpc
 from ctrl.targets.ovs.daemon import OvsDaemons, _tool
-from ctrl.targets.ovs.ovsdb import OvsBridge
+from ctrl.targets.ovs.dpdk import DpdkConfig
+from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction
 from ctrl.targets.ovs.target import BridgeSpec, serving
-from tests.packet.ovs_target import ovs_available
+from tests.packet.ovs_target import dpdk_available, ovs_available
 
 ROUNDS = 15
 VNET = 10
@@ -172,16 +175,22 @@ def _latency_line(target: str, got: tuple[list[float], list[float]]) -> str:
             f"({len(reply)}/{ROUNDS} rounds)")
 
 
+@pytest.mark.parametrize("datapath", ["netdev", "dpdk"])
 def test_write_to_first_packet_ovs(benchmark: Any, tmp_path: Path, schema: P4Schema,
-                                   build_paths: BuildPaths, progress: Progress) -> None:
-    if (why := ovs_available()) is not None:
+                                   build_paths: BuildPaths, datapath: str,
+                                   progress: Progress) -> None:
+    why = dpdk_available() if datapath == "dpdk" else ovs_available()
+    if why is not None:
         pytest.skip(why)
+    dpdk = DpdkConfig() if datapath == "dpdk" else None
     with wired(switch_ns=True) as wires, serving(tmp_path / "ovs", [BridgeSpec(
-            f"bdo{wires.tag}", 1, wires.ports, wires.switch_ns, gre=False)], schema) as target:
+            f"bdo{wires.tag}", 1, wires.ports, wires.switch_ns, gre=False)], schema,
+            dpdk=dpdk) as target:
         got = benchmark.pedantic(lambda: asyncio.run(_first_packet_rounds(
             target.address, 1, schema, build_paths.json.read_bytes(), wires.ns_a,
             wires.ns_b, progress)), rounds=1, iterations=1)
-    RATIOS.setdefault(LATENCY, []).append(_latency_line("Open vSwitch target", got))
+    name = "Open vSwitch target" + (", DPDK" if dpdk else "")
+    RATIOS.setdefault(LATENCY, []).append(_latency_line(name, got))
 
 
 def test_write_to_first_packet_bmv2(benchmark: Any, tmp_path: Path, schema: P4Schema,
@@ -265,21 +274,32 @@ def test_tcp_through_a_plain_bridge_then_ours(benchmark: Any, tmp_path: Path,
 
 def _plain_bridge_rates(wires: Wires, rundir: Path) -> float:
     """`ovs-vsctl add-br` with the same veths and one flow, `actions=NORMAL`."""
-    daemons = OvsDaemons(rundir, wires.switch_ns)
+    with plain_bridge(wires, rundir):
+        return _tcp_rate(wires.ns_a, wires.ns_b)
+
+
+@contextlib.contextmanager
+def plain_bridge(wires: Wires, rundir: Path, dpdk: DpdkConfig | None = None
+                 ) -> Iterator[OvsDaemons]:
+    """`ovs-vsctl add-br` on our own daemons with the same veths as ports (DPDK ports with
+    `dpdk`) and one flow, `actions=NORMAL`; all of it gone afterwards."""
+    daemons = OvsDaemons(rundir, wires.switch_ns, dpdk)
     daemons.start()
     try:
         plain = OvsBridge(daemons, f"bdp{wires.tag}")
-        plain.create()
+        tx = Transaction(daemons)
+        tx.add_bridge(plain.name)
         for p, ifname in wires.ports.items():
-            plain.add_port(ifname, p)
+            kind, options = (None, []) if dpdk is None else dpdk.port_options(ifname)
+            tx.add_port(plain.name, ifname, p, kind=kind, options=options)
+        tx.commit()
         subprocess.run([_tool("ovs-ofctl"), "-O", "OpenFlow13", "add-flow",
                         f"unix:{daemons.mgmt_socket(plain.name)}", "actions=NORMAL"],
                        check=True, capture_output=True, env=daemons.env)
-        rate = _tcp_rate(wires.ns_a, wires.ns_b)
+        yield daemons
         plain.delete()
     finally:
         daemons.stop()
-    return rate
 
 
 async def _program(address: str, schema: P4Schema, config: bytes) -> None:

@@ -23,6 +23,7 @@ from ctrl.northbound.client import ApiError, call
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import bmv2_argv, find_simple_switch_grpc
+from ctrl.targets.ovs import dpdk, dpdkargs
 from ctrl.targets.ovs.daemon import stop_rundir
 
 log = logging.getLogger(__name__)
@@ -128,29 +129,58 @@ def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
             procs.wait_until(listening(sw.grpc_addr), p, START_TIMEOUT, "serving P4Runtime")
         say(f"{len(spec.switches)} bmv2 switches")
         return
+    started = 0
     for site in spec.topology.sites:
         members = [sw for sw in spec.switches.values() if sw.site == site]
         if not members:
             continue
-        argv = ["ovs-target", "--rundir", str(state.dir / f"ovs-{site}"),
-                "--grpc-addr", members[0].grpc_addr]
-        gateway = next((sw for sw in members if spec.topology.switches[sw.name].underlay),
-                       None)
-        argv += ["--gre-bridge", f"{spec.tag}b{gateway.index}"] if gateway else ["--no-gre"]
-        for sw in members:
-            bridge = f"{spec.tag}b{sw.index}"
-            argv += ["--bridge", bridge, "--device-id", str(sw.device_id)]
-            argv += [a for p, ifname in sw.ports.items() for a in
-                     ("--port", f"{bridge}:{p}={ifname}")]
-        if members[0].ns:
-            argv += ["--netns", members[0].ns]
-        p = procs.spawn(f"ovs-target {site}", _python(*argv), state.dir / f"ovs-{site}.log")
+        p = procs.spawn(f"ovs-target {site}", _python(*ovs_target_argv(spec, state, site)),
+                        state.dir / f"ovs-{site}.log")
         state.processes.append(p)
         state.save()
-        procs.wait_until(listening(members[0].grpc_addr), p, START_TIMEOUT,
-                         "serving P4Runtime")
+        try:
+            procs.wait_until(listening(members[0].grpc_addr), p, START_TIMEOUT,
+                             "serving P4Runtime")
+        except LabError:
+            if state.dpdk is None or started or spec.vhost:
+                raise
+            # DPDK did not start here (it says why in the target's log): the first site
+            # tells, and the lab runs on the plain datapath instead.
+            procs.stop(p)
+            why = procs.last_error(p) or f"see {p.log}"
+            say(f"the DPDK datapath did not start ({why}): the lab runs on the plain "
+                "netdev datapath instead")
+            state.processes.remove(p)
+            state.dpdk = None
+            state.save()
+            _start_switches(state.spec(), state, say)
+            return
+        started += 1
     say(f"{len(spec.switches)} Open vSwitch bridges behind {len(spec.topology.sites)} "
-        "P4Runtime servers")
+        f"P4Runtime servers, {'DPDK' if state.dpdk else 'netdev'} datapath")
+
+
+def ovs_target_argv(spec: LabSpec, state: LabState, site: str) -> list[str]:
+    """`ctrl ovs-target` for the bridges of `site`: each switch's ports (a hypervisor's
+    virtual switch where the lab has vhost-user guests), GRE on its gateway, the lab's
+    datapath."""
+    members = [sw for sw in spec.switches.values() if sw.site == site]
+    argv = ["ovs-target", "--rundir", str(state.dir / f"ovs-{site}"),
+            "--grpc-addr", members[0].grpc_addr, *dpdkargs.to_argv(state.dpdk)]
+    gateway = next((sw for sw in members if spec.topology.switches[sw.name].underlay), None)
+    argv += ["--gre-bridge", f"{spec.tag}b{gateway.index}"] if gateway else ["--no-gre"]
+    for sw in members:
+        bridge = f"{spec.tag}b{sw.index}"
+        argv += ["--bridge", bridge, "--device-id", str(sw.device_id)]
+        hvs = {hv.port: hv for hv in spec.hypervisors.values()
+               if hv.switch == sw.name and hv.vswitch is not None}
+        argv += [a for p, ifname in sw.ports.items() if p not in hvs
+                 for a in ("--port", f"{bridge}:{p}={ifname}")]
+        argv += [a for p, hv in hvs.items()
+                 for a in ("--vswitch", f"{hv.vswitch}={bridge}:{p},{hv.uplink[0].ifname}")]
+    if members[0].ns:
+        argv += ["--netns", members[0].ns]
+    return argv
 
 
 def in_sync(api: str) -> Callable[[], bool]:
@@ -247,6 +277,14 @@ def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
                        "of that name is up (`ctrl lab down` with its --state-dir), or one was "
                        "left by a crash (remove them with `ip netns del NAME`); or name this "
                        "lab otherwise (`name:` in the topology). Nothing was changed.")
+    if state.dpdk is not None and (why := dpdk.unavailable(state.dpdk)) is not None:
+        if spec.vhost:
+            raise LabError(f"QEMU guests on vhost-user ports need the DPDK datapath: {why}. "
+                           "Nothing was changed.")
+        say(f"the DPDK datapath cannot start here ({why}): the lab runs on the plain "
+            "netdev datapath")
+        state.dpdk = None
+        spec = state.spec()
     if spec.guests == "qemu":
         image = guests.prepare()
         state.image = (str(image.kernel), str(image.initramfs), image.kernel_version)

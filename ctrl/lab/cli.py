@@ -16,6 +16,7 @@ from ctrl.lab.report import Mark
 from ctrl.lab.spec import GUESTS, TARGETS, LabError, lab_tag, parse_lab
 from ctrl.lab.state import DEFAULT_DIR, LabState
 from ctrl.targets.bmv2 import free_tcp_port
+from ctrl.targets.ovs import dpdkargs
 
 SHIPPED = Path(__file__).resolve().parent / "topologies"
 
@@ -60,15 +61,19 @@ def cmd_up(args: argparse.Namespace) -> int:
                        "`ctrl lab down` first")
     text, origin = read_topology(args.topology)
     tag = lab_tag(str(directory.resolve()))
-    probe = parse_lab(text, origin, target=args.target, tag=tag,
-                      guests=args.guests)  # checks it all first
+    probe = parse_lab(text, origin, target=args.target, tag=tag, guests=args.guests,
+                      datapath=args.datapath)  # checks it all first
     count = len({sw.grpc_addr for sw in probe.switches.values()})
     state = LabState(directory, text, origin, args.target,
                      [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
                      guests=args.guests, controllers=args.controllers,
-                     apis=[f"127.0.0.1:{free_tcp_port()}" for _ in range(args.controllers - 1)])
+                     apis=[f"127.0.0.1:{free_tcp_port()}" for _ in range(args.controllers - 1)],
+                     dpdk=dpdkargs.from_arguments(args))
     kind = ", its VMs QEMU guests" if args.guests == "qemu" else ""
-    say(f"bringing up {probe.name} on the {args.target} target{kind} (state in {directory})")
+    kind += " on vhost-user ports" if probe.vhost else ""
+    datapath = ", DPDK datapath" if state.dpdk else ""
+    say(f"bringing up {probe.name} on the {args.target} target{datapath}{kind} (state in "
+        f"{directory})")
     spec = build.up(state, say, args.accel)
     say(f"{spec.name} is up: `ctrl lab status`, `ctrl lab migrate VM --to HYPERVISOR`, "
         f"`ctrl lab probe`, `ctrl lab down`; live view on http://{state.api}/")
@@ -109,7 +114,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = _state(args)
     spec = state.spec()
     guests = f"; QEMU guests ({state.accel or '?'})" if state.guests == "qemu" else ""
-    print(f"lab {spec.name} ({state.origin}) on {state.target}{guests}: "
+    guests += " on vhost-user ports" if spec.vhost else ""
+    on = state.target + (f" ({state.datapath} datapath)" if state.target == "ovs" else "")
+    print(f"lab {spec.name} ({state.origin}) on {on}{guests}: "
           f"{'up' if state.up else 'NOT up (half made: `ctrl lab down`)'}; "
           f"controller API http://{state.api}/api/v1, live view http://{state.api}/")
     for p in state.processes:
@@ -192,6 +199,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = run_demo(text, origin, state_dir=Path(args.state_dir), out_dir=Path(args.out),
                       target=args.target, announce=not args.unannounced, settle=args.settle,
                       guests=args.guests, accel=args.accel, say=say,
+                      dpdk=dpdkargs.from_arguments(args),
                       progress=_progress if args.verbose_probe else None)
     print()
     for line in result.table:
@@ -215,7 +223,8 @@ def _roam_demo(args: argparse.Namespace, text: str, origin: str) -> int:
     timing = Timing(oscillate_s=30.0) if args.long else Timing()
     result = run_roam_demo(text, origin, state_dir=Path(args.state_dir),
                            out_dir=Path(args.out), target=args.target, guests=args.guests,
-                           accel=args.accel, timing=timing, say=say)
+                           accel=args.accel, timing=timing, say=say,
+                           dpdk=dpdkargs.from_arguments(args))
     print()
     print("\n".join(result.lines))
     print()
@@ -301,6 +310,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                     help="N controllers through an etcd of the lab's own, one primary "
                     "(default: %(default)s, alone, without etcd)")
     _guest_options(up)
+    dpdkargs.add_arguments(up)
     up.set_defaults(func=cmd_up)
     down = cmds.add_parser("down", help="tear the lab down (safe to repeat)")
     down.set_defaults(func=cmd_down)
@@ -356,6 +366,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                       help="default: %(default)s")
     demo.add_argument("--target", choices=TARGETS, default="ovs", help="default: %(default)s")
     _guest_options(demo)
+    dpdkargs.add_arguments(demo)
     demo.add_argument("--unannounced", action="store_true",
                       help="migrate without telling the controller (it reacts to the RARP)")
     demo.add_argument("--settle", type=float, default=2.0,

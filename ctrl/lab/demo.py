@@ -33,6 +33,7 @@ from ctrl.lab.report import Gap, Mark, Report
 from ctrl.lab.spec import LabError, LabSpec, lab_tag, parse_lab
 from ctrl.lab.state import LabState
 from ctrl.targets.bmv2 import free_tcp_port
+from ctrl.targets.ovs.dpdk import DpdkConfig
 
 CLOUD_RACK = "1,000-2,000 ms"   # the paper's interruption per migration (Section IV.B)
 GAP_FLOOR_MS = 2.0             # gaps listed from this long: a 1 ms stream shows a 5 ms pause
@@ -260,17 +261,20 @@ def migrate_under_probe(state: LabState, spec: LabSpec, *, announce: bool, settl
     return baseline, probe.report, tuple(steps)
 
 
-def new_lab(topology_text: str, origin: str, state_dir: Path, target: str, guests: str
-            ) -> tuple[LabState, LabSpec]:
-    """A demo's lab, not made yet: its state on free ports, and its spec (checked)."""
+def new_lab(topology_text: str, origin: str, state_dir: Path, target: str, guests: str,
+            dpdk: DpdkConfig | None = None) -> tuple[LabState, LabSpec]:
+    """A demo's lab, not made yet: its state on free ports, and its spec (checked);
+    `dpdk`: the OVS target on DPDK's datapath, so configured (where it cannot start, the
+    plain one, as the lab says)."""
     if LabState.load(state_dir) is not None:
         raise LabError(f"a lab is up already in {state_dir}: `ctrl lab down` first")
     spec = parse_lab(topology_text, origin, target=target,
-                     tag=lab_tag(str(state_dir.resolve())), guests=guests)
+                     tag=lab_tag(str(state_dir.resolve())), guests=guests,
+                     datapath="netdev" if dpdk is None else "dpdk")
     count = len({sw.grpc_addr for sw in spec.switches.values()})
     state = LabState(state_dir, topology_text, origin, target,
                      [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
-                     guests=guests)
+                     guests=guests, dpdk=dpdk)
     return state, spec
 
 
@@ -278,8 +282,10 @@ def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
              target: str = "ovs", announce: bool = True, settle: float = 2.0,
              guests: str = "netns", accel: str = "auto",
              say: Callable[[str], None] = print,
-             progress: Callable[[Progress], None] | None = None) -> DemoResult:
-    state, probe_spec = new_lab(topology_text, origin, state_dir, target, guests)
+             progress: Callable[[Progress], None] | None = None,
+             dpdk: DpdkConfig | None = None) -> DemoResult:
+    """`ctrl lab demo` (see the module's docstring); `dpdk`: as `new_lab` takes it."""
+    state, probe_spec = new_lab(topology_text, origin, state_dir, target, guests, dpdk)
     if not probe_spec.demo:
         raise LabError(f"{origin} has no `lab: demo` migrations")
     endpoints(probe_spec)   # a probe that can run, before anything is made
@@ -291,11 +297,15 @@ def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
     finally:
         build.down(state, say)
     lines = table(baseline, report, steps)
+    if target == "ovs":
+        lines.append(f"switches: the Open vSwitch target on the {state.datapath} datapath"
+                     + (", guests on vhost-user ports" if spec.vhost else ""))
     files = (out_dir / "baseline.json", out_dir / "report.json", out_dir / "throughput.png",
              out_dir / "summary.txt", out_dir / "report.html")
     files[0].write_text(baseline.to_json())
     files[1].write_text(report.to_json())
     kind = ", QEMU guests" if guests == "qemu" else ""
+    kind += f", {state.datapath} datapath" if target == "ovs" else ""
     title = (f"{spec.name}: throughput during migrations "
              f"({'announced' if announce else 'reactive'}, {target}{kind})")
     shown = [s.step() for s in steps]

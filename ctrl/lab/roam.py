@@ -46,6 +46,7 @@ from ctrl.lab.state import LabState
 from ctrl.northbound.client import ApiError, call
 from ctrl.p4rt.values import to_int
 from ctrl.placement.fabric import Fabric
+from ctrl.targets.ovs.dpdk import DpdkConfig
 
 SAMPLE_S = 0.25         # the controller's view, read this often
 PING_S = 0.1
@@ -291,10 +292,10 @@ def _saving(spec: LabSpec, fabric: Fabric, roam: RoamSpec, home: str) -> float:
 
 def run_roam_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
                   target: str = "ovs", guests: str = "netns", accel: str = "auto",
-                  timing: Timing | None = None, say: Callable[[str], None] = print
-                  ) -> RoamResult:
+                  timing: Timing | None = None, say: Callable[[str], None] = print,
+                  dpdk: DpdkConfig | None = None) -> RoamResult:
     timing = timing or Timing()
-    state, probe_spec = new_lab(topology_text, origin, state_dir, target, guests)
+    state, probe_spec = new_lab(topology_text, origin, state_dir, target, guests, dpdk)
     roam = probe_spec.roam
     if roam is None:
         raise LabError(f"{origin} has no `lab: roam` section")

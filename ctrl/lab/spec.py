@@ -31,7 +31,12 @@ What becomes of it:
 - switch ports live in the root namespace (bmv2), or, on the Open vSwitch
   target, in one namespace per site where that site's ovs-vswitchd runs: two
   sites' underlay addresses are then not local to one kernel, and no other
-  userspace ovs-vswitchd (one per namespace) is in the way.
+  userspace ovs-vswitchd (one per namespace) is in the way;
+- on DPDK's datapath (`datapath` "dpdk", OVS target only) the same veths are DPDK
+  ports; with QEMU guests too, each hypervisor's virtual switch is an OVS-DPDK bridge
+  (`vswitch`) in its site's ovs-vswitchd, patched to its switch port: a guest's NIC is a
+  vhost-user port of it, and the veth to the hypervisor's namespace (its Linux bridge,
+  for the namespaces there) is another port of it.
 """
 
 from __future__ import annotations
@@ -46,9 +51,11 @@ import yaml
 
 from ctrl.control.topology import Reader, Topology, compose, parse_topology
 from ctrl.errors import MobilityError
+from ctrl.targets.ovs.vswitch import p4_end
 
 TARGETS = ("ovs", "bmv2")
 GUESTS = ("netns", "qemu")   # what a VM is: a namespace, or a QEMU guest
+DATAPATHS = ("netdev", "dpdk")  # the OVS target's: kernel-socket ports, or DPDK ports
 BRIDGE = "br0"               # a hypervisor's own switch, in its namespace
 GRE_MTU = 1450    # 1500 less outer IPv4 (20), GRE with key (8), inner Ethernet (14), and slack
 PLAIN_MTU = 1500
@@ -85,6 +92,12 @@ class HypervisorNet:
     switch: str
     port: int
     uplink: tuple[End, End]        # switch side, hypervisor side ("uplink", on br0)
+    vswitch: str | None = None     # its OVS-DPDK bridge (vhost-user guests), if any
+
+    def guest_port(self, host: HostNet) -> str:
+        """The port of `host`'s guest here: a tap on br0, or a vhost-user port of the
+        virtual switch (unique within its site's ovs-vswitchd)."""
+        return host.port_name if self.vswitch is None else f"{self.vswitch}{host.port_name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +173,12 @@ class LabSpec:
     demo: tuple[DemoStep, ...]
     guests: str = "netns"
     roam: RoamSpec | None = None
+    datapath: str = "netdev"
+
+    @property
+    def vhost(self) -> bool:
+        """QEMU guests on vhost-user ports of OVS-DPDK virtual switches."""
+        return self.guests == "qemu" and self.datapath == "dpdk"
 
     def namespaces(self) -> list[str]:
         """Every namespace the lab makes, in the order they are made."""
@@ -191,14 +210,19 @@ def lab_tag(key: str) -> str:
 
 
 def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
-              grpc_ports: Iterator[int] | None = None, guests: str = "netns") -> LabSpec:
+              grpc_ports: Iterator[int] | None = None, guests: str = "netns",
+              datapath: str = "netdev") -> LabSpec:
     """The lab of a topology file. `grpc_ports` gives the P4Runtime ports to use (one per
     switch on bmv2, one per site on OVS); by default 50001, 50002, ... `guests` says
-    what its VMs are: namespaces, or QEMU guests."""
+    what its VMs are: namespaces, or QEMU guests; `datapath` the OVS target's."""
     if target not in TARGETS:
         raise LabError(f"unknown target {target!r} (targets: {', '.join(TARGETS)})")
     if guests not in GUESTS:
         raise LabError(f"unknown kind of guest {guests!r} (one of {', '.join(GUESTS)})")
+    if datapath not in DATAPATHS:
+        raise LabError(f"unknown datapath {datapath!r} (one of {', '.join(DATAPATHS)})")
+    if datapath != "netdev" and target != "ovs":
+        raise LabError(f"--datapath {datapath} is the Open vSwitch target's; {target} has none")
     topo = parse_topology(text, origin, addresses=False)
     r = Reader(origin)
     top = r.mapping(compose(text, origin), "the topology")
@@ -215,12 +239,15 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
     switches = _switches(topo, tag, target, site_ns, ports)
     wan = _wan(topo, name, tag, switches)
     topo = _assign(topo, switches, wan)
-    hypervisors = {
-        h.name: HypervisorNet(h.name, f"{name}-hv-{h.name}", h.attach.switch, h.attach.port,
-                              (End(switches[h.attach.switch].ns,
-                                   switches[h.attach.switch].ports[h.attach.port]),
-                               End(f"{name}-hv-{h.name}", "uplink")))
-        for h in topo.hypervisors.values()}
+    vhost = guests == "qemu" and datapath == "dpdk"
+    hypervisors = {h.name: _hypervisor(name, tag, j, h.name, switches[h.attach.switch],
+                                       h.attach.port, vhost)
+                   for j, h in enumerate(topo.hypervisors.values())}
+    if vhost:   # a hypervisor's port on its switch is the patch to its virtual switch
+        switches = {s: replace(sw, ports={**sw.ports, **{
+            h.port: p4_end(h.vswitch) for h in hypervisors.values()
+            if h.switch == s and h.vswitch}})
+            for s, sw in switches.items()}
     mtu = GRE_MTU if wan is not None else PLAIN_MTU
     hosts = {vm.name: _host(topo, name, vm.name, i + 1, mtu, origin, guests == "qemu")
              for i, vm in enumerate(topo.vms.values())}
@@ -230,7 +257,20 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
                   for x in topo.links)
     probe, demo, roam = _lab_section(r, top, topo, hosts)
     return LabSpec(name, tag, target, topo, switches, links, hypervisors, hosts, wan, site_ns,
-                   probe, demo, guests, roam)
+                   probe, demo, guests, roam, datapath)
+
+
+def _hypervisor(lab: str, tag: str, index: int, name: str, switch: SwitchNet, port: int,
+                vhost: bool) -> HypervisorNet:
+    """A hypervisor's namespace and the veth from its bridge br0 to its switch port (or,
+    `vhost`, to its virtual switch, which is patched to that port)."""
+    ns = f"{lab}-hv-{name}"
+    if not vhost:
+        return HypervisorNet(name, ns, switch.name, port,
+                             (End(switch.ns, switch.ports[port]), End(ns, "uplink")))
+    vswitch = f"{tag}h{index}"
+    return HypervisorNet(name, ns, switch.name, port,
+                         (End(switch.ns, f"{vswitch}u"), End(ns, "uplink")), vswitch)
 
 
 def origin_stem(origin: str) -> str:

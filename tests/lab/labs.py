@@ -14,6 +14,7 @@ from ctrl.lab.spec import LabSpec
 from ctrl.lab.state import LabState
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import free_tcp_port
+from ctrl.targets.ovs.dpdk import DpdkConfig
 
 _NAME_LINE = re.compile(r"(?m)^name: .*$")
 
@@ -33,13 +34,14 @@ def renamed(topology: str, name: str) -> tuple[str, str]:
 
 
 def new_state(tmp_path: Path, topology: str, prefix: str = "t", *, ports: int = 4,
-              guests: str = "netns") -> LabState:
+              guests: str = "netns", dpdk: DpdkConfig | None = None) -> LabState:
     """The state of a fresh lab of `topology` in `tmp_path`/lab, named for this test, on
-    free loopback ports (`ports` for the switches, one for the controller's API)."""
+    free loopback ports (`ports` for the switches, one for the controller's API); on
+    DPDK's datapath with `dpdk`."""
     text, origin = renamed(topology, unique_name(tmp_path, prefix))
     return LabState(tmp_path / "lab", text, origin, "ovs",
                     [free_tcp_port() for _ in range(ports)], f"127.0.0.1:{free_tcp_port()}",
-                    guests=guests)
+                    guests=guests, dpdk=dpdk)
 
 
 def processes_naming(state_dir: Path) -> list[str]:
