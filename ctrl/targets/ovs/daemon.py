@@ -126,6 +126,10 @@ class OvsDaemons:
         return pid
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start (or adopt) what does not run; again after a daemon died, only that one."""
+        # A daemon that died is no longer ours to stop (its PID may be another's soon).
+        self._started = [(d, pid) for d, pid in self._started if self.running(d) == pid]
+        self._adopted &= {d for d, _ in self._started}
         self.rundir.mkdir(parents=True, exist_ok=True)
         self._link_sockdir()
         for daemon in DAEMONS:

@@ -32,6 +32,7 @@ from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.journal import Journal
 from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction, bridge_uuids
 from ctrl.targets.ovs.server import serve
+from ctrl.targets.ovs.supervise import supervise
 from ctrl.targets.ovs.underlay import Underlay, underlay_name
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,11 @@ class Fabric:
             raise
         return devices
 
+    @property
+    def daemons(self) -> list[OvsDaemons]:
+        """One per network namespace, as started."""
+        return list(self._daemons)
+
     def stop(self, keep: bool = False, keep_adopted: bool = False) -> None:
         """Bridges deleted and daemons stopped; `keep`: all left running for the next;
         `keep_adopted`: only the daemons this one started are stopped."""
@@ -220,7 +226,8 @@ async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Sch
     """Serve until SIGINT or SIGTERM, then stop within 2 s: the gRPC server (open
     streams cancelled), the devices, then the bridges and daemons; `keep`: the daemons,
     bridges, flows, underlay and journals left for the next target (no packet lost);
-    `credentials`: TLS."""
+    `credentials`: TLS. Meanwhile each ovs-vswitchd that dies is started again and its
+    devices' flows put back (ctrl/targets/ovs/supervise.py)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -232,10 +239,15 @@ async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Sch
     try:
         devices = await asyncio.to_thread(fabric.start)
         server, _ = await serve(devices, reference, address, credentials=credentials)
+        watch = [asyncio.create_task(s.run(), name=f"supervise {s.name}")
+                 for s in supervise(fabric.daemons, list(devices.values()))]
         try:
             await stopping.wait()
             log.info("stopping%s", ": daemons and bridges left running" if keep else "")
         finally:
+            for task in watch:   # first: no daemon is started again while they stop
+                task.cancel()
+            await asyncio.gather(*watch, return_exceptions=True)
             await server.stop(GRACE_S)
     finally:
         for dev in devices.values():
