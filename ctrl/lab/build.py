@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from ctrl.control.topology import to_yaml
 from ctrl.lab import guests, procs
@@ -113,6 +114,21 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, "-m", "ctrl.cli", *args]
 
 
+def ovs_rundir(state: LabState, site: str) -> Path:
+    """Where a site's ovs-target keeps its OVS daemons (`--rundir`)."""
+    return state.dir / f"ovs-{site}"
+
+
+def vswitchd_dir(state: LabState, spec: LabSpec, site: str) -> Path:
+    """The run directory of a site's ovs-vswitchd (the target's own, or its namespace's
+    under it: ctrl/targets/ovs/target.py's Fabric)."""
+    members = [sw for sw in spec.switches.values() if sw.site == site]
+    if not members:
+        raise LabError(f"the lab has no switch of site {site!r}")
+    ns = members[0].ns
+    return ovs_rundir(state, site) / ns if ns else ovs_rundir(state, site)
+
+
 def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
     if spec.target == "bmv2":
         binary = find_simple_switch_grpc()
@@ -132,7 +148,7 @@ def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
         members = [sw for sw in spec.switches.values() if sw.site == site]
         if not members:
             continue
-        argv = ["ovs-target", "--rundir", str(state.dir / f"ovs-{site}"),
+        argv = ["ovs-target", "--rundir", str(ovs_rundir(state, site)),
                 "--grpc-addr", members[0].grpc_addr]
         gateway = next((sw for sw in members if spec.topology.switches[sw.name].underlay),
                        None)
