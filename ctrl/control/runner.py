@@ -107,6 +107,8 @@ class Controller:
         self._queued = asyncio.Event()
         self._tick = asyncio.Event()   # the core's next deadline may have moved
         self._applier: asyncio.Task[None] | None = None
+        self._quiet = asyncio.Event()   # no plan waits, none is being written
+        self._quiet.set()
 
     def _wanted(self, switch: str) -> list[Entity]:
         return self.core.wanted(switch)
@@ -176,6 +178,7 @@ class Controller:
             if not fut.done():
                 fut.set_exception(MobilityError("the controller stopped"))
         self._queue.clear()
+        self._quiet.set()
 
     def _on_change(self, switch: str) -> None:
         st = self.sessions[switch].status()
@@ -261,6 +264,11 @@ class Controller:
 
     # -- plans out of the core --------------------------------------------------------
 
+    async def quiet(self) -> None:
+        """Until no plan waits or is being written: what can wait (an HA pair's writes to
+        etcd) goes after the switches' writes, not before them."""
+        await self._quiet.wait()
+
     def submit(self, plans: Sequence[Plan]) -> list[asyncio.Future[Applied]]:
         """Queue plans for the applier; each future says what became of its plan. What
         the core noticed on the way goes to the feed."""
@@ -272,6 +280,7 @@ class Controller:
             self._queue.append((plan, fut))
             futures.append(fut)
         if plans:
+            self._quiet.clear()
             self._queued.set()
             self._tick.set()   # the core's next deadline may have moved
             self._start_applier()
@@ -299,6 +308,8 @@ class Controller:
             for (_, fut), result in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
+            if not self._queue:
+                self._quiet.set()
 
     async def _apply_round(self, plans: list[Plan]) -> list[Applied]:
         """Every queued plan in one round of steps; then their frames; then the moves'

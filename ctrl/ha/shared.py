@@ -36,6 +36,8 @@ from ctrl.ha.records import (
 
 log = logging.getLogger(__name__)
 
+WRITES_FIRST_S = 0.25   # at most this long a notice waits for the switches' writes
+
 
 def ops_for(notices: list[Notice],
             ip_of: Callable[[tuple[int, int]], int | None] = lambda key: None) -> list[Op]:
@@ -110,6 +112,13 @@ class SharedState:
     async def _publish(self, sub: Subscription, stop: asyncio.Event) -> None:
         while not stop.is_set():
             notices, lost = await sub.next()
+            # The switches' writes first: a txn built and sent in front of them (the notices
+            # of a move come as its plan is queued) made every move of a pair slower.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.c.quiet(), WRITES_FIRST_S)
+            if sub.queue:   # and what came meanwhile, in the same txn
+                more, more_lost = await sub.next()
+                notices, lost = notices + more, lost + more_lost
             try:
                 if lost:
                     await self.snapshot()
