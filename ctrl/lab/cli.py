@@ -10,6 +10,7 @@ from pathlib import Path
 from ctrl.lab import build, faults, procs
 from ctrl.lab.fattree import fat_tree_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
+from ctrl.lab.leftovers import left_behind
 from ctrl.lab.plot import save_plot
 from ctrl.lab.probe import Probe, ProbeOptions, Progress
 from ctrl.lab.report import Mark
@@ -80,8 +81,15 @@ def cmd_down(args: argparse.Namespace) -> int:
     if state is None:
         say(f"no lab is up in {args.state_dir}: nothing to do")
         return 0
+    spec, links = state.spec(), list(state.links)
     build.down(state, say)
-    say("down")
+    left = left_behind(spec, state, links)
+    if left:
+        say(f"down, but {len(left)} things of the lab are still there:")
+        for thing in left:
+            say(f"  {thing}")
+        return 1
+    say("down: nothing left behind (namespaces, processes, interfaces, journals checked)")
     return 0
 
 

@@ -135,6 +135,12 @@ def test_fault_on_the_command_line_and_its_errors(tmp_path: Path,
         assert (tmp_path / "out" / "chaos.txt").read_text().startswith("step")
         with pytest.raises(LabError, match="no component ovs-target:campus-z"):
             run_chaos(state, 0.0, only=["ovs-target:campus-z"])
+        links = list(state.links)
+        down = io.StringIO()
+        with redirect_stdout(down):   # `ctrl lab down` checks what is left, and says so
+            assert main([*lab, "down"]) == 0, down.getvalue()
+        assert "nothing left behind" in down.getvalue()
+        state.links = links
     finally:
         # The commands changed the state on disk (new processes): down as `ctrl lab down`.
         state = LabState.load(state.dir) or state
