@@ -31,6 +31,7 @@ DOWN_S = 0.5       # how long a killed component stays down (not ovs-vswitchd: i
                    # starts it again as soon as it notices)
 KILL_SLACK_S = 0.05  # datagrams sent just before a kill and queued at it are lost with it
 END_S = 0.1        # a run of loss that ends this close to the probe's end never ended
+MOVED_SETTLE_S = 1.0  # after a VM moved while the controller was down: TCP catches up
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,13 @@ class ChaosStep:
     fault: FaultResult | None = None
     migration: Migration | None = None
     back_s: float | None = None    # traffic back this long after the component was up
+    found_s: float | None = None   # a VM moved while the controller was down: converged
+                                   # (at its new place, every switch in sync) after it was up
+
+    @property
+    def moved_meanwhile(self) -> bool:
+        """A VM moved while the component was down: its flows lost until it is found."""
+        return self.fault is not None and self.migration is not None
 
     @property
     def loses_its_flows(self) -> bool:
@@ -68,6 +76,8 @@ class ChaosStep:
         TCP alive."""
         if self.fault is None:
             return self.tcp_ok
+        if self.moved_meanwhile:
+            return self.tcp_ok and self.back and self.found_s is not None
         return self.tcp_ok and (self.back if self.loses_its_flows else self.lost == 0)
 
     def to_json(self) -> dict[str, object]:
@@ -81,6 +91,8 @@ class ChaosStep:
                     "sync_after_up_s": round(f.sync_after_up_s, 4),
                     "traffic_back_after_up_s": (None if self.back_s is None
                                                 else round(self.back_s, 4))}
+            if self.found_s is not None:
+                out["moved_converged_after_up_s"] = round(self.found_s, 4)
         if self.migration is not None:
             m = self.migration
             out |= {"vm": m.host, "from": m.src, "to": m.dst,
@@ -173,6 +185,9 @@ def run_chaos(state: LabState, duration: float, *, only: Sequence[str] = (),
             turn += 1
             if move is None:
                 continue
+            if component == "controller":   # the one controller: a VM moves while it is down
+                steps.append(_moved_while_down(state, component, move, say, len(steps) + 1))
+                continue
             with Probe(a, b, options) as probe:
                 time.sleep(SETTLE_S)
                 m = migrate_apart(state, *move, announce=True)
@@ -185,3 +200,33 @@ def run_chaos(state: LabState, duration: float, *, only: Sequence[str] = (),
                 f"TCP {'alive' if step.tcp_ok else 'BROKEN'}")
             steps.append(step)
     return steps
+
+
+def _moved_while_down(state: LabState, component: str, move: tuple[str, str],
+                      say: Callable[[str], None], number: int) -> ChaosStep:
+    """`component` (the one controller) killed, a VM moved meanwhile (unannounced: its RARP
+    reaches no controller), the controller started: how long after it was up the VM is
+    placed and every switch in sync, and its traffic back."""
+    vm, to = move
+    spec = state.spec()
+    a, b = endpoints(spec)
+    say(f"[{number}] kill -9 {component}; {vm} -> {to} while it is down (its RARP reaches "
+        "no controller); started again")
+    moved: list[Migration] = []
+    with Probe(a, b, probe_options(spec)) as probe:
+        time.sleep(SETTLE_S)
+        fault = faults.restart(state, component, DOWN_S, meanwhile=lambda: moved.append(
+            migrate_apart(state, vm, to, announce=False)))
+        found = faults.wait_host_at(state, vm, to)
+        time.sleep(MOVED_SETTLE_S)
+    assert probe.report is not None
+    m = moved[0]
+    step = ChaosStep(f"kill -9 {component}; migrate {m.host} {m.src} -> {m.dst} meanwhile",
+                     probe.report, fault=fault, migration=m,
+                     back_s=traffic_back(probe.report, probe.origin, fault),
+                     found_s=found - fault.serving)
+    back = ("" if step.back_s is None else f", its traffic back {_ms(step.back_s)} after"
+            if step.back else ", its traffic did NOT come back")
+    say(f"    {vm} at {to} and every switch in sync {_ms(found - fault.serving)} after the "
+        f"controller was up{back}; TCP {'alive' if step.tcp_ok else 'BROKEN'}")
+    return step

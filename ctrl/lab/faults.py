@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ctrl.lab import procs
 from ctrl.lab.build import listening, vswitchd_dir
+from ctrl.lab.moves import primary_api
 from ctrl.lab.procs import Proc
 from ctrl.lab.spec import LabError, LabSpec
 from ctrl.lab.state import LabState
@@ -257,15 +258,47 @@ def wait_in_sync(state: LabState, before: dict[str, dict[str, int]] | None = Non
     return time.monotonic()
 
 
-def restart(state: LabState, component: str, down_s: float = 0.0) -> FaultResult:
+def host_at(state: LabState, host: str, hypervisor: str) -> Callable[[], bool]:
+    """A check: the controller (the primary of a pair) has `host` at `hypervisor`'s port."""
+    spec = state.spec()
+    mac, hv = spec.hosts[host].mac.lower(), spec.hypervisors[hypervisor]
+
+    def check() -> bool:
+        try:   # a standby's own tracker is not the pair's
+            rows = call(primary_api(state), "hosts", timeout=2)
+        except (ApiError, LabError):
+            return False
+        return isinstance(rows, list) and any(
+            str(r.get("mac", "")).lower() == mac and r.get("switch") == hv.switch
+            and r.get("port") == hv.port for r in rows)
+    return check
+
+
+def wait_host_at(state: LabState, host: str, hypervisor: str,
+                 timeout: float = SYNC_TIMEOUT) -> float:
+    """When the controller has `host` at `hypervisor` and every switch in sync with that
+    (time.monotonic())."""
+    running = [p for p in state.processes if _kind(p.name) == "controller"
+               and procs.is_running(p)]
+    if not running:
+        raise LabError("no controller of the lab runs")
+    procs.wait_until(host_at(state, host, hypervisor), running[0], timeout,
+                     f"placing {host} at {hypervisor}", interval=POLL)
+    return wait_in_sync(state, timeout=timeout)
+
+
+def restart(state: LabState, component: str, down_s: float = 0.0,
+            meanwhile: Callable[[], object] | None = None) -> FaultResult:
     """Kill `component`, leave it down `down_s`, start it, wait until all is in sync.
     A site's ovs-vswitchd is started again by its target as soon as it notices: `down_s`
-    does not apply."""
+    does not apply. `meanwhile`: done once it is killed (within `down_s` if it can)."""
     served = _switches_of(state.spec(), component)
     before = {api: {name: counts.get(name, 0) for name in served}
               for api, counts in _reconnects(state).items()}
     pair = _kind(component) == "controller" and state.controllers > 1
     killed = kill(state, component)
+    if meanwhile is not None:
+        meanwhile()
     if component.startswith(f"{VSWITCHD}:"):   # its target starts it again as it notices
         serving = start(state, component)
         return FaultResult(component, killed, serving, wait_in_sync(state, before))
@@ -273,6 +306,6 @@ def restart(state: LabState, component: str, down_s: float = 0.0) -> FaultResult
         synced = wait_in_sync(state, before)
         time.sleep(max(0.0, killed + down_s - time.monotonic()))
         return FaultResult(component, killed, start(state, component), synced)
-    time.sleep(down_s)
+    time.sleep(max(0.0, killed + down_s - time.monotonic()))
     serving = start(state, component)
     return FaultResult(component, killed, serving, wait_in_sync(state, before))
