@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -109,6 +109,9 @@ class Controller:
         self._applier: asyncio.Task[None] | None = None
         self._quiet = asyncio.Event()   # no plan waits, none is being written
         self._quiet.set()
+        # An HA pair's: until what the core noticed so far is in the shared state. An API
+        # step answers after it: a migration acknowledged is one the standby knows of.
+        self.journaled: Callable[[], Awaitable[None]] | None = None
 
     def _wanted(self, switch: str) -> list[Entity]:
         return self.core.wanted(switch)
@@ -260,6 +263,8 @@ class Controller:
 
     async def _done(self, host: Host, plans: Sequence[Plan]) -> Outcome:
         results = await asyncio.gather(*self.submit(plans))
+        if self.journaled is not None:   # the switches first, then the shared state
+            await self.journaled()
         return Outcome(host, {s: why for r in results for s, why in r.failed.items()})
 
     # -- plans out of the core --------------------------------------------------------

@@ -243,6 +243,27 @@ def test_a_migration_announced_before_a_failover_completes_on_the_new_primary(
             time.sleep(1.0)
         assert probe.report is not None
         assert all(u.lost == 0 for u in probe.report.udp), probe.report.summary()
+        # The old primary back (a standby now); the new one killed, and a migration
+        # announced at once, during the failover: it waits for the next primary, completes.
+        faults.start(state, component)
+        deadline = time.monotonic() + 10
+        while not _ha_line(old).startswith("standby"):
+            assert time.monotonic() < deadline, _ha_line(old)
+            time.sleep(0.05)
+        with Probe(*endpoints(spec), probe_options(spec)) as probe:
+            time.sleep(0.3)
+            killed = faults.kill(state, "controller-2" if component == "controller-1"
+                                 else "controller-1")
+            m = migrate(state, "vm2", "server2", announce=True)
+            faults.wait_host_at(state, "vm2", "server2")
+            time.sleep(0.5)
+        assert probe.report is not None
+        print(f"announced {m.asked - killed:.3f} s after the primary's kill, the VM paused "
+              f"{m.paused - killed:.3f} s after it; lost "
+              f"{[u.lost for u in probe.report.udp]}, longest loss "
+              f"{max(u.longest_loss_ms for u in probe.report.udp):.1f} ms")
+        assert primary_api(state) == old and _where(state, spec.hosts["vm2"].mac, old) == "a2:2"
+        assert all(t.survived for t in probe.report.tcp), probe.report.summary()
     finally:
         state = LabState.load(state.dir) or state
         build.down(state)
