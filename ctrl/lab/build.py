@@ -160,7 +160,9 @@ def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
                      ("--port", f"{bridge}:{p}={ifname}")]
         if members[0].ns:
             argv += ["--netns", members[0].ns]
-        p = procs.spawn(f"ovs-target {site}", _python(*argv), state.dir / f"ovs-{site}.log")
+        # -v: what it takes up and repairs after a restart, in its log
+        p = procs.spawn(f"ovs-target {site}", _python("-v", *argv),
+                        state.dir / f"ovs-{site}.log")
         state.processes.append(p)
         state.save()
         procs.wait_until(listening(members[0].grpc_addr), p, START_TIMEOUT,

@@ -108,6 +108,15 @@ def test_fault_on_the_command_line_and_its_errors(tmp_path: Path,
         with redirect_stdout(out):
             assert main([*lab, "fault", "kill", "vswitchd:campus-a"]) == 0
             assert main([*lab, "fault", "start", "vswitchd:campus-a"]) == 0
+        # Killed again at once, it is started again only after a while (a crash loop):
+        # meanwhile the controller says its switches are not connected, and why.
+        faults.wait_in_sync(state)
+        faults.kill(state, "vswitchd:campus-a")
+        said = _while_out(state.api, "a1", capsys)
+        print(said)
+        assert "ovs-vswitchd" in said and "False" in said, said
+        with redirect_stdout(out):
+            assert main([*lab, "fault", "start", "vswitchd:campus-a"]) == 0
             assert main([*lab, "fault", "kill", "ovs-target:campus-b"]) == 0
         assert "is not running" in refused([*lab, "fault", "kill", "ovs-target:campus-b"],
                                            capsys)
@@ -149,6 +158,22 @@ def test_fault_on_the_command_line_and_its_errors(tmp_path: Path,
         state = LabState.load(state.dir) or state
         build.down(state)
     assert left_behind(spec, state) == []
+
+
+def _while_out(api: str, switch: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """`ctrl switches`' line for `switch` once the controller has it not connected."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = call(api, "switches", timeout=2)
+        assert isinstance(rows, list)
+        row = next(r for r in rows if r["name"] == switch)
+        if not row["connected"] and row["last_error"]:
+            capsys.readouterr()
+            assert main(["switches", "--api", api]) == 0
+            return next(line for line in capsys.readouterr().out.splitlines()
+                        if line.startswith(switch))
+        time.sleep(0.02)
+    raise AssertionError(f"{switch} never shown as not connected")
 
 
 @pytest.mark.skipif(find_etcd() is None, reason="etcd is not installed")
