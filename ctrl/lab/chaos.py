@@ -105,11 +105,13 @@ def _ms(seconds: float) -> str:
 
 
 def traffic_back(report: Report, origin: float, fault: FaultResult) -> float | None:
-    """How long after the component was up (`fault.serving`) the last run of loss that
-    began with the kill ended, in either direction (`origin`: the probe's time 0, a
-    time.monotonic() reading); None where nothing was lost. Pure."""
-    since = fault.killed - origin - KILL_SLACK_S
-    ends = [g.at + g.ms / 1e3 for u in report.udp for g in u.losses if g.at >= since]
+    """How long after the component was up (`fault.serving`) the traffic was back: the
+    end of the run of loss that began with the kill and lasted until it was up, the later
+    of either direction (`origin`: the probe's time 0, a time.monotonic() reading); None
+    where no run of loss spans its return. Pure."""
+    since, up = fault.killed - origin - KILL_SLACK_S, fault.serving - origin
+    ends = [g.at + g.ms / 1e3 for u in report.udp for g in u.losses
+            if since <= g.at <= up <= g.at + g.ms / 1e3]
     return None if not ends else origin + max(ends) - fault.serving
 
 
