@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 
 from ctrl.p4rt.schema import P4Schema
+from ctrl.platform import netns
 from ctrl.targets.ovs.daemon import OvsDaemons
 from ctrl.targets.ovs.device import Device
 from ctrl.targets.ovs.errors import OvsError
@@ -154,11 +155,27 @@ class Fabric:
         try:
             for daemons in reversed(self._daemons):
                 daemons.stop(keep=keep, keep_adopted=keep_adopted)
+            if self._daemons and not (keep or keep_adopted):
+                self._remove_devices()
         finally:
             self._daemons.clear()
             if self._lock is not None:
                 os.close(self._lock)
                 self._lock = None
+
+
+    def _remove_devices(self) -> None:
+        """`ip link del` of the bridges' kernel devices that are still there: a netdev
+        bridge's outlive ovs-vswitchd unless it deletes the bridge, and one that died (and
+        was not running again yet) could not."""
+        for spec in self.specs:
+            for name in [spec.bridge, *([underlay_name(spec.bridge)] if spec.gre else [])]:
+                try:
+                    if netns.link_exists(name, spec.netns):
+                        netns.delete_link(name, spec.netns)
+                        log.info("bridge %s: its device removed (no ovs-vswitchd did)", name)
+                except OSError as exc:   # NetnsError among them
+                    log.warning("bridge %s: its device could not be removed: %s", name, exc)
 
 
 @contextlib.contextmanager

@@ -183,3 +183,23 @@ def _until_serving(r: Rig, timeout: float = 30.0) -> None:
             time.sleep(0.05)
         finally:
             sw.close()
+
+
+@live
+def test_a_target_stopped_while_its_ovs_vswitchd_is_down_leaves_nothing(r: Rig) -> None:
+    """SIGTERM while the daemon is dead and its restart waits (it died twice in a row):
+    the target still ends within 2 s, stopping ovsdb-server and removing the bridges'
+    devices that no ovs-vswitchd is there to remove."""
+    schema = P4Schema.load(PATHS.p4info)
+    proc = r.start()
+    program(r, schema).close()
+    daemons = OvsDaemons(r.rundir / r.sw_ns)
+    old, _ = _kill(daemons, "ovs-vswitchd")
+    _back(daemons, "ovs-vswitchd", old)
+    _until_serving(r)
+    _kill(daemons, "ovs-vswitchd")   # again: started only FIRST_DELAY_S later
+    time.sleep(0.1)
+    assert daemons.running("ovs-vswitchd") is None
+    assert stop(proc) < STOP_S
+    assert proc.returncode == 0
+    # (the fixture: no process naming the run directory, no device of the bridges)
