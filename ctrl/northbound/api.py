@@ -33,7 +33,7 @@ from ctrl.control.hosts import HostError
 from ctrl.control.migrations import Migration
 from ctrl.control.runner import Controller, Outcome
 from ctrl.errors import MobilityError
-from ctrl.northbound.auth import ApiAuth, middleware
+from ctrl.northbound.auth import ApiAuth, Handler, middleware
 from ctrl.northbound.hypervisors import Hypervisors
 from ctrl.p4rt.values import int_to_ipv4, int_to_mac
 
@@ -44,6 +44,21 @@ HYPERVISORS: web.AppKey[Hypervisors | None] = web.AppKey("hypervisors")
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
     return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An /api/ path no route takes (404), or a method it does not (405): answered in
+    JSON, as every other error of the API (aiohttp's own answer is plain text)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/") \
+                or exc.content_type == "application/json":
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": f"{exc.reason}: {request.method} {request.path}"},
+                                 status=exc.status, headers=headers)
 
 
 async def hosts(request: web.Request) -> web.Response:
@@ -257,7 +272,7 @@ class _ControllerCollector(Collector):
 def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
              auth: ApiAuth | None = None) -> web.Application:
     """The API's application; writes guarded as `auth` says (ctrl/northbound/auth.py)."""
-    app = web.Application(middlewares=[middleware(auth or ApiAuth())])
+    app = web.Application(middlewares=[_json_errors, middleware(auth or ApiAuth())])
     app[CONTROLLER] = controller
     app[HYPERVISORS] = hypervisors
     registry = CollectorRegistry()
