@@ -152,11 +152,13 @@ class Fabric:
     def stop(self, keep: bool = False, keep_adopted: bool = False) -> None:
         """Bridges deleted and daemons stopped; `keep`: all left running for the next;
         `keep_adopted`: only the daemons this one started are stopped."""
+        # An ovs-vswitchd that died (and did not run again yet) deletes no bridge.
+        dead = {d.netns for d in self._daemons if d.running("ovs-vswitchd") is None}
         try:
             for daemons in reversed(self._daemons):
                 daemons.stop(keep=keep, keep_adopted=keep_adopted)
-            if self._daemons and not (keep or keep_adopted):
-                self._remove_devices()
+            if dead and not (keep or keep_adopted):
+                self._remove_devices(dead)
         finally:
             self._daemons.clear()
             if self._lock is not None:
@@ -164,11 +166,11 @@ class Fabric:
                 self._lock = None
 
 
-    def _remove_devices(self) -> None:
-        """`ip link del` of the bridges' kernel devices that are still there: a netdev
-        bridge's outlive ovs-vswitchd unless it deletes the bridge, and one that died (and
-        was not running again yet) could not."""
-        for spec in self.specs:
+    def _remove_devices(self, where: set[str | None]) -> None:
+        """`ip link del` of the bridges' kernel devices still there in the network
+        namespaces `where`: a netdev bridge's outlive ovs-vswitchd unless it deletes the
+        bridge, and one that died (and was not running again yet) could not."""
+        for spec in (s for s in self.specs if s.netns in where):
             for name in [spec.bridge, *([underlay_name(spec.bridge)] if spec.gre else [])]:
                 try:
                     if netns.link_exists(name, spec.netns):
