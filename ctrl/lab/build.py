@@ -214,7 +214,7 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
     state.save()
     procs.wait_until(etcd.healthy, p, START_TIMEOUT, "answering")
     apis = [state.api, *state.apis]
-    first = None
+    started = []
     for i, api in enumerate(apis, 1):
         mine = [a if a != state.api else api for a in argv]
         c = procs.spawn(f"controller-{i}", [*mine, "--etcd", etcd.url, "--election-id", str(i),
@@ -222,10 +222,11 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
                         state.dir / f"controller-{i}.log")
         state.processes.append(c)
         state.save()
-        first = first or c
-    assert first is not None
-    procs.wait_until(lambda: any(in_sync(a)() for a in apis), first, START_TIMEOUT,
+        started.append(c)
+    procs.wait_until(lambda: any(in_sync(a)() for a in apis), started[0], START_TIMEOUT,
                      "in sync with every switch")
+    for c, api in zip(started, apis, strict=True):   # the standbys answer too
+        procs.wait_until(listening(api), c, START_TIMEOUT, "answering on its API")
     say(f"{len(apis)} controllers through etcd at {etcd.url}, one primary in sync with every "
         f"switch; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
 
