@@ -90,7 +90,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     build.down(state, say)
     left = left_behind(spec, state, links)
     if left:
-        say(f"down, but {len(left)} things of the lab are still there:")
+        say(f"down, but not all of it is gone ({len(left)} left):")
         for thing in left:
             say(f"  {thing}")
         return 1

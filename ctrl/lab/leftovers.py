@@ -16,12 +16,31 @@ from ctrl.lab.state import LabState
 from ctrl.platform import netns
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _ancestry() -> set[int]:
+    """This process and those above it (`ctrl lab down` itself, a `timeout` or a shell that
+    runs it: their command lines name the state directory too)."""
+    out, pid = set(), os.getpid()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        pid = _parent(pid)
+    return out
+
+
 def processes_naming(state_dir: Path) -> list[str]:
-    """Live processes (not zombies) whose command line names `state_dir`, from /proc."""
+    """Live processes (not zombies) whose command line names `state_dir`, from /proc; the
+    process asking and its ancestors are not counted."""
     out = []
     needle = str(state_dir.resolve())
+    mine = _ancestry()
     for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
+        if not pid.isdigit() or int(pid) in mine:
             continue
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
