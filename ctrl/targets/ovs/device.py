@@ -205,6 +205,14 @@ class Device:
         batches of 1,000). `revalidator/wait` would not do: it answers when the dump that
         is under way ends, and that dump may have begun before the bundle.
 
+        On DPDK's datapath the purge's answer comes later: after a flow table change
+        ovs-vswitchd's main thread waits for an RCU grace period (ofproto-dpif's
+        type_run: xlate_txn_commit, ovsrcu_synchronize) before it serves anything else,
+        unixctl included, and OVS 3.1's PMD quiesces only every 10 ms while it sleeps
+        (pmd-maxsleep): 0-10 ms more per Write. That wait is also what makes the purge
+        sound: a PMD upcall that began before the commit, with the old tables, has
+        installed its megaflow by then (README, "OVS-DPDK", for what was tried).
+
         GRE entries need addresses, routes and neighbours too: those of the entries as they
         will be are put in place first, what only the old ones needed goes last."""
         assert self.pipeline is not None

@@ -21,6 +21,12 @@ and the probe keep the first), and sleeps when it finds little to do
 (`pmd-maxsleep`, OVS 3.1's load-based sleep: a PMD that polls in vain sleeps up
 to that many microseconds, so an idle lab costs a few percent of a core, not all
 of it; each sleep is latency a packet may wait: bench/bench_ovs_dpdk.py measures it).
+A sleeping PMD also slows flow changes: after each one ovs-vswitchd's main thread waits
+for an RCU grace period, which ends when the PMD quiesces, and OVS 3.1's sleeping PMD
+quiesces only every 10 ms, so each Write that changes flows takes 0-10 ms longer than
+on the netdev datapath (ctrl.targets.ovs.device.Device.write). A busy PMD (maxsleep 0)
+quiesces within microseconds, if it has its core to itself: on a 2-core machine
+sharing that core it did not help (README, "OVS-DPDK").
 """
 
 from __future__ import annotations

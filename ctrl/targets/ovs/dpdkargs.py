@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pmd-maxsleep", type=int, default=DEFAULT_MAXSLEEP_US, metavar="US",
                    help=f"the PMD's longest sleep when it finds little to do (OVS's "
                    f"load-based sleep, 0..{MAX_SLEEP_US} us; 0 busy-polls a whole core; "
-                   "default: %(default)s)")
+                   "a sleeping PMD also holds up each flow change by up to 10 ms, the "
+                   "period of its RCU quiescence; default: %(default)s)")
     g.add_argument("--dpdk-driver", choices=DRIVERS, default="af_packet",
                    help="the PMD of the ports on kernel interfaces (default: %(default)s)")
     g.add_argument("--hugepages", choices=("auto", "yes", "no"), default="auto",
