@@ -73,8 +73,8 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 def _series(state: LabState, spec: LabSpec, home: str, away: str, announce: bool,
-            progress: Progress) -> list[tuple[float, float]]:
-    """(interruption ms, VM pause ms) of each move."""
+            progress: Progress) -> tuple[list[tuple[float, float]], int]:
+    """(interruption ms, VM pause ms) of each move; datagrams lost in the whole series."""
     # Damping holds a reactive move after three in ten seconds (announced ones too count):
     # a quiet start, and moves far enough apart that it never does.
     spacing = 1.5 if announce else DAMPING_WINDOW / 2 + 0.3
@@ -100,7 +100,7 @@ def _series(state: LabState, spec: LabSpec, home: str, away: str, announce: bool
         lost = [u.longest_loss_between(s.start, s.end) for u in report.udp]
         out.append((max((g.ms for g in lost if g is not None), default=0.0),
                     s.migration.downtime * 1e3))
-    return out
+    return out, sum(u.lost for u in report.udp)
 
 
 @pytest.mark.parametrize("announce", [True, False], ids=["announced", "reactive"])
@@ -109,8 +109,8 @@ def test_interruption_per_migration(benchmark: Any, lab: tuple[LabState, LabSpec
                                     series: str, announce: bool, progress: Progress) -> None:
     state, spec = lab
     home, away = SERIES[series]
-    got = benchmark.pedantic(lambda: _series(state, spec, home, away, announce, progress),
-                             rounds=1, iterations=1)
+    got, lost = benchmark.pedantic(lambda: _series(state, spec, home, away, announce,
+                                                   progress), rounds=1, iterations=1)
     gaps = [g for g, _ in got]
     pauses = [p for _, p in got]
     shares = [max(0.0, g - p) for g, p in got]
@@ -120,7 +120,8 @@ def test_interruption_per_migration(benchmark: Any, lab: tuple[LabState, LabSpec
         f"  {state.datapath:<6} {series:<15} {mode:<9}  interruption median "
         f"{statistics.median(gaps):6.1f} ms, worst {max(gaps):6.1f} ms (goal median <= "
         f"{goal} ms); VM pause median {statistics.median(pauses):5.1f} ms; network's share "
-        f"median {statistics.median(shares):5.1f} ms, worst {max(shares):6.1f} ms")
+        f"median {statistics.median(shares):5.1f} ms, worst {max(shares):6.1f} ms; "
+        f"{lost} datagrams lost in the series, both ways")
     _MEDIANS[(state.datapath, series, announce)] = (statistics.median(gaps),
                                                     statistics.median(shares))
     plain = _MEDIANS.get(("netdev", series, announce))

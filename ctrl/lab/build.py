@@ -53,7 +53,7 @@ def veth(state: LabState, a: End, b: End, mtu: int | None = None) -> None:
 
 
 def plug_host(state: LabState, host: HostNet, hypervisor_ns: str, ifname: str = "eth0") -> None:
-    """The host's interface on a port of the hypervisor's bridge (down, unconfigured)."""
+    """The host's interface on a port of the hypervisor's bridge (up, unconfigured)."""
     veth(state, End(hypervisor_ns, host.port_name), End(host.ns, ifname), mtu=host.mtu)
     netns.set_master_in(host.port_name, BRIDGE, hypervisor_ns)
 

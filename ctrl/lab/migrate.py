@@ -83,13 +83,15 @@ def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to:
     rarp = rarp_announcement(to_int(host.mac))
     with contextlib.ExitStack() as stack:
         try:
-            # Pre-copy: the new port is made while the VM runs at the old one. Down, its
-            # address and neighbours are the VM's (the guest's memory, and with it its ARP
-            # cache, moves with it); its prefix route comes after the old one's, which
-            # the VM's traffic keeps to.
+            # Pre-copy: the new port is made while the VM runs at the old one. Down (a
+            # guest at its destination receives nothing before it resumes: frames
+            # delivered there meanwhile are lost, not taken twice), its address and
+            # neighbours are the VM's (the guest's memory, and with it its ARP cache,
+            # moves with it); its prefix route comes once it is up.
             plug_host(state, host, spec.hypervisors[to].ns, NEW_IF)
             links = stack.enter_context(netns.Links(host.ns))
             old, new = links.index("eth0"), links.index(NEW_IF)
+            links.set(new, state="down")
             links.set(new, address=host.mac, mtu=host.mtu)
             links.addr_add(new, host.ip, host.prefix)
             for ip, mac in links.neighbours(old):
