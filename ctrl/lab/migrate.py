@@ -10,8 +10,8 @@ aside, the new one becomes eth0, up, with the default route, and a RARP leaves
 it: four netlink requests on interfaces found beforehand (~2 ms here, idle).
 Announced, the pause is also the cue for the switch-over, as for QEMU guests
 (`POST /api/v1/migrate/VM/switch`, its connection made beforehand, so that the
-pause only sends it): across sites, where nothing is delivered at both places,
-the network then moves while the VM is paused, not after its RARP.
+pause only sends it): the network then moves while the VM is paused, not after its
+RARP, and the old place stops getting copies of its frames.
 That pause is the VM's downtime; whatever the probe measures beyond it is the
 network's share. Announced (the default), the controller is told first
 (`POST /api/v1/migrate`): it readies the new port and delivers the VM's frames
