@@ -83,15 +83,19 @@ def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to:
     rarp = rarp_announcement(to_int(host.mac))
     with contextlib.ExitStack() as stack:
         try:
-            # Pre-copy: the new port is made while the VM runs at the old one. Down (a
-            # guest at its destination receives nothing before it resumes: frames
-            # delivered there meanwhile are lost, not taken twice), its address and
-            # neighbours are the VM's (the guest's memory, and with it its ARP cache,
-            # moves with it); its prefix route comes once it is up.
-            plug_host(state, host, spec.hypervisors[to].ns, NEW_IF)
+            # Pre-copy: the new port is made while the VM runs at the old one, a port of
+            # the destination's bridge that it floods nothing to (as a QEMU guest's tap
+            # there): the VM's frames delivered there are not its until its RARP from
+            # there, in the pause, has taught the bridge where it is (a guest that has
+            # not resumed takes nothing; it was flooded to, and a VM delivered at both
+            # places took every datagram twice and lost none in its pause). Its address
+            # and neighbours are the VM's (the guest's memory, and with it its ARP cache,
+            # moves with it); its prefix route comes after the old one's, which the VM's
+            # traffic keeps to.
+            hypervisor = spec.hypervisors[to].ns
+            plug_host(state, host, hypervisor, NEW_IF, flood=False)
             links = stack.enter_context(netns.Links(host.ns))
             old, new = links.index("eth0"), links.index(NEW_IF)
-            links.set(new, state="down")
             links.set(new, address=host.mac, mtu=host.mtu)
             links.addr_add(new, host.ip, host.prefix)
             for ip, mac in links.neighbours(old):
@@ -125,6 +129,7 @@ def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to:
                            ) from exc
         resumed = time.monotonic()
         links.delete(OLD_IF)                 # its peer leaves the old bridge with it
+        netns.set_flood_in(host.port_name, hypervisor, True)   # an ordinary port again
         if hook is not None:
             hook.done()
         done = Migration(name, src, to, announce, asked, paused, resumed, cause=cause)
