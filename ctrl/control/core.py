@@ -41,7 +41,7 @@ from ctrl.control.notices import (
     TunnelsChanged,
 )
 from ctrl.control.planner import InFlight, PlacedVM, Planner
-from ctrl.control.plans import Plan, Send, at_once, ordered
+from ctrl.control.plans import Plan, Send, Step, at_once, ordered
 from ctrl.control.readback import ReadBack, read_back
 from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.control.tunnels import Pair, TunnelUsage
@@ -231,7 +231,10 @@ class ControlCore:
             changes = merge(changes, self._rebuild())
         log.info("migration of %012x to %s announced%s: delivered at %s and %s until its "
                  "RARP", host.mac, m.dst, f" ({cause})" if cause else "", host.location, m.dst)
-        return m, [Plan(at_once(changes), start=now, why=f"announce {vm}")]
+        # The new place's side first: a gateway that copies the VM's frames into a tunnel
+        # finds the far gateway delivering them, not sending them back.
+        steps = ordered(changes, self.planner.move_levels(m.dst, host.location))
+        return m, [Plan(steps, start=now, why=f"announce {vm}")]
 
     def switch_over(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The VM has stopped at its source for the last copy: its frames go to the new
@@ -255,8 +258,12 @@ class ControlCore:
                      host.mac, m.src)
             return host, self._events([event], now, cause="cancel")
         log.info("migration of %012x to %s cancelled", host.mac, m.dst)
-        return host, [Plan(at_once(self._replan([host], [m.dst])), start=now,
-                           why=f"cancel {vm}")]
+        return host, [Plan(self._undo(host, m), start=now, why=f"cancel {vm}")]
+
+    def _undo(self, host: Host, m: Migration) -> list[Step]:
+        """A migration's delivery at its destination undone, the destination's side last
+        (its gateway then finds no copy coming through the tunnel to send back)."""
+        return ordered(self._replan([host], [m.dst]), self.planner.move_levels(m.src, m.dst))
 
     def read_back(self, switch: str, held: Sequence[Entity]) -> ReadBack:
         return read_back(switch, held, self.edges)
@@ -332,8 +339,7 @@ class ControlCore:
                 log.warning("migration of %012x to %s: %s; delivered at %s only", m.mac,
                             m.dst, m.note, m.src)
                 host = self.tracker.get(m.vnet, m.mac)
-                plans.append(Plan(at_once(self._replan([host], [m.dst])), start=now,
-                                  why="migration expired"))
+                plans.append(Plan(self._undo(host, m), start=now, why="migration expired"))
         plans += self._links(now)
         search = self.verify.due(now, self.edges)
         if search:

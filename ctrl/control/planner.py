@@ -20,9 +20,9 @@ Forwarding model (mobility.p4):
 - a VM announced to migrate is "in flight": until its RARP at the new location,
   its frames are delivered at both locations (multicast groups along the path
   between them), as OVN's multi-chassis port binding does, so whatever arrives
-  while the VM switches over is not lost. A GRE tunnel cannot carry a replica
-  (mobility.p4 encapsulates in ingress, before replication): across sites the
-  old location keeps the traffic until the RARP.
+  while the VM switches over is not lost. Across sites the path runs through the
+  two sites' gateways and the tunnel between them: a replica whose instance is a
+  tunnel id is a copy into that tunnel (mobility.p4's TunnelReplica).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from ctrl.control.paths import SwitchPaths
 from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.errors import MobilityError
-from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry
+from ctrl.p4rt.entity import Entity, MulticastGroupEntry, Replica, TableEntry
 from ctrl.p4rt.values import to_int
 
 ETHERTYPE_ARP, ETHERTYPE_RARP, ETHERTYPE_LLDP, ETHERTYPE_IPV4 = 0x0806, 0x8035, 0x88CC, 0x0800
@@ -244,18 +244,62 @@ class Planner:
         toward the old location as usual; the switches on the tree's path between the
         new and the old location send them both ways along it. Egress never floods a
         frame back out of its ingress port, so a copy travelling along the path keeps
-        its direction, and every frame reaches each location once."""
-        old, new = vm.at, flight.to
-        here, there = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
-        path = self.path(new.switch, old.switch) if here == there else None
-        if path is None or switch not in path or old == new:
-            return self._toward(switch, vm, up)  # no replica can go into a GRE tunnel
-        i = path.index(switch)
-        ports = {old.port if switch == old.switch else self._ports[switch, path[i + 1]],
-                 new.port if switch == new.switch else self._ports[switch, path[i - 1]]}
+        its direction, and every frame reaches each location once. Across sites the
+        path is the old site's from its gateway to the old location and the new site's
+        from the new location to its gateway, the gateways copying frames into the
+        tunnel between them; a third site's gateway copies them into both sites'
+        tunnels. A frame out of a tunnel never goes into another (mobility.p4), so one
+        that crossed once is not sent on."""
+        replicas = self._both_ways(switch, vm.at, flight.to, up)
+        if replicas is None:
+            return self._toward(switch, vm, up)
         key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
         return [TableEntry("bridging", key, "bridging.flood", {"group": flight.group}),
-                MulticastGroupEntry.of_ports(flight.group, sorted(ports))]
+                MulticastGroupEntry(flight.group, tuple(sorted(
+                    set(replicas), key=lambda r: (r.instance, r.port))))]
+
+    def _both_ways(self, switch: str, old: PortRef, new: PortRef, up: TunnelsUp
+                   ) -> list[Replica] | None:
+        """Where `switch` copies the frames of a VM in flight, None where it does not."""
+        if old == new:
+            return None
+        here = self.topo.switches[switch].site
+        a, b = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
+        if a == b:
+            return None if here != a else self._along(
+                switch, self.path(new.switch, old.switch), Replica(new.port),
+                Replica(old.port))
+        gw_a, gw_b = self.gateway(a), self.gateway(b)
+        if here == a:
+            into = self._into(gw_a, gw_b, up)
+            return None if into is None else self._along(
+                switch, self.path(gw_a, old.switch), into, Replica(old.port))
+        if here == b:
+            into = self._into(gw_b, gw_a, up)
+            return None if into is None else self._along(
+                switch, self.path(new.switch, gw_b), Replica(new.port), into)
+        gw = self.gateway(here)
+        to_a, to_b = self._into(gw, gw_a, up), self._into(gw, gw_b, up)
+        return None if switch != gw or to_a is None or to_b is None else [to_a, to_b]
+
+    def _along(self, switch: str, path: list[str] | None, first: Replica, last: Replica
+               ) -> list[Replica] | None:
+        """The copies of a switch on `path` (its first end leaves by `first`, its last by
+        `last`): one each way along it."""
+        if path is None or switch not in path:
+            return None
+        i = path.index(switch)
+        return [last if i == len(path) - 1 else Replica(self._ports[switch, path[i + 1]]),
+                first if i == 0 else Replica(self._ports[switch, path[i - 1]])]
+
+    def _into(self, src_gateway: str, dst_gateway: str, up: TunnelsUp) -> Replica | None:
+        """The copy into the tunnel between two gateways (out of the first's underlay
+        port), None while that tunnel is down."""
+        if not self.tunnel_is_up(up, src_gateway, dst_gateway):
+            return None
+        underlay = self.topo.switches[src_gateway].underlay
+        assert underlay is not None
+        return Replica(underlay.port, self.tunnel_id(src_gateway, dst_gateway))
 
     def vm_entries(self, switch: str, vm: PlacedVM, flight: InFlight | None = None,
                    up: TunnelsUp = None) -> list[Entity]:
@@ -301,10 +345,15 @@ class Planner:
         its site's switches by their distance from it, so that a switch is written after
         the next hop it will send to (no frame loops between a written switch and one
         not yet written); then the other sites' switches, each site's gateway first and
-        its switches outward from it; the old location last."""
+        its switches outward from it, the old location's site after the others (a
+        third site's gateway no longer copies a VM in flight into its tunnels when the
+        old site's starts to send the VM's frames on to the new one: none arrives
+        twice); the old location last."""
         dist = self._distances(new.switch)
         here = self.topo.switches[new.switch].site
+        gone = None if old is None else self.topo.switches[old.switch].site
         far = 1 + max(dist.values(), default=0)
+        later = 2 * (len(self.topo.switches) + 1)   # beyond any level of the others
         level: dict[str, int] = {}
         for sw in self.topo.switches:
             site = self.topo.switches[sw].site
@@ -312,7 +361,8 @@ class Planner:
                 level[sw] = dist.get(sw, far)
             else:
                 gw = self._gateways.get(site)
-                level[sw] = far + (self._distances(gw).get(sw, far) if gw else far)
+                level[sw] = far + (self._distances(gw).get(sw, far) if gw else far) + (
+                    later if site == gone else 0)
         last = old.switch if old is not None and old.switch != new.switch else None
         out: dict[int, list[str]] = {}
         for sw in sorted(self.topo.switches):
