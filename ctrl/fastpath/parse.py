@@ -104,11 +104,12 @@ class RecordBatch(Records):
     __slots__ = ("__weakref__", "_count", "_data", "_lens", "_native", "_records", "_starts",
                  "_view")
 
-    def __init__(self, native: Native, data: bytes, lens: array[int], records: Any) -> None:
+    def __init__(self, native: Native, data: bytes, lens: array[int], records: Any,
+                 starts: array[int] | None = None) -> None:
         self._native = native
-        self._data = data      # the frames, end to end: LLDP ids are read from here
+        self._data = data      # the frames (end to end, or within messages: `starts`)
         self._lens = lens
-        self._starts: array[int] | None = None  # where each frame starts, when first needed
+        self._starts = starts  # where each frame starts; from `lens` when first needed
         self._records = records  # the C records (cdata, never handed out)
         self._count = len(lens)
         self._view = memoryview(native.ffi.buffer(records))[:self._count * RECORD_SIZE]
@@ -147,6 +148,18 @@ class RecordBatch(Records):
         if rc != 0:
             raise NativeError(f"fp_column returned {rc} for {field}")
         return out
+
+    def raw(self) -> tuple[bytes, array[int], Any]:
+        """The frames' buffer, where each frame starts in it, and the C records: for the
+        other C calls of this package (quiet.py), never handed out further."""
+        if self._starts is None:
+            self._starts = array("I", accumulate(self._lens, initial=0))
+        return self._data, self._starts, self._records
+
+    def frame(self, i: int) -> bytes:
+        """Frame i itself (a copy)."""
+        start = self.start(i)
+        return self._data[start:start + self._lens[i]]
 
     def start(self, i: int) -> int:
         """Where frame i starts in the joined frames."""
