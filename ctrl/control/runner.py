@@ -33,11 +33,10 @@ from ctrl.control.readback import ReadBack, merged
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.topology import Topology
 from ctrl.errors import MobilityError
-from ctrl.fastpath import BatchParser
-from ctrl.p4rt.entity import Entity, PacketIn, TableEntry
+from ctrl.fastpath.stream import PuntBatch
+from ctrl.p4rt.entity import Entity, TableEntry
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import classify, parse_packet_ins
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,6 @@ class Controller:
         self.synced = asyncio.Event()
         self.feed = Feed()
         self.convergence_s: list[float] = []
-        self._parser = BatchParser()
         self._queue: list[tuple[Plan, asyncio.Future[Applied]]] = []
         self._queued = asyncio.Event()
         self._tick = asyncio.Event()   # the core's next deadline may have moved
@@ -227,12 +225,10 @@ class Controller:
 
     # -- events into the core ---------------------------------------------------------
 
-    async def _on_packets(self, switch: str, pkts: list[PacketIn]) -> None:
-        """Every packet-in a switch had waiting: one parse, the core, the plans queued
+    async def _on_packets(self, switch: str, batch: PuntBatch) -> None:
+        """Every packet-in a switch had waiting, as columns: the core, the plans queued
         (not awaited: the next batch is read while they are written)."""
-        now = self.clock()
-        seen = classify(parse_packet_ins(self._parser, pkts), [p.payload for p in pkts])
-        self.submit(self.core.packet_ins(switch, seen, len(pkts), now))
+        self.submit(self.core.punted(switch, batch, self.clock()))
 
     def _primary_only(self, what: str) -> None:
         if not self.may_write():
