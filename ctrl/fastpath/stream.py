@@ -145,4 +145,8 @@ def _canonical(message: bytes) -> bytes:
         return b""
     if msg.WhichOneof("update") != "packet":
         return b""
-    return p4r.StreamMessageResponse(packet=msg.packet).SerializeToString()
+    # Only what protobuf read: the unknown fields it keeps are left behind.
+    pin = msg.packet
+    clean = p4r.PacketIn(payload=pin.payload, metadata=[
+        p4r.PacketMetadata(metadata_id=m.metadata_id, value=m.value) for m in pin.metadata])
+    return p4r.StreamMessageResponse(packet=clean).SerializeToString()
