@@ -229,15 +229,22 @@ class ControlCore:
             return plans
         index = self.switch_index[switch]
         for h in seen.hosts:
-            key = (h.vnet, h.mac)
-            host = self.tracker.lookup(key)
-            if (host is not None and host.location == PortRef(switch, h.port)
-                    and host.held is None and key in self.confirmed
-                    and key not in self.verify.pending and self.migrations.get(key) is None):
-                self.quiet.settle(host_key(*key), index << 16 | h.port, host.ip or 0)
+            rest = self.at_rest((h.vnet, h.mac))
+            if rest is not None and rest[0] == PortRef(switch, h.port):
+                self.quiet.settle(host_key(h.vnet, h.mac), index << 16 | h.port, rest[1])
             else:
-                self.quiet.forget(host_key(*key))
+                self.quiet.forget(host_key(h.vnet, h.mac))
         return plans
+
+    def at_rest(self, key: tuple[int, int]) -> tuple[PortRef, int] | None:
+        """Where a host is and its address (0: none known) when a frame of it from there
+        would change nothing: seen there since the start, no move held, no migration,
+        no question about where it is."""
+        host = self.tracker.lookup(key)
+        if (host is None or host.held is not None or key not in self.confirmed
+                or key in self.verify.pending or self.migrations.get(key) is not None):
+            return None
+        return host.location, host.ip or 0
 
     def announce(self, vm: str, hypervisor: str, now: float, cause: str = ""
                  ) -> tuple[Migration, list[Plan]]:
