@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -105,6 +105,11 @@ class Controller:
         self._queued = asyncio.Event()
         self._tick = asyncio.Event()   # the core's next deadline may have moved
         self._applier: asyncio.Task[None] | None = None
+        self._quiet = asyncio.Event()   # no plan waits, none is being written
+        self._quiet.set()
+        # An HA pair's: until what the core noticed so far is in the shared state. An API
+        # step answers after it: a migration acknowledged is one the standby knows of.
+        self.journaled: Callable[[], Awaitable[None]] | None = None
 
     def _wanted(self, switch: str) -> list[Entity]:
         return self.core.wanted(switch)
@@ -174,6 +179,7 @@ class Controller:
             if not fut.done():
                 fut.set_exception(MobilityError("the controller stopped"))
         self._queue.clear()
+        self._quiet.set()
 
     def _on_change(self, switch: str) -> None:
         st = self.sessions[switch].status()
@@ -253,9 +259,16 @@ class Controller:
 
     async def _done(self, host: Host, plans: Sequence[Plan]) -> Outcome:
         results = await asyncio.gather(*self.submit(plans))
+        if self.journaled is not None:   # the switches first, then the shared state
+            await self.journaled()
         return Outcome(host, {s: why for r in results for s, why in r.failed.items()})
 
     # -- plans out of the core --------------------------------------------------------
+
+    async def quiet(self) -> None:
+        """Until no plan waits or is being written: what can wait (an HA pair's writes to
+        etcd) goes after the switches' writes, not before them."""
+        await self._quiet.wait()
 
     def submit(self, plans: Sequence[Plan]) -> list[asyncio.Future[Applied]]:
         """Queue plans for the applier; each future says what became of its plan. What
@@ -268,6 +281,7 @@ class Controller:
             self._queue.append((plan, fut))
             futures.append(fut)
         if plans:
+            self._quiet.clear()
             self._queued.set()
             self._tick.set()   # the core's next deadline may have moved
             self._start_applier()
@@ -295,6 +309,8 @@ class Controller:
             for (_, fut), result in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
+            if not self._queue:
+                self._quiet.set()
 
     async def _apply_round(self, plans: list[Plan]) -> list[Applied]:
         """Every queued plan in one round of steps; then their frames; then the moves'

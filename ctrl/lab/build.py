@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from ctrl.control.topology import to_yaml
 from ctrl.lab import guests, procs
@@ -114,6 +115,21 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, "-m", "ctrl.cli", *args]
 
 
+def ovs_rundir(state: LabState, site: str) -> Path:
+    """Where a site's ovs-target keeps its OVS daemons (`--rundir`)."""
+    return state.dir / f"ovs-{site}"
+
+
+def vswitchd_dir(state: LabState, spec: LabSpec, site: str) -> Path:
+    """The run directory of a site's ovs-vswitchd (the target's own, or its namespace's
+    under it: ctrl/targets/ovs/target.py's Fabric)."""
+    members = [sw for sw in spec.switches.values() if sw.site == site]
+    if not members:
+        raise LabError(f"the lab has no switch of site {site!r}")
+    ns = members[0].ns
+    return ovs_rundir(state, site) / ns if ns else ovs_rundir(state, site)
+
+
 def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
     if spec.target == "bmv2":
         binary = find_simple_switch_grpc()
@@ -134,7 +150,8 @@ def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
         members = [sw for sw in spec.switches.values() if sw.site == site]
         if not members:
             continue
-        p = procs.spawn(f"ovs-target {site}", _python(*ovs_target_argv(spec, state, site)),
+        # -v: what it takes up and repairs after a restart, in its log
+        p = procs.spawn(f"ovs-target {site}", _python("-v", *ovs_target_argv(spec, state, site)),
                         state.dir / f"ovs-{site}.log")
         state.processes.append(p)
         state.save()
@@ -165,7 +182,7 @@ def ovs_target_argv(spec: LabSpec, state: LabState, site: str) -> list[str]:
     virtual switch where the lab has vhost-user guests), GRE on its gateway, the lab's
     datapath."""
     members = [sw for sw in spec.switches.values() if sw.site == site]
-    argv = ["ovs-target", "--rundir", str(state.dir / f"ovs-{site}"),
+    argv = ["ovs-target", "--rundir", str(ovs_rundir(state, site)),
             "--grpc-addr", members[0].grpc_addr, *dpdkargs.to_argv(state.dpdk)]
     gateway = next((sw for sw in members if spec.topology.switches[sw.name].underlay), None)
     argv += ["--gre-bridge", f"{spec.tag}b{gateway.index}"] if gateway else ["--no-gre"]
@@ -246,7 +263,7 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
     state.save()
     procs.wait_until(etcd.healthy, p, START_TIMEOUT, "answering")
     apis = [state.api, *state.apis]
-    first = None
+    started = []
     for i, api in enumerate(apis, 1):
         mine = [a if a != state.api else api for a in argv]
         c = procs.spawn(f"controller-{i}", [*mine, "--etcd", etcd.url, "--election-id", str(i),
@@ -254,13 +271,13 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
                         state.dir / f"controller-{i}.log")
         state.processes.append(c)
         state.save()
-        first = first or c
-    assert first is not None
-    procs.wait_until(lambda: any(in_sync(a)() for a in apis), first, START_TIMEOUT,
+        started.append(c)
+    procs.wait_until(lambda: any(in_sync(a)() for a in apis), started[0], START_TIMEOUT,
                      "in sync with every switch")
     # Ready is what each one says of itself: one primary, every other one a standby with a
     # lease of its own (a controller still campaigning is not yet a standby to fail over to).
-    procs.wait_until(pair_settled(apis), first, START_TIMEOUT, "one primary, the rest standby")
+    procs.wait_until(pair_settled(apis), started[0], START_TIMEOUT,
+                     "one primary, the rest standby")
     say(f"{len(apis)} controllers through etcd at {etcd.url}, one primary in sync with every "
         f"switch, the rest standby; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
 

@@ -7,9 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from ctrl.lab import build, procs
+from ctrl.lab import build, faults, procs
 from ctrl.lab.fattree import fat_tree_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
+from ctrl.lab.leftovers import left_behind
 from ctrl.lab.plot import png
 from ctrl.lab.probe import Probe, ProbeOptions, Progress
 from ctrl.lab.report import Mark
@@ -85,8 +86,15 @@ def cmd_down(args: argparse.Namespace) -> int:
     if state is None:
         say(f"no lab is up in {args.state_dir}: nothing to do")
         return 0
+    spec, links = state.spec(), list(state.links)
     build.down(state, say)
-    say("down")
+    left = left_behind(spec, state, links)
+    if left:
+        say(f"down, but not all of it is gone ({len(left)} left):")
+        for thing in left:
+            say(f"  {thing}")
+        return 1
+    say("down: nothing left behind (namespaces, processes, interfaces, journals checked)")
     return 0
 
 
@@ -122,6 +130,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     for p in state.processes:
         print(f"  {p.name:<22} pid {p.pid:<8} {'running' if procs.is_running(p) else 'GONE'}"
               f"   log {p.log}")
+        if p.name.startswith("ovs-target "):   # its ovs-vswitchd, a component of its own
+            daemon = f"{faults.VSWITCHD}:{p.name.split(' ', 1)[1]}"
+            pid = faults.vswitchd_pid(state, daemon)
+            print(f"    {daemon.replace(':', ' '):<20} " + (f"pid {pid:<8} running" if pid
+                                                          else "NOT running"))
     for i, api in enumerate([state.api, *state.apis] if state.controllers > 1 else [], 1):
         print(f"  controller-{i}: {_ha_line(api)}   API http://{api}/api/v1")
     pids = {p.name: p.pid for p in state.processes}
@@ -233,20 +246,23 @@ def _roam_demo(args: argparse.Namespace, text: str, origin: str) -> int:
 
 
 def cmd_fault(args: argparse.Namespace) -> int:
-    from ctrl.lab import faults
 
     state = _state(args)
+    daemon = args.component.startswith(f"{faults.VSWITCHD}:")
     if args.action == "kill":
         faults.kill(state, args.component)
-        say(f"killed {args.component} (SIGKILL): `ctrl lab fault start {args.component}` "
-            "starts it again")
+        say(f"killed {args.component} (SIGKILL): " + (
+            "its flows went with it; its target starts it again and puts them back "
+            f"(`ctrl lab fault start {args.component}` waits for that)" if daemon else
+            f"`ctrl lab fault start {args.component}` starts it again"))
         return 0
     if args.action == "start":
         faults.start(state, args.component)
         up = time.monotonic()
         done = faults.wait_in_sync(state)
-        say(f"{args.component} started again; every switch in sync "
-            f"{(done - up) * 1e3:,.0f} ms after it was up")
+        again = "runs again (its target started it)" if daemon else "started again"
+        say(f"{args.component} {again}; every switch in sync {(done - up) * 1e3:,.0f} ms "
+            "after it was up")
         return 0
     r = faults.restart(state, args.component, args.down)
     say(f"{args.component}: killed, up again {r.down_s * 1e3:,.0f} ms later; every switch "
@@ -379,15 +395,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     demo.set_defaults(func=cmd_demo)
     fault = cmds.add_parser("fault", help="kill a component of the lab, or start it again",
                             description="COMPONENT is a process of the lab as `ctrl lab "
-                            "status` lists it, a colon for the space: controller, "
-                            "ovs-target:SITE, bmv2:SWITCH. kill: SIGKILL, as a crash (a "
-                            "target's OVS daemons forward on); start: its command line again; "
+                            "status` lists it, a colon for the space: controller (controller-N "
+                            "of a pair), ovs-target:SITE, bmv2:SWITCH; or vswitchd:SITE, a "
+                            "site's ovs-vswitchd. kill: SIGKILL, as a crash (a target's OVS "
+                            "daemons forward on; a killed ovs-vswitchd takes its flows, and "
+                            "its target starts it again and puts them back); start: its "
+                            "command line again (vswitchd: wait for its target to start it); "
                             "restart: both, then wait until every switch is in sync and say "
                             "how long it took.")
     fault.add_argument("action", choices=("kill", "start", "restart"))
     fault.add_argument("component")
     fault.add_argument("--down", type=float, default=0.5,
-                       help="restart: seconds between the kill and the start (default 0.5)")
+                       help="restart: seconds between the kill and the start (default 0.5; "
+                       "not for vswitchd, which its target starts at once)")
     fault.set_defaults(func=cmd_fault)
     chaos = cmds.add_parser("chaos", help="every component killed and restarted in turn "
                             "under the probe, with migrations in between",

@@ -39,7 +39,7 @@ from ctrl.control.migrations import Migration
 from ctrl.control.runner import Controller, Outcome
 from ctrl.errors import MobilityError
 from ctrl.northbound import webview
-from ctrl.northbound.auth import ApiAuth, middleware
+from ctrl.northbound.auth import ApiAuth, Handler, middleware
 from ctrl.northbound.hypervisors import Hypervisors
 from ctrl.northbound.view import NoRoute, host_names, route
 from ctrl.p4rt.values import int_to_ipv4, int_to_mac
@@ -52,6 +52,21 @@ HYPERVISORS: web.AppKey[Hypervisors | None] = web.AppKey("hypervisors")
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
     return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An /api/ path no route takes (404), or a method it does not (405): answered in
+    JSON, as every other error of the API (aiohttp's own answer is plain text)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/") \
+                or exc.content_type == "application/json":
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": f"{exc.reason}: {request.method} {request.path}"},
+                                 status=exc.status, headers=headers)
 
 
 async def hosts(request: web.Request) -> web.Response:
@@ -285,7 +300,7 @@ def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
     (ctrl/northbound/auth.py); the view reads traffic counters every `traffic_interval`
     seconds while a page is open (0: never)."""
     auth = auth or ApiAuth()
-    app = web.Application(middlewares=[middleware(auth)])
+    app = web.Application(middlewares=[_json_errors, middleware(auth)])
     app[CONTROLLER] = controller
     app[HYPERVISORS] = hypervisors
     registry = CollectorRegistry()

@@ -130,6 +130,8 @@ class OvsDaemons:
         return pid
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start (or adopt) what does not run; again after a daemon died, only that one."""
+        self._forget_dead()
         self.rundir.mkdir(parents=True, exist_ok=True)
         self._link_sockdir()
         for daemon in DAEMONS:
@@ -175,6 +177,11 @@ class OvsDaemons:
             raise OvsError(f"{self.rundir}: the {running} ovs-vswitchd (pid {pid}) runs "
                            "there: stop it first (`ctrl lab down`, or the target that "
                            "left it) or ask for its datapath")
+
+    def _forget_dead(self) -> None:
+        """A daemon that died is no longer ours to stop (its PID may be another's soon)."""
+        self._started = [(d, pid) for d, pid in self._started if self.running(d) == pid]
+        self._adopted &= {d for d, _ in self._started}
 
     @property
     def vswitchd_ctl(self) -> Path:
@@ -225,6 +232,7 @@ class OvsDaemons:
         removing the bridges of its own database; `keep`: leave them all running;
         `keep_adopted`: end only those it started (a start that failed leaves an earlier
         target's daemons forwarding as they were)."""
+        self._forget_dead()   # a dead ovs-vswitchd: no del-br waiting for it to answer
         left = bool(self._adopted) and keep_adopted  # their sockets stay reachable
         if keep_adopted:
             self._started = [(d, pid) for d, pid in self._started if d not in self._adopted]

@@ -28,6 +28,7 @@ from typing import Any
 import grpc
 
 from ctrl.p4rt.schema import P4Schema
+from ctrl.platform import netns
 from ctrl.targets.ovs import dpdk
 from ctrl.targets.ovs.daemon import OvsDaemons
 from ctrl.targets.ovs.device import Device
@@ -36,6 +37,7 @@ from ctrl.targets.ovs.errors import OvsError
 from ctrl.targets.ovs.journal import Journal
 from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction, bridge_uuids
 from ctrl.targets.ovs.server import serve
+from ctrl.targets.ovs.supervise import supervise
 from ctrl.targets.ovs.underlay import Underlay, underlay_name
 from ctrl.targets.ovs.vswitch import VSwitchSpec, configure
 
@@ -161,17 +163,40 @@ class Fabric:
             raise
         return devices
 
+    @property
+    def daemons(self) -> list[OvsDaemons]:
+        """One per network namespace, as started."""
+        return list(self._daemons)
+
     def stop(self, keep: bool = False, keep_adopted: bool = False) -> None:
         """Bridges deleted and daemons stopped; `keep`: all left running for the next;
         `keep_adopted`: only the daemons this one started are stopped."""
+        # An ovs-vswitchd that died (and did not run again yet) deletes no bridge.
+        dead = {d.netns for d in self._daemons if d.running("ovs-vswitchd") is None}
         try:
             for daemons in reversed(self._daemons):
                 daemons.stop(keep=keep, keep_adopted=keep_adopted)
+            if dead and not (keep or keep_adopted):
+                self._remove_devices(dead)
         finally:
             self._daemons.clear()
             if self._lock is not None:
                 os.close(self._lock)
                 self._lock = None
+
+
+    def _remove_devices(self, where: set[str | None]) -> None:
+        """`ip link del` of the bridges' kernel devices still there in the network
+        namespaces `where`: a netdev bridge's outlive ovs-vswitchd unless it deletes the
+        bridge, and one that died (and was not running again yet) could not."""
+        for spec in (s for s in self.specs if s.netns in where):
+            for name in [spec.bridge, *([underlay_name(spec.bridge)] if spec.gre else [])]:
+                try:
+                    if netns.link_exists(name, spec.netns):
+                        netns.delete_link(name, spec.netns)
+                        log.info("bridge %s: its device removed (no ovs-vswitchd did)", name)
+                except OSError as exc:   # NetnsError among them
+                    log.warning("bridge %s: its device could not be removed: %s", name, exc)
 
 
 @contextlib.contextmanager
@@ -240,7 +265,8 @@ async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Sch
     """Serve until SIGINT or SIGTERM, then stop within 2 s: the gRPC server (open
     streams cancelled), the devices, then the bridges and daemons; `keep`: the daemons,
     bridges, flows, underlay and journals left for the next target (no packet lost);
-    `credentials`: TLS; `dpdk`: on DPDK's datapath."""
+    `credentials`: TLS; `dpdk`: on DPDK's datapath. Meanwhile each ovs-vswitchd that dies
+    is started again and its devices' flows put back (ctrl/targets/ovs/supervise.py)."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -252,10 +278,15 @@ async def run_target(rundir: Path, specs: Sequence[BridgeSpec], reference: P4Sch
     try:
         devices = await asyncio.to_thread(fabric.start)
         server, _ = await serve(devices, reference, address, credentials=credentials)
+        watch = [asyncio.create_task(s.run(), name=f"supervise {s.name}")
+                 for s in supervise(fabric.daemons, list(devices.values()))]
         try:
             await stopping.wait()
             log.info("stopping%s", ": daemons and bridges left running" if keep else "")
         finally:
+            for task in watch:   # first: no daemon is started again while they stop
+                task.cancel()
+            await asyncio.gather(*watch, return_exceptions=True)
             await server.stop(GRACE_S)
     finally:
         for dev in devices.values():
