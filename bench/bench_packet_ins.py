@@ -163,7 +163,7 @@ def _record_stream(name: str, wall: float, cpu: float, note: str = "") -> None:
 
 
 async def _controller_round(flood_switch: Flood) -> tuple[float, float, float]:
-    ctrl = Controller(topology(flood_switch.addr), SCHEMA, b"", lldp_interval=0,
+    ctrl = Controller(topology(flood_switch.addr), SCHEMA, b"", lldp_interval=1.0,
                       adopt_wait=0.5)
     calls = [0]
     punted = ctrl.core.punted

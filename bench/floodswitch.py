@@ -47,6 +47,8 @@ class FloodSwitch:
         self.go = threading.Event()
         self.sent = threading.Event()
         self.stopping = threading.Event()
+        self.latest = 0   # the device-1 stream opened last: the one flooded
+        self.lock = threading.Lock()
 
     def stream(self, requests: Iterator[bytes], context: grpc.ServicerContext
                ) -> Iterator[bytes]:
@@ -56,12 +58,15 @@ class FloodSwitch:
             device_id=device, election_id=first.arbitration.election_id,
             status=rpc_status.Status(code=rpc_code.OK))).SerializeToString()
         threading.Thread(target=self._drain, args=(requests,), daemon=True).start()
+        with self.lock:
+            self.latest += device == 1
+            mine = self.latest
         while context.is_active() and not self.stopping.is_set():   # open, as a switch's
-            if device == 1 and self.go.wait(0.2):
+            if device == 1 and mine == self.latest and self.go.wait(0.2):
                 self.go.clear()
                 yield from self.flood
                 self.sent.set()
-            elif device != 1:
+            elif device != 1 or mine != self.latest:
                 self.stopping.wait(0.2)
 
     @staticmethod

@@ -206,22 +206,22 @@ class SwitchSession:
         self._resync.set()
 
     async def _serve(self, stop: asyncio.Event) -> None:
-        """Packet-ins to the handler, and resyncs when asked, until the stream breaks or
-        `stop` is set."""
+        """Packet-ins to the handler (a task of their own), and resyncs when asked, until
+        the stream breaks or `stop` is set."""
         assert self.client is not None
         client = self.client
         resyncs = asyncio.create_task(self._resync_loop(stop), name=f"{self.name}:sync")
+        packets = asyncio.create_task(self._packets(client), name=f"{self.name}:packets")
         try:
-            while not stop.is_set() and client.is_open:
-                get = asyncio.ensure_future(client.packet_batch())
+            while not stop.is_set() and client.is_open and not packets.done():
                 stopping = asyncio.ensure_future(stop.wait())
                 closed = asyncio.ensure_future(client.closed.wait())
                 arbitration = asyncio.ensure_future(client.primary_changed.wait())
-                waits = (get, stopping, closed, arbitration)
+                waits = (stopping, closed, arbitration, packets)
                 try:
                     done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    for f in waits:
+                    for f in (stopping, closed, arbitration):
                         if not f.done():
                             f.cancel()
                 if arbitration in done:
@@ -232,19 +232,26 @@ class SwitchSession:
                     else:
                         self._log.warning("%s: another controller is primary now", self.name)
                     self.request_resync()
-                if get in done:
-                    batch = self._decoder.decode(get.result())
-                    self._bad_packet_ins += batch.bad
-                    try:
-                        await self.on_packets(self.name, batch)
-                    except MobilityError as exc:  # one bad frame or write stops nothing
-                        self._log.error("%s: handling a packet-in failed: %s", self.name, exc)
             if not client.is_open and client.close_reason:
                 self._failed("stream", MobilityError(client.close_reason))
         finally:
-            resyncs.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await resyncs
+            for task in (packets, resyncs):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _packets(self, client: P4Client) -> None:
+        """Every packet-in waiting, decoded and parsed in one call, to the handler; again
+        as soon as the handler is done (what came meanwhile is the next batch)."""
+        while True:
+            messages = await client.packet_batch()
+            try:
+                batch = self._decoder.decode(messages)
+                self._bad_packet_ins += batch.bad
+                await self.on_packets(self.name, batch)
+            except MobilityError as exc:  # one bad frame or write stops nothing
+                self._log.error("%s: handling %d packet-ins failed: %s", self.name,
+                                len(messages), exc)
 
     async def _resync_loop(self, stop: asyncio.Event) -> None:
         attempt = 0

@@ -103,14 +103,11 @@ class PacketInDecoder:
             records, frames, bad = stream_ref.decode(messages, self.spec.by_id())
             return PuntBatch(records, frames, bad)
         batch, status = self._decode_native(self._native, messages)
-        others = [i for i, s in enumerate(status) if s == MSG_OTHER]
-        if others:   # rare: protobuf reads them, and they are written as protobuf writes
-            fixed = list(messages)
-            for i in others:
-                fixed[i] = _canonical(messages[i])
+        if MSG_OTHER in status:   # rare: protobuf reads them, written as protobuf writes
+            fixed = [_canonical(m) if s == MSG_OTHER else m
+                     for m, s in zip(messages, status, strict=True)]
             batch, status = self._decode_native(self._native, fixed)
-        bad = len(status) - status.count(MSG_PACKET)
-        return PuntBatch(batch, batch, bad)
+        return PuntBatch(batch, batch, len(status) - status.count(MSG_PACKET))
 
     def _decode_native(self, native: Native, messages: Sequence[bytes]
                        ) -> tuple[RecordBatch, bytes]:
@@ -133,8 +130,7 @@ class PacketInDecoder:
             ffi.from_buffer("uint8_t[]", status, require_writable=True))
         if rc != 0:
             raise NativeError(f"fp_packet_ins returned {rc} for {n} messages")
-        batch = RecordBatch(native, data, lens, out, starts)
-        return RecordBatch(native, data, batch.column("frame_len"), out, starts), bytes(status)
+        return RecordBatch(native, data, lens, out, starts), bytes(status)
 
 
 def _canonical(message: bytes) -> bytes:

@@ -335,6 +335,9 @@ class P4Client:
         while not self._packets:
             self._packets_ready.clear()
             await self._packets_ready.wait()
+            # The stream's reads that gRPC has already answered run first: a flood
+            # comes in batches, not a wake-up per frame (one turn of the loop: µs).
+            await asyncio.sleep(0)
         out, self._packets = self._packets, []
         self._packets_ready.clear()
         return out
