@@ -15,7 +15,7 @@ so that make-before-break, interleaved migrations and damping are unit tests.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ctrl.control.diff import Diff, merge
@@ -92,8 +92,9 @@ Owner = tuple[str, object]
 
 class ControlCore:
     def __init__(self, topology: Topology, options: Options | None = None,
-                 now: float = 0.0) -> None:
+                 now: float = 0.0, timer: Callable[[], float] | None = None) -> None:
         self.topo = topology
+        self.timer = timer   # only to say how long planning a move took (Plan.planning)
         self.options = opts = options or Options()
         self.planner = Planner(topology)
         self.migrations = Migrations(opts.flight_timeout)
@@ -554,6 +555,7 @@ class ControlCore:
         return plans
 
     def _moved(self, ev: Moved, now: float, cause: str) -> Plan:
+        began = self.timer() if self.timer is not None else 0.0
         host, old, new = ev.host, ev.old, ev.new
         m = self.migrations.get(host.key)
         ports: list[PortRef] = []
@@ -568,4 +570,5 @@ class ControlCore:
         self.metrics.moves += 1
         self.notices.append(HostMoved(host.vnet, host.mac, old, new, now, cause))
         steps = ordered(changes, self.planner.move_levels(new, old))
-        return Plan(steps, moves=[ev], start=now, why=cause)
+        took = self.timer() - began if self.timer is not None else 0.0
+        return Plan(steps, moves=[ev], start=now, why=cause, planning=took)

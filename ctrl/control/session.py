@@ -247,6 +247,7 @@ class SwitchSession:
             messages = await client.packet_batch()
             try:
                 batch = self._decoder.decode(messages)
+                batch.received = client.batch_at
                 self._bad_packet_ins += batch.bad
                 await self.on_packets(self.name, batch)
             except MobilityError as exc:  # one bad frame or write stops nothing

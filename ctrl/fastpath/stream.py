@@ -60,12 +60,13 @@ class PuntBatch:
     """The packet-ins of one batch: a record per message (meta set for every PacketIn
     read whole), each frame where it lies, and how many were no good."""
 
-    __slots__ = ("_frames", "bad", "records")
+    __slots__ = ("_frames", "bad", "received", "records")
 
     def __init__(self, records: Records, frames: Any, bad: int) -> None:
         self.records = records
         self._frames = frames   # RecordBatch (frames inside the messages) or a list
         self.bad = bad          # no PacketIn, or metadata the P4Info does not allow
+        self.received = 0.0     # when its first packet-in came (time.monotonic()), if told
 
     def __len__(self) -> int:
         return len(self.records)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 
@@ -71,6 +72,8 @@ class P4Client:
         self._packets_ready = asyncio.Event()
         self.packet_queue_size = packet_queue_size
         self.dropped_packet_ins = 0        # the queue was full
+        self._first_at = 0.0               # when the first packet-in waiting came
+        self.batch_at = 0.0                # that, for the batch handed over last
         self._arbitration: asyncio.Queue[p4r.MasterArbitrationUpdate] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
@@ -189,6 +192,8 @@ class P4Client:
                     if self.schema is None:
                         self._log.warning("packet-in before any pipeline is known: dropped")
                     elif len(self._packets) < self.packet_queue_size:
+                        if not self._packets:
+                            self._first_at = time.monotonic()
                         self._packets.append(data)
                         self._packets_ready.set()
                     else:
@@ -225,6 +230,8 @@ class P4Client:
             await self._arbitration.put(msg.arbitration)
         elif kind == "packet":   # written another way than protobuf writes it
             if self.schema is not None and len(self._packets) < self.packet_queue_size:
+                if not self._packets:
+                    self._first_at = time.monotonic()
                 self._packets.append(data)
                 self._packets_ready.set()
         elif kind == "error":
@@ -340,6 +347,7 @@ class P4Client:
             await asyncio.sleep(0)
         out, self._packets = self._packets, []
         self._packets_ready.clear()
+        self.batch_at = self._first_at
         return out
 
     async def packet_in(self, timeout: float | None = None) -> PacketIn:
