@@ -25,7 +25,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +41,7 @@ from ctrl.control.topology import Topology, parse_topology
 from ctrl.fastpath import native_available
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.proto import STREAM_METHOD, p4r, rpc_code
+from ctrl.p4rt.schema import P4Schema
 from tests.fastpath.messages import FloodHost, flood, mobility_schema
 
 N = 100_000
@@ -89,8 +90,13 @@ def _record_in_process(name: str, median: float) -> None:
     RATIOS[IN_PROCESS] = lines
 
 
-PATHS = {COLUMNS: intake.columns, MAINS: intake.mains_path,
-         DPKT: intake.dpkt_loop, DPKT_EVERY: lambda s: intake.dpkt_loop(s, filtered=False)}
+def _dpkt_every(schema: P4Schema) -> intake.Intake:
+    return intake.dpkt_loop(schema, filtered=False)
+
+
+PATHS: dict[str, Callable[[P4Schema], intake.Intake]] = {
+    COLUMNS: intake.columns, MAINS: intake.mains_path, DPKT: intake.dpkt_loop,
+    DPKT_EVERY: _dpkt_every}
 
 
 @needs_c
@@ -171,7 +177,7 @@ async def _controller_round(flood_switch: Flood) -> tuple[float, float, float]:
     def counted(*args: Any) -> Any:
         calls[0] += 1
         return punted(*args)
-    ctrl.core.punted = counted   # type: ignore[method-assign]
+    ctrl.core.punted = counted   # type: ignore[method-assign,assignment]
     stop = asyncio.Event()
     task = asyncio.create_task(ctrl.run(stop))
     try:
