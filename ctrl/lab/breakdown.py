@@ -54,7 +54,7 @@ class Breakdown:
 
 def moves(api: str) -> list[dict[str, Any]]:
     """The controller's latest moves with their stages."""
-    got = controller_call(api, "/api/v1/moves")
+    got = controller_call(api, "moves")
     return [m for m in got if isinstance(m, dict)] if isinstance(got, list) else []
 
 
