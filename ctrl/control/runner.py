@@ -238,7 +238,7 @@ class Controller:
 
     # -- events into the core ---------------------------------------------------------
 
-    async def _on_packets(self, switch: str, batch: PuntBatch) -> None:
+    def _on_packets(self, switch: str, batch: PuntBatch) -> None:
         """Every packet-in a switch had waiting, as columns: the core, the plans queued
         (not awaited: the next batch is read while they are written)."""
         plans = self.core.punted(switch, batch, self.clock())

@@ -37,8 +37,9 @@ from ctrl.punt.classify import packet_in_spec
 log = logging.getLogger(__name__)
 
 # Every packet-in waiting when the handler runs comes in one batch, decoded and parsed
-# by one call of the C fast path (ctrl.fastpath.stream), as columns.
-PacketHandler = Callable[[str, PuntBatch], Awaitable[None]]
+# by one call of the C fast path (ctrl.fastpath.stream), as columns. Called from the
+# stream's reader: it does not wait for anything (plans are queued, not written).
+PacketHandler = Callable[[str, PuntBatch], None]
 Wanted = Callable[[], Sequence[Entity]]
 # Told what a switch holds, read back, before the sync diffs it against the wanted state
 # (what switches hold says where hosts are after a restart).
@@ -211,17 +212,19 @@ class SwitchSession:
         assert self.client is not None
         client = self.client
         resyncs = asyncio.create_task(self._resync_loop(stop), name=f"{self.name}:sync")
-        packets = asyncio.create_task(self._packets(client), name=f"{self.name}:packets")
+        client.on_packets = self._packets
+        for messages in ([client.packet_batch_nowait()] if client.has_packets() else []):
+            self._packets(messages, client.batch_at)   # came before this was listening
         try:
-            while not stop.is_set() and client.is_open and not packets.done():
+            while not stop.is_set() and client.is_open:
                 stopping = asyncio.ensure_future(stop.wait())
                 closed = asyncio.ensure_future(client.closed.wait())
                 arbitration = asyncio.ensure_future(client.primary_changed.wait())
-                waits = (stopping, closed, arbitration, packets)
+                waits = (stopping, closed, arbitration)
                 try:
                     done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 finally:
-                    for f in (stopping, closed, arbitration):
+                    for f in waits:
                         if not f.done():
                             f.cancel()
                 if arbitration in done:
@@ -235,24 +238,21 @@ class SwitchSession:
             if not client.is_open and client.close_reason:
                 self._failed("stream", MobilityError(client.close_reason))
         finally:
-            for task in (packets, resyncs):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            client.on_packets = None
+            resyncs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await resyncs
 
-    async def _packets(self, client: P4Client) -> None:
-        """Every packet-in waiting, decoded and parsed in one call, to the handler; again
-        as soon as the handler is done (what came meanwhile is the next batch)."""
-        while True:
-            messages = await client.packet_batch()
-            try:
-                batch = self._decoder.decode(messages)
-                batch.received = client.batch_at
-                self._bad_packet_ins += batch.bad
-                await self.on_packets(self.name, batch)
-            except MobilityError as exc:  # one bad frame or write stops nothing
-                self._log.error("%s: handling %d packet-ins failed: %s", self.name,
-                                len(messages), exc)
+    def _packets(self, messages: list[bytes], received: float) -> None:
+        """Every packet-in waiting, decoded and parsed in one call, to the handler."""
+        try:
+            batch = self._decoder.decode(messages)
+            batch.received = received
+            self._bad_packet_ins += batch.bad
+            self.on_packets(self.name, batch)
+        except MobilityError as exc:  # one bad frame or write stops nothing
+            self._log.error("%s: handling %d packet-ins failed: %s", self.name, len(messages),
+                            exc)
 
     async def _resync_loop(self, stop: asyncio.Event) -> None:
         attempt = 0

@@ -8,8 +8,11 @@ One stream per client; the stream's reader task belongs to the client and is
 cancelled on close. `closed` is set when the stream ends, whichever side ends
 it, with `close_reason`; `is_primary` follows the switch's arbitration updates.
 Errors of any RPC are raised as P4RuntimeError. The stream's messages come as bytes:
-a packet-in is kept as it came (`packet_batch()` hands over every one waiting, for the
-C decoder: ctrl/fastpath/stream.py) and anything else is read with protobuf here.
+a packet-in is kept as it came, for the C decoder (ctrl/fastpath/stream.py), and anything
+else is read with protobuf here. Packet-ins go to `on_packets` where one is set: every
+one waiting, once the reads gRPC has answered meanwhile have run (one turn of the loop),
+so a flood comes in batches and a lone RARP at once; else `packet_batch()` and
+`packet_in()` take them.
 Write sends the request's bytes,
 made by ctrl/p4rt/wire.py (what protobuf would serialize, at a seventh of the cost
 of building the messages and serializing them with upb), through a Write method
@@ -22,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 
 import grpc
@@ -74,6 +77,8 @@ class P4Client:
         self.dropped_packet_ins = 0        # the queue was full
         self._first_at = 0.0               # when the first packet-in waiting came
         self.batch_at = 0.0                # that, for the batch handed over last
+        # Handed every packet-in waiting and when the first came (time.monotonic()).
+        self.on_packets: Callable[[list[bytes], float], None] | None = None
         self._arbitration: asyncio.Queue[p4r.MasterArbitrationUpdate] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
@@ -194,8 +199,8 @@ class P4Client:
                     elif len(self._packets) < self.packet_queue_size:
                         if not self._packets:
                             self._first_at = time.monotonic()
+                            self._waiting()
                         self._packets.append(data)
-                        self._packets_ready.set()
                     else:
                         self.dropped_packet_ins += 1
                         if self.dropped_packet_ins & 0x3FF == 1:
@@ -220,6 +225,19 @@ class P4Client:
                 )
             self._closed(f"stream broken: {exc.code().name}: {exc.details()}")
 
+    def _waiting(self) -> None:
+        """The first packet-in of a batch is in."""
+        if self.on_packets is not None:
+            asyncio.get_running_loop().call_soon(self._hand_over)
+        else:
+            self._packets_ready.set()
+
+    def _hand_over(self) -> None:
+        out, self._packets = self._packets, []
+        self.batch_at = self._first_at
+        if out and self.on_packets is not None:
+            self.on_packets(out, self._first_at)
+
     async def _on_message(self, msg: p4r.StreamMessageResponse, data: bytes) -> None:
         kind = msg.WhichOneof("update")
         if kind == "arbitration":
@@ -232,8 +250,8 @@ class P4Client:
             if self.schema is not None and len(self._packets) < self.packet_queue_size:
                 if not self._packets:
                     self._first_at = time.monotonic()
+                    self._waiting()
                 self._packets.append(data)
-                self._packets_ready.set()
         elif kind == "error":
             self._log.warning("stream error from switch: %s", msg.error)
 
@@ -342,11 +360,18 @@ class P4Client:
         while not self._packets:
             self._packets_ready.clear()
             await self._packets_ready.wait()
-            # The stream's reads that gRPC has already answered run first: a flood
-            # comes in batches, not a wake-up per frame (one turn of the loop: µs).
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)   # the reads gRPC has answered meanwhile join the batch
         out, self._packets = self._packets, []
         self._packets_ready.clear()
+        self.batch_at = self._first_at
+        return out
+
+    def has_packets(self) -> bool:
+        return bool(self._packets)
+
+    def packet_batch_nowait(self) -> list[bytes]:
+        """Every packet-in waiting now (perhaps none)."""
+        out, self._packets = self._packets, []
         self.batch_at = self._first_at
         return out
 

@@ -50,14 +50,13 @@ def test_a_move_learned_from_a_packet_in_is_timed(schema: P4Schema,
         batch = decoder.decode([message(rarp(c.find("vm").mac), 3, 2, 10)])
         batch.received = c.clock() - 0.001
         with caplog.at_level(logging.INFO, "ctrl.control.runner"):
-            await c._on_packets("c3", batch)          # vm: c1 -> c3 on the ring
+            c._on_packets("c3", batch)                # vm: c1 -> c3 on the ring
             await asyncio.sleep(0.1)
         [record] = list(c.moves)
         st = record.stages
         assert st is not None and st.received == batch.received
         assert 0.001 <= st.decided - st.received < 1.0 and st.planning > 0
-        assert [w.switch for w in st.writes][0] == "c3"
-        assert [w.switch for w in st.writes][-1] == "c1"
+        assert st.writes[0].switch == "c3" and st.writes[-1].switch == "c1"
         assert all(w.seconds >= 0.002 for w in st.writes)
         assert st.writes[-1].step > st.writes[0].step   # make-before-break: in turn
         assert "packet-in to decision" in caplog.text and "writes c3" in caplog.text
