@@ -15,7 +15,7 @@ so that make-before-break, interleaved migrations and damping are unit tests.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ctrl.control.diff import Diff, merge
@@ -47,9 +47,11 @@ from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.control.tunnels import Pair, TunnelUsage
 from ctrl.control.verify import Verification
 from ctrl.control.wanted import WantedState
+from ctrl.fastpath.quiet import QuietFilter, host_key
+from ctrl.fastpath.stream import PuntBatch
 from ctrl.p4rt.entity import Entity
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import Classified, HostSeen, LinkProbe, NeedsTunnel
+from ctrl.punt.classify import Classified, HostSeen, LinkProbe, NeedsTunnel, classify
 from ctrl.punt.frames import Arp, arp_probe, arp_reply, gre_encap
 from ctrl.punt.lldp import build_lldp
 
@@ -81,6 +83,7 @@ class Metrics:
     duplicates: int = 0
     packet_ins: int = 0
     malformed: int = 0
+    quiet: int = 0      # packet-ins that could change nothing, told apart in C (punted())
     migrations: dict[str, int] = field(default_factory=dict)  # finished, by phase
 
 
@@ -89,8 +92,9 @@ Owner = tuple[str, object]
 
 class ControlCore:
     def __init__(self, topology: Topology, options: Options | None = None,
-                 now: float = 0.0) -> None:
+                 now: float = 0.0, timer: Callable[[], float] | None = None) -> None:
         self.topo = topology
+        self.timer = timer   # only to say how long planning a move took (Plan.planning)
         self.options = opts = options or Options()
         self.planner = Planner(topology)
         self.migrations = Migrations(opts.flight_timeout)
@@ -111,6 +115,10 @@ class ControlCore:
                                  topology.hypervisors[vm.hypervisor].attach, now)
         self.state = WantedState()
         self.state.replace(self._everything())
+        # Hosts at rest, whose frames where they are change nothing: told apart in C.
+        # Settled after each batch; everyone forgotten by any other event about hosts.
+        self.quiet = QuietFilter()
+        self.switch_index = {name: i for i, name in enumerate(sorted(topology.switches))}
 
     def take_notices(self) -> list[Notice]:
         out, self.notices = self.notices, []
@@ -207,11 +215,44 @@ class ControlCore:
             plans += self._unbridged(switch, frame, now)
         return [p for p in plans if p]
 
+    def punted(self, switch: str, batch: PuntBatch, now: float) -> list[Plan]:
+        """Every packet-in a switch had waiting, as columns (ctrl.fastpath.stream): the
+        frames of settled hosts where they are, malformed frames and those of no use are
+        counted in C, and only the rest become objects and go the way of packet_ins."""
+        f = self.quiet.filter(batch, self.switch_index[switch])
+        seen = classify([batch.records[i] for i in f.kept], [batch.frame(i) for i in f.kept])
+        seen.malformed += f.malformed
+        seen.ignored += f.ignored
+        self.metrics.quiet += f.quiet + f.repeated
+        plans = self.packet_ins(switch, seen, len(batch), now)
+        if any(h.vnet == 0 for h in seen.hosts):   # placed by MAC: in any network
+            self.quiet.forget_all()
+            return plans
+        index = self.switch_index[switch]
+        for h in seen.hosts:
+            rest = self.at_rest((h.vnet, h.mac))
+            if rest is not None and rest[0] == PortRef(switch, h.port):
+                self.quiet.settle(host_key(h.vnet, h.mac), index << 16 | h.port, rest[1])
+            else:
+                self.quiet.forget(host_key(h.vnet, h.mac))
+        return plans
+
+    def at_rest(self, key: tuple[int, int]) -> tuple[PortRef, int] | None:
+        """Where a host is and its address (0: none known) when a frame of it from there
+        would change nothing: seen there since the start, no move held, no migration,
+        no question about where it is."""
+        host = self.tracker.lookup(key)
+        if (host is None or host.held is not None or key not in self.confirmed
+                or key in self.verify.pending or self.migrations.get(key) is not None):
+            return None
+        return host.location, host.ip or 0
+
     def announce(self, vm: str, hypervisor: str, now: float, cause: str = ""
                  ) -> tuple[Migration, list[Plan]]:
         """An announced migration: the new port ready and the VM's frames delivered at both
         locations until its RARP there. Announcing it again changes nothing. `cause` says
         who asked (operator, hypervisor, placement), for the record."""
+        self.quiet.forget_all()
         host = self.find(vm)
         hyp = self.topo.hypervisors.get(hypervisor)
         if hyp is None:
@@ -239,6 +280,7 @@ class ControlCore:
     def switch_over(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The VM has stopped at its source for the last copy: its frames go to the new
         location only, from now on, inside its own pause."""
+        self.quiet.forget_all()
         host = self.find(vm)
         m = self.migrations.switch_over(host.key, now)
         self.notices.append(MigrationChanged(m))
@@ -249,6 +291,7 @@ class ControlCore:
 
     def cancel(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The migration will not happen: the VM at its one location (where it was)."""
+        self.quiet.forget_all()
         host = self.find(vm)
         m = self.migrations.cancel(host.key, now)
         self._count_finished([m])
@@ -273,6 +316,7 @@ class ControlCore:
         (a restarted controller keeps every VM where it is, not where the topology file
         declared it); hosts in doubt (delivered both ways, or nobody known at a port
         readied for an arrival) are asked with ARP probes, whose answers place them."""
+        self.quiet.forget_all()
         events: list[Event] = []
         placed: list[tuple[tuple[int, int], int, PortRef]] = []
         for key, at in sorted(found.at.items()):
@@ -311,6 +355,7 @@ class ControlCore:
                   flights: Iterable[Migration], now: float) -> None:
         """HA: a standby become primary takes hosts where the old primary had them and its
         migrations in flight; the switches' syncs then write what differs."""
+        self.quiet.forget_all()
         for m in flights:
             self.migrations.restore(m)
         for key, (at, ip) in sorted(hosts.items()):
@@ -516,6 +561,7 @@ class ControlCore:
         return plans
 
     def _moved(self, ev: Moved, now: float, cause: str) -> Plan:
+        began = self.timer() if self.timer is not None else 0.0
         host, old, new = ev.host, ev.old, ev.new
         m = self.migrations.get(host.key)
         ports: list[PortRef] = []
@@ -530,4 +576,5 @@ class ControlCore:
         self.metrics.moves += 1
         self.notices.append(HostMoved(host.vnet, host.mac, old, new, now, cause))
         steps = ordered(changes, self.planner.move_levels(new, old))
-        return Plan(steps, moves=[ev], start=now, why=cause)
+        took = self.timer() - began if self.timer is not None else 0.0
+        return Plan(steps, moves=[ev], start=now, why=cause, planning=took)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +25,7 @@ from functools import partial
 import grpc
 
 from ctrl.control.core import ControlCore, Metrics, Options
+from ctrl.control.diff import Diff
 from ctrl.control.hosts import Damping, Host
 from ctrl.control.migrations import Migration
 from ctrl.control.notices import Converged, Feed, SwitchChanged
@@ -31,15 +33,17 @@ from ctrl.control.planner import PlacedVM, Planner
 from ctrl.control.plans import Plan, Send, coalesce
 from ctrl.control.readback import ReadBack, merged
 from ctrl.control.session import SessionError, SwitchSession
+from ctrl.control.stages import Histograms, MoveStages, Write, writes_of
 from ctrl.control.topology import Topology
 from ctrl.errors import MobilityError
-from ctrl.fastpath import BatchParser
-from ctrl.p4rt.entity import Entity, PacketIn, TableEntry
+from ctrl.fastpath.stream import PuntBatch
+from ctrl.p4rt.entity import Entity, TableEntry
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import classify, parse_packet_ins
 
 log = logging.getLogger(__name__)
+
+MOVES_KEPT = 1000   # the latest moves' records, with their stages, for the API
 
 
 class NotPrimaryError(MobilityError):
@@ -84,7 +88,7 @@ class Controller:
         self.core = ControlCore(topology, Options(
             damping=damping or Damping(), lldp_interval=lldp_interval,
             flight_timeout=flight_timeout, tunnels_on_demand=tunnels_on_demand,
-            tunnel_idle=tunnel_idle), now=clock())
+            tunnel_idle=tunnel_idle), now=clock(), timer=time.monotonic)
         self.sessions = {
             name: SwitchSession(sw, schema, device_config, self._on_packets,
                                 partial(self._wanted, name),
@@ -102,7 +106,8 @@ class Controller:
         self.synced = asyncio.Event()
         self.feed = Feed()
         self.convergence_s: list[float] = []
-        self._parser = BatchParser()
+        self.stages = Histograms()   # where moves' time went, stage by stage (/metrics)
+        self.moves: deque[Converged] = deque(maxlen=MOVES_KEPT)   # GET /api/v1/moves
         self._queue: list[tuple[Plan, asyncio.Future[Applied]]] = []
         self._queued = asyncio.Event()
         self._tick = asyncio.Event()   # the core's next deadline may have moved
@@ -233,12 +238,15 @@ class Controller:
 
     # -- events into the core ---------------------------------------------------------
 
-    async def _on_packets(self, switch: str, pkts: list[PacketIn]) -> None:
-        """Every packet-in a switch had waiting: one parse, the core, the plans queued
+    def _on_packets(self, switch: str, batch: PuntBatch) -> None:
+        """Every packet-in a switch had waiting, as columns: the core, the plans queued
         (not awaited: the next batch is read while they are written)."""
-        now = self.clock()
-        seen = classify(parse_packet_ins(self._parser, pkts), [p.payload for p in pkts])
-        self.submit(self.core.packet_ins(switch, seen, len(pkts), now))
+        plans = self.core.punted(switch, batch, self.clock())
+        decided = time.monotonic()
+        for plan in plans:
+            if plan.moves:
+                plan.received, plan.decided = batch.received, decided
+        self.submit(plans)
 
     def _primary_only(self, what: str) -> None:
         if not self.may_write():
@@ -262,6 +270,9 @@ class Controller:
         return await self._done(host, plans)
 
     async def _done(self, host: Host, plans: Sequence[Plan]) -> Outcome:
+        decided = time.monotonic()
+        for plan in plans:
+            plan.decided = plan.decided or decided
         results = await asyncio.gather(*self.submit(plans))
         if self.journaled is not None:   # the switches first, then the shared state
             await self.journaled()
@@ -321,9 +332,10 @@ class Controller:
         convergence, told truthfully."""
         failed: dict[str, str] = {}
         written: dict[str, int] = {}
-        for step in coalesce(plans):
+        writes: list[Write] = []
+        for k, step in enumerate(coalesce(plans)):
             todo = [(s, d) for s, d in step.items() if s not in failed]
-            results = await asyncio.gather(*(self.sessions[s].apply(d) for s, d in todo),
+            results = await asyncio.gather(*(self._timed(k, s, d, writes) for s, d in todo),
                                            return_exceptions=True)
             for (s, _), result in zip(todo, results, strict=True):
                 if isinstance(result, BaseException):
@@ -340,20 +352,38 @@ class Controller:
         for plan in plans:
             mine = {s: failed[s] for s in plan.switches() if s in failed}
             applied = Applied(sum(written.get(s, 0) for s in plan.switches()), mine)
+            stages = None
+            if plan.moves:
+                now = time.monotonic()
+                stages = MoveStages(plan.received, plan.decided or now, plan.planning,
+                                    writes_of(plan.switches(), writes), now)
+                self.stages.move(stages)
             for ev in plan.moves:
                 took = done - plan.start
-                self.feed.publish([Converged(ev.host.vnet, ev.host.mac, ev.new, took,
-                                             applied.written, tuple(sorted(mine)), done)])
+                record = Converged(ev.host.vnet, ev.host.mac, ev.new, took, applied.written,
+                                   tuple(sorted(mine)), done, stages=stages)
+                self.moves.append(record)
+                self.feed.publish([record])
                 if mine:
                     log.error("%012x moved %s -> %s: NOT converged: %s did not take its "
                               "writes (%s)", ev.host.mac, ev.old, ev.new, ", ".join(sorted(mine)),
                               "; ".join(mine.values()))
                 else:
                     self.convergence_s.append(took)
-                    log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms",
-                             ev.host.mac, ev.old, ev.new, plan.writes(), took * 1e3)
+                    log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms (%s)",
+                             ev.host.mac, ev.old, ev.new, plan.writes(), took * 1e3,
+                             stages.summary() if stages else "")
             out.append(applied)
         return out
+
+    async def _timed(self, step: int, switch: str, change: Diff, writes: list[Write]) -> int:
+        """A switch's part of a step, its round trip kept (a Write that wrote nothing,
+        none)."""
+        began = time.monotonic()
+        n = await self.sessions[switch].apply(change)
+        if n:
+            writes.append(Write(step, switch, time.monotonic() - began, began))
+        return n
 
     async def _send(self, send: Send) -> None:
         try:

@@ -27,16 +27,19 @@ import grpc
 from ctrl.control.diff import Diff, diff, settle
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
+from ctrl.fastpath.stream import PacketInDecoder, PuntBatch
 from ctrl.p4rt.client import P4Client
-from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, UpdateType
+from ctrl.p4rt.entity import Entity, PacketOut, UpdateType
 from ctrl.p4rt.errors import P4RuntimeError
 from ctrl.p4rt.schema import P4Schema
+from ctrl.punt.classify import packet_in_spec
 
 log = logging.getLogger(__name__)
 
-# Every packet-in waiting when the handler runs comes in one list: the controller
-# parses them with one call of the C fast path.
-PacketHandler = Callable[[str, list[PacketIn]], Awaitable[None]]
+# Every packet-in waiting when the handler runs comes in one batch, decoded and parsed
+# by one call of the C fast path (ctrl.fastpath.stream), as columns. Called from the
+# stream's reader: it does not wait for anything (plans are queued, not written).
+PacketHandler = Callable[[str, PuntBatch], None]
 Wanted = Callable[[], Sequence[Entity]]
 # Told what a switch holds, read back, before the sync diffs it against the wanted state
 # (what switches hold says where hosts are after a restart).
@@ -110,6 +113,8 @@ class SwitchSession:
         self.reconnects = 0
         self.repairs = 0     # writes refused, then repaired by a resync
         self._malformed_before = 0   # malformed packet-ins of the connections before this
+        self._decoder = PacketInDecoder(packet_in_spec(schema))
+        self._bad_packet_ins = 0     # no PacketIn, or metadata the P4Info does not allow
         self.last_error = ""
         self.last_error_at: float | None = None
         self._connections = 0
@@ -133,7 +138,7 @@ class SwitchSession:
 
     def malformed_packet_ins(self) -> int:
         now = 0 if self.client is None else self.client.malformed_packet_ins
-        return self._malformed_before + now
+        return self._malformed_before + now + self._bad_packet_ins
 
     def _primary(self) -> bool:
         return self.client is not None and self.client.is_primary
@@ -202,18 +207,20 @@ class SwitchSession:
         self._resync.set()
 
     async def _serve(self, stop: asyncio.Event) -> None:
-        """Packet-ins to the handler, and resyncs when asked, until the stream breaks or
-        `stop` is set."""
+        """Packet-ins to the handler (a task of their own), and resyncs when asked, until
+        the stream breaks or `stop` is set."""
         assert self.client is not None
         client = self.client
         resyncs = asyncio.create_task(self._resync_loop(stop), name=f"{self.name}:sync")
+        client.on_packets = self._packets
+        for messages in ([client.packet_batch_nowait()] if client.has_packets() else []):
+            self._packets(messages, client.batch_at)   # came before this was listening
         try:
             while not stop.is_set() and client.is_open:
-                get = asyncio.ensure_future(client.packet_in())
                 stopping = asyncio.ensure_future(stop.wait())
                 closed = asyncio.ensure_future(client.closed.wait())
                 arbitration = asyncio.ensure_future(client.primary_changed.wait())
-                waits = (get, stopping, closed, arbitration)
+                waits = (stopping, closed, arbitration)
                 try:
                     done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 finally:
@@ -228,18 +235,24 @@ class SwitchSession:
                     else:
                         self._log.warning("%s: another controller is primary now", self.name)
                     self.request_resync()
-                if get in done:
-                    try:
-                        await self.on_packets(self.name,
-                                              [get.result(), *client.drain_packet_ins()])
-                    except MobilityError as exc:  # one bad frame or write stops nothing
-                        self._log.error("%s: handling a packet-in failed: %s", self.name, exc)
             if not client.is_open and client.close_reason:
                 self._failed("stream", MobilityError(client.close_reason))
         finally:
+            client.on_packets = None
             resyncs.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await resyncs
+
+    def _packets(self, messages: list[bytes], received: float) -> None:
+        """Every packet-in waiting, decoded and parsed in one call, to the handler."""
+        try:
+            batch = self._decoder.decode(messages)
+            batch.received = received
+            self._bad_packet_ins += batch.bad
+            self.on_packets(self.name, batch)
+        except MobilityError as exc:  # one bad frame or write stops nothing
+            self._log.error("%s: handling %d packet-ins failed: %s", self.name, len(messages),
+                            exc)
 
     async def _resync_loop(self, stop: asyncio.Event) -> None:
         attempt = 0
