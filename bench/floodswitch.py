@@ -54,25 +54,33 @@ class FloodSwitch:
                ) -> Iterator[bytes]:
         first = p4r.StreamMessageRequest.FromString(next(requests))
         device = first.arbitration.device_id
+        # The latest before the client hears back (it says "go" then): an older stream,
+        # cancelled but not yet seen so here, never takes the flood.
+        with self.lock:
+            self.latest += device == 1
+            mine = self.latest
         yield p4r.StreamMessageResponse(arbitration=p4r.MasterArbitrationUpdate(
             device_id=device, election_id=first.arbitration.election_id,
             status=rpc_status.Status(code=rpc_code.OK))).SerializeToString()
         threading.Thread(target=self._drain, args=(requests,), daemon=True).start()
-        with self.lock:
-            self.latest += device == 1
-            mine = self.latest
         while context.is_active() and not self.stopping.is_set():   # open, as a switch's
-            if device == 1 and mine == self.latest and self.go.wait(0.2):
-                self.go.clear()
+            if device != 1 or mine != self.latest:
+                self.stopping.wait(0.2)
+            elif self.go.wait(0.2):
+                with self.lock:   # a newer stream may have come while this one waited
+                    if mine != self.latest:
+                        continue
+                    self.go.clear()
                 yield from self.flood
                 self.sent.set()
-            elif device != 1 or mine != self.latest:
-                self.stopping.wait(0.2)
 
     @staticmethod
     def _drain(requests: Iterator[bytes]) -> None:
-        for _ in requests:   # packet-outs (LLDP) and arbitration again: taken, ignored
-            pass
+        try:
+            for _ in requests:   # packet-outs (LLDP) and arbitration again: taken, ignored
+                pass
+        except grpc.RpcError:    # the client closed its stream: nothing more to take
+            return
 
     def get_pipeline(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         return p4r.GetForwardingPipelineConfigResponse(config=p4r.ForwardingPipelineConfig(
