@@ -31,6 +31,7 @@ from ctrl.control.hosts import (
     Moved,
     Sighting,
 )
+from ctrl.control.hostwants import HostWants, Placed
 from ctrl.control.migrations import Migration, Migrations, Phase
 from ctrl.control.notices import (
     HostLearned,
@@ -40,7 +41,7 @@ from ctrl.control.notices import (
     Notice,
     TunnelsChanged,
 )
-from ctrl.control.planner import InFlight, PlacedVM, Planner
+from ctrl.control.planner import InFlight, Planner
 from ctrl.control.plans import Plan, Send, at_once, ordered
 from ctrl.control.readback import ReadBack, read_back
 from ctrl.control.topology import Link, PortRef, Topology
@@ -109,8 +110,11 @@ class ControlCore:
         for vm in topology.vms.values():
             self.tracker.declare(topology.vnets[vm.vnet].id, to_int(vm.mac), to_int(vm.ip),
                                  topology.hypervisors[vm.hypervisor].attach, now)
-        self.state = WantedState()
-        self.state.replace(self._everything())
+        self.hostwants = HostWants(self.planner, lambda: self.tunnels_up)
+        self.hostwants.reset(self._placed(h) for h in self.tracker.unsorted())
+        self.state = WantedState()   # what does not follow the hosts: each switch's base
+        self.state.replace(self._bases())
+        self.version = 0   # counts changes of the wanted state; each Plan carries its own
 
     def take_notices(self) -> list[Notice]:
         out, self.notices = self.notices, []
@@ -119,42 +123,42 @@ class ControlCore:
     # -- what the switches should hold -----------------------------------------------
 
     def wanted(self, switch: str) -> list[Entity]:
-        return self.state.entities(switch)
+        return self.state.entities(switch) + self.hostwants.on_switch(switch)
 
     @property
     def tunnels_up(self) -> frozenset[Pair] | None:
         """The GRE tunnels up (None: every tunnel, always)."""
         return None if self.tunnels is None else frozenset(self.tunnels.up)
 
-    def _host_wants(self, host: Host) -> tuple[Owner, dict[str, list[Entity]]]:
-        vm = PlacedVM(host.vnet, host.mac, host.ip, host.location)
+    def _placed(self, host: Host) -> Placed:
         m = self.migrations.delivering_both(host.key)
         flight = None if m is None else InFlight(m.dst, m.group)
+        return Placed(host.vnet, host.mac, host.ip, host.location, flight)
+
+    def _bases(self) -> list[tuple[Owner, dict[str, list[Entity]]]]:
         up = self.tunnels_up
-        return ("vm", host.key), {sw: self.planner.vm_entries(sw, vm, flight, up)
-                                  for sw in self.topo.switches}
+        return [(("base", sw), {sw: self.planner.base(sw, up)}) for sw in self.topo.switches]
 
-    def _port_wants(self, at: PortRef) -> tuple[Owner, dict[str, list[Entity]]]:
-        vnet = self.migrations.provisioned().get(at)
-        return ("port", at), ({} if vnet is None else
-                              {at.switch: [self.planner.ready_port(at, vnet)]})
+    def _stamped(self, plans: list[Plan]) -> list[Plan]:
+        """The plans of one event, each marked with the wanted state's version they lead
+        to (every change of one event is made before any switch can sync again)."""
+        out = [p for p in plans if p]
+        for p in out:
+            p.version = self.version
+        return out
 
-    def _everything(self) -> list[tuple[Owner, dict[str, list[Entity]]]]:
-        up = self.tunnels_up
-        wants: list[tuple[Owner, dict[str, list[Entity]]]] = [
-            (("base", sw), {sw: self.planner.base(sw, up)}) for sw in self.topo.switches]
-        wants += [self._host_wants(h) for h in self.tracker.hosts()]
-        wants += [self._port_wants(at) for at in self.migrations.provisioned()]
-        return wants
+    def _changed(self, changes: dict[str, Diff]) -> dict[str, Diff]:
+        self.version += 1
+        return changes
 
-    def _replan(self, hosts: Iterable[Host], ports: Iterable[PortRef] = ()
-                ) -> dict[str, Diff]:
-        wants = [self._host_wants(h) for h in hosts] + [self._port_wants(p) for p in ports]
-        return self.state.set_many(wants)
+    def _replan(self, hosts: Iterable[Host]) -> dict[str, Diff]:
+        return self._changed(self.hostwants.set_many((h.key, self._placed(h)) for h in hosts))
 
-    def _rebuild(self) -> dict[str, Diff]:
-        """Everything again (paths or tunnels changed): only what differs comes out."""
-        return self.state.replace(self._everything())
+    def _retunnel(self, before: frozenset[Pair] | None) -> dict[str, Diff]:
+        """Tunnels came up or went: the gateways' own entries, and theirs for the hosts
+        of the sites at the tunnels' far ends."""
+        return self._changed(merge(self.state.replace(self._bases()),
+                                   self.hostwants.tunnels_changed(before, self.tunnels_up)))
 
     # -- queries -----------------------------------------------------------------------
 
@@ -167,7 +171,7 @@ class ControlCore:
             mac = to_int(vm)
         except ValueError:
             raise HostError(f"no VM {vm!r}") from None
-        found = [h for h in self.tracker.hosts() if h.mac == mac]
+        found = sorted(self.tracker.with_mac(mac), key=lambda h: h.key)
         if not found:
             raise HostError(f"no VM {vm!r}")
         return found[0]
@@ -186,9 +190,8 @@ class ControlCore:
 
     def next_deadline(self) -> float | None:
         """When `tick` has something to do next (held moves, migration time-outs)."""
-        times = [h.held[1] for h in self.tracker.hosts() if h.held is not None]
-        times += [t for t in (self.migrations.next_deadline(), self.verify.next_deadline())
-                  if t is not None]
+        times = [t for t in (self.tracker.held_until(), self.migrations.next_deadline(),
+                             self.verify.next_deadline()) if t is not None]
         return min(times, default=None)
 
     # -- events -----------------------------------------------------------------------
@@ -205,7 +208,7 @@ class ControlCore:
             plans += self._host_seen(switch, host, now)
         for frame in seen.unbridged:
             plans += self._unbridged(switch, frame, now)
-        return [p for p in plans if p]
+        return self._stamped(plans)
 
     def announce(self, vm: str, hypervisor: str, now: float) -> tuple[Migration, list[Plan]]:
         """An announced migration: the new port ready and the VM's frames delivered at both
@@ -221,15 +224,12 @@ class ControlCore:
         if current is not None and current.dst == hyp.attach:
             return current, []   # announced already (an operator, then the hypervisor)
         m, replaced = self.migrations.announce(host.key, host.location, hyp.attach, now)
-        ports = [m.dst] + ([replaced.dst] if replaced is not None else [])
         self._count_finished([replaced] if replaced else [])
         self.notices.append(MigrationChanged(m))
-        changes = self._replan([host], ports)
-        if self._tunnels_for(host.location, m.dst, now):
-            changes = merge(changes, self._rebuild())
+        changes = merge(self._replan([host]), self._tunnels_for(host.location, m.dst, now))
         log.info("migration of %012x to %s announced: delivered at %s and %s until its "
                  "RARP", host.mac, m.dst, host.location, m.dst)
-        return m, [Plan(at_once(changes), start=now, why=f"announce {vm}")]
+        return m, self._stamped([Plan(at_once(changes), start=now, why=f"announce {vm}")])
 
     def switch_over(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The VM has stopped at its source for the last copy: its frames go to the new
@@ -240,7 +240,7 @@ class ControlCore:
         event = self.tracker.declare(host.vnet, host.mac, host.ip, m.dst, now)
         log.info("migration of %012x: switched over to %s while it is paused", host.mac,
                  m.dst)
-        return host, self._events([event], now, cause="switch-over")
+        return host, self._stamped(self._events([event], now, cause="switch-over"))
 
     def cancel(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The migration will not happen: the VM at its one location (where it was)."""
@@ -251,10 +251,10 @@ class ControlCore:
             event = self.tracker.declare(host.vnet, host.mac, host.ip, m.src, now)
             log.info("migration of %012x cancelled after its switch-over: back at %s",
                      host.mac, m.src)
-            return host, self._events([event], now, cause="cancel")
+            return host, self._stamped(self._events([event], now, cause="cancel"))
         log.info("migration of %012x to %s cancelled", host.mac, m.dst)
-        return host, [Plan(at_once(self._replan([host], [m.dst])), start=now,
-                           why=f"cancel {vm}")]
+        return host, self._stamped([Plan(at_once(self._replan([host])), start=now,
+                                         why=f"cancel {vm}")])
 
     def read_back(self, switch: str, held: Sequence[Entity]) -> ReadBack:
         return read_back(switch, held, self.edges)
@@ -286,9 +286,13 @@ class ControlCore:
             if ip is not None and key not in self.confirmed:
                 probes += [Send(p.switch, p.port, arp_probe(ip, PROBE_SOURCE_MAC))
                            for p in sorted(places)]
+        unconfirmed: dict[int, list[Host]] = {}
+        if found.spare:
+            for h in self.tracker.hosts():
+                if h.ip is not None and h.key not in self.confirmed:
+                    unconfirmed.setdefault(h.vnet, []).append(h)
         for port, vnet in sorted(found.spare.items()):
-            asked = [h for h in self.tracker.hosts() if h.vnet == vnet and h.ip is not None
-                     and h.key not in self.confirmed][:PROBES_PER_PORT]
+            asked = unconfirmed.get(vnet, [])[:PROBES_PER_PORT]
             probes += [Send(port.switch, port.port, arp_probe(h.ip, PROBE_SOURCE_MAC))
                        for h in asked if h.ip is not None]
         if probes:
@@ -296,7 +300,7 @@ class ControlCore:
                      "%d readied ports (%d ARP probes)", len(placed), len(found.doubt),
                      len(found.spare), len(probes))
             plans.append(Plan(sends=probes, start=now, why="probes"))
-        return plans
+        return self._stamped(plans)
 
     def take_over(self, hosts: Mapping[tuple[int, int], tuple[PortRef, int | None]],
                   flights: Iterable[Migration], now: float) -> None:
@@ -308,7 +312,9 @@ class ControlCore:
             if at in self.edges:
                 self.tracker.declare(key[0], key[1], ip, at, now)
                 self.confirmed.add(key)
-        self.state.replace(self._everything())
+        self.hostwants.reset(self._placed(h) for h in self.tracker.unsorted())
+        self.state.replace(self._bases())
+        self.version += 1
 
     def tunnel_counters(self, gateway: str, packets: Mapping[int, int], now: float) -> None:
         """The packet counters of a gateway's tunnel_encap entries, by tunnel id."""
@@ -330,7 +336,7 @@ class ControlCore:
                 log.warning("migration of %012x to %s: %s; delivered at %s only", m.mac,
                             m.dst, m.note, m.src)
                 host = self.tracker.get(m.vnet, m.mac)
-                plans.append(Plan(at_once(self._replan([host], [m.dst])), start=now,
+                plans.append(Plan(at_once(self._replan([host])), start=now,
                                   why="migration expired"))
         plans += self._links(now)
         search = self.verify.due(now, self.edges)
@@ -341,13 +347,15 @@ class ControlCore:
         if self.tunnels is not None:
             idle = self.tunnels.idle_since(now)
             if idle:
+                before = self.tunnels_up
                 self.tunnels.release(idle)
                 self.metrics.tunnels_released += len(idle)
                 self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
                 log.info("GRE tunnels idle for %.0f s released: %s", self.tunnels.idle,
                          ", ".join(f"{a}->{b}" for a, b in idle))
-                plans.append(Plan(at_once(self._rebuild()), start=now, why="tunnels idle"))
-        return [p for p in plans if p]
+                plans.append(Plan(at_once(self._retunnel(before)), start=now,
+                                  why="tunnels idle"))
+        return self._stamped(plans)
 
     # -- the parts --------------------------------------------------------------------
 
@@ -386,20 +394,22 @@ class ControlCore:
                  if x.a.switch in self.connected and x.b.switch in self.connected}
         down = {x for x in self.planner.links_down if x not in heard} | {
             x for x in heard if now - self.link_seen[x] > timeout}
-        if not self.planner.set_links_down(down):
+        old_hops = self.planner.set_links_down(down)
+        if old_hops is None:
             return []
         self.metrics.link_changes += 1
         self.notices.append(LinksChanged(frozenset(down), now))
         log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in sorted(
             down, key=lambda x: (x.a, x.b))) or "none")
-        return [Plan(at_once(self._rebuild()), start=now, why="links changed")]
+        changes = self._changed(self.hostwants.paths_changed(old_hops))
+        return [Plan(at_once(changes), start=now, why="links changed")]
 
     def _host_seen(self, switch: str, seen: HostSeen, now: float) -> list[Plan]:
         at = PortRef(switch, seen.port)
         vnet = seen.vnet
         if vnet == 0:
             # A port with no virtual network yet: a known MAC arriving there says which.
-            known = [h for h in self.tracker.hosts() if h.mac == seen.mac]
+            known = self.tracker.with_mac(seen.mac)
             if len(known) != 1:
                 log.debug("%s: frame from %s in no virtual network: ignored", switch, at)
                 return []
@@ -414,6 +424,9 @@ class ControlCore:
             ended = self.migrations.seen(host.key, at, now)
             self._count_finished([ended] if ended else [])
         plans = self._events(events, now)
+        if host is not None and self.hostwants.placed(host.key) != self._placed(host):
+            # Nothing moved, but something its entries follow did (a new address).
+            plans.append(Plan(at_once(self._replan([host])), start=now, why="address"))
         if seen.arp is not None:
             plans += self._proxy_arp(switch, at, vnet, seen.arp, now)
         return plans
@@ -426,10 +439,10 @@ class ControlCore:
         if target is not None:
             mac = target.mac
         else:
-            gw = self.topo.gateway_mac(vnet)
+            gw = self.planner.gateway_mac(vnet)
             if gw is None:
                 return []
-            mac = to_int(gw)
+            mac = gw
         plan = Plan(start=now, why="proxy ARP")
         pair = target and self.planner.tunnel_between(switch, target.location.switch)
         if pair:
@@ -439,12 +452,13 @@ class ControlCore:
         return [plan]
 
     def _bring_up(self, pair: Pair, now: float) -> list[dict[str, Diff]]:
+        before = self.tunnels_up
         if self.tunnels is None or not self.tunnels.bring_up(pair, now):
             return []
         self.metrics.tunnels_brought_up += 1
         self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
         log.info("GRE tunnel %s <-> %s up", *pair)
-        return at_once(self._rebuild())
+        return at_once(self._retunnel(before))
 
     def _unbridged(self, switch: str, u: NeedsTunnel, now: float) -> list[Plan]:
         """A gateway punted a frame whose tunnel is down: bring it up, then send the frame
@@ -467,21 +481,23 @@ class ControlCore:
             plan.sends.append(Send(switch, here.port, frame))
         return [plan]
 
-    def _tunnels_for(self, old: PortRef, new: PortRef, now: float) -> bool:
+    def _tunnels_for(self, old: PortRef, new: PortRef, now: float) -> dict[str, Diff]:
         """A move to another site: the tunnel between the two sites' gateways (the VM's
         peers at its old site reach it through it) and a twin to the new gateway of
         every tunnel to the old one (its peers elsewhere, re-homed), up with the move,
-        or before the VM arrives when it is announced. True when any came up."""
+        or before the VM arrives when it is announced. What that changes."""
         pair = self.planner.tunnel_between(old.switch, new.switch)
         if pair is None or self.tunnels is None:
-            return False
+            return {}
+        before = self.tunnels_up
         changed = self.tunnels.bring_up(pair, now)
         changed |= self.tunnels.rehome(*pair, now)
-        if changed:
-            self.metrics.tunnels_brought_up += 1
-            self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
-            log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
-        return changed
+        if not changed:
+            return {}
+        self.metrics.tunnels_brought_up += 1
+        self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
+        log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
+        return self._retunnel(before)
 
     def _events(self, events: Sequence[Event], now: float, cause: str = "sighting"
                 ) -> list[Plan]:
@@ -493,8 +509,10 @@ class ControlCore:
                 self.metrics.learned += 1
                 at = ev.host.location
                 self.notices.append(HostLearned(ev.host.vnet, ev.host.mac, ev.host.ip, at, now))
-                plans.append(Plan(ordered(self._replan([ev.host]),
-                                          self.planner.move_levels(at, None)),
+                own, others = self.hostwants.set_apart(ev.host.key, self._placed(ev.host))
+                self._changed(own)
+                plans.append(Plan(ordered(own, self.planner.move_levels(at, None), None,
+                                          others),
                                   start=now, why="learned"))
             elif isinstance(ev, Held):
                 # Damped, not banned: the move is accepted when the hold ends (tick).
@@ -510,16 +528,13 @@ class ControlCore:
     def _moved(self, ev: Moved, now: float, cause: str) -> Plan:
         host, old, new = ev.host, ev.old, ev.new
         m = self.migrations.get(host.key)
-        ports: list[PortRef] = []
-        if m is not None:
-            ports.append(m.dst)   # its readied port: wanted only while announced
-            if cause == "sighting":
-                ended = self.migrations.seen(host.key, new, now)
-                self._count_finished([ended] if ended else [])
-        changes = self._replan([host], ports)
-        if self._tunnels_for(old, new, now):
-            changes = merge(changes, self._rebuild())
+        if m is not None and cause == "sighting":   # its readied port goes with it
+            ended = self.migrations.seen(host.key, new, now)
+            self._count_finished([ended] if ended else [])
+        own, others = self.hostwants.set_apart(host.key, self._placed(host))
+        self._changed(own)
+        changes = merge(own, self._tunnels_for(old, new, now))
         self.metrics.moves += 1
         self.notices.append(HostMoved(host.vnet, host.mac, old, new, now, cause))
-        steps = ordered(changes, self.planner.move_levels(new, old))
+        steps = ordered(changes, self.planner.move_levels(new, old), old.switch, others)
         return Plan(steps, moves=[ev], start=now, why=cause)

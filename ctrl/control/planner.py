@@ -51,6 +51,11 @@ DEFAULT_UNDERLAY_MACS = ("02:00:00:00:ff:01", "02:00:00:00:ff:02")
 NextHops = Callable[[str], Mapping[str, str]]
 TunnelsUp = Collection[tuple[str, str]] | None  # (from gateway, to gateway); None: all
 
+# What a switch does with a VM's frames (Planner.forwarding), compactly:
+# (FORWARD, port), (TO_TUNNEL, tunnel id), (TO_CPU,), (FLOOD, group, ports).
+FORWARD, TO_TUNNEL, TO_CPU, FLOOD = 0, 1, 2, 3
+Fwd = tuple[int, ...] | tuple[int, int, tuple[int, ...]]
+
 
 class PlanError(MobilityError, ValueError):
     """The wanted state cannot be built: no path, no gateway for a site."""
@@ -97,6 +102,8 @@ class Planner:
             gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
             if gws:
                 self._gateways[site] = sorted(gws)[0]
+        self._gateway_macs = {v.id: to_int(v.gateway_mac) for v in topology.vnets.values()
+                              if v.gateway_mac}
         self._tunnel_ids = {
             (a, b): i + 1
             for i, (a, b) in enumerate(
@@ -117,13 +124,13 @@ class Planner:
     def links_down(self) -> frozenset[Link]:
         return self.paths.down
 
-    def set_links_down(self, down: Iterable[Link]) -> bool:
-        """Paths avoid these links from now on; True when that changed anything."""
+    def set_links_down(self, down: Iterable[Link]) -> dict[str, dict[str, str]] | None:
+        """Paths avoid these links from now on. None when that changes nothing, else the
+        next hops, as they were, toward each destination whose tree changed."""
         new = frozenset(down)
         if new == self.paths.down:
-            return False
-        self.paths.set_down(new)
-        return True
+            return None
+        return self.paths.set_down(new)
 
     def fabric_ports(self, switch: str) -> list[int]:
         return sorted(p for (a, _), p in self._ports.items() if a == switch)
@@ -137,11 +144,12 @@ class Planner:
     def tunnel_id(self, src_gateway: str, dst_gateway: str) -> int:
         return self._tunnel_ids[src_gateway, dst_gateway]
 
-    def path(self, src: str, dst: str) -> list[str] | None:
+    def path(self, src: str, dst: str, next_hops: NextHops | None = None
+             ) -> list[str] | None:
         """The switches from src to dst, both included, or None when there is no path."""
         if src == dst:
             return [src]
-        hops = self.next_hops(dst)
+        hops = (next_hops or self.next_hops)(dst)
         out, cur = [src], src
         while cur != dst:
             nxt = hops.get(cur)
@@ -165,7 +173,8 @@ class Planner:
         return None if a == b else (self.gateway(a), self.gateway(b))
 
     def base(self, switch: str, up: TunnelsUp = None) -> list[Entity]:
-        """What a switch holds whatever the VMs do: ports, punts, termination, gateways."""
+        """What a switch holds whatever the VMs do: ports, punts, termination, tunnels.
+        (my_station, where a virtual network is routed, follows its hosts.)"""
         sw = self.topo.switches[switch]
         out: list[Entity] = [
             TableEntry("punt", {"ether_type": et, "ip_proto": proto, "l4_dst_port": port},
@@ -200,43 +209,72 @@ class Planner:
                                           "tunnel_encap.encap_gre",
                                           {"src_addr": sw.underlay.ip,
                                            "dst_addr": far.underlay.ip}))
-        for vnet in self.topo.vnets.values():
-            if vnet.gateway_mac:
-                out.append(TableEntry("my_station", {"vnet_id": vnet.id,
-                                                     "eth_dst": vnet.gateway_mac},
-                                      "my_station.set_routable"))
         return out
 
-    def _hop(self, switch: str, dest: str) -> int | None:
-        nxt = self.next_hops(dest).get(switch)
+    def gateway_mac(self, vnet: int) -> int | None:
+        """The distributed gateway's MAC of a virtual network (None: it is not routed)."""
+        return self._gateway_macs.get(vnet)
+
+    def my_station(self, vnet: int) -> TableEntry | None:
+        """Where a host of `vnet` sends, its frames to the gateway MAC are routed."""
+        gw = self._gateway_macs.get(vnet)
+        return None if gw is None else TableEntry.of_ints(
+            "my_station", {"vnet_id": vnet, "eth_dst": gw}, "my_station.set_routable", {})
+
+    def _hop(self, switch: str, dest: str, hops: NextHops | None = None) -> int | None:
+        nxt = (hops or self.next_hops)(dest).get(switch)
         return None if nxt is None else self._ports[switch, nxt]
+
+    def forwarding(self, switches: Iterable[str], at: PortRef, flight: InFlight | None = None,
+                   up: TunnelsUp = None, hops: NextHops | None = None
+                   ) -> dict[str, Fwd]:
+        """What each of `switches` does with a frame for a host at `at` (in flight to
+        `flight.to`): a compact value, compared before any entity is made (a move of one
+        VM among 100,000 costs what its own switches cost). Switches cut off from it by
+        links down are left out (its frames miss there and are dropped, as they would be
+        anyway). Frames of a host in flight follow the tree toward the old location as
+        usual; the switches on the tree's path between the new and the old location
+        send them both ways along it (`both_ways`)."""
+        hops = hops or self.next_hops
+        there = self.topo.switches[at.switch].site
+        tree = hops(at.switch)
+        both: dict[str, Fwd] = {}
+        path = (self.path(flight.to.switch, at.switch, hops)
+                if flight is not None and flight.to != at
+                and self.topo.switches[flight.to.switch].site == there else None)
+        if flight is not None and path:
+            for i, sw in enumerate(path):
+                ports = {at.port if sw == at.switch else self._ports[sw, path[i + 1]],
+                         flight.to.port if sw == flight.to.switch
+                         else self._ports[sw, path[i - 1]]}
+                both[sw] = (FLOOD, flight.group, tuple(sorted(ports)))
+        out: dict[str, Fwd] = {}
+        for sw in switches:
+            if sw in both:
+                out[sw] = both[sw]
+            elif sw == at.switch:
+                out[sw] = (FORWARD, at.port)
+            elif (here := self.topo.switches[sw].site) == there:
+                nxt = tree.get(sw)
+                if nxt is not None:
+                    out[sw] = (FORWARD, self._ports[sw, nxt])
+            else:
+                gw_here, gw_there = self.gateway(here), self.gateway(there)
+                if sw == gw_here:
+                    out[sw] = ((TO_TUNNEL, self.tunnel_id(gw_here, gw_there))
+                               if self.tunnel_is_up(up, gw_here, gw_there) else (TO_CPU,))
+                else:
+                    port = self._hop(sw, gw_here, hops)
+                    if port is not None:
+                        out[sw] = (FORWARD, port)
+        return out
 
     def toward(self, switch: str, vm: PlacedVM, up: TunnelsUp = None) -> TableEntry | None:
         """The bridging entry of `switch` for one VM: local port, next hop, or tunnel;
         None when links down have cut the switch off from it (its frames then miss
         and are dropped, as they would be anyway)."""
-        key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
-        if switch == vm.at.switch:
-            return TableEntry("bridging", key, "bridging.forward", {"port": vm.at.port})
-        here = self.topo.switches[switch].site
-        there = self.topo.switches[vm.at.switch].site
-        if here == there:
-            port = self._hop(switch, vm.at.switch)
-            return None if port is None else TableEntry("bridging", key, "bridging.forward",
-                                                        {"port": port})
-        gw_here, gw_there = self.gateway(here), self.gateway(there)
-        if switch == gw_here:
-            if not self.tunnel_is_up(up, gw_here, gw_there):
-                return TableEntry("bridging", key, "bridging.to_cpu")  # the controller asks
-            return TableEntry("bridging", key, "bridging.to_tunnel",
-                              {"tunnel_id": self.tunnel_id(gw_here, gw_there)})
-        port = self._hop(switch, gw_here)
-        return None if port is None else TableEntry("bridging", key, "bridging.forward",
-                                                    {"port": port})
-
-    def _toward(self, switch: str, vm: PlacedVM, up: TunnelsUp) -> list[Entity]:
-        entry = self.toward(switch, vm, up)
-        return [] if entry is None else [entry]
+        fwd = self.forwarding([switch], vm.at, None, up).get(switch)
+        return None if fwd is None else bridging_entry(vm.vnet, vm.mac, fwd)
 
     def both_ways(self, switch: str, vm: PlacedVM, flight: InFlight, up: TunnelsUp = None
                   ) -> list[Entity]:
@@ -244,27 +282,22 @@ class Planner:
         toward the old location as usual; the switches on the tree's path between the
         new and the old location send them both ways along it. Egress never floods a
         frame back out of its ingress port, so a copy travelling along the path keeps
-        its direction, and every frame reaches each location once."""
-        old, new = vm.at, flight.to
-        here, there = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
-        path = self.path(new.switch, old.switch) if here == there else None
-        if path is None or switch not in path or old == new:
-            return self._toward(switch, vm, up)  # no replica can go into a GRE tunnel
-        i = path.index(switch)
-        ports = {old.port if switch == old.switch else self._ports[switch, path[i + 1]],
-                 new.port if switch == new.switch else self._ports[switch, path[i - 1]]}
-        key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
-        return [TableEntry("bridging", key, "bridging.flood", {"group": flight.group}),
-                MulticastGroupEntry.of_ports(flight.group, sorted(ports))]
+        its direction, and every frame reaches each location once. (No replica can go
+        into a GRE tunnel: across sites, the old location only.)"""
+        fwd = self.forwarding([switch], vm.at, flight, up).get(switch)
+        return [] if fwd is None else bridging_entities(vm.vnet, vm.mac, fwd)
+
+    def _toward(self, switch: str, vm: PlacedVM, up: TunnelsUp) -> list[Entity]:
+        entry = self.toward(switch, vm, up)
+        return [] if entry is None else [entry]
 
     def vm_entries(self, switch: str, vm: PlacedVM, flight: InFlight | None = None,
                    up: TunnelsUp = None) -> list[Entity]:
-        out: list[Entity] = (self.both_ways(switch, vm, flight, up) if flight
-                             else self._toward(switch, vm, up))
+        out = self.both_ways(switch, vm, flight, up) if flight else self._toward(switch, vm, up)
         if switch == vm.at.switch:
             out.append(TableEntry("ingress_port", {"ingress_port": vm.at.port},
                                   "ingress_port.set_access", {"vnet_id": vm.vnet}))
-        gw = self.topo.gateway_mac(vm.vnet)
+        gw = self.gateway_mac(vm.vnet)
         if gw is not None and vm.ip is not None:
             out.append(TableEntry("routing_v4", {"vnet_id": vm.vnet, "ipv4_dst": vm.ip},
                                   "routing_v4.route", {"src_mac": gw, "dst_mac": vm.mac}))
@@ -285,8 +318,9 @@ class Planner:
         vms = list(vms)
         flights = in_flight or {}
         out: dict[str, list[Entity]] = {}
+        stations = [e for v in sorted(self._gateway_macs) if (e := self.my_station(v))]
         for switch in self.topo.switches:
-            entities = self.base(switch, up)
+            entities = self.base(switch, up) + list(stations)
             for vm in vms:
                 entities += self.vm_entries(switch, vm, flights.get((vm.vnet, vm.mac)), up)
             for at, vnet in (provisioned or {}).items():
@@ -338,6 +372,29 @@ class Planner:
                 d += 1
                 out[s] = d
         return out
+
+
+def bridging_entities(vnet: int, mac: int, fwd: Fwd) -> list[Entity]:
+    """The entities of one forwarding decision: the bridging entry, and a flood's group."""
+    entry = bridging_entry(vnet, mac, fwd)
+    if fwd[0] != FLOOD:
+        return [entry]
+    ports = fwd[2]
+    assert isinstance(ports, tuple)
+    return [entry, MulticastGroupEntry.of_ports(fwd[1], ports)]
+
+
+def bridging_entry(vnet: int, mac: int, fwd: Fwd) -> TableEntry:
+    kind = fwd[0]
+    match = {"vnet_id": vnet, "eth_dst": mac}
+    if kind == FORWARD:
+        return TableEntry.of_ints("bridging", match, "bridging.forward", {"port": fwd[1]})
+    if kind == TO_TUNNEL:
+        return TableEntry.of_ints("bridging", match, "bridging.to_tunnel",
+                                  {"tunnel_id": fwd[1]})
+    if kind == FLOOD:
+        return TableEntry.of_ints("bridging", match, "bridging.flood", {"group": fwd[1]})
+    return TableEntry.of_ints("bridging", match, "bridging.to_cpu", {})
 
 
 def _dedup(entities: list[Entity]) -> list[Entity]:

@@ -28,7 +28,7 @@ from ctrl.control.hosts import Damping, Host
 from ctrl.control.migrations import Migration
 from ctrl.control.notices import Converged, Feed, SwitchChanged
 from ctrl.control.planner import PlacedVM, Planner
-from ctrl.control.plans import Plan, Send, coalesce
+from ctrl.control.plans import Plan, Send, coalesce_parts
 from ctrl.control.readback import ReadBack, merged
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.topology import Topology
@@ -90,7 +90,7 @@ class Controller:
                                 partial(self._wanted, name),
                                 election_id, on_change=self._on_change, on_read=self._on_read,
                                 credentials=credentials, may_write=may_write,
-                                on_denied=on_denied)
+                                on_denied=on_denied, version=self._version)
             for name, sw in topology.switches.items()
         }
         # Before the first syncs write anything, what every switch holds is read back
@@ -110,6 +110,9 @@ class Controller:
 
     def _wanted(self, switch: str) -> list[Entity]:
         return self.core.wanted(switch)
+
+    def _version(self) -> int:
+        return self.core.version
 
     # -- what the API and the CLI read ---------------------------------------------
 
@@ -305,10 +308,10 @@ class Controller:
         convergence, told truthfully."""
         failed: dict[str, str] = {}
         written: dict[str, int] = {}
-        for step in coalesce(plans):
-            todo = [(s, d) for s, d in step.items() if s not in failed]
-            results = await asyncio.gather(*(self.sessions[s].apply(d) for s, d in todo),
-                                           return_exceptions=True)
+        for step in coalesce_parts(plans):
+            todo = [(s, parts) for s, parts in step.items() if s not in failed]
+            results = await asyncio.gather(*(self.sessions[s].apply_parts(parts)
+                                             for s, parts in todo), return_exceptions=True)
             for (s, _), result in zip(todo, results, strict=True):
                 if isinstance(result, BaseException):
                     if not isinstance(result, MobilityError):

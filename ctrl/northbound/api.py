@@ -68,7 +68,7 @@ async def switches(request: web.Request) -> web.Response:
                     "reconnects": st.reconnects, "repairs": st.repairs,
                     "malformed_packet_ins": st.malformed_packet_ins,
                     "last_error": st.last_error or None, "last_error_at": st.last_error_at,
-                    "entries": len(s.installed)})
+                    "entries": s.entries})
     return web.json_response(out)
 
 
