@@ -130,30 +130,18 @@ class HostWants:
         return [(sw, e) for sw, fwd in self._forwarding(p, reach, up, hops).items()
                 for e in bridging_entities(p.vnet, p.mac, fwd)]
 
-    def _route(self, vnet: int, ip: int, claims: list[HostKey]) -> TableEntry | None:
-        gw = self.planner.gateway_mac(vnet)
-        if gw is None or not claims:
-            return None
-        return TableEntry.of_ints("routing_v4", {"vnet_id": vnet, "ipv4_dst": ip},
-                                  "routing_v4.route", {"src_mac": gw, "dst_mac": claims[0][1]})
-
     def _routes(self, vnet: int, ips: Iterable[int], switches: Iterable[str],
                 station: bool = False) -> list[tuple[str, Entity]]:
         """The host routes of `ips` (and with `station`, my_station) on `switches`."""
-        claims = self._ips.get(vnet, {})
-        entries: list[Entity] = [e for ip in ips
-                                 if (e := self._route(vnet, ip, claims.get(ip, [])))]
+        entries: list[Entity] = [self._route_entry(vnet, ip, mac) for ip in ips
+                                 if (mac := self._winner(vnet, ip)) is not None]
         if station and (st := self.planner.my_station(vnet)) is not None:
             entries.append(st)
         return [(sw, e) for sw in switches for e in entries]
 
     def _port(self, at: PortRef) -> list[tuple[str, Entity]]:
-        vnets = self._ports.get(at.switch, {}).get(at.port)
-        if not vnets:
-            return []
-        return [(at.switch, TableEntry.of_ints(
-            "ingress_port", {"ingress_port": at.port}, "ingress_port.set_access",
-            {"vnet_id": next(iter(vnets))}))]
+        vnet = self._port_vnet(at)
+        return [] if vnet is None else [(at.switch, _access(at, vnet))]
 
     def on_switch(self, switch: str) -> list[Entity]:
         """Every entity `switch` should hold for the hosts."""
@@ -202,42 +190,67 @@ class HostWants:
         old = self._placed.get(key)
         if old == new:
             return
-        vnet = key[0]
+        vnet, mac = key
         up = self.up()
         fp = self.footprints
-        olds = [p.switch for p in old.ports()] if old else []
-        news = [p.switch for p in new.ports()] if new else []
-        members = set(fp.members(vnet))
-        counts = {s: fp.count(vnet, s) for s in members}
-        for s in olds:
-            counts[s] -= 1
-        for s in news:
-            counts[s] = counts.get(s, 0) + 1
-        after = {s for s, n in counts.items() if n > 0}
-        regrown = after != members
+        delta: dict[str, int] = {}
+        for p in old.ports() if old else ():
+            delta[p.switch] = delta.get(p.switch, 0) - 1
+        for p in new.ports() if new else ():
+            delta[p.switch] = delta.get(p.switch, 0) + 1
+        regrown = any((fp.count(vnet, s) > 0) != (fp.count(vnet, s) + d > 0)
+                      for s, d in delta.items())
+        members = set(fp.members(vnet)) if regrown else set()
         others = {d: fp.reach(vnet, d) for d in self._at.get(vnet, {})} if regrown else {}
-        ips = ({old.ip} if old and old.ip is not None else set()) | (
-            {new.ip} if new and new.ip is not None else set())
-        theirs = set(self._ips.get(vnet, {})) - ips if regrown else set()
-        ports = set(old.ports() if old else ()) | set(new.ports() if new else ())
-        # before
-        if old is not None:
-            changes.before(self._own(old, fp.reach(vnet, old.at.switch), up))
-        changes.before(self._routes(vnet, ips, members))
-        others_changes.before(self._routes(vnet, theirs, members, station=regrown))
-        for p in ports:
-            changes.before(self._port(p))
+        ips = {p.ip for p in (old, new) if p is not None and p.ip is not None}
+        ports = {at for p in (old, new) if p is not None for at in p.ports()}
+        # before, compactly: only what differs becomes an entity
+        fwd_before = ({} if old is None
+                      else self._forwarding(old, fp.reach(vnet, old.at.switch), up))
+        routed_before = {ip: self._winner(vnet, ip) for ip in ips}
+        ports_before = {at: self._port_vnet(at) for at in ports}
         # the change
         self._unindex(old, fp)
         self._index(new, fp)
         # after
-        if new is not None:
-            changes.after(self._own(new, fp.reach(vnet, new.at.switch), up))
-        changes.after(self._routes(vnet, ips, fp.members(vnet)))
-        others_changes.after(self._routes(vnet, theirs, fp.members(vnet), station=regrown))
-        for p in ports:
-            changes.after(self._port(p))
-        for dest, was in others.items():   # the others' entries where the reach changed
+        fwd_after = ({} if new is None
+                     else self._forwarding(new, fp.reach(vnet, new.at.switch), up))
+        for sw in fwd_before.keys() | fwd_after.keys():
+            a, b = fwd_before.get(sw), fwd_after.get(sw)
+            if a != b:
+                if a is not None:
+                    changes.before((sw, e) for e in bridging_entities(vnet, mac, a))
+                if b is not None:
+                    changes.after((sw, e) for e in bridging_entities(vnet, mac, b))
+        routed = {ip: self._winner(vnet, ip) for ip in ips}
+        after = set(fp.members(vnet)) if regrown or routed != routed_before else set()
+        if not regrown:
+            members = after   # the same switches before and after
+        for ip in ips if regrown or routed != routed_before else ():
+            wa, wb = routed_before[ip], routed[ip]
+            for sw in members | after:
+                a = wa if sw in members else None
+                b = wb if sw in after else None
+                if a != b:
+                    if a is not None:
+                        changes.before([(sw, self._route_entry(vnet, ip, a))])
+                    if b is not None:
+                        changes.after([(sw, self._route_entry(vnet, ip, b))])
+        for at in ports:
+            a, b = ports_before[at], self._port_vnet(at)
+            if a != b:
+                if a is not None:
+                    changes.before([(at.switch, _access(at, a))])
+                if b is not None:
+                    changes.after([(at.switch, _access(at, b))])
+        if not regrown:
+            return
+        # the others' routes and my_station where the network gained or lost a switch,
+        # and their bridging where the reach toward them grew or shrank
+        theirs = set(self._ips.get(vnet, {})) - ips
+        others_changes.gone(self._routes(vnet, theirs, members - after, station=True))
+        others_changes.after(self._routes(vnet, theirs, after - members, station=True))
+        for dest, was in others.items():
             now = fp.reach(vnet, dest)
             for k in self._at.get(vnet, {}).get(dest, ()):
                 if k == key:
@@ -245,6 +258,23 @@ class HostWants:
                 other = self._placed[k]
                 others_changes.after(self._own(other, now - was, up))
                 others_changes.gone(self._own(other, was - now, up))
+
+    def _winner(self, vnet: int, ip: int) -> int | None:
+        """The MAC a host route to `ip` leads to (None: no route), as claimed now."""
+        claims = self._ips.get(vnet, {}).get(ip)
+        if not claims or self.planner.gateway_mac(vnet) is None:
+            return None
+        return claims[0][1]
+
+    def _route_entry(self, vnet: int, ip: int, mac: int) -> TableEntry:
+        gw = self.planner.gateway_mac(vnet)
+        assert gw is not None
+        return TableEntry.of_ints("routing_v4", {"vnet_id": vnet, "ipv4_dst": ip},
+                                  "routing_v4.route", {"src_mac": gw, "dst_mac": mac})
+
+    def _port_vnet(self, at: PortRef) -> int | None:
+        vnets = self._ports.get(at.switch, {}).get(at.port)
+        return next(iter(vnets)) if vnets else None
 
     def _index(self, p: Placed | None, fp: Footprints) -> None:
         if p is None:
@@ -345,3 +375,8 @@ class HostWants:
         self.footprints = Footprints(self.topo, self.planner.gateway, self.planner.next_hops)
         for p in hosts:
             self._index(p, self.footprints)
+
+
+def _access(at: PortRef, vnet: int) -> TableEntry:
+    return TableEntry.of_ints("ingress_port", {"ingress_port": at.port},
+                              "ingress_port.set_access", {"vnet_id": vnet})

@@ -102,6 +102,7 @@ class Planner:
             gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
             if gws:
                 self._gateways[site] = sorted(gws)[0]
+        self._levels: dict[str, list[list[str]]] = {}   # move_levels' levels, by new place
         self._gateway_macs = {v.id: to_int(v.gateway_mac) for v in topology.vnets.values()
                               if v.gateway_mac}
         self._tunnel_ids = {
@@ -130,6 +131,7 @@ class Planner:
         new = frozenset(down)
         if new == self.paths.down:
             return None
+        self._levels.clear()
         return self.paths.set_down(new)
 
     def fabric_ports(self, switch: str) -> list[int]:
@@ -336,8 +338,20 @@ class Planner:
         the next hop it will send to (no frame loops between a written switch and one
         not yet written); then the other sites' switches, each site's gateway first and
         its switches outward from it; the old location last."""
-        dist = self._distances(new.switch)
-        here = self.topo.switches[new.switch].site
+        last = old.switch if old is not None and old.switch != new.switch else None
+        levels = self._levels.get(new.switch)
+        if levels is None:
+            levels = self._levels[new.switch] = self._levels_from(new.switch)
+        if last is None:
+            return [list(level) for level in levels]
+        out = [[sw for sw in level if sw != last] for level in levels]
+        return [level for level in out if level] + [[last]]
+
+    def _levels_from(self, new: str) -> list[list[str]]:
+        """Every switch by its level around `new` (move_levels without an old place); kept
+        until the paths change."""
+        dist = self._distances(new)
+        here = self.topo.switches[new].site
         far = 1 + max(dist.values(), default=0)
         level: dict[str, int] = {}
         for sw in self.topo.switches:
@@ -347,13 +361,10 @@ class Planner:
             else:
                 gw = self._gateways.get(site)
                 level[sw] = far + (self._distances(gw).get(sw, far) if gw else far)
-        last = old.switch if old is not None and old.switch != new.switch else None
         out: dict[int, list[str]] = {}
         for sw in sorted(self.topo.switches):
-            if sw != last:
-                out.setdefault(level[sw], []).append(sw)
-        levels = [out[k] for k in sorted(out)]
-        return levels + ([[last]] if last is not None else [])
+            out.setdefault(level[sw], []).append(sw)
+        return [out[k] for k in sorted(out)]
 
     def _distances(self, dest: str) -> dict[str, int]:
         """Hops from every switch of dest's site that reaches it (dest itself: 0)."""

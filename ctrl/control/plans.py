@@ -104,13 +104,16 @@ def coalesce_parts(plans: Sequence[Plan]) -> list[dict[str, list[Part]]]:
     switch gets one Write per step of the round, however many moves the round holds,
     and each move keeps its own make-before-break order. (One Write per switch for the
     whole round cannot keep that order for all: two VMs moving opposite ways through an
-    aggregation switch and a core switch need them written in opposite orders.)"""
+    aggregation switch and a core switch need them written in opposite orders.) A plan
+    that shares entries with earlier ones is placed so that each of those entries is
+    written after the earlier plans wrote it: frames for a host follow that host's
+    entries only, so nothing else orders two plans."""
     steps: list[dict[str, list[Part]]] = []
     last: dict[tuple[str, object], int] = {}   # entry -> the last step that writes it
     for plan in plans:
-        keys = [(s, u.entity.key()) for step in plan.steps
+        keys = [((s, u.entity.key()), i) for i, step in enumerate(plan.steps)
                 for s, d in step.items() for u in d.updates()]
-        offset = max((last[k] + 1 for k in keys if k in last), default=0)
+        offset = max([0, *(last[k] + 1 - i for k, i in keys if k in last)])
         for i, step in enumerate(plan.steps):
             while len(steps) <= i + offset:
                 steps.append({})
@@ -118,9 +121,8 @@ def coalesce_parts(plans: Sequence[Plan]) -> list[dict[str, list[Part]]]:
             for s, d in step.items():
                 if d:
                     merged.setdefault(s, []).append((plan.version, d))
-        end = offset + len(plan.steps) - 1
-        for k in keys:
-            last[k] = end
+        for k, i in keys:
+            last[k] = offset + i
     return [step for step in steps if step]
 
 

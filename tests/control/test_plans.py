@@ -92,14 +92,22 @@ def test_a_storm_is_one_write_per_switch_per_step_and_every_vm_keeps_its_order(
         assert held[sw] == {e.key(): e for e in core.wanted(sw)}, sw
 
 
-def test_a_host_moving_twice_in_a_round_waits_for_its_first_move() -> None:
+def test_a_host_moving_twice_in_a_round_writes_each_entry_after_its_first_move() -> None:
     core = ControlCore(TOPO)
     h = HOSTS[0]
     first = _storm(core, [(0, _to(0, 0))], 1.0)
     second = _storm(core, [(0, _to(0, 1))], 20.0)
     other = _storm(core, [(5, _to(5, 0))], 21.0)
     steps = coalesce_parts(first + second + other)
-    assert len(steps) == len(first[0].steps) + len(second[0].steps)
+    written: dict[tuple[str, object], list[int]] = {}   # entry -> the plans writing it, in order
+    for step in steps:
+        for sw, parts in step.items():
+            for v, d in parts:
+                for u in d.updates():
+                    written.setdefault((sw, u.entity.key()), []).append(v)
+    assert all(vs == sorted(vs) for vs in written.values())
+    assert any(len(vs) == 2 for vs in written.values())   # shared: second after first
+    assert len(steps) <= len(first[0].steps) + len(second[0].steps)
     versions = [v for step in steps for parts in step.values() for v, _ in parts]
     assert {first[0].version, second[0].version, other[0].version} <= set(versions)
     # the other host's move shares nothing with them: it starts in the first step
