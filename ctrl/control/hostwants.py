@@ -227,22 +227,21 @@ class HostWants:
         if not regrown:
             members = after   # the same switches before and after
         for ip in ips if regrown or routed != routed_before else ():
-            wa, wb = routed_before[ip], routed[ip]
             for sw in members | after:
-                a = wa if sw in members else None
-                b = wb if sw in after else None
-                if a != b:
-                    if a is not None:
-                        changes.before([(sw, self._route_entry(vnet, ip, a))])
-                    if b is not None:
-                        changes.after([(sw, self._route_entry(vnet, ip, b))])
+                was = routed_before[ip] if sw in members else None
+                now = routed[ip] if sw in after else None
+                if was != now:
+                    if was is not None:
+                        changes.before([(sw, self._route_entry(vnet, ip, was))])
+                    if now is not None:
+                        changes.after([(sw, self._route_entry(vnet, ip, now))])
         for at in ports:
-            a, b = ports_before[at], self._port_vnet(at)
-            if a != b:
-                if a is not None:
-                    changes.before([(at.switch, _access(at, a))])
-                if b is not None:
-                    changes.after([(at.switch, _access(at, b))])
+            net_was, net_now = ports_before[at], self._port_vnet(at)
+            if net_was != net_now:
+                if net_was is not None:
+                    changes.before([(at.switch, _access(at, net_was))])
+                if net_now is not None:
+                    changes.after([(at.switch, _access(at, net_now))])
         if not regrown:
             return
         # the others' routes and my_station where the network gained or lost a switch,
