@@ -249,14 +249,14 @@ class HostWants:
         theirs = set(self._ips.get(vnet, {})) - ips
         others_changes.gone(self._routes(vnet, theirs, members - after, station=True))
         others_changes.after(self._routes(vnet, theirs, after - members, station=True))
-        for dest, was in others.items():
-            now = fp.reach(vnet, dest)
+        for dest, reached in others.items():
+            reaches = fp.reach(vnet, dest)
             for k in self._at.get(vnet, {}).get(dest, ()):
                 if k == key:
                     continue
                 other = self._placed[k]
-                others_changes.after(self._own(other, now - was, up))
-                others_changes.gone(self._own(other, was - now, up))
+                others_changes.after(self._own(other, reaches - reached, up))
+                others_changes.gone(self._own(other, reached - reaches, up))
 
     def _winner(self, vnet: int, ip: int) -> int | None:
         """The MAC a host route to `ip` leads to (None: no route), as claimed now."""
