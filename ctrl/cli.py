@@ -327,8 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from ctrl.lab.cli import add_parser as add_lab
     from ctrl.targets.ovs.cli import add_parser as add_ovs_target
+    from ctrl.targets.sink.cli import add_parser as add_sink_target
 
     add_ovs_target(sub)
+    add_sink_target(sub)
     add_lab(sub)
     return parser
 

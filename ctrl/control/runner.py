@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +41,8 @@ from ctrl.p4rt.values import to_int
 from ctrl.punt.classify import classify, parse_packet_ins
 
 log = logging.getLogger(__name__)
+
+MOVES_KEPT = 100_000   # convergence records kept for the API
 
 
 class NotPrimaryError(MobilityError):
@@ -102,6 +105,8 @@ class Controller:
         self.synced = asyncio.Event()
         self.feed = Feed()
         self.convergence_s: list[float] = []
+        # The latest moves' convergence, converged or not (GET /api/v1/moves).
+        self.converged: deque[Converged] = deque(maxlen=MOVES_KEPT)
         self._parser = BatchParser()
         self._queue: list[tuple[Plan, asyncio.Future[Applied]]] = []
         self._queued = asyncio.Event()
@@ -329,8 +334,10 @@ class Controller:
             applied = Applied(sum(written.get(s, 0) for s in plan.switches()), mine)
             for ev in plan.moves:
                 took = done - plan.start
-                self.feed.publish([Converged(ev.host.vnet, ev.host.mac, ev.new, took,
-                                             applied.written, tuple(sorted(mine)), done)])
+                record = Converged(ev.host.vnet, ev.host.mac, ev.new, took, applied.written,
+                                   tuple(sorted(mine)), done)
+                self.converged.append(record)
+                self.feed.publish([record])
                 if mine:
                     log.error("%012x moved %s -> %s: NOT converged: %s did not take its "
                               "writes (%s)", ev.host.mac, ev.old, ev.new, ", ".join(sorted(mine)),

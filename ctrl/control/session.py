@@ -84,6 +84,7 @@ class SessionStatus:
     repairs: int
     malformed_packet_ins: int   # dropped by the client: metadata the P4Info does not allow
     writes: int            # updates written since the session began
+    batches: int           # Write RPCs that carried them
     last_error: str
     last_error_at: float | None   # wall clock (time.time())
 
@@ -114,6 +115,7 @@ class SwitchSession:
         self.on_read = on_read
         self.credentials = credentials
         self.writes = 0
+        self.batches = 0
         self.client: P4Client | None = None
         self.entries = 0           # what the switch holds, as counted since its last sync
         self.synced_version = -1   # the wanted state's version the last sync wrote
@@ -141,7 +143,7 @@ class SwitchSession:
         return SessionStatus(self.connected, self.connected and self._primary(),
                              self.pipeline, self.in_sync and self.connected, self.reconnects,
                              self.repairs, self.malformed_packet_ins(), self.writes,
-                             self.last_error, self.last_error_at)
+                             self.batches, self.last_error, self.last_error_at)
 
     def malformed_packet_ins(self) -> int:
         now = 0 if self.client is None else self.client.malformed_packet_ins
@@ -359,6 +361,7 @@ class SwitchSession:
             return
         await client.write(updates)
         self.writes += len(updates)
+        self.batches += 1
         self.entries += len(change.inserts) - len(change.deletes)
 
     async def packet_out(self, port: int, frame: bytes) -> None:

@@ -68,8 +68,19 @@ async def switches(request: web.Request) -> web.Response:
                     "reconnects": st.reconnects, "repairs": st.repairs,
                     "malformed_packet_ins": st.malformed_packet_ins,
                     "last_error": st.last_error or None, "last_error_at": st.last_error_at,
-                    "entries": s.entries})
+                    "entries": s.entries, "writes": st.writes, "batches": st.batches})
     return web.json_response(out)
+
+
+async def moves(request: web.Request) -> web.Response:
+    """The latest moves' convergence (the controller's monotonic clock), from `since`."""
+    try:
+        since = float(request.query.get("since", "-inf"))
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "since: a time (the controller's monotonic "
+                     "clock, as the records' `time`)") from None
+    return web.json_response([m.as_json() for m in request.app[CONTROLLER].converged
+                              if m.time >= since])
 
 
 def _migration(m: Migration) -> dict[str, object]:
@@ -268,6 +279,7 @@ def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
     app.router.add_get("/api/v1/path", path)
     app.router.add_get("/api/v1/tunnels", tunnels)
     app.router.add_get("/api/v1/migrations", migrations)
+    app.router.add_get("/api/v1/moves", moves)
     app.router.add_post("/api/v1/migrate", migrate)
     app.router.add_post("/api/v1/migrate/{vm}/switch", switch_over)
     app.router.add_delete("/api/v1/migrate/{vm}", cancel_migration)
@@ -308,6 +320,9 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/tunnels": {"get": _get("GRE tunnels", {"type": "array"})},
         "/api/v1/migrations": {"get": _get("announced migrations: under way and finished",
                                            {"type": "object"})},
+        "/api/v1/moves": {"get": _get("the latest moves' convergence (query since=T: from "
+                                      "the controller's monotonic time T)",
+                                      {"type": "array"})},
         "/api/v1/migrate": {"post": {
             "summary": "announce a migration: pre-provision, then expect the VM's RARP; "
                        "with libvirt, have libvirt perform it too",
