@@ -377,10 +377,10 @@ class ControlCore:
         return self._links(now) if link in self.planner.links_down else []
 
     def switch_state(self, switch: str, connected: bool, now: float) -> None:
-        """A switch's session came up or went. A link with an end we cannot reach keeps
-        the state it had: its LLDP cannot come back, and its data plane still forwards
-        (a switch agent restarting is no link failure); back, its links get a fresh
-        interval to be heard in."""
+        """A switch's session came up (in sync) or went. A link with an end we cannot reach
+        keeps the state it had: its LLDP cannot come back, and its data plane still
+        forwards (a switch agent restarting is no link failure); back, its links get a
+        fresh interval to be heard in."""
         if connected and switch not in self.connected:
             for link in self.link_seen:
                 if switch in (link.a.switch, link.b.switch) and \

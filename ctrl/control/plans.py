@@ -13,11 +13,12 @@ touches (the same VM moving again) started only once that one is written
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
-from ctrl.control.diff import Diff, compose, compose_all, merge
+from ctrl.control.diff import Diff, compose, compose_all, merge, same
 from ctrl.control.hosts import Moved
+from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, UpdateType
 
 Step = dict[str, Diff]  # switch -> what changes there; the switches of a step in parallel
 Part = tuple[int, Diff]  # a change, and the version of the wanted state it leads to
@@ -94,26 +95,45 @@ def at_once(changes: dict[str, Diff]) -> list[Step]:
     return ordered(changes, [sorted(changes)])
 
 
-def coalesce_parts(plans: Sequence[Plan]) -> list[dict[str, list[Part]]]:
+def coalesce_parts(plans: Sequence[Plan], synced: Callable[[str], int] = lambda _: -1
+                   ) -> list[dict[str, list[Part]]]:
     """The steps of several plans, in order, as one round: per step, each switch's
     changes from every plan there, in event order, each with its plan's version (a
-    switch skips those its last sync wrote already). A plan that shares no entry with
+    switch skips those its last sync wrote already). A plan that shares nothing with
     the plans before it starts with them (a move of another VM writes other keys: its
-    frames are forwarded by its own entries only); one that shares an entry starts
-    after the last step of every such plan, whose end state it was made against. So a
-    switch gets one Write per step of the round, however many moves the round holds,
-    and each move keeps its own make-before-break order. (One Write per switch for the
-    whole round cannot keep that order for all: two VMs moving opposite ways through an
-    aggregation switch and a core switch need them written in opposite orders.) A plan
-    that shares entries with earlier ones is placed so that each of those entries is
-    written after the earlier plans wrote it: frames for a host follow that host's
-    entries only, so nothing else orders two plans."""
+    frames are forwarded by its own entries only); one that does starts after the last
+    step of every such plan, whose end state it was made against. So a switch gets one
+    Write per step of the round, however many moves the round holds, and each move
+    keeps its own make-before-break order. (One Write per switch for the whole round
+    cannot keep that order for all: two VMs moving opposite ways through an aggregation
+    switch and a core switch need them written in opposite orders.)
+
+    Shared: an entry of a switch; and a host's tree, for a plan that rewrites it (a
+    move, or new paths: MODIFYs of its bridging entries), with every earlier plan that
+    wrote any of that host's entries anywhere: its new entries point at next hops the
+    earlier ones left, even where it writes nothing (a VM's second move in a round; a
+    move after another host's arrival brought its entries to new switches). Entries a
+    plan only brings to switches or takes away (another host's arrival or departure)
+    do not hold up other such plans. `synced`: the version each switch's last sync wrote
+    (a sync during the round writes every plan's end state: the version is later than
+    all of them)."""
     steps: list[dict[str, list[Part]]] = []
-    last: dict[tuple[str, object], int] = {}   # entry -> the last step that writes it
-    for plan in plans:
-        keys = [((s, u.entity.key()), i) for i, step in enumerate(plan.steps)
-                for s, d in step.items() for u in d.updates()]
-        offset = max([0, *(last[k] + 1 - i for k, i in keys if k in last)])
+    last: dict[object, int] = {}   # entry, or host -> the last step of a plan writing it
+    for plan in _cancelled(plans, synced):
+        keys: set[object] = set()
+        hosts: set[object] = set()   # whose bridging (or flight's group) it writes
+        trees: set[object] = set()   # whose tree it rewrites
+        for step in plan.steps:
+            for s, d in step.items():
+                for u in d.updates():
+                    key = u.entity.key()
+                    keys.add((s, key))
+                    if _forwarding(u.entity):
+                        hosts.add(key)
+                        if u.type is UpdateType.MODIFY:
+                            trees.add(key)
+        trees |= {_bridging_key(m.host.vnet, m.host.mac) for m in plan.moves}
+        offset = max([0, *(last[k] + 1 for k in keys | trees if k in last)])
         for i, step in enumerate(plan.steps):
             while len(steps) <= i + offset:
                 steps.append({})
@@ -121,9 +141,53 @@ def coalesce_parts(plans: Sequence[Plan]) -> list[dict[str, list[Part]]]:
             for s, d in step.items():
                 if d:
                     merged.setdefault(s, []).append((plan.version, d))
-        for k, i in keys:
-            last[k] = offset + i
+        end = offset + len(plan.steps) - 1
+        for k in keys | hosts:
+            last[k] = max(end, last.get(k, end))
     return [step for step in steps if step]
+
+
+def _cancelled(plans: Sequence[Plan], synced: Callable[[str], int]) -> list[Plan]:
+    """The plans without each delete that a later plan of the round undoes by inserting
+    the very same entry (nothing else touching it in between), nor that insert: the
+    switch keeps the entry throughout (a port one VM leaves and another arrives at stays
+    an access port, instead of being one, none, and one again while a third VM that
+    moved onto it meanwhile sends from it). Not where the switch's last sync came after
+    the delete: it skips that, and must take the insert."""
+    deleted: dict[tuple[str, object], tuple[int, Entity]] = {}   # entry -> (plan, as it was)
+    drop: set[tuple[int, str, object]] = set()                  # (plan, switch, key)
+    for i, plan in enumerate(plans):
+        for step in plan.steps:
+            for sw, d in step.items():
+                for u in d.updates():
+                    k = (sw, u.entity.key())
+                    was = deleted.pop(k, None)
+                    if u.type is UpdateType.DELETE:
+                        deleted[k] = (i, u.entity)
+                    elif was is not None and u.type is UpdateType.INSERT \
+                            and same(was[1], u.entity) and synced(sw) < plans[was[0]].version:
+                        drop |= {(was[0], *k), (i, *k)}
+    if not drop:
+        return list(plans)
+    return [replace(plan, steps=[{sw: d for sw, d in (
+        (sw, _without(d, {k for j, s, k in drop if j == i and s == sw}))
+        for sw, d in step.items()) if d} for step in plan.steps])
+        if any(j == i for j, _, _ in drop) else plan for i, plan in enumerate(plans)]
+
+
+def _without(d: Diff, keys: set[object]) -> Diff:
+    if not keys:
+        return d
+    return Diff(*(tuple(u for u in part if u.entity.key() not in keys)
+                  for part in (d.inserts, d.modifies, d.deletes)))
+
+
+def _forwarding(e: Entity) -> bool:
+    return isinstance(e, MulticastGroupEntry) or e.table == "bridging"
+
+
+def _bridging_key(vnet: int, mac: int) -> object:
+    return TableEntry.of_ints("bridging", {"vnet_id": vnet, "eth_dst": mac}, "", {}).key()
 
 
 def coalesce(plans: Sequence[Plan]) -> list[Step]:

@@ -43,6 +43,18 @@ from ctrl.punt.classify import classify, parse_packet_ins
 log = logging.getLogger(__name__)
 
 MOVES_KEPT = 100_000   # convergence records kept for the API
+LLDP_FRAMES_PER_S = 2000.0   # LLDP frames sent a second at most (and as many come back)
+LLDP_SLICES = 10
+
+
+def lldp_interval_for(topology: Topology, wanted: float) -> float:
+    """The LLDP interval: `wanted`, or longer where the fabric has so many ports that
+    probing each that often would be more than LLDP_FRAMES_PER_S (a k=16 fat-tree has
+    4,096 fabric ports: every 2 s, a cut noticed within 6 s instead of 1.5). 0: no LLDP."""
+    if wanted <= 0:
+        return 0.0
+    ports = 2 * len(topology.links)
+    return max(wanted, ports / LLDP_FRAMES_PER_S)
 
 
 class NotPrimaryError(MobilityError):
@@ -84,8 +96,13 @@ class Controller:
         self.topo = topology
         self.clock = clock
         self.may_write = may_write or (lambda: True)   # False on a standby of a pair
+        interval = lldp_interval_for(topology, lldp_interval)
+        if interval > lldp_interval:
+            log.info("LLDP every %.1f s, not %.1f s: %d fabric ports at %d frames a second at "
+                     "most (a link cut is noticed within %.1f s)", interval, lldp_interval,
+                     2 * len(topology.links), LLDP_FRAMES_PER_S, 3 * interval)
         self.core = ControlCore(topology, Options(
-            damping=damping or Damping(), lldp_interval=lldp_interval,
+            damping=damping or Damping(), lldp_interval=interval,
             flight_timeout=flight_timeout, tunnels_on_demand=tunnels_on_demand,
             tunnel_idle=tunnel_idle), now=clock())
         self.sessions = {
@@ -118,6 +135,9 @@ class Controller:
 
     def _version(self) -> int:
         return self.core.version
+
+    def _synced_version(self, switch: str) -> int:
+        return self.sessions[switch].synced_version
 
     # -- what the API and the CLI read ---------------------------------------------
 
@@ -187,7 +207,9 @@ class Controller:
 
     def _on_change(self, switch: str) -> None:
         st = self.sessions[switch].status()
-        self.core.switch_state(switch, st.connected, self.clock())
+        # A switch's links are judged by their LLDP only while it is in sync: one that is
+        # syncing (a controller busy writing 320 of them) may not get to its LLDP in time.
+        self.core.switch_state(switch, st.connected and st.in_sync, self.clock())
         self.feed.publish([SwitchChanged(switch, st.connected, st.primary, st.in_sync,
                                          self.clock())])
         if all(s.in_sync for s in self.sessions.values()):
@@ -313,7 +335,7 @@ class Controller:
         convergence, told truthfully."""
         failed: dict[str, str] = {}
         written: dict[str, int] = {}
-        for step in coalesce_parts(plans):
+        for step in coalesce_parts(plans, self._synced_version):
             todo = [(s, parts) for s, parts in step.items() if s not in failed]
             results = await asyncio.gather(*(self.sessions[s].apply_parts(parts)
                                              for s, parts in todo), return_exceptions=True)
@@ -373,14 +395,22 @@ class Controller:
             self.submit(self.core.tick(self.clock()))
 
     async def _probe_links(self, stop: asyncio.Event) -> None:
-        """LLDP out of every fabric port each interval."""
+        """LLDP out of every fabric port each interval, in ten slices across it (4,096
+        frames at once, and their 4,096 answers, would hold up a storm's writes)."""
+        probes = self.core.lldp_probes()
+        slices = [probes[i::LLDP_SLICES] for i in range(LLDP_SLICES)]
         while not stop.is_set():
-            for send in self.core.lldp_probes():
-                session = self.sessions[send.switch]
-                if session.connected and session.may_write():   # a standby sends nothing
-                    await self._send(send)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.core.options.lldp_interval)
+            for part in slices:
+                for send in part:
+                    session = self.sessions[send.switch]
+                    # a standby sends nothing; a switch still syncing, not yet
+                    if session.connected and session.in_sync and session.may_write():
+                        await self._send(send)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(),
+                                           self.core.options.lldp_interval / LLDP_SLICES)
+                if stop.is_set():
+                    return
 
     async def _read_tunnel_counters(self, stop: asyncio.Event) -> None:
         """The tunnels' packet counters, read from their gateways; the core releases the

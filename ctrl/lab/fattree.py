@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import yaml
@@ -114,9 +114,12 @@ class ScaleHosts:
     hosts: tuple[ScaleHost, ...]
     owned: dict[int, tuple[str, ...]]   # vnet -> its hypervisors
 
-    def moves(self, count: int, seed: int = 2) -> list[tuple[ScaleHost, str]]:
-        """`count` different hosts, each to another hypervisor of its own network
-        (hosts of a network with one hypervisor stay out of it). Deterministic."""
+    def moves(self, count: int, seed: int = 2, at: Mapping[int, str] | None = None
+              ) -> list[tuple[ScaleHost, str]]:
+        """`count` different hosts, each to another hypervisor of its own network than
+        the one it is at (`at`: MAC -> hypervisor now, for hosts moved since; hosts of a
+        network with one hypervisor stay out of it). Deterministic."""
+        where = at or {}
         rng = random.Random(seed)
         movable = [h for h in self.hosts if len(self.owned[h.vnet]) > 1]
         if count > len(movable):
@@ -124,7 +127,8 @@ class ScaleHosts:
                            "network needs two hypervisors or more)")
         out = []
         for h in rng.sample(movable, count):
-            out.append((h, rng.choice([x for x in self.owned[h.vnet] if x != h.hypervisor])))
+            now = where.get(h.mac, h.hypervisor)
+            out.append((h, rng.choice([x for x in self.owned[h.vnet] if x != now])))
         return out
 
 
