@@ -325,9 +325,10 @@ class ControlCore:
             if count is not None:
                 self.tunnels.observe(pair, count, now)
 
-    def tick(self, now: float) -> list[Plan]:
+    def tick(self, now: float, links: bool = True) -> list[Plan]:
         """The passing of time: held moves accepted, migrations timed out, links that
-        fell silent, idle tunnels released."""
+        fell silent (`links` False: not judged now, the runner is behind on its
+        packet-ins and their LLDP may be among them), idle tunnels released."""
         plans = self._events(self.tracker.tick(now), now)
         expired = self.migrations.expire(now)
         self._count_finished(expired)
@@ -338,7 +339,7 @@ class ControlCore:
                 host = self.tracker.get(m.vnet, m.mac)
                 plans.append(Plan(at_once(self._replan([host])), start=now,
                                   why="migration expired"))
-        plans += self._links(now)
+        plans += self._links(now, judge=links)
         search = self.verify.due(now, self.edges)
         if search:
             log.info("hosts that did not answer where the switches had them: asked at "
@@ -373,8 +374,8 @@ class ControlCore:
             log.warning("LLDP from %s:%d on %s matches no link of the topology",
                         probe.info.chassis, probe.info.port, here)
             return []
-        self.link_seen[link] = now
-        return self._links(now) if link in self.planner.links_down else []
+        self.link_seen[link] = now   # back up, if it was down, at the next tick
+        return []
 
     def switch_state(self, switch: str, connected: bool, now: float) -> None:
         """A switch's session came up (in sync) or went. A link with an end we cannot reach
@@ -388,12 +389,18 @@ class ControlCore:
                     self.link_seen[link] = now
         (self.connected.add if connected else self.connected.discard)(switch)
 
-    def _links(self, now: float) -> list[Plan]:
+    def _links(self, now: float, judge: bool = True) -> list[Plan]:
+        """Links down: silent for three intervals (both ends in sync, so that it could
+        be heard); `judge` False: no link newly down, those heard again back up. Once a
+        tick at most, however many LLDP frames came: a fabric of 4,096 links must not
+        rebuild its trees once for each."""
         timeout = 3 * self.options.lldp_interval
         heard = {x for x in self.link_seen
                  if x.a.switch in self.connected and x.b.switch in self.connected}
-        down = {x for x in self.planner.links_down if x not in heard} | {
-            x for x in heard if now - self.link_seen[x] > timeout}
+        silent = {x for x in heard if now - self.link_seen[x] > timeout}
+        down = {x for x in self.planner.links_down if x not in heard or x in silent}
+        if judge:
+            down |= silent
         old_hops = self.planner.set_links_down(down)
         if old_hops is None:
             return []

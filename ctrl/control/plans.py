@@ -155,7 +155,7 @@ def _cancelled(plans: Sequence[Plan], synced: Callable[[str], int]) -> list[Plan
     moved onto it meanwhile sends from it). Not where the switch's last sync came after
     the delete: it skips that, and must take the insert."""
     deleted: dict[tuple[str, object], tuple[int, Entity]] = {}   # entry -> (plan, as it was)
-    drop: set[tuple[int, str, object]] = set()                  # (plan, switch, key)
+    drop: dict[int, dict[str, set[object]]] = {}                 # plan -> switch -> keys
     for i, plan in enumerate(plans):
         for step in plan.steps:
             for sw, d in step.items():
@@ -166,13 +166,12 @@ def _cancelled(plans: Sequence[Plan], synced: Callable[[str], int]) -> list[Plan
                         deleted[k] = (i, u.entity)
                     elif was is not None and u.type is UpdateType.INSERT \
                             and same(was[1], u.entity) and synced(sw) < plans[was[0]].version:
-                        drop |= {(was[0], *k), (i, *k)}
-    if not drop:
-        return list(plans)
-    return [replace(plan, steps=[{sw: d for sw, d in (
-        (sw, _without(d, {k for j, s, k in drop if j == i and s == sw}))
-        for sw, d in step.items()) if d} for step in plan.steps])
-        if any(j == i for j, _, _ in drop) else plan for i, plan in enumerate(plans)]
+                        for j in (was[0], i):
+                            drop.setdefault(j, {}).setdefault(sw, set()).add(k[1])
+    return [plan if i not in drop else replace(plan, steps=[
+        {sw: d for sw, d in ((sw, _without(d, drop[i].get(sw, set())))
+                             for sw, d in step.items()) if d}
+        for step in plan.steps]) for i, plan in enumerate(plans)]
 
 
 def _without(d: Diff, keys: set[object]) -> Diff:

@@ -145,6 +145,10 @@ class SwitchSession:
                              self.repairs, self.malformed_packet_ins(), self.writes,
                              self.batches, self.last_error, self.last_error_at)
 
+    def backlog(self) -> int:
+        """Packet-ins the switch sent that the controller has not taken yet."""
+        return 0 if self.client is None else self.client.queued_packet_ins()
+
     def malformed_packet_ins(self) -> int:
         now = 0 if self.client is None else self.client.malformed_packet_ins
         return self._malformed_before + now

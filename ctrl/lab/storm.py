@@ -104,7 +104,7 @@ class SinkFabric:
 
     def start_controller(self, topology: Path, log_name: str = "controller.log") -> procs.Proc:
         paths = BuildPaths(project_root())
-        argv = _python(*(["-v"] if self.verbose else []), "serve", "--topology",
+        argv = _python(*(["-vv"] if self.verbose else []), "serve", "--topology",
                        str(topology), "--api", self.api, "--p4info", str(paths.p4info),
                        "--bmv2-json", str(paths.json))
         ctrl = procs.spawn("controller", argv, self.work / log_name)

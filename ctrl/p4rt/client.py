@@ -308,6 +308,10 @@ class P4Client:
         """The next punted frame; TimeoutError when none comes in `timeout` seconds."""
         return await asyncio.wait_for(self._packets.get(), timeout)
 
+    def queued_packet_ins(self) -> int:
+        """Packet-ins received and not taken yet."""
+        return self._packets.qsize()
+
     def drain_packet_ins(self) -> list[PacketIn]:
         out = []
         while not self._packets.empty():
