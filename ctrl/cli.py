@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: %(default)s)")
     serve.add_argument("--lldp-interval", type=float, default=0.5, metavar="SECONDS",
                        help="LLDP out of every fabric port this often, at least (longer on "
-                       "fabrics with more than 500 fabric ports: 1,000 frames a second at "
+                       "fabrics with more than 250 fabric ports: 500 frames a second at "
                        "most); a link silent for three intervals is down; 0: no LLDP "
                        "(default: %(default)s)")
     serve.add_argument("--api", default="127.0.0.1:8080",

@@ -14,6 +14,7 @@ PID; its files stay in the work directory.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import socket
@@ -39,6 +40,7 @@ SINK_FABRIC = ("sink target: real P4Runtime (gRPC) to one `ctrl sink-target` ser
                "switch; every write taken and kept, no data plane")
 START_TIMEOUT = 600.0     # the controller in sync with every switch (10,000 VMs' YAML, too)
 STORM_TIMEOUT = 120.0     # every move's convergence recorded
+POLL_S = 0.25             # how often the controller is asked for convergence records
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,19 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, "-m", "ctrl.cli", *args]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used (/proc/PID/stat), in seconds."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def _writes(api: str) -> dict[str, tuple[int, int]]:
     rows = call(api, "switches", timeout=30)
     assert isinstance(rows, list)
@@ -177,6 +192,8 @@ def storm(fabric: SinkFabric, movers: list[tuple[ScaleHost, str]], announced: in
     """The storm itself on a fabric in sync: see the module's docstring."""
     topo = fabric.topology
     before = _writes(fabric.api)
+    cpu = {p.name: cpu_seconds(p.pid) for p in fabric.started}
+    load = os.getloadavg()[0]
     prepared = [PreparedCall(fabric.api, "migrate", {"vm": h.name, "to": hv}, timeout=120)
                 for h, hv in movers[:announced]]
     punts = [[topo.hypervisors[hv].attach.switch, topo.hypervisors[hv].attach.port,
@@ -191,6 +208,8 @@ def storm(fabric: SinkFabric, movers: list[tuple[ScaleHost, str]], announced: in
     fabric.sink({"punt": punts})
     records = _records(fabric.api, t0, {h.mac: topo.hypervisors[hv].attach
                                          for h, hv in movers})
+    used = {name: cpu_seconds(p.pid) - cpu[name] for name in cpu for p in fabric.started
+            if p.name == name}
     after = _writes(fabric.api)
     writes = tuple(SwitchWrites(sw, after[sw][0] - before.get(sw, (0, 0))[0],
                                 after[sw][1] - before.get(sw, (0, 0))[1])
@@ -203,7 +222,10 @@ def storm(fabric: SinkFabric, movers: list[tuple[ScaleHost, str]], announced: in
         SINK_FABRIC, len(topo.switches), len(fabric.hosts.hosts),
         len(fabric.hosts.owned), len(movers), announced, len(done), failed,
         (max(last, t_announced) - t0) * 1e3, (t_announced - t0) * 1e3 if announced else 0.0,
-        Spread.of([r.ms for r in records.values()]), writes)
+        Spread.of([r.ms for r in records.values()]), writes,
+        notes=("CPU during the storm: " + ", ".join(f"{n} {s:.2f} s" for n, s in used.items())
+               + f"; load average {load:.1f} on {os.cpu_count()} cores when it began",),
+        extra={"cpu_s": used, "load": load})
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,18 +248,20 @@ class Record:
 
 
 def _records(api: str, since: float, wanted: Mapping[int, object]) -> dict[int, Record]:
-    """The controller's convergence record of every mover's arrival, polled."""
+    """The controller's convergence record of every mover's arrival, polled every
+    POLL_S, each time only those since the last one read (the poll costs the
+    controller little while it works)."""
     got: dict[int, Record] = {}
     deadline = time.monotonic() + STORM_TIMEOUT
     while len(got) < len(wanted) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
         rows = call(api, f"moves?since={since}", timeout=30)
         assert isinstance(rows, list)
         for row in rows:
             r = Record.of(row)
+            since = max(since, r.time)
             if r.mac in wanted and r.at == str(wanted[r.mac]):
                 got[r.mac] = r
-        if len(got) < len(wanted):
-            time.sleep(0.05)
     if len(got) < len(wanted):
         raise LabError(f"{len(wanted) - len(got)} of {len(wanted)} moves have no convergence "
                        f"record after {STORM_TIMEOUT:.0f} s")

@@ -38,6 +38,7 @@ ElectionId = tuple[int, int]  # (high, low)
 # 120 s), so a new channel to a switch agent that is back was refused at once, for
 # seconds. The session's reconnect loop is the back-off.
 CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
+SENT_KEPT = 4096   # packet-out messages kept for sending again
 
 
 class ArbitrationError(MobilityError):
@@ -60,6 +61,8 @@ class P4Client:
         self._write: grpc.aio.UnaryUnaryMultiCallable | None = None  # Write, of bytes
         self._encoder: WriteEncoder | None = None
         self._outbox: asyncio.Queue[p4r.StreamMessageRequest | None] = asyncio.Queue()
+        self._sent: dict[object, p4r.StreamMessageRequest] = {}   # packet-outs, made once
+        self._sent_schema: P4Schema | None = None
         self._packets: asyncio.Queue[PacketIn] = asyncio.Queue(packet_queue_size)
         self._arbitration: asyncio.Queue[p4r.MasterArbitrationUpdate] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
@@ -302,7 +305,17 @@ class P4Client:
     # -- packet I/O -----------------------------------------------------------------
 
     async def packet_out(self, packet: PacketOut) -> None:
-        await self._outbox.put(p4r.StreamMessageRequest(packet=packet.encode(self._schema())))
+        """Send a frame out; the message of one sent before (LLDP, the same frames every
+        interval) is made once."""
+        schema = self._schema()
+        key = (packet.payload, tuple(sorted(packet.metadata.items())))
+        msg = self._sent.get(key) if self._sent_schema is schema else None
+        if msg is None:
+            if self._sent_schema is not schema or len(self._sent) >= SENT_KEPT:
+                self._sent.clear()
+                self._sent_schema = schema
+            msg = self._sent[key] = p4r.StreamMessageRequest(packet=packet.encode(schema))
+        await self._outbox.put(msg)
 
     async def packet_in(self, timeout: float | None = None) -> PacketIn:
         """The next punted frame; TimeoutError when none comes in `timeout` seconds."""
