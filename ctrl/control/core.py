@@ -256,14 +256,17 @@ class ControlCore:
         return host, self._stamped([Plan(at_once(self._replan([host])), start=now,
                                          why=f"cancel {vm}")])
 
-    def read_back(self, switch: str, held: Sequence[Entity]) -> ReadBack:
+    def read_back(self, switch: str, held: Iterable[Entity]) -> ReadBack:
         return read_back(switch, held, self.edges)
 
-    def adopt(self, found: ReadBack, now: float) -> list[Plan]:
+    def adopt(self, found: ReadBack, now: float, plan: bool = True) -> list[Plan]:
         """Where the switches' entries say hosts are, for hosts not seen since the start
         (a restarted controller keeps every VM where it is, not where the topology file
         declared it); hosts in doubt (delivered both ways, or nobody known at a port
-        readied for an arrival) are asked with ARP probes, whose answers place them."""
+        readied for an arrival) are asked with ARP probes, whose answers place them.
+        `plan` False: the wanted state changes, and no plan says how (every switch will
+        sync against it: a controller's start, where 100,000 hosts would be as many
+        plans for nothing); the probes are planned all the same."""
         events: list[Event] = []
         placed: list[tuple[tuple[int, int], int, PortRef]] = []
         for key, at in sorted(found.at.items()):
@@ -277,7 +280,11 @@ class ControlCore:
             ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
             if ip is not None and key not in found.doubt:
                 placed.append((key, ip, at))
-        plans = self._events(events, now, cause="restart")
+        if plan:
+            plans = self._events(events, now, cause="restart")
+        else:
+            plans = []
+            self._quietly(events, now)
         # Each is asked where it was placed: one that moved while nobody listened is
         # searched for (Verification) when it does not answer there.
         probes: list[Send] = self.verify.ask(placed, now)
@@ -531,6 +538,25 @@ class ControlCore:
                 log.error("MAC %012x in virtual network %d answers at %s and at %s: two hosts "
                           "share it", ev.host.mac, ev.host.vnet, ev.host.location, ev.other)
         return plans
+
+    def _quietly(self, events: Sequence[Event], now: float) -> None:
+        """The hosts of these events placed, as `_events` would, without plans."""
+        hosts = []
+        for ev in events:
+            if isinstance(ev, Learned):
+                self.metrics.learned += 1
+                self.notices.append(HostLearned(ev.host.vnet, ev.host.mac, ev.host.ip,
+                                                ev.host.location, now))
+            elif isinstance(ev, Moved):
+                self.metrics.moves += 1
+                self.notices.append(HostMoved(ev.host.vnet, ev.host.mac, ev.old, ev.new, now,
+                                              "restart"))
+                self._tunnels_for(ev.old, ev.new, now)
+            else:
+                continue
+            hosts.append(ev.host)
+        self.hostwants.place_many(self._placed(h) for h in hosts)
+        self.version += 1
 
     def _moved(self, ev: Moved, now: float, cause: str) -> Plan:
         host, old, new = ev.host, ev.old, ev.new

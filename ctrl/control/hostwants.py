@@ -365,6 +365,12 @@ class HostWants:
     def _has_gateway(self, site: str) -> bool:
         return any(s.underlay for s in self.topo.switches_of_site(site))
 
+    def place_many(self, hosts: Iterable[Placed]) -> None:
+        """These hosts planned as given, with no Diff (switches about to sync all)."""
+        for p in hosts:
+            self._unindex(self._placed.get(p.key), self.footprints)
+            self._index(p, self.footprints)
+
     def reset(self, hosts: Iterable[Placed]) -> None:
         """Exactly these hosts, with no Diff (the switches' syncs write what differs)."""
         self._placed.clear()

@@ -25,6 +25,7 @@ from functools import partial
 import grpc
 
 from ctrl.control.core import ControlCore, Metrics, Options
+from ctrl.control.held import Held
 from ctrl.control.hosts import Damping, Host
 from ctrl.control.migrations import Migration
 from ctrl.control.notices import Converged, Feed, SwitchChanged
@@ -225,11 +226,11 @@ class Controller:
         else:
             self.synced.clear()
 
-    async def _on_read(self, switch: str, held: list[Entity]) -> None:
+    async def _on_read(self, switch: str, held: Held) -> None:
         """A switch read back, before its sync writes: at the start, wait until every
         switch is read back (or `adopt_wait` has passed), then adopt what they say of
         where hosts are; later, a switch read back adds what it says at once."""
-        found = self.core.read_back(switch, held)
+        found = self.core.read_back(switch, held.entities())
         if self._gate.is_set():
             self.submit(self.core.adopt(found, self.clock()))
             return
@@ -252,10 +253,12 @@ class Controller:
     def _open_gate(self) -> None:
         if self._gate.is_set():
             return
-        plans = self.core.adopt(merged(self._readback), self.clock())
-        moved = sum(len(p.moves) for p in plans)
-        if moved:
-            log.info("%d hosts are where the switches say, not where declared", moved)
+        m = self.core.metrics
+        before = m.moves + m.learned
+        plans = self.core.adopt(merged(self._readback), self.clock(), plan=False)
+        if m.moves + m.learned > before:
+            log.info("%d hosts are where the switches say, not where declared",
+                     m.moves + m.learned - before)
         # Every switch read back so far diffs against this in its sync: only the frames
         # (probes) need sending.
         self.submit([Plan(sends=p.sends, start=p.start, why=p.why) for p in plans if p.sends])

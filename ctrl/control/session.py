@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import grpc
 
 from ctrl.control.diff import Diff, compose_all, diff
+from ctrl.control.held import Held, HeldReader
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
 from ctrl.p4rt.client import P4Client
@@ -49,7 +50,7 @@ Version = Callable[[], int]   # the wanted state's version now (ControlCore.vers
 Part = tuple[int, Diff]       # a change, and the version of the wanted state it leads to
 # Told what a switch holds, read back, before the sync diffs it against the wanted state
 # (what switches hold says where hosts are after a restart).
-ReadHandler = Callable[[str, list[Entity]], Awaitable[None]]
+ReadHandler = Callable[[str, Held], Awaitable[None]]
 
 
 class SessionError(MobilityError):
@@ -106,6 +107,7 @@ class SwitchSession:
         self.may_write = may_write or (lambda: True)
         self.on_denied = on_denied
         self.schema = schema
+        self.reader = HeldReader(schema)
         self.device_config = device_config
         self.on_packets = on_packets
         self.wanted = wanted
@@ -311,11 +313,11 @@ class SwitchSession:
             else:
                 client.schema = self.schema
                 self.pipeline = "kept"
-            held = await read_state(client, self.schema)
+            held = await self.reader.read(client)
             if self.on_read is not None:
                 await self.on_read(self.name, held)
             version = self.version()
-            change = diff(self.wanted(), held)
+            change = diff(self.wanted(), held.entities())
             self.entries = len(held)
             del held
             await self._write(client, change)

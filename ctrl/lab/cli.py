@@ -10,7 +10,6 @@ from pathlib import Path
 from ctrl.lab import build, procs
 from ctrl.lab.fattree import fat_tree_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
-from ctrl.lab.plot import save_plot
 from ctrl.lab.probe import Probe, ProbeOptions, Progress
 from ctrl.lab.report import Mark
 from ctrl.lab.spec import GUESTS, TARGETS, LabError, lab_tag, parse_lab
@@ -164,6 +163,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
                                  round(float(str(event["paused"])) - probe.origin, 6)))
     report.marks.sort(key=lambda m: m.at)
     (out / "probe.json").write_text(report.to_json())
+    from ctrl.lab.plot import save_plot  # matplotlib: 1.3 s to import, for every `ctrl`
+
     save_plot(report, out / "probe.png", title=f"{spec.name}: {a.label} <-> {b.label}")
     print(report.summary())
     say(f"wrote {out / 'probe.json'} and {out / 'probe.png'}")

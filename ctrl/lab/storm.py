@@ -175,10 +175,7 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / procs.TICKS
 
 
 def _writes(api: str) -> dict[str, tuple[int, int]]:

@@ -26,7 +26,7 @@ import grpc
 from ctrl.errors import MobilityError, P4EncodeError, P4SchemaError
 from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, Update, decode_entity
 from ctrl.p4rt.errors import P4RuntimeError
-from ctrl.p4rt.proto import WRITE_METHOD, p4r, p4r_grpc, rpc_code, rpc_status
+from ctrl.p4rt.proto import READ_METHOD, WRITE_METHOD, p4r, p4r_grpc, rpc_code, rpc_status
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.wire import WriteEncoder
 
@@ -290,6 +290,19 @@ class P4Client:
         except grpc.aio.AioRpcError as exc:
             raise P4RuntimeError.wrap("Read", exc) from None
         return out
+
+    async def read_raw(self, request: p4r.ReadRequest) -> list[bytes]:
+        """Read, the ReadResponses as they came (bytes, not parsed: see
+        ctrl/control/held.py)."""
+        if self._channel is None:
+            raise MobilityError(f"{self.name}: not connected")
+        call = self._channel.unary_stream(READ_METHOD,
+                                          request_serializer=p4r.ReadRequest.SerializeToString,
+                                          response_deserializer=None)
+        try:
+            return [bytes(reply) async for reply in call(request)]
+        except grpc.aio.AioRpcError as exc:
+            raise P4RuntimeError.wrap("Read", exc) from None
 
     async def read_table(self, table: str, counters: bool = False) -> list[Entity]:
         """Every entry of one table (with its direct counter when `counters`)."""

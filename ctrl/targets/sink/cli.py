@@ -12,10 +12,11 @@ from pathlib import Path
 from ctrl.control.topology import load_topology
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.schema import P4Schema
-from ctrl.targets.sink.server import Sink, control, serve
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    from ctrl.targets.sink.server import Sink, control, serve  # not for every `ctrl`
+
     topology = load_topology(args.topology)
     sink = Sink(topology)
     p4info = Path(args.p4info) if args.p4info else BuildPaths(project_root()).p4info
