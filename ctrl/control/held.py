@@ -21,6 +21,7 @@ from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import Entity, TableEntry, decode_entity
 from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import P4Schema
+from ctrl.p4rt.wire import read_varint as _varint
 from ctrl.p4rt.wire import varint
 
 
@@ -108,13 +109,3 @@ def _as_updates(chunks: list[bytes]) -> tuple[bytes, int]:
             i += size
     return b"".join(out), len(out)
 
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    out = shift = 0
-    while True:
-        b = data[i]
-        i += 1
-        out |= (b & 0x7F) << shift
-        if b < 0x80:
-            return out, i
-        shift += 7

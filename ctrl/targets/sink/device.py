@@ -20,6 +20,7 @@ from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry
 from ctrl.p4rt.proto import p4r, rpc_code
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.values import encode_value
+from ctrl.p4rt.wire import read_varint as _varint
 from ctrl.targets.ovs.device import Device, Pipeline
 from ctrl.targets.ovs.fastwrite import DecodedWrite, WriteParser, parse_request
 from ctrl.targets.ovs.store import EntryStore, Plan
@@ -210,13 +211,3 @@ def _field_2(data: bytes, start: int, end: int) -> bytes:
             break
     return b""
 
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    out = shift = 0
-    while True:
-        b = data[i]
-        i += 1
-        out |= (b & 0x7F) << shift
-        if b < 0x80:
-            return out, i
-        shift += 7
