@@ -396,6 +396,13 @@ class ControlCore:
                     self.link_seen[link] = now
         (self.connected.add if connected else self.connected.discard)(switch)
 
+    def links_heard(self, now: float) -> None:
+        """Every link up, as of now: a fresh interval for each to be heard in (the runner,
+        once every switch is in sync); a link down stays down until heard."""
+        for link in self.link_seen:
+            if link not in self.planner.links_down:
+                self.link_seen[link] = max(self.link_seen[link], now)
+
     def _links(self, now: float, judge: bool = True) -> list[Plan]:
         """Links down: silent for three intervals (both ends in sync, so that it could
         be heard); `judge` False: no link newly down, those heard again back up. Once a

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ctrl.control.claims import Claims
 from ctrl.control.topology import PortRef
 from ctrl.errors import MobilityError
 
@@ -112,8 +113,8 @@ class HostTracker:
         self._hosts: dict[HostKey, Host] = {}
         self._previous: dict[HostKey, tuple[PortRef, float]] = {}
         self._held: set[HostKey] = set()
-        self._by_mac: dict[int, list[HostKey]] = {}
-        self._by_ip: dict[tuple[int, int], list[HostKey]] = {}   # claims, oldest first
+        self._by_mac: Claims[int, HostKey] = Claims()
+        self._by_ip: Claims[tuple[int, int], HostKey] = Claims()   # oldest first
 
     def __len__(self) -> int:
         return len(self._hosts)
@@ -130,25 +131,22 @@ class HostTracker:
 
     def with_mac(self, mac: int) -> list[Host]:
         """The hosts with this MAC, one per virtual network it is known in."""
-        return [self._hosts[k] for k in self._by_mac.get(mac, ())]
+        return [self._hosts[k] for k in self._by_mac.all(mac)]
 
     def _add(self, host: Host) -> None:
         self._hosts[host.key] = host
-        self._by_mac.setdefault(host.mac, []).append(host.key)
+        self._by_mac.add(host.mac, host.key)
         self._claim(host)
 
     def _claim(self, host: Host) -> None:
         if host.ip is not None:
-            self._by_ip.setdefault((host.vnet, host.ip), []).append(host.key)
+            self._by_ip.add((host.vnet, host.ip), host.key)
 
     def _set_ip(self, host: Host, ip: int | None) -> None:
         if ip is None or ip == host.ip:
             return
         if host.ip is not None:
-            claims = self._by_ip[host.vnet, host.ip]
-            claims.remove(host.key)
-            if not claims:
-                del self._by_ip[host.vnet, host.ip]
+            self._by_ip.remove((host.vnet, host.ip), host.key)
         host.ip = ip
         self._claim(host)
 
@@ -165,8 +163,8 @@ class HostTracker:
 
     def find_ip(self, vnet: int, ip: int) -> Host | None:
         """The host that has claimed this address longest (two may claim one)."""
-        claims = self._by_ip.get((vnet, ip))
-        return self._hosts[claims[0]] if claims else None
+        first = self._by_ip.first((vnet, ip))
+        return None if first is None else self._hosts[first]
 
     def observe(self, s: Sighting) -> list[Event]:
         """One sighting; frames from fabric ports say nothing about where a host is."""

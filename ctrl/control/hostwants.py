@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from ctrl.control.claims import Claims
 from ctrl.control.diff import Diff, same
 from ctrl.control.footprint import Footprints, NextHops, crossing
 from ctrl.control.planner import (
@@ -111,7 +112,7 @@ class HostWants:
         self._placed: dict[HostKey, Placed] = {}
         self._at: dict[int, dict[str, set[HostKey]]] = {}      # vnet -> switch -> hosts
         self._ports: dict[str, dict[int, dict[int, int]]] = {}  # switch -> port -> vnet -> n
-        self._ips: dict[int, dict[int, list[HostKey]]] = {}    # vnet -> ip -> claims
+        self._ips: dict[int, Claims[int, HostKey]] = {}        # vnet -> ip -> claims
 
     def __len__(self) -> int:
         return len(self._placed)
@@ -153,7 +154,7 @@ class HostWants:
                     for k in keys:
                         out += [e for _, e in self._own(self._placed[k], [switch], up)]
             if switch in self.footprints.members(vnet):
-                out += [e for _, e in self._routes(vnet, self._ips.get(vnet, {}), [switch],
+                out += [e for _, e in self._routes(vnet, self._ips.get(vnet, ()), [switch],
                                                    station=True)]
         for port in self._ports.get(switch, {}):
             out += [e for _, e in self._port(PortRef(switch, port))]
@@ -246,7 +247,7 @@ class HostWants:
             return
         # the others' routes and my_station where the network gained or lost a switch,
         # and their bridging where the reach toward them grew or shrank
-        theirs = set(self._ips.get(vnet, {})) - ips
+        theirs = set(self._ips.get(vnet, ())) - ips
         others_changes.gone(self._routes(vnet, theirs, members - after, station=True))
         others_changes.after(self._routes(vnet, theirs, after - members, station=True))
         for dest, reached in others.items():
@@ -260,10 +261,11 @@ class HostWants:
 
     def _winner(self, vnet: int, ip: int) -> int | None:
         """The MAC a host route to `ip` leads to (None: no route), as claimed now."""
-        claims = self._ips.get(vnet, {}).get(ip)
-        if not claims or self.planner.gateway_mac(vnet) is None:
+        claims = self._ips.get(vnet)
+        first = None if claims is None else claims.first(ip)
+        if first is None or self.planner.gateway_mac(vnet) is None:
             return None
-        return claims[0][1]
+        return first[1]
 
     def _route_entry(self, vnet: int, ip: int, mac: int) -> TableEntry:
         gw = self.planner.gateway_mac(vnet)
@@ -285,7 +287,7 @@ class HostWants:
             vnets = self._ports.setdefault(at.switch, {}).setdefault(at.port, {})
             vnets[p.vnet] = vnets.get(p.vnet, 0) + 1
         if p.ip is not None:
-            self._ips.setdefault(p.vnet, {}).setdefault(p.ip, []).append(p.key)
+            self._ips.setdefault(p.vnet, Claims()).add(p.ip, p.key)
 
     def _unindex(self, p: Placed | None, fp: Footprints) -> None:
         if p is None:
@@ -310,11 +312,9 @@ class HostWants:
                         del self._ports[ref.switch]
         if p.ip is not None:
             ips = self._ips[p.vnet]
-            ips[p.ip].remove(p.key)
-            if not ips[p.ip]:
-                del ips[p.ip]
-                if not ips:
-                    del self._ips[p.vnet]
+            ips.remove(p.ip, p.key)
+            if not ips:
+                del self._ips[p.vnet]
 
     def tunnels_changed(self, before: TunnelsUp, after: TunnelsUp) -> dict[str, Diff]:
         """Tunnels came up or went: the gateways' entries toward the far sites' hosts."""

@@ -222,6 +222,9 @@ class Controller:
         if all(s.in_sync for s in self.sessions.values()):
             if not self.synced.is_set():
                 log.info("all %d switches in sync", len(self.sessions))
+                # Links are judged from now on, each given a whole interval to be heard:
+                # syncing 320 switches, this controller may not have got to their LLDP.
+                self.core.links_heard(self.clock())
             self.synced.set()
         else:
             self.synced.clear()
@@ -427,7 +430,8 @@ class Controller:
                 log.warning("behind on packet-ins (the loop %.0f ms late): links are not "
                             "judged by their silence until it catches up", late * 1e3)
             self._behind = behind
-            self.submit(self.core.tick(self.clock(), links=not behind))
+            self.submit(self.core.tick(self.clock(),
+                                       links=not behind and self.synced.is_set()))
 
     async def _probe_links(self, stop: asyncio.Event) -> None:
         """LLDP out of every fabric port each interval, in ten slices across it (4,096

@@ -48,7 +48,7 @@ def veth(state: LabState, a: End, b: End, mtu: int | None = None) -> None:
         state.links.append((None, b.ifname))
     state.save()
     for end in (a, b):  # OVS's userspace datapath needs TX checksums done in software
-        netns.set_offloads(end.ifname, end.ns, tx=False)
+        netns.set_tx_checksum(end.ifname, end.ns, on=False)
 
 
 def plug_host(state: LabState, host: HostNet, hypervisor_ns: str, ifname: str = "eth0") -> None:
