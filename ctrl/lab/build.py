@@ -13,7 +13,10 @@ import logging
 import shutil
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pyroute2 import NetlinkError
 
 from ctrl.control.topology import to_yaml
 from ctrl.lab import guests, procs
@@ -51,6 +54,43 @@ def veth(state: LabState, a: End, b: End, mtu: int | None = None) -> None:
         netns.set_tx_checksum(end.ifname, end.ns, on=False)
 
 
+def _wire(pairs: Sequence[tuple[End, End, int | None]], say: Progress) -> None:
+    """Veth pairs, made a namespace at a time with one netlink handle each (six a pair
+    before): both ends up, TX checksumming off, IPv6 off (the lab's namespaces have it
+    off for every interface; a root namespace end gets it off by itself)."""
+    by_ns: dict[str | None, list[tuple[End, End, int | None]]] = {}
+    for a, b, mtu in pairs:
+        if a.ns and not b.ns:  # made from the root side
+            a, b = b, a
+        by_ns.setdefault(a.ns, []).append((a, b, mtu))
+    ends: dict[str | None, list[tuple[str, int | None]]] = {}
+    done = 0
+    for ns, group in by_ns.items():
+        with netns.Links(ns) as links:
+            for a, b, mtu in group:
+                peer: dict[str, object] = {"ifname": b.ifname}
+                if b.ns != a.ns:
+                    peer["net_ns_fd"] = b.ns
+                try:
+                    links.api.link("add", ifname=a.ifname, kind="veth", peer=peer)
+                except NetlinkError as exc:
+                    raise LabError(f"cannot add veth {a.ifname}/{b.ifname}: {exc}") from exc
+                for end in (a, b):
+                    ends.setdefault(end.ns, []).append((end.ifname, mtu))
+                done += 1
+                if done % 100 == 0 or done == len(pairs):
+                    say(f"{done} of {len(pairs)} veth pairs")
+    for ns, names in ends.items():
+        with netns.Links(ns) as links:
+            for ifname, mtu in names:
+                links.set(ifname, state="up", **({"mtu": mtu} if mtu else {}))
+        for ifname, _ in names:
+            if ns is None:
+                netns.disable_ipv6(ifname)
+            # OVS's userspace datapath needs TX checksums done in software
+            netns.set_tx_checksum(ifname, ns, on=False)
+
+
 def plug_host(state: LabState, host: HostNet, hypervisor_ns: str, ifname: str = "eth0") -> None:
     """The host's interface on a port of the hypervisor's bridge (down, unconfigured)."""
     veth(state, End(hypervisor_ns, host.port_name), End(host.ns, ifname), mtu=host.mtu)
@@ -66,18 +106,30 @@ def configure_host(host: HostNet, ifname: str = "eth0") -> None:
 
 
 def _make_network(spec: LabSpec, state: LabState, say: Progress) -> None:
-    for ns in spec.namespaces():
+    # All of them written down before any is made: `down` removes what exists of them
+    # after anything (they are the lab's: `up` refused names that were taken), and the
+    # state file is written twice, not once an interface.
+    names = spec.namespaces()
+    state.namespaces += names
+    wires = [(a, b, None) for a, b in spec.links] + [(*hv.uplink, None)
+                                                      for hv in spec.hypervisors.values()]
+    state.links += [(None, end.ifname) for a, b, _ in wires for end in (a, b)
+                    if end.ns is None]
+    state.save()
+    for i, ns in enumerate(names, 1):
         netns.create_netns(ns)
-        state.namespaces.append(ns)
-        state.save()
+        with netns.in_netns(ns):   # IPv6 off for every interface made or moved here
+            for key in ("all", "default"):
+                Path(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6").write_text("1")
         netns.link_set("lo", ns, state="up")
-    say(f"{len(spec.namespaces())} namespaces")
-    for a, b in spec.links:
-        veth(state, a, b)
+        if i % 25 == 0 or i == len(names):
+            say(f"{i} of {len(names)} namespaces")
+    _wire(wires, say)
     for hv in spec.hypervisors.values():
-        netns.add_bridge_in(BRIDGE, hv.ns)
-        veth(state, *hv.uplink)
-        netns.set_master_in(hv.uplink[1].ifname, BRIDGE, hv.ns)
+        with netns.Links(hv.ns) as links:
+            links.api.link("add", ifname=BRIDGE, kind="bridge", br_stp_state=0)
+            links.set(BRIDGE, state="up")
+            links.set(hv.uplink[1].ifname, master=links.index(BRIDGE))
     for host in spec.hosts.values():
         if not host.guest:   # a QEMU guest's tap comes with its QEMU
             plug_host(state, host, spec.hypervisors[host.hypervisor].ns)

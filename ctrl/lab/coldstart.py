@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctrl.control.topology import to_yaml
 from ctrl.lab import procs
 from ctrl.lab.fattree import scale_hosts
 from ctrl.lab.storm import SinkFabric, raise_fd_limit
@@ -79,9 +78,7 @@ def cold_start(k: int, vms: int, vnets: int, placement: str, work: Path,
         entries = sum(int(str(n)) for n in _held(fabric).values())
         procs.kill(first)
         fabric.started.remove(first)
-        bare = dataclasses.replace(fabric.topology, vms={})
-        topo = work / "topology-bare.yaml"
-        topo.write_text(to_yaml(bare))
+        topo = work / "topology-bare.yaml"   # written by the fabric: no VM in it
         say(f"{entries:,} entries held; the controller killed; a new one from a topology "
             "with no VMs")
         start = time.monotonic()
@@ -93,7 +90,8 @@ def cold_start(k: int, vms: int, vnets: int, placement: str, work: Path,
         written = sum(int(r.get("writes", 0)) for r in rows)
         known = call(fabric.api, "hosts", timeout=60)
         adopted = len(known) if isinstance(known, list) else 0
-    return ColdStart(vms, vnets, placement, len(hosts.hosts) and 5 * k * k // 4, entries,
+        switches = len(fabric.topology.switches)
+    return ColdStart(vms, vnets, placement, switches, entries,
                      fill_s, fill_rss, in_sync, adopted, written, rss, peak)
 
 

@@ -10,6 +10,7 @@ its last write acknowledged, as the controller measures it.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -34,8 +35,8 @@ class Spread:
 
 
 def _rank(v: Sequence[float], q: float) -> float:
-    """The nearest-rank percentile."""
-    return v[min(len(v) - 1, max(0, round(q * len(v) + 0.5) - 1))]
+    """The nearest-rank percentile: the value at rank ceil(q * n)."""
+    return v[min(len(v) - 1, max(0, math.ceil(q * len(v)) - 1))]
 
 
 @dataclass(frozen=True, slots=True)
