@@ -123,6 +123,7 @@ class Controller:
         # (or `adopt_wait` s pass after the first): where it says hosts are, they are.
         self.adopt_wait = adopt_wait
         self._readback: dict[str, ReadBack] = {}
+        self._last_read = 0.0
         self._gate = asyncio.Event()
         self._gate_timer: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
@@ -210,6 +211,7 @@ class Controller:
         for _, fut in self._queue:
             if not fut.done():
                 fut.set_exception(MobilityError("the controller stopped"))
+                fut.add_done_callback(_retrieved)   # a plan nobody awaits: no log of it
         self._queue.clear()
 
     def _on_change(self, switch: str) -> None:
@@ -231,13 +233,15 @@ class Controller:
 
     async def _on_read(self, switch: str, held: Held) -> None:
         """A switch read back, before its sync writes: at the start, wait until every
-        switch is read back (or `adopt_wait` has passed), then adopt what they say of
-        where hosts are; later, a switch read back adds what it says at once."""
+        switch is read back (or none more has been for `adopt_wait` seconds: a switch
+        that cannot be reached holds up no other), then adopt what they say of where
+        hosts are; later, a switch read back adds what it says at once."""
         found = self.core.read_back(switch, held.entities())
         if self._gate.is_set():
             self.submit(self.core.adopt(found, self.clock()))
             return
         self._readback[switch] = found
+        self._last_read = self.clock()
         if len(self._readback) == len(self.sessions):
             self._open_gate()
         elif self._gate_timer is None:
@@ -246,11 +250,15 @@ class Controller:
         await self._gate.wait()
 
     async def _gate_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
+        """Open the gate once no switch has been read back for `delay` seconds (320
+        switches read back one after the other take longer than that altogether: the
+        others' syncs must not delete the hosts only the last ones' entries place)."""
+        while (wait := self._last_read + delay - self.clock()) > 0:
+            await asyncio.sleep(wait)
         missing = sorted(set(self.sessions) - set(self._readback))
         if missing and not self._gate.is_set():
-            log.warning("not read back after %.1f s: %s; syncing the others", delay,
-                        ", ".join(missing))
+            log.warning("not read back after %.1f s without one: %s; syncing the others",
+                        delay, ", ".join(missing))
         self._open_gate()
 
     def _open_gate(self) -> None:
@@ -472,6 +480,10 @@ class Controller:
                     to_int(e.match["tunnel_id"]): e.counter.packets for e in entries
                     if isinstance(e, TableEntry) and e.counter is not None}, self.clock())
             self._tick.set()
+
+
+def _retrieved(fut: asyncio.Future[Applied]) -> None:
+    fut.exception()
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -9,8 +9,11 @@ by PID.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -26,7 +29,7 @@ from ctrl.northbound.client import ApiError, call
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import bmv2_argv, find_simple_switch_grpc
-from ctrl.targets.ovs.daemon import stop_rundir
+from ctrl.targets.ovs.daemon import DAEMONS, JOURNALS, OvsDaemons, stop_rundir
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +219,14 @@ def in_sync(api: str) -> Callable[[], bool]:
     return check
 
 
+def _answers(api: str) -> bool:
+    try:
+        call(api, "switches", timeout=2)
+    except ApiError:
+        return False
+    return True
+
+
 def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
     topology = state.dir / "topology.yaml"
     topology.write_text(f"# made by `ctrl lab up` from {state.origin}\n"
@@ -260,8 +271,30 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
     assert first is not None
     procs.wait_until(lambda: any(in_sync(a)() for a in apis), first, START_TIMEOUT,
                      "in sync with every switch")
+    # and every controller answering (a standby slower to start than the primary's sync)
+    procs.wait_until(lambda: all(_answers(a) for a in apis), first, START_TIMEOUT,
+                     "answering its API")
     say(f"{len(apis)} controllers through etcd at {etcd.url}, one primary in sync with every "
         f"switch; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
+
+
+def _end_ovs(state: LabState, say: Progress) -> None:
+    """The lab's OVS daemons killed first (each by its pidfile, checked to be this run
+    directory's): they run in the lab's site namespaces, which go with all their ports
+    next, so their bridges need no deleting (80 of them took ovs-vsctl past its 10 s,
+    and the target waited for it on the way out)."""
+    pidfiles = (p for top in state.dir.glob("ovs-*") if top.is_dir()
+                for name in DAEMONS for p in top.rglob(f"{name}.pid"))
+    for rundir in sorted({p.parent for p in pidfiles}):
+        daemons = OvsDaemons(rundir)
+        for name in DAEMONS:
+            pid = daemons.running(name)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                say(f"stopped {rundir}: {name} (pid {pid})")
+        for journal in rundir.glob(JOURNALS):   # what the bridges held: gone with them
+            journal.unlink(missing_ok=True)
 
 
 def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
@@ -297,6 +330,8 @@ def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
 def down(state: LabState, say: Progress = _quiet) -> None:
     """Stop every process, remove every link and namespace of the lab; what is gone
     already is skipped, so `down` may run again after anything."""
+    if state.target == "ovs":
+        _end_ovs(state, say)
     for p in reversed(state.processes):
         if procs.stop(p):
             say(f"stopped {p.name} (pid {p.pid})")
