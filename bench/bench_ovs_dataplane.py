@@ -4,7 +4,9 @@
   every ~50 us); a Write inserts its bridging entry toward port 2; the time from
   the Write's reply to the first frame out of port 2 (negative: the frame came
   before the reply, which is sent only once the flows are live), and from the
-  Write's start. bmv2, where installed, is measured the same way in the same run.
+  Write's start. The OVS target on both datapaths (plain netdev ports, DPDK ports
+  where openvswitch-switch-dpdk is installed), and bmv2 where installed, are measured
+  the same way in the same run.
 - TCP throughput between two namespaces through one bridge on the same veths:
   a plain OVS bridge (`actions=NORMAL`), then the same veths under mobility.p4's
   flows written over P4Runtime, in turn, three times. Goal (issue 3): ours >= 90 %
@@ -30,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from bench.conftest import RATIOS
+from bench.conftest import RATIOS, Progress
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import TableEntry, delete, insert
@@ -39,9 +41,10 @@ from ctrl.p4rt.values import int_to_mac
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import Bmv2Switch, find_simple_switch_grpc
 from ctrl.targets.ovs.daemon import OvsDaemons, _tool
-from ctrl.targets.ovs.ovsdb import OvsBridge
+from ctrl.targets.ovs.dpdk import DpdkConfig
+from ctrl.targets.ovs.ovsdb import OvsBridge, Transaction
 from ctrl.targets.ovs.target import BridgeSpec, serving
-from tests.packet.ovs_target import ovs_available
+from tests.packet.ovs_target import dpdk_available, ovs_available
 
 ROUNDS = 15
 VNET = 10
@@ -124,7 +127,8 @@ def _first_arrival(rx: socket.socket, frame: bytes, stop: threading.Event,
 
 
 async def _first_packet_rounds(address: str, device_id: int, schema: P4Schema, config: bytes,
-                               ns_a: str, ns_b: str) -> tuple[list[float], list[float]]:
+                               ns_a: str, ns_b: str, progress: Progress
+                               ) -> tuple[list[float], list[float]]:
     after_reply, after_start = [], []
     async with P4Client(address, device_id) as client:
         await client.set_pipeline(schema, config)
@@ -133,6 +137,7 @@ async def _first_packet_rounds(address: str, device_id: int, schema: P4Schema, c
         rx = netns.raw_socket("eth0", ns_b)
         with tx, rx:
             for r in range(ROUNDS):
+                progress.step("a Write, then its first packet: round", r + 1, ROUNDS)
                 dst = 0x020000001000 + r
                 frame = _frame(dst, MAC_A)
                 stop = threading.Event()
@@ -170,20 +175,26 @@ def _latency_line(target: str, got: tuple[list[float], list[float]]) -> str:
             f"({len(reply)}/{ROUNDS} rounds)")
 
 
+@pytest.mark.parametrize("datapath", ["netdev", "dpdk"])
 def test_write_to_first_packet_ovs(benchmark: Any, tmp_path: Path, schema: P4Schema,
-                                   build_paths: BuildPaths) -> None:
-    if (why := ovs_available()) is not None:
+                                   build_paths: BuildPaths, datapath: str,
+                                   progress: Progress) -> None:
+    why = dpdk_available() if datapath == "dpdk" else ovs_available()
+    if why is not None:
         pytest.skip(why)
+    dpdk = DpdkConfig() if datapath == "dpdk" else None
     with wired(switch_ns=True) as wires, serving(tmp_path / "ovs", [BridgeSpec(
-            f"bdo{wires.tag}", 1, wires.ports, wires.switch_ns, gre=False)], schema) as target:
+            f"bdo{wires.tag}", 1, wires.ports, wires.switch_ns, gre=False)], schema,
+            dpdk=dpdk) as target:
         got = benchmark.pedantic(lambda: asyncio.run(_first_packet_rounds(
             target.address, 1, schema, build_paths.json.read_bytes(), wires.ns_a,
-            wires.ns_b)), rounds=1, iterations=1)
-    RATIOS.setdefault(LATENCY, []).append(_latency_line("Open vSwitch target", got))
+            wires.ns_b, progress)), rounds=1, iterations=1)
+    name = "Open vSwitch target" + (", DPDK" if dpdk else "")
+    RATIOS.setdefault(LATENCY, []).append(_latency_line(name, got))
 
 
 def test_write_to_first_packet_bmv2(benchmark: Any, tmp_path: Path, schema: P4Schema,
-                                    build_paths: BuildPaths) -> None:
+                                    build_paths: BuildPaths, progress: Progress) -> None:
     if find_simple_switch_grpc() is None:
         pytest.skip("bmv2 simple_switch_grpc is not on PATH")
     with wired(switch_ns=False) as wires:
@@ -192,7 +203,7 @@ def test_write_to_first_packet_bmv2(benchmark: Any, tmp_path: Path, schema: P4Sc
         try:
             got = benchmark.pedantic(lambda: asyncio.run(_first_packet_rounds(
                 sw.grpc_addr, sw.device_id, schema, build_paths.json.read_bytes(),
-                wires.ns_a, wires.ns_b)), rounds=1, iterations=1)
+                wires.ns_a, wires.ns_b, progress)), rounds=1, iterations=1)
         finally:
             sw.stop()
     RATIOS.setdefault(LATENCY, []).append(_latency_line("bmv2 simple_switch_grpc", got))
@@ -236,8 +247,8 @@ def _record_tcp(name: str, rates: list[float]) -> None:
 
 
 def test_tcp_through_a_plain_bridge_then_ours(benchmark: Any, tmp_path: Path,
-                                              schema: P4Schema,
-                                              build_paths: BuildPaths) -> None:
+                                              schema: P4Schema, build_paths: BuildPaths,
+                                              progress: Progress) -> None:
     """Plain and ours in turn, three times (the machine's load drifts): medians of each."""
     if (why := ovs_available()) is not None:
         pytest.skip(why)
@@ -246,6 +257,8 @@ def test_tcp_through_a_plain_bridge_then_ours(benchmark: Any, tmp_path: Path,
 
     def rounds() -> None:
         for i in range(3):
+            progress.step(f"TCP for {TCP_SECONDS:g} s through a plain bridge, then ours: "
+                          "round", i + 1, 3)
             plain.append(_plain_bridge_rates(wires, tmp_path / f"plain{i}"))
             with serving(tmp_path / f"ours{i}", [BridgeSpec(
                     f"bdo{wires.tag}", 1, wires.ports, wires.switch_ns, gre=False)],
@@ -261,21 +274,32 @@ def test_tcp_through_a_plain_bridge_then_ours(benchmark: Any, tmp_path: Path,
 
 def _plain_bridge_rates(wires: Wires, rundir: Path) -> float:
     """`ovs-vsctl add-br` with the same veths and one flow, `actions=NORMAL`."""
-    daemons = OvsDaemons(rundir, wires.switch_ns)
+    with plain_bridge(wires, rundir):
+        return _tcp_rate(wires.ns_a, wires.ns_b)
+
+
+@contextlib.contextmanager
+def plain_bridge(wires: Wires, rundir: Path, dpdk: DpdkConfig | None = None
+                 ) -> Iterator[OvsDaemons]:
+    """`ovs-vsctl add-br` on our own daemons with the same veths as ports (DPDK ports with
+    `dpdk`) and one flow, `actions=NORMAL`; all of it gone afterwards."""
+    daemons = OvsDaemons(rundir, wires.switch_ns, dpdk)
     daemons.start()
     try:
         plain = OvsBridge(daemons, f"bdp{wires.tag}")
-        plain.create()
+        tx = Transaction(daemons)
+        tx.add_bridge(plain.name)
         for p, ifname in wires.ports.items():
-            plain.add_port(ifname, p)
+            kind, options = (None, []) if dpdk is None else dpdk.port_options(ifname)
+            tx.add_port(plain.name, ifname, p, kind=kind, options=options)
+        tx.commit()
         subprocess.run([_tool("ovs-ofctl"), "-O", "OpenFlow13", "add-flow",
                         f"unix:{daemons.mgmt_socket(plain.name)}", "actions=NORMAL"],
                        check=True, capture_output=True, env=daemons.env)
-        rate = _tcp_rate(wires.ns_a, wires.ns_b)
+        yield daemons
         plain.delete()
     finally:
         daemons.stop()
-    return rate
 
 
 async def _program(address: str, schema: P4Schema, config: bytes) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bench.conftest import RATIOS
+from bench.conftest import RATIOS, Progress
 from ctrl.lab.probe import Endpoint, Probe, ProbeOptions
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.entity import TableEntry, insert
@@ -54,7 +54,7 @@ def _read_all(sw: SyncSwitch, schema: P4Schema) -> int:
 
 @pytest.mark.parametrize("mode", ["taken up", "pushed again"])
 def test_restart(benchmark: Any, r: Rig, build_paths: BuildPaths, schema: P4Schema,
-                 mode: str) -> None:
+                 mode: str, progress: Progress) -> None:
     todo = [*entries(), *_bulk()]
     proc = [r.start()]
     election = [1]
@@ -70,6 +70,7 @@ def test_restart(benchmark: Any, r: Rig, build_paths: BuildPaths, schema: P4Sche
         for i in range(0, len(todo), BATCH):
             sw.write([insert(e) for e in todo[i:i + BATCH]])
 
+    progress(f"writing {len(todo):,} entries to the target")
     sw = connect()
     push(sw)
     sw.close()
@@ -101,7 +102,8 @@ def test_restart(benchmark: Any, r: Rig, build_paths: BuildPaths, schema: P4Sche
     probe.start()
     try:
         time.sleep(0.3)
-        benchmark.pedantic(restart, setup=kill, rounds=3, iterations=1)
+        benchmark.pedantic(restart, setup=progress.rounds(3, "kill -9 and restart", kill),
+                           rounds=3, iterations=1)
         time.sleep(0.3)
     finally:
         report = probe.stop()

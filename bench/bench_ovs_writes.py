@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 import pytest
 
-from bench.conftest import RATIOS
+from bench.conftest import RATIOS, Progress
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import TableEntry, Update, insert
@@ -63,7 +63,8 @@ def requests(schema: P4Schema, updates: list[Update], batch: int) -> list[bytes]
 @pytest.mark.parametrize(("batch", "client"), [(1000, "target"), (N, "target"),
                                                (1000, "P4Client"), (1000, "protobuf")])
 def test_ovs_batched_writes(benchmark: Any, ovs_server: str, build_paths: BuildPaths,
-                            schema: P4Schema, batch: int, client: str) -> None:
+                            schema: P4Schema, batch: int, client: str,
+                            progress: Progress) -> None:
     runner = asyncio.Runner()
     p4 = P4Client(ovs_server, 1)
     updates: list[Update] = [insert(e) for e in entries(N)]
@@ -89,8 +90,10 @@ def test_ovs_batched_writes(benchmark: Any, ovs_server: str, build_paths: BuildP
             await p4.write(updates[i:i + batch])
 
     try:
-        benchmark.pedantic(lambda: runner.run(write_all()), setup=setup,
-                           rounds=5 if encoded else 3, iterations=1)
+        count = 5 if encoded else 3
+        benchmark.pedantic(lambda: runner.run(write_all()),
+                           setup=progress.rounds(count, f"{N:,} entries, round", setup),
+                           rounds=count, iterations=1)
     finally:
         runner.run(channel.close())
         runner.run(p4.close())
@@ -105,7 +108,8 @@ def test_ovs_batched_writes(benchmark: Any, ovs_server: str, build_paths: BuildP
 N_SHELL = 1_000
 
 
-def test_p4runtime_shell(benchmark: Any, ovs_server: str, build_paths: BuildPaths) -> None:
+def test_p4runtime_shell(benchmark: Any, ovs_server: str, build_paths: BuildPaths,
+                        progress: Progress) -> None:
     """p4runtime-shell, one entry per Write (as it writes), 1,000 entries a round."""
     todo = p4shell.triples(entries(N_SHELL))
     python = p4shell.shell_python()
@@ -113,7 +117,9 @@ def test_p4runtime_shell(benchmark: Any, ovs_server: str, build_paths: BuildPath
         pytest.skip("no p4runtime-shell virtualenv: `./run setup` makes .venv-p4shell")
     shell = p4shell.Session(python, ovs_server, 1, build_paths)
     try:
-        benchmark.pedantic(lambda: shell.insert_bridging(todo), setup=shell.reconnect,
+        benchmark.pedantic(lambda: shell.insert_bridging(todo),
+                           setup=progress.rounds(3, f"{N_SHELL:,} entries, round",
+                                                 shell.reconnect),
                            rounds=3, iterations=1)
     finally:
         shell.close()

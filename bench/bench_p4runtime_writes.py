@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.conftest import RATIOS
+from bench.conftest import RATIOS, Progress
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import TableEntry, Update, insert
@@ -43,7 +43,7 @@ def _record(name: str, median: float) -> None:
 
 @pytest.mark.parametrize("batch", [1, 100, 1000])
 def test_ours(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths, schema: P4Schema,
-              batch: int) -> None:
+              batch: int, progress: Progress) -> None:
     runner = asyncio.Runner()
     clients: list[P4Client] = []
     updates: list[Update] = [insert(e) for e in entries(N)]
@@ -66,7 +66,9 @@ def test_ours(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths, schema:
             await clients[-1].write(updates[i:i + batch])
 
     try:
-        benchmark.pedantic(lambda: runner.run(write_all()), setup=setup, rounds=3, iterations=1)
+        benchmark.pedantic(lambda: runner.run(write_all()),
+                           setup=progress.rounds(3, f"{N:,} entries, round", setup), rounds=3,
+                           iterations=1)
     finally:
         if clients:
             runner.run(clients.pop().close())
@@ -74,7 +76,8 @@ def test_ours(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths, schema:
     _record(f"ours, batches of {batch}", benchmark.stats.stats.median)
 
 
-def test_p4runtime_shell(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths) -> None:
+def test_p4runtime_shell(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPaths,
+                        progress: Progress) -> None:
     todo = p4shell.triples(entries(N))
     python = p4shell.shell_python()
     if python is None:
@@ -88,7 +91,8 @@ def test_p4runtime_shell(benchmark: Any, bmv2: Bmv2Switch, build_paths: BuildPat
         shell.reconnect()
 
     try:
-        benchmark.pedantic(lambda: shell.insert_bridging(todo), setup=setup, rounds=3,
+        benchmark.pedantic(lambda: shell.insert_bridging(todo),
+                           setup=progress.rounds(3, f"{N:,} entries, round", setup), rounds=3,
                            iterations=1)
     finally:
         shell.close()

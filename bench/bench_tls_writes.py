@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trustme
 
-from bench.conftest import RATIOS
+from bench.conftest import RATIOS, Progress
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import TableEntry, insert
@@ -50,7 +50,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, schema: P4Schema
 
 @pytest.mark.parametrize("mode", ["plaintext", "TLS"])
 def test_writes(benchmark: Any, servers: dict[str, tuple[str, TlsFiles | None]], mode: str,
-                schema: P4Schema, build_paths: BuildPaths) -> None:
+                schema: P4Schema, build_paths: BuildPaths, progress: Progress) -> None:
     address, files = servers[mode]
     updates = [insert(TableEntry("bridging", {"vnet_id": 1 + i % 4000,
                                               "eth_dst": 0x020000000000 + i},
@@ -65,8 +65,9 @@ def test_writes(benchmark: Any, servers: dict[str, tuple[str, TlsFiles | None]],
 
     try:
         benchmark.pedantic(lambda: runner.run(write_all()), rounds=4, iterations=1,
-                           setup=lambda: runner.run(client.set_pipeline(
-                               schema, build_paths.json.read_bytes())))
+                           setup=progress.rounds(4, f"{N:,} entries, round",
+                                                 lambda: runner.run(client.set_pipeline(
+                                                     schema, build_paths.json.read_bytes()))))
     finally:
         runner.run(client.close())
         runner.close()

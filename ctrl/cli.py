@@ -21,6 +21,7 @@ from ctrl.northbound.auth import ApiAuth, AuthError, check_listen, read_token, s
 from ctrl.p4rt import tls
 from ctrl.p4rt.build import BuildPaths, compile_p4, project_root, recorded_digest, sources_digest
 from ctrl.p4rt.schema import P4Schema
+from ctrl.placement.cli import add_serve_arguments as add_placement_serve
 
 if TYPE_CHECKING:
     from ctrl.ha.election import Elector
@@ -84,9 +85,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ctrl.control.runner import Controller
     from ctrl.control.topology import load_topology
     from ctrl.northbound.hypervisors import Hypervisors, parse_uris
+    from ctrl.placement.cli import attach_actuator, build_service, check_serve_arguments
 
+    if not args.traffic_interval >= 0:
+        raise MobilityError(f"--traffic-interval {args.traffic_interval:g}: give seconds, "
+                            "or 0 for never")
     schema = P4Schema.load(args.p4info)
     topology = load_topology(args.topology)
+    managers = check_serve_arguments(args)
     libvirt = parse_uris(args.libvirt, topology.hypervisors, "--libvirt")
     migrate_uris = parse_uris(args.libvirt_migrate_uri, topology.hypervisors,
                               "--libvirt-migrate-uri")
@@ -106,6 +112,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                             credentials=None if files is None else files.client(),
                             may_write=None if elector is None else elector.may_write,
                             on_denied=None if elector is None else elector.fenced)
+    placement = build_service(args, controller, managers)
 
     host, _, port = args.api.rpartition(":")
     if (args.api_cert is None) != (args.api_key is None):
@@ -133,7 +140,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             if libvirt:
                 hypervisors = await stack.enter_async_context(
                     Hypervisors(controller, libvirt, migrate_uris))
-            app = make_app(controller, hypervisors, auth)
+            app = make_app(controller, hypervisors, auth, args.traffic_interval)
+            attach_actuator(args, placement, hypervisors)
+            from ctrl.placement.api import install as install_placement
+
+            install_placement(app, placement)
+            task = asyncio.create_task(placement.run(stop), name="placement")
+            stack.push_async_callback(asyncio.wait_for, task, 10.0)
             if elector is not None:
                 from ctrl.ha import failover, northbound
                 from ctrl.ha.shared import SharedState
@@ -157,7 +170,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                     ) from exc
             through = f"; hypervisors through libvirt: {', '.join(libvirt)}" if libvirt else ""
             print(f"serving {len(topology.switches)} switches, {len(topology.vms)} declared "
-                  f"VMs; API on {scheme}://{args.api}/api/v1{through}"
+                  f"VMs; API on {scheme}://{args.api}/api/v1, web view on "
+                  f"{scheme}://{args.api}/{through}"
                   f"{'; writes need a token or certificate' if auth.guarded else ''}"
                   "; Ctrl-C to stop", flush=True)
             await controller.run(stop)
@@ -273,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: %(default)s)")
     serve.add_argument("--api", default="127.0.0.1:8080",
                        help="address of the REST API and /metrics (default: %(default)s)")
+    serve.add_argument("--traffic-interval", type=float, default=2.0, metavar="SECONDS",
+                       help="while a web view is open (http://API/), read each switch's "
+                       "port counters this often to show traffic; 0: never (default "
+                       "%(default)s)")
     serve.add_argument("--libvirt", action="append", default=[], metavar="HYPERVISOR=URI",
                        help="reach a hypervisor of the topology through libvirt at URI "
                        "(e.g. qemu+ssh://hv1/system): a domain arriving there by migration is "
@@ -292,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     ha.add_argument("--lease-ttl", type=int, default=1, metavar="SECONDS",
                     help="the leader's etcd lease (default: %(default)s)")
     tls.add_arguments(serve, "controller")
+    add_placement_serve(serve)
     api_security = serve.add_argument_group("REST API security")
     api_security.add_argument("--api-token-file", type=Path, metavar="FILE",
                               help="writes need 'Authorization: Bearer TOKEN', the token "
@@ -331,12 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(func=_cmd_migrate)
 
     from ctrl.lab.cli import add_parser as add_lab
+    from ctrl.placement.cli import add_parser as add_placement
     from ctrl.targets.ovs.cli import add_parser as add_ovs_target
     from ctrl.targets.sink.cli import add_parser as add_sink_target
 
     add_ovs_target(sub)
     add_sink_target(sub)
     add_lab(sub)
+    add_placement(sub)
     return parser
 
 

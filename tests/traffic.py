@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
+from collections.abc import Iterator
 
 from ctrl.platform import netns
 
@@ -29,3 +31,18 @@ def udp_exchange(src_ns: str, dst_ns: str, dst_ip: str, timeout: float = 3.0) ->
             except TimeoutError:
                 continue
     return False
+
+
+@contextlib.contextmanager
+def tcp_pair(client_ns: str, server_ns: str, server_ip: str, port: int
+             ) -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A TCP connection from a namespace to another: (the client's end, the server's),
+    the server's with a 5 s timeout; both closed afterwards."""
+    with netns.in_netns(server_ns):
+        listener = socket.create_server((server_ip, port))
+    with netns.in_netns(client_ns):
+        conn = socket.create_connection((server_ip, port), timeout=5)
+    peer, _ = listener.accept()
+    with listener, conn, peer:
+        peer.settimeout(5)
+        yield conn, peer

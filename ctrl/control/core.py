@@ -210,9 +210,11 @@ class ControlCore:
             plans += self._unbridged(switch, frame, now)
         return self._stamped(plans)
 
-    def announce(self, vm: str, hypervisor: str, now: float) -> tuple[Migration, list[Plan]]:
+    def announce(self, vm: str, hypervisor: str, now: float, cause: str = ""
+                 ) -> tuple[Migration, list[Plan]]:
         """An announced migration: the new port ready and the VM's frames delivered at both
-        locations until its RARP there. Announcing it again changes nothing."""
+        locations until its RARP there. Announcing it again changes nothing. `cause` says
+        who asked (operator, hypervisor, placement), for the record."""
         host = self.find(vm)
         hyp = self.topo.hypervisors.get(hypervisor)
         if hyp is None:
@@ -223,12 +225,12 @@ class ControlCore:
         current = self.migrations.delivering_both(host.key)
         if current is not None and current.dst == hyp.attach:
             return current, []   # announced already (an operator, then the hypervisor)
-        m, replaced = self.migrations.announce(host.key, host.location, hyp.attach, now)
+        m, replaced = self.migrations.announce(host.key, host.location, hyp.attach, now, cause)
         self._count_finished([replaced] if replaced else [])
         self.notices.append(MigrationChanged(m))
         changes = merge(self._replan([host]), self._tunnels_for(host.location, m.dst, now))
-        log.info("migration of %012x to %s announced: delivered at %s and %s until its "
-                 "RARP", host.mac, m.dst, host.location, m.dst)
+        log.info("migration of %012x to %s announced%s: delivered at %s and %s until its "
+                 "RARP", host.mac, m.dst, f" ({cause})" if cause else "", host.location, m.dst)
         return m, self._stamped([Plan(at_once(changes), start=now, why=f"announce {vm}")])
 
     def switch_over(self, vm: str, now: float) -> tuple[Host, list[Plan]]:

@@ -61,6 +61,7 @@ class Migration:
     announced: float          # when it was announced
     changed: float            # when it entered its phase
     note: str = ""            # why it ended, for a finished one
+    cause: str = ""           # who asked for it: "operator", "hypervisor", "placement", ...
 
     @property
     def key(self) -> HostKey:
@@ -107,7 +108,7 @@ class Migrations:
         if m.phase.active:
             self._active[m.key] = m
 
-    def announce(self, key: HostKey, src: PortRef, dst: PortRef, now: float
+    def announce(self, key: HostKey, src: PortRef, dst: PortRef, now: float, cause: str = ""
                  ) -> tuple[Migration, Migration | None]:
         """A new migration to `dst`, and the one it replaces (announced elsewhere before).
         Announcing the same destination again is not a change: HostError says so only
@@ -122,7 +123,7 @@ class Migrations:
             replaced = self._end(old, Phase.CANCELLED, now, f"announced again, to {dst}")
         used = {m.group for m in self._active.values()}
         group = next(g for g in range(1, len(used) + 2) if g not in used)
-        m = Migration(key[0], key[1], src, dst, group, Phase.ANNOUNCED, now, now)
+        m = Migration(key[0], key[1], src, dst, group, Phase.ANNOUNCED, now, now, cause=cause)
         self._active[key] = m
         return m, replaced
 

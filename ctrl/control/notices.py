@@ -62,7 +62,7 @@ class MigrationChanged:
         m = self.migration
         return {**_host(m.vnet, m.mac), "from": str(m.src), "to": str(m.dst),
                 "phase": m.phase.value, "announced": m.announced, "time": m.changed,
-                "note": m.note or None}
+                "note": m.note or None, "cause": m.cause or None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +119,28 @@ class SwitchChanged:
                 "in_sync": self.in_sync, "time": self.time}
 
 
+@dataclass(frozen=True, slots=True)
+class PlacementNotice:
+    """The placement engine (ctrl/placement): a VM's decision changed (`event`
+    "decision"), or a migration it started ended ("migrated", "failed")."""
+
+    vm: str
+    event: str
+    verdict: str          # migrate, advise, moving, stay, wait, blocked, error
+    at: str | None        # hypervisors
+    to: str | None
+    why: str
+    time: float
+    cause: str = "placement"
+    kind: str = "placement"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"vm": self.vm, "event": self.event, "decision": self.verdict, "at": self.at,
+                "to": self.to, "why": self.why, "time": self.time, "cause": self.cause}
+
+
 Notice = (HostLearned | HostMoved | MigrationChanged | TunnelsChanged | LinksChanged
-          | Converged | SwitchChanged)
+          | Converged | SwitchChanged | PlacementNotice)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -137,6 +137,11 @@ class Controller:
         self._tick = asyncio.Event()   # the core's next deadline may have moved
         self._behind = False           # on packet-ins, at the last tick
         self._applier: asyncio.Task[None] | None = None
+        self._quiet = asyncio.Event()   # no plan waits, none is being written
+        self._quiet.set()
+        # An HA pair's: until what the core noticed so far is in the shared state. An API
+        # step answers after it: a migration acknowledged is one the standby knows of.
+        self.journaled: Callable[[], Awaitable[None]] | None = None
 
     def _wanted(self, switch: str) -> list[Entity]:
         return self.core.wanted(switch)
@@ -213,6 +218,7 @@ class Controller:
                 fut.set_exception(MobilityError("the controller stopped"))
                 fut.add_done_callback(_retrieved)   # a plan nobody awaits: no log of it
         self._queue.clear()
+        self._quiet.set()
 
     def _on_change(self, switch: str) -> None:
         st = self.sessions[switch].status()
@@ -289,10 +295,10 @@ class Controller:
             raise NotPrimaryError(f"this controller is a standby: it cannot {what}; ask the "
                                   "primary (GET /api/v1/ha says which one is)")
 
-    async def announce(self, vm: str, hypervisor: str) -> Outcome:
+    async def announce(self, vm: str, hypervisor: str, cause: str = "") -> Outcome:
         """An announced migration (see ControlCore.announce), written when this returns."""
         self._primary_only(f"announce {vm}'s migration")
-        _, plans = self.core.announce(vm, hypervisor, self.clock())
+        _, plans = self.core.announce(vm, hypervisor, self.clock(), cause)
         return await self._done(self.find(vm), plans)
 
     async def switch_over(self, vm: str) -> Outcome:
@@ -307,9 +313,16 @@ class Controller:
 
     async def _done(self, host: Host, plans: Sequence[Plan]) -> Outcome:
         results = await asyncio.gather(*self.submit(plans))
+        if self.journaled is not None:   # the switches first, then the shared state
+            await self.journaled()
         return Outcome(host, {s: why for r in results for s, why in r.failed.items()})
 
     # -- plans out of the core --------------------------------------------------------
+
+    async def quiet(self) -> None:
+        """Until no plan waits or is being written: what can wait (an HA pair's writes to
+        etcd) goes after the switches' writes, not before them."""
+        await self._quiet.wait()
 
     def submit(self, plans: Sequence[Plan]) -> list[asyncio.Future[Applied]]:
         """Queue plans for the applier; each future says what became of its plan. What
@@ -322,6 +335,7 @@ class Controller:
             self._queue.append((plan, fut))
             futures.append(fut)
         if plans:
+            self._quiet.clear()
             self._queued.set()
             self._tick.set()   # the core's next deadline may have moved
             self._start_applier()
@@ -350,6 +364,8 @@ class Controller:
             for (_, fut), result in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
+            if not self._queue:
+                self._quiet.set()
 
     async def _settle(self) -> None:
         """Before a round: the packet-ins already received handled first (a burst of RARPs

@@ -10,11 +10,17 @@
     links:
       - [s1:1, s2:1]
     hypervisors:
-      h1: {switch: s1, port: 3}
+      h1: {switch: s1, port: 3, capacity: {vms: 8, memory_mb: 16384}}
+      ap1: {switch: s2, port: 3, capacity: 0}       # hosts no VMs: clients only
     vnets:
       blue: {id: 10, gateway_mac: "02:00:00:00:00:01"}
     vms:
-      vm1: {vnet: blue, mac: "02:00:00:00:01:01", ip: 10.0.1.1, hypervisor: h1}
+      vm1: {vnet: blue, mac: "02:00:00:00:01:01", ip: 10.0.1.1, hypervisor: h1,
+            memory_mb: 2048, placement: {policy: follow-clients, threshold: 0.3}}
+
+A hypervisor's `capacity` (VMs, or `{vms: N, memory_mb: M}`) bounds what placement puts
+there (none: no bound; 0: a place for clients, never for VMs); a VM's `placement` names
+its mobility manager and the parameters it and the engine take (ctrl/placement/).
 
 Every error names the file, the line and what is wrong; a topology that loads
 is consistent (every reference resolves, nothing is used twice).
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -78,6 +84,20 @@ class Link:
 class Hypervisor:
     name: str
     attach: PortRef
+    max_vms: int | None = None        # capacity: None, no bound; 0: hosts no VMs
+    max_memory_mb: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementSpec:
+    """A VM's placement policy as the file gives it: the manager, its numeric parameters,
+    the hypervisors it may use (empty: any); checked against the managers loaded by
+    ctrl/placement when `ctrl serve` starts (`origin` says where it was written)."""
+
+    policy: str
+    params: tuple[tuple[str, float], ...] = ()
+    hypervisors: tuple[str, ...] = ()
+    origin: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +116,8 @@ class VM:
     hypervisor: str
     prefix: int = 24
     role: str = "vm"  # or "client"
+    memory_mb: int = 0
+    placement: PlacementSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +273,7 @@ def parse_topology(text: str, origin: str = "<topology>", *,
     vnets = _vnets(r, top.get("vnets"))
     vms = _vms(r, [("vm", top.get("vms")), ("client", top.get("clients"))], vnets,
                hypervisors)
+    _check_capacity(r, top.get("hypervisors"), vms, hypervisors)
     return Topology(tuple(sites), switches, tuple(links), hypervisors, vnets, vms)
 
 
@@ -326,7 +349,7 @@ def _hypervisors(r: Reader, node: yaml.Node | None, switches: Mapping[str, Switc
             taken[PortRef(s.name, s.underlay.port)] = "the underlay"
     out: dict[str, Hypervisor] = {}
     for name, (_, value) in r.mapping(node, "hypervisors").items():
-        f = r.fields(value, f"hypervisor {name}", {"switch", "port"}, set())
+        f = r.fields(value, f"hypervisor {name}", {"switch", "port"}, {"capacity"})
         switch = r.scalar(f["switch"], f"hypervisor {name}: switch")
         if switch not in switches:
             raise r.fail(f["switch"], f"hypervisor {name}: no switch {switch!r}")
@@ -337,8 +360,67 @@ def _hypervisors(r: Reader, node: yaml.Node | None, switches: Mapping[str, Switc
         if ref in taken:
             raise r.fail(f["port"], f"hypervisor {name}: port {ref} is {taken[ref]}'s")
         taken[ref] = f"hypervisor {name}"
-        out[name] = Hypervisor(name, ref)
+        vms, memory = _capacity(r, f["capacity"], name) if "capacity" in f else (None, None)
+        out[name] = Hypervisor(name, ref, vms, memory)
     return out
+
+
+def _capacity(r: Reader, node: yaml.Node, name: str) -> tuple[int | None, int | None]:
+    what = f"hypervisor {name}: capacity"
+    if isinstance(node, yaml.ScalarNode):
+        return r.integer(node, f"{what} (VMs)", 0, 2**31), None
+    f = r.fields(node, what, set(), {"vms", "memory_mb"})
+    return (r.integer(f["vms"], f"{what}: vms", 0, 2**31) if "vms" in f else None,
+            r.integer(f["memory_mb"], f"{what}: memory_mb", 0, 2**40)
+            if "memory_mb" in f else None)
+
+
+def _placement(r: Reader, node: yaml.Node, what: str,
+               hypervisors: Mapping[str, Hypervisor]) -> PlacementSpec:
+    items = r.mapping(node, f"{what}: placement")
+    if "policy" not in items:
+        raise r.fail(node, f"{what}: placement: missing field policy (a mobility manager's "
+                           "name, e.g. follow-clients)")
+    policy = r.scalar(items["policy"][1], f"{what}: placement: policy")
+    params: list[tuple[str, float]] = []
+    allowed: tuple[str, ...] = ()
+    for key, (_, value) in items.items():
+        if key == "policy":
+            continue
+        if key == "hypervisors":
+            allowed = tuple(r.scalar(h, f"{what}: placement: hypervisors")
+                            for h in r.sequence(value, f"{what}: placement: hypervisors"))
+            for h, hnode in zip(allowed, r.sequence(value, "hypervisors"), strict=True):
+                if h not in hypervisors:
+                    raise r.fail(hnode, f"{what}: placement: no hypervisor {h!r} "
+                                        f"(hypervisors: {', '.join(sorted(hypervisors))})")
+            continue
+        text = r.scalar(value, f"{what}: placement: {key}")
+        try:
+            number = float(text)
+        except ValueError:
+            raise r.fail(value, f"{what}: placement: {key} must be a number, not {text!r}"
+                         ) from None
+        if not (number >= 0 and number != float("inf")):
+            raise r.fail(value, f"{what}: placement: {key} must be a number >= 0")
+        params.append((key, number))
+    line = node.start_mark.line + 1
+    return PlacementSpec(policy, tuple(params), allowed, f"{r.origin}:{line}")
+
+
+def _check_capacity(r: Reader, node: yaml.Node | None, vms: Mapping[str, VM],
+                    hypervisors: Mapping[str, Hypervisor]) -> None:
+    """No hypervisor holds more VMs, or more memory, than its capacity."""
+    for h in hypervisors.values():
+        mine = [vm for vm in vms.values() if vm.role == "vm" and vm.hypervisor == h.name]
+        if h.max_vms is not None and len(mine) > h.max_vms:
+            raise r.fail(node, f"hypervisor {h.name}: capacity {h.max_vms} VMs, but "
+                               f"{len(mine)} are declared there "
+                               f"({', '.join(vm.name for vm in mine)})")
+        memory = sum(vm.memory_mb for vm in mine)
+        if h.max_memory_mb is not None and memory > h.max_memory_mb:
+            raise r.fail(node, f"hypervisor {h.name}: capacity {h.max_memory_mb} MB, but its "
+                               f"VMs take {memory} MB")
 
 
 def _vnets(r: Reader, node: yaml.Node | None) -> dict[str, VNet]:
@@ -371,7 +453,8 @@ def _vms(r: Reader, sections: list[tuple[str, yaml.Node | None]], vnets: Mapping
             what = f"{role} {name}"
             if name in out:
                 raise r.fail(key, f"{what}: the name is {out[name].role} {name}'s already")
-            f = r.fields(value, what, {"vnet", "mac", "ip", "hypervisor"}, set())
+            f = r.fields(value, what, {"vnet", "mac", "ip", "hypervisor"},
+                         {"memory_mb", "placement"} if role == "vm" else set())
             vnet = r.scalar(f["vnet"], f"{what}: vnet")
             if vnet not in vnets:
                 raise r.fail(f["vnet"], f"{what}: no vnet {vnet!r}")
@@ -385,7 +468,11 @@ def _vms(r: Reader, sections: list[tuple[str, yaml.Node | None]], vnets: Mapping
             if (vnet, ip) in ips:
                 raise r.fail(f["ip"], f"{what}: IP {ip} is {ips[vnet, ip]}'s in vnet {vnet}")
             macs[vnet, mac] = ips[vnet, ip] = what
-            out[name] = VM(name, vnet, mac, ip, hyp, prefix, role)
+            memory = (r.integer(f["memory_mb"], f"{what}: memory_mb", 0, 2**40)
+                      if "memory_mb" in f else 0)
+            placement = (_placement(r, f["placement"], what, hypervisors)
+                         if "placement" in f else None)
+            out[name] = VM(name, vnet, mac, ip, hyp, prefix, role, memory, placement)
     return out
 
 
@@ -409,7 +496,8 @@ def to_yaml(topo: Topology) -> str:
                      **({"underlay": underlay(s.underlay)} if s.underlay else {})}
             for s in topo.switches.values()},
         "links": [[str(x.a), str(x.b)] for x in topo.links],
-        "hypervisors": {h.name: {"switch": h.attach.switch, "port": h.attach.port}
+        "hypervisors": {h.name: {"switch": h.attach.switch, "port": h.attach.port,
+                                 **_capacity_yaml(h)}
                         for h in topo.hypervisors.values()},
         "vnets": {v.name: {"id": v.id, **({"gateway_mac": v.gateway_mac}
                                           if v.gateway_mac else {})}
@@ -418,7 +506,21 @@ def to_yaml(topo: Topology) -> str:
     for role in ("vm", "client"):
         doc[f"{role}s"] = {
             vm.name: {"vnet": vm.vnet, "mac": vm.mac, "ip": f"{vm.ip}/{vm.prefix}",
-                      "hypervisor": vm.hypervisor}
+                      "hypervisor": vm.hypervisor,
+                      **({"memory_mb": vm.memory_mb} if vm.memory_mb else {}),
+                      **({"placement": _placement_yaml(vm.placement)} if vm.placement else {})}
             for vm in topo.vms.values() if vm.role == role}
     text: str = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
     return text
+
+
+def _capacity_yaml(h: Hypervisor) -> dict[str, object]:
+    if h.max_memory_mb is None:
+        return {} if h.max_vms is None else {"capacity": h.max_vms}
+    return {"capacity": {"memory_mb": h.max_memory_mb,
+                         **({"vms": h.max_vms} if h.max_vms is not None else {})}}
+
+
+def _placement_yaml(p: PlacementSpec) -> dict[str, object]:
+    return {"policy": p.policy, **dict(p.params),
+            **({"hypervisors": list(p.hypervisors)} if p.hypervisors else {})}

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 def attach(controller: Controller, elector: Elector, shared: SharedState | None = None
            ) -> None:
     """Each change of role or term re-arbitrates every open switch stream at once; made
-    leader, the core first takes the shared state's hot copy, and writes its own after."""
+    leader, the core first takes the shared state's hot copy, and writes its own after.
+    A migration step through the API answers once its record is in the shared state."""
 
     async def changed(s: Standing) -> None:
         eid = s.election_id
@@ -52,6 +53,8 @@ def attach(controller: Controller, elector: Elector, shared: SharedState | None 
                 log.warning("%s: shared state not written: %s", elector.name, exc)
 
     elector.on_change = changed
+    if shared is not None:
+        controller.journaled = shared.journaled
 
 
 @dataclass(frozen=True, slots=True)

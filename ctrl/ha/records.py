@@ -61,7 +61,7 @@ def encode_migration(m: Migration) -> bytes:
     return json.dumps({"vnet": m.vnet, "mac": m.mac, "src": [m.src.switch, m.src.port],
                        "dst": [m.dst.switch, m.dst.port], "group": m.group,
                        "phase": m.phase.value, "announced": m.announced,
-                       "changed": m.changed}).encode()
+                       "changed": m.changed, "cause": m.cause}).encode()
 
 
 def decode_migration(raw: bytes) -> Migration:
@@ -69,7 +69,8 @@ def decode_migration(raw: bytes) -> Migration:
         d: dict[str, Any] = json.loads(raw)
         return Migration(int(d["vnet"]), int(d["mac"]), PortRef(d["src"][0], int(d["src"][1])),
                          PortRef(d["dst"][0], int(d["dst"][1])), int(d["group"]),
-                         Phase(d["phase"]), float(d["announced"]), float(d["changed"]))
+                         Phase(d["phase"]), float(d["announced"]), float(d["changed"]),
+                         cause=str(d.get("cause", "")))
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise RecordError(f"not a migration record: {raw[:80]!r}") from exc
 

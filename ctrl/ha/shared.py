@@ -36,6 +36,9 @@ from ctrl.ha.records import (
 
 log = logging.getLogger(__name__)
 
+WRITES_FIRST_S = 0.25   # at most this long a notice waits for the switches' writes
+JOURNAL_WAIT_S = 2.0    # at most this long an API step waits for its record in etcd
+
 
 def ops_for(notices: list[Notice],
             ip_of: Callable[[tuple[int, int]], int | None] = lambda key: None) -> list[Op]:
@@ -64,6 +67,8 @@ class SharedState:
         self.copy = HotCopy()
         self.written = 0
         self.refused = 0
+        self._upto = 0   # the feed's notices up to this count are written (or gave up)
+        self._progress = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = self.c.feed.subscribe()
@@ -110,6 +115,14 @@ class SharedState:
     async def _publish(self, sub: Subscription, stop: asyncio.Event) -> None:
         while not stop.is_set():
             notices, lost = await sub.next()
+            # The switches' writes first: a txn built and sent in front of them (the notices
+            # of a move come as its plan is queued) made every move of a pair slower.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.c.quiet(), WRITES_FIRST_S)
+            if sub.queue:   # and what came meanwhile, in the same txn
+                more, more_lost = await sub.next()
+                notices, lost = notices + more, lost + more_lost
+            upto = self.c.feed.published
             try:
                 if lost:
                     await self.snapshot()
@@ -117,6 +130,24 @@ class SharedState:
                     await self._write(ops_for(notices, self._ip_of))
             except EtcdError as exc:
                 log.warning("%s: shared state not written: %s", self.elector.name, exc)
+            self._upto = upto
+            self._progress.set()
+
+    async def journaled(self, timeout: float = JOURNAL_WAIT_S) -> None:
+        """Until every notice published so far is written to etcd (or its write failed,
+        or `timeout` passed: said in the log)."""
+        target = self.c.feed.published
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._upto < target:
+            self._progress.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning("%s: the shared state is behind (not written in %.1f s)",
+                            self.elector.name, timeout)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), left)
 
     def _ip_of(self, key: tuple[int, int]) -> int | None:
         host = self.c.core.tracker.lookup(key)

@@ -24,11 +24,12 @@ from pyroute2 import NetlinkError
 from ctrl.control.topology import to_yaml
 from ctrl.lab import guests, procs
 from ctrl.lab.spec import BRIDGE, End, HostNet, LabError, LabSpec
-from ctrl.lab.state import LabState
+from ctrl.lab.state import PLACEMENT, LabState
 from ctrl.northbound.client import ApiError, call
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import bmv2_argv, find_simple_switch_grpc
+from ctrl.targets.ovs import dpdk, dpdkargs
 from ctrl.targets.ovs.daemon import DAEMONS, JOURNALS, OvsDaemons, stop_rundir
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,21 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, "-m", "ctrl.cli", *args]
 
 
+def ovs_rundir(state: LabState, site: str) -> Path:
+    """Where a site's ovs-target keeps its OVS daemons (`--rundir`)."""
+    return state.dir / f"ovs-{site}"
+
+
+def vswitchd_dir(state: LabState, spec: LabSpec, site: str) -> Path:
+    """The run directory of a site's ovs-vswitchd (the target's own, or its namespace's
+    under it: ctrl/targets/ovs/target.py's Fabric)."""
+    members = [sw for sw in spec.switches.values() if sw.site == site]
+    if not members:
+        raise LabError(f"the lab has no switch of site {site!r}")
+    ns = members[0].ns
+    return ovs_rundir(state, site) / ns if ns else ovs_rundir(state, site)
+
+
 def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
     if spec.target == "bmv2":
         binary = find_simple_switch_grpc()
@@ -183,29 +199,59 @@ def _start_switches(spec: LabSpec, state: LabState, say: Progress) -> None:
             procs.wait_until(listening(sw.grpc_addr), p, START_TIMEOUT, "serving P4Runtime")
         say(f"{len(spec.switches)} bmv2 switches")
         return
+    started = 0
     for site in spec.topology.sites:
         members = [sw for sw in spec.switches.values() if sw.site == site]
         if not members:
             continue
-        argv = ["ovs-target", "--rundir", str(state.dir / f"ovs-{site}"),
-                "--grpc-addr", members[0].grpc_addr]
-        gateway = next((sw for sw in members if spec.topology.switches[sw.name].underlay),
-                       None)
-        argv += ["--gre-bridge", f"{spec.tag}b{gateway.index}"] if gateway else ["--no-gre"]
-        for sw in members:
-            bridge = f"{spec.tag}b{sw.index}"
-            argv += ["--bridge", bridge, "--device-id", str(sw.device_id)]
-            argv += [a for p, ifname in sw.ports.items() for a in
-                     ("--port", f"{bridge}:{p}={ifname}")]
-        if members[0].ns:
-            argv += ["--netns", members[0].ns]
-        p = procs.spawn(f"ovs-target {site}", _python(*argv), state.dir / f"ovs-{site}.log")
+        # -v: what it takes up and repairs after a restart, in its log
+        p = procs.spawn(f"ovs-target {site}", _python("-v", *ovs_target_argv(spec, state, site)),
+                        state.dir / f"ovs-{site}.log")
         state.processes.append(p)
         state.save()
-        procs.wait_until(listening(members[0].grpc_addr), p, START_TIMEOUT,
-                         "serving P4Runtime")
+        try:
+            procs.wait_until(listening(members[0].grpc_addr), p, START_TIMEOUT,
+                             "serving P4Runtime")
+        except LabError:
+            if state.dpdk is None or started or spec.vhost:
+                raise
+            # DPDK did not start here (it says why in the target's log): the first site
+            # tells, and the lab runs on the plain datapath instead.
+            procs.stop(p)
+            why = procs.last_error(p) or f"see {p.log}"
+            say(f"the DPDK datapath did not start ({why}): the lab runs on the plain "
+                "netdev datapath instead")
+            state.processes.remove(p)
+            state.dpdk = None
+            state.save()
+            _start_switches(state.spec(), state, say)
+            return
+        started += 1
     say(f"{len(spec.switches)} Open vSwitch bridges behind {len(spec.topology.sites)} "
-        "P4Runtime servers")
+        f"P4Runtime servers, {'DPDK' if state.dpdk else 'netdev'} datapath")
+
+
+def ovs_target_argv(spec: LabSpec, state: LabState, site: str) -> list[str]:
+    """`ctrl ovs-target` for the bridges of `site`: each switch's ports (a hypervisor's
+    virtual switch where the lab has vhost-user guests), GRE on its gateway, the lab's
+    datapath."""
+    members = [sw for sw in spec.switches.values() if sw.site == site]
+    argv = ["ovs-target", "--rundir", str(ovs_rundir(state, site)),
+            "--grpc-addr", members[0].grpc_addr, *dpdkargs.to_argv(state.dpdk)]
+    gateway = next((sw for sw in members if spec.topology.switches[sw.name].underlay), None)
+    argv += ["--gre-bridge", f"{spec.tag}b{gateway.index}"] if gateway else ["--no-gre"]
+    for sw in members:
+        bridge = f"{spec.tag}b{sw.index}"
+        argv += ["--bridge", bridge, "--device-id", str(sw.device_id)]
+        hvs = {hv.port: hv for hv in spec.hypervisors.values()
+               if hv.switch == sw.name and hv.vswitch is not None}
+        argv += [a for p, ifname in sw.ports.items() if p not in hvs
+                 for a in ("--port", f"{bridge}:{p}={ifname}")]
+        argv += [a for p, hv in hvs.items()
+                 for a in ("--vswitch", f"{hv.vswitch}={bridge}:{p},{hv.uplink[0].ifname}")]
+    if members[0].ns:
+        argv += ["--netns", members[0].ns]
+    return argv
 
 
 def in_sync(api: str) -> Callable[[], bool]:
@@ -219,12 +265,21 @@ def in_sync(api: str) -> Callable[[], bool]:
     return check
 
 
-def _answers(api: str) -> bool:
-    try:
-        call(api, "switches", timeout=2)
-    except ApiError:
-        return False
-    return True
+def pair_settled(apis: list[str]) -> Callable[[], bool]:
+    """A check: every controller of a pair answers, one is primary (leader with a live lease,
+    primary on every switch) and every other one is a standby holding its own lease."""
+    def check() -> bool:
+        roles = []
+        for api in apis:
+            try:
+                ha = call(api, "ha", timeout=2)
+            except ApiError:
+                return False
+            if not isinstance(ha, dict):
+                return False
+            roles.append("primary" if ha.get("primary") else ha.get("role"))
+        return roles.count("primary") == 1 and roles.count("standby") == len(apis) - 1
+    return check
 
 
 def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
@@ -233,7 +288,10 @@ def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
                         + to_yaml(spec.topology))
     paths = BuildPaths(project_root())
     argv = _python("-v", "serve", "--topology", str(topology), "--api", state.api,
-                   "--p4info", str(paths.p4info), "--bmv2-json", str(paths.json))
+                   "--p4info", str(paths.p4info), "--bmv2-json", str(paths.json),
+                   # The placement engine's migrations are the lab's to carry out.
+                   "--placement-actuator", f"lab:{state.dir.resolve()}",
+                   "--placement-state", str(state.dir / PLACEMENT))
     if state.controllers > 1:
         _start_pair(state, argv, say)
         return
@@ -259,7 +317,7 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
     state.save()
     procs.wait_until(etcd.healthy, p, START_TIMEOUT, "answering")
     apis = [state.api, *state.apis]
-    first = None
+    started = []
     for i, api in enumerate(apis, 1):
         mine = [a if a != state.api else api for a in argv]
         c = procs.spawn(f"controller-{i}", [*mine, "--etcd", etcd.url, "--election-id", str(i),
@@ -267,15 +325,15 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
                         state.dir / f"controller-{i}.log")
         state.processes.append(c)
         state.save()
-        first = first or c
-    assert first is not None
-    procs.wait_until(lambda: any(in_sync(a)() for a in apis), first, START_TIMEOUT,
+        started.append(c)
+    procs.wait_until(lambda: any(in_sync(a)() for a in apis), started[0], START_TIMEOUT,
                      "in sync with every switch")
-    # and every controller answering (a standby slower to start than the primary's sync)
-    procs.wait_until(lambda: all(_answers(a) for a in apis), first, START_TIMEOUT,
-                     "answering its API")
+    # Ready is what each one says of itself: one primary, every other one a standby with a
+    # lease of its own (a controller still campaigning is not yet a standby to fail over to).
+    procs.wait_until(pair_settled(apis), started[0], START_TIMEOUT,
+                     "one primary, the rest standby")
     say(f"{len(apis)} controllers through etcd at {etcd.url}, one primary in sync with every "
-        f"switch; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
+        f"switch, the rest standby; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
 
 
 def _end_ovs(state: LabState, say: Progress) -> None:
@@ -309,6 +367,14 @@ def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
                        "of that name is up (`ctrl lab down` with its --state-dir), or one was "
                        "left by a crash (remove them with `ip netns del NAME`); or name this "
                        "lab otherwise (`name:` in the topology). Nothing was changed.")
+    if state.dpdk is not None and (why := dpdk.unavailable(state.dpdk)) is not None:
+        if spec.vhost:
+            raise LabError(f"QEMU guests on vhost-user ports need the DPDK datapath: {why}. "
+                           "Nothing was changed.")
+        say(f"the DPDK datapath cannot start here ({why}): the lab runs on the plain "
+            "netdev datapath")
+        state.dpdk = None
+        spec = state.spec()
     if spec.guests == "qemu":
         image = guests.prepare()
         state.image = (str(image.kernel), str(image.initramfs), image.kernel_version)

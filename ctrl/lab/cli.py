@@ -7,14 +7,16 @@ import json
 import time
 from pathlib import Path
 
-from ctrl.lab import build, procs
+from ctrl.lab import build, faults, procs
 from ctrl.lab.fattree import fat_tree_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
+from ctrl.lab.leftovers import left_behind
 from ctrl.lab.probe import Probe, ProbeOptions, Progress
 from ctrl.lab.report import Mark
 from ctrl.lab.spec import GUESTS, TARGETS, LabError, lab_tag, parse_lab
 from ctrl.lab.state import DEFAULT_DIR, LabState
 from ctrl.targets.bmv2 import free_tcp_port
+from ctrl.targets.ovs import dpdkargs
 
 SHIPPED = Path(__file__).resolve().parent / "topologies"
 
@@ -59,18 +61,22 @@ def cmd_up(args: argparse.Namespace) -> int:
                        "`ctrl lab down` first")
     text, origin = read_topology(args.topology)
     tag = lab_tag(str(directory.resolve()))
-    probe = parse_lab(text, origin, target=args.target, tag=tag,
-                      guests=args.guests)  # checks it all first
+    probe = parse_lab(text, origin, target=args.target, tag=tag, guests=args.guests,
+                      datapath=args.datapath)  # checks it all first
     count = len({sw.grpc_addr for sw in probe.switches.values()})
     state = LabState(directory, text, origin, args.target,
                      [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
                      guests=args.guests, controllers=args.controllers,
-                     apis=[f"127.0.0.1:{free_tcp_port()}" for _ in range(args.controllers - 1)])
+                     apis=[f"127.0.0.1:{free_tcp_port()}" for _ in range(args.controllers - 1)],
+                     dpdk=dpdkargs.from_arguments(args))
     kind = ", its VMs QEMU guests" if args.guests == "qemu" else ""
-    say(f"bringing up {probe.name} on the {args.target} target{kind} (state in {directory})")
+    kind += " on vhost-user ports" if probe.vhost else ""
+    datapath = ", DPDK datapath" if state.dpdk else ""
+    say(f"bringing up {probe.name} on the {args.target} target{datapath}{kind} (state in "
+        f"{directory})")
     spec = build.up(state, say, args.accel)
     say(f"{spec.name} is up: `ctrl lab status`, `ctrl lab migrate VM --to HYPERVISOR`, "
-        "`ctrl lab probe`, `ctrl lab down`")
+        f"`ctrl lab probe`, `ctrl lab down`; live view on http://{state.api}/")
     return 0
 
 
@@ -79,8 +85,15 @@ def cmd_down(args: argparse.Namespace) -> int:
     if state is None:
         say(f"no lab is up in {args.state_dir}: nothing to do")
         return 0
+    spec, links = state.spec(), list(state.links)
     build.down(state, say)
-    say("down")
+    left = left_behind(spec, state, links)
+    if left:
+        say(f"down, but not all of it is gone ({len(left)} left):")
+        for thing in left:
+            say(f"  {thing}")
+        return 1
+    say("down: nothing left behind (namespaces, processes, interfaces, journals checked)")
     return 0
 
 
@@ -108,12 +121,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = _state(args)
     spec = state.spec()
     guests = f"; QEMU guests ({state.accel or '?'})" if state.guests == "qemu" else ""
-    print(f"lab {spec.name} ({state.origin}) on {state.target}{guests}: "
+    guests += " on vhost-user ports" if spec.vhost else ""
+    on = state.target + (f" ({state.datapath} datapath)" if state.target == "ovs" else "")
+    print(f"lab {spec.name} ({state.origin}) on {on}{guests}: "
           f"{'up' if state.up else 'NOT up (half made: `ctrl lab down`)'}; "
-          f"controller API http://{state.api}/api/v1")
+          f"controller API http://{state.api}/api/v1, live view http://{state.api}/")
     for p in state.processes:
         print(f"  {p.name:<22} pid {p.pid:<8} {'running' if procs.is_running(p) else 'GONE'}"
               f"   log {p.log}")
+        if p.name.startswith("ovs-target "):   # its ovs-vswitchd, a component of its own
+            daemon = f"{faults.VSWITCHD}:{p.name.split(' ', 1)[1]}"
+            pid = faults.vswitchd_pid(state, daemon)
+            print(f"    {daemon.replace(':', ' '):<20} " + (f"pid {pid:<8} running" if pid
+                                                          else "NOT running"))
     for i, api in enumerate([state.api, *state.apis] if state.controllers > 1 else [], 1):
         print(f"  controller-{i}: {_ha_line(api)}   API http://{api}/api/v1")
     pids = {p.name: p.pid for p in state.processes}
@@ -130,7 +150,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from ctrl.lab.migrate import migrate
 
     state = _state(args)
-    m = migrate(state, args.host, args.to, announce=not args.unannounced)
+    m = migrate(state, args.host, args.to, announce=not args.unannounced, cause=args.cause)
     qemu = "" if m.qemu_downtime_ms is None else \
         f"; QEMU's downtime {m.qemu_downtime_ms:.0f} ms, total {m.qemu_total_ms:.0f} ms"
     say(f"{m.host}: {m.src} -> {m.dst} ({'announced' if m.announced else 'unannounced'}); "
@@ -143,13 +163,18 @@ def _progress(p: Progress) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from ctrl.lab.demo import endpoints
+    from ctrl.lab.demo import GAP_FLOOR_MS, StepResult, endpoints, step_window
+    from ctrl.lab.htmlreport import probe_page
+    from ctrl.lab.moves import Migration
 
     state = _state(args)
     spec = state.spec()
     names = (args.source or spec.probe[0], args.to or spec.probe[1])
     a, b = endpoints(spec, names)
-    options = ProbeOptions(udp_rate=args.rate, tcp_rate=args.tcp_rate * 1e6)
+    # Gaps and runs of loss listed from a few ms, as in the demo: the plot and the HTML
+    # tell a gap with loss from one without.
+    options = ProbeOptions(udp_rate=args.rate, tcp_rate=args.tcp_rate * 1e6,
+                           min_interruption_ms=GAP_FLOOR_MS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     probe = Probe(a, b, options, _progress)
@@ -158,16 +183,24 @@ def cmd_probe(args: argparse.Namespace) -> int:
         "early); migrations made meanwhile (`ctrl lab migrate`) are marked")
     seen = len(state.events())
     report = probe.run(duration=args.duration)
+    steps = []
     for event in state.events()[seen:]:  # marks cannot be added after stop(): rebuild
-        report.marks.append(Mark(f"{event['host']} -> {event['dst']}",
-                                 round(float(str(event["paused"])) - probe.origin, 6)))
+        if event.get("event") != "migration":
+            continue
+        m = Migration.from_json(event)
+        mark = Mark(f"{m.host} -> {m.dst}", round(m.paused - probe.origin, 6))
+        report.marks.append(mark)
+        steps.append(StepResult(mark.name, m, *step_window(mark, m), mark.at).step())
     report.marks.sort(key=lambda m: m.at)
     (out / "probe.json").write_text(report.to_json())
-    from ctrl.lab.plot import save_plot  # matplotlib: 1.3 s to import, for every `ctrl`
+    from ctrl.lab.plot import png  # matplotlib: 1.3 s to import, for every `ctrl`
 
-    save_plot(report, out / "probe.png", title=f"{spec.name}: {a.label} <-> {b.label}")
+    title = f"{spec.name}: {a.label} <-> {b.label}"
+    plot = png(report, title, [s.window for s in steps])
+    (out / "probe.png").write_bytes(plot)
+    (out / "probe.html").write_text(probe_page(title, report, steps, plot))
     print(report.summary())
-    say(f"wrote {out / 'probe.json'} and {out / 'probe.png'}")
+    say(f"wrote {out / 'probe.json'}, {out / 'probe.png'} and {out / 'probe.html'}")
     return 0
 
 
@@ -175,9 +208,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ctrl.lab.demo import run_demo
 
     text, origin = read_topology(args.topology)
+    if parse_lab(text, origin).roam is not None:
+        return _roam_demo(args, text, origin)
     result = run_demo(text, origin, state_dir=Path(args.state_dir), out_dir=Path(args.out),
                       target=args.target, announce=not args.unannounced, settle=args.settle,
                       guests=args.guests, accel=args.accel, say=say,
+                      dpdk=dpdkargs.from_arguments(args),
                       progress=_progress if args.verbose_probe else None)
     print()
     for line in result.table:
@@ -187,21 +223,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_mover(args: argparse.Namespace) -> int:
+    from ctrl.lab.mover import serve
+
+    serve(Path(args.state_dir))
+    return 0
+
+
+def _roam_demo(args: argparse.Namespace, text: str, origin: str) -> int:
+    """A lab file with `lab: roam`: the players roam, the placement engine follows."""
+    from ctrl.lab.roam import Timing, run_roam_demo
+
+    timing = Timing(oscillate_s=30.0) if args.long else Timing()
+    result = run_roam_demo(text, origin, state_dir=Path(args.state_dir),
+                           out_dir=Path(args.out), target=args.target, guests=args.guests,
+                           accel=args.accel, timing=timing, say=say,
+                           dpdk=dpdkargs.from_arguments(args))
+    print()
+    print("\n".join(result.lines))
+    print()
+    say("wrote " + ", ".join(str(f) for f in result.files))
+    return 0 if result.ok else 1
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
-    from ctrl.lab import faults
 
     state = _state(args)
+    daemon = args.component.startswith(f"{faults.VSWITCHD}:")
     if args.action == "kill":
         faults.kill(state, args.component)
-        say(f"killed {args.component} (SIGKILL): `ctrl lab fault start {args.component}` "
-            "starts it again")
+        say(f"killed {args.component} (SIGKILL): " + (
+            "its flows went with it; its target starts it again and puts them back "
+            f"(`ctrl lab fault start {args.component}` waits for that)" if daemon else
+            f"`ctrl lab fault start {args.component}` starts it again"))
         return 0
     if args.action == "start":
         faults.start(state, args.component)
         up = time.monotonic()
         done = faults.wait_in_sync(state)
-        say(f"{args.component} started again; every switch in sync "
-            f"{(done - up) * 1e3:,.0f} ms after it was up")
+        again = "runs again (its target started it)" if daemon else "started again"
+        say(f"{args.component} {again}; every switch in sync {(done - up) * 1e3:,.0f} ms "
+            "after it was up")
         return 0
     r = faults.restart(state, args.component, args.down)
     say(f"{args.component}: killed, up again {r.down_s * 1e3:,.0f} ms later; every switch "
@@ -297,6 +359,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                     help="N controllers through an etcd of the lab's own, one primary "
                     "(default: %(default)s, alone, without etcd)")
     _guest_options(up)
+    dpdkargs.add_arguments(up)
     up.set_defaults(func=cmd_up)
     down = cmds.add_parser("down", help="tear the lab down (safe to repeat)")
     down.set_defaults(func=cmd_down)
@@ -311,13 +374,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     mig.add_argument("--to", required=True, metavar="HYPERVISOR")
     mig.add_argument("--unannounced", action="store_true",
                      help="do not tell the controller: it reacts to the RARP alone")
+    mig.add_argument("--cause", default="operator",
+                     help="who asks, told to the controller with the announcement and kept "
+                     "in the lab's events (the placement engine's moves say placement; "
+                     "default: %(default)s)")
     mig.set_defaults(func=cmd_migrate)
+    mover = cmds.add_parser("mover", help="(the controller's) migrations asked on stdin",
+                            description="The lab's migrations asked on stdin, a "
+                            "JSON line each, answered on stdout: what the controller's "
+                            "placement engine runs (ctrl/lab/mover.py)")
+    mover.set_defaults(func=cmd_mover)
     probe = cmds.add_parser("probe", help="UDP and TCP both ways between two hosts; a "
                             "report and a plot", description="A constant-rate, sequence-"
                             "numbered UDP stream and a TCP flow, both ways, for DURATION "
                             "seconds; the longest gap, loss, reordering and duplicates, a "
-                            "JSON report and a PNG of throughput over time with every "
-                            "migration made meanwhile marked.")
+                            "JSON report, a PNG of throughput over time with every "
+                            "migration made meanwhile marked, and both in one HTML page "
+                            "(probe.html).")
     probe.add_argument("--from", dest="source", metavar="HOST",
                        help="one end (default: the lab's probe.from)")
     probe.add_argument("--to", metavar="HOST", help="the other (default: the lab's probe.to)")
@@ -328,34 +401,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="TCP MB/s each way, 0 for none (default 4)")
     probe.add_argument("--out", default=".", help="where the report and plot go (default .)")
     probe.set_defaults(func=cmd_probe)
-    demo = cmds.add_parser("demo", help="Cloud Rack's experiment: migrations under the probe",
+    demo = cmds.add_parser("demo", help="Cloud Rack's experiment: migrations under the probe;"
+                           " stanford: the players roam and the placement engine follows",
                            description="Bring TOPOLOGY up, probe it without migration, then "
                            "through its `lab: demo` migrations (cloud-rack: within a campus, "
                            "then across the WAN); print the interruptions next to Cloud "
-                           "Rack's 1-2 s; write the reports and the plot; tear it all down. "
-                           "Exit 1 if anything was lost without migration or TCP broke.")
+                           "Rack's 1-2 s; write the reports, the plot and report.html (all "
+                           "of it in one page); tear it all down. "
+                           "Exit 1 if anything was lost without migration or TCP broke. "
+                           "A topology with `lab: roam` (stanford) runs the placement demo "
+                           "instead (ctrl/lab/roam.py): exit 1 if a goal was not met.")
     demo.add_argument("topology", nargs="?", default="cloud-rack",
                       help="default: %(default)s")
     demo.add_argument("--target", choices=TARGETS, default="ovs", help="default: %(default)s")
     _guest_options(demo)
+    dpdkargs.add_arguments(demo)
     demo.add_argument("--unannounced", action="store_true",
                       help="migrate without telling the controller (it reacts to the RARP)")
     demo.add_argument("--settle", type=float, default=2.0,
                       help="seconds of probing before, between and after migrations")
     demo.add_argument("--out", default="lab-demo", help="output folder (default %(default)s)")
     demo.add_argument("--verbose-probe", action="store_true", help="probe progress each second")
+    demo.add_argument("--long", action="store_true",
+                      help="a lab with `lab: roam` (stanford): oscillation phases of 30 s "
+                      "each, not 12")
     demo.set_defaults(func=cmd_demo)
     fault = cmds.add_parser("fault", help="kill a component of the lab, or start it again",
                             description="COMPONENT is a process of the lab as `ctrl lab "
-                            "status` lists it, a colon for the space: controller, "
-                            "ovs-target:SITE, bmv2:SWITCH. kill: SIGKILL, as a crash (a "
-                            "target's OVS daemons forward on); start: its command line again; "
+                            "status` lists it, a colon for the space: controller (controller-N "
+                            "of a pair), ovs-target:SITE, bmv2:SWITCH; or vswitchd:SITE, a "
+                            "site's ovs-vswitchd. kill: SIGKILL, as a crash (a target's OVS "
+                            "daemons forward on; a killed ovs-vswitchd takes its flows, and "
+                            "its target starts it again and puts them back); start: its "
+                            "command line again (vswitchd: wait for its target to start it); "
                             "restart: both, then wait until every switch is in sync and say "
                             "how long it took.")
     fault.add_argument("action", choices=("kill", "start", "restart"))
     fault.add_argument("component")
     fault.add_argument("--down", type=float, default=0.5,
-                       help="restart: seconds between the kill and the start (default 0.5)")
+                       help="restart: seconds between the kill and the start (default 0.5; "
+                       "not for vswitchd, which its target starts at once)")
     fault.set_defaults(func=cmd_fault)
     chaos = cmds.add_parser("chaos", help="every component killed and restarted in turn "
                             "under the probe, with migrations in between",

@@ -23,15 +23,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from ctrl.lab import build
+from ctrl.lab import build, moves
 from ctrl.lab.guests import GUEST_PORT
+from ctrl.lab.htmlreport import Step, demo_page
 from ctrl.lab.moves import Migration
-from ctrl.lab.plot import save_plot
+from ctrl.lab.plot import Window, png
 from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
 from ctrl.lab.report import Gap, Mark, Report
 from ctrl.lab.spec import LabError, LabSpec, lab_tag, parse_lab
 from ctrl.lab.state import LabState
 from ctrl.targets.bmv2 import free_tcp_port
+from ctrl.targets.ovs.dpdk import DpdkConfig
 
 CLOUD_RACK = "1,000-2,000 ms"   # the paper's interruption per migration (Section IV.B)
 GAP_FLOOR_MS = 2.0             # gaps listed from this long: a 1 ms stream shows a 5 ms pause
@@ -49,6 +51,18 @@ class StepResult:
     migration: Migration
     start: float               # window in the probe's seconds
     end: float
+    at: float = 0.0            # the VM's pause, in the probe's seconds
+
+    def step(self) -> Step:
+        """As the plot and the HTML report show it."""
+        m = self.migration
+        facts = [("VM", f"{m.host}: {m.src} -> {m.dst}"),
+                 ("mode", "announced" if m.announced else "reactive (unannounced)"),
+                 ("the VM's pause", f"{m.downtime * 1e3:.1f} ms"),
+                 ("asked to its pause", f"{(m.paused - m.asked) * 1e3:.1f} ms")]
+        if m.qemu_downtime_ms is not None:
+            facts.append(("QEMU's downtime", f"{m.qemu_downtime_ms:.1f} ms"))
+        return Step(Window(self.label, self.at, m.downtime, self.start, self.end), facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +144,18 @@ def _columns(rows: list[Row]) -> list[str]:
 
 
 def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> list[str]:
+    """The table for a terminal: its rows in columns, the notes under it. Pure."""
+    rows, notes = table_rows(baseline, report, steps)
+    return _columns(rows) + notes
+
+
+def table_rows(baseline: Report, report: Report, steps: tuple[StepResult, ...]
+               ) -> tuple[list[Row], list[str]]:
     """Per migration: the VM's pause (with QEMU guests also QEMU's downtime), the
     interruption (for how long everything the probe sent around it was lost, the worse
     direction), the network's share (what that exceeds the pause by), and the longest gap
     between arrivals (per direction: a sender held up by the CPU, or datagrams that came
-    late, lengthen a gap, not a loss). Pure."""
+    late, lengthen a gap, not a loss); the head row first; and the notes. Pure."""
     guests = any(s.migration.guest for s in steps)
     head: Row = ("migration", "mode", "VM pause", "interruption", "network's share",
                  "longest gap")
@@ -158,7 +179,7 @@ def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> li
     if guests:
         cloud = (*cloud[:3], "-", *cloud[3:])
     rows.append(cloud)
-    out = _columns(rows)
+    out: list[str] = []
     quiet = ", ".join(f"{u.direction} {u.lost} lost of {u.sent}, longest gap "
                       f"{u.longest_gap_ms:.1f} ms" for u in baseline.udp)
     out.append(f"without migration ({baseline.duration_s:.1f} s): {quiet}")
@@ -181,7 +202,7 @@ def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> li
     else:
         out.append("the VM's pause is its own stop (its interface swap); longest gap: "
                    "between arrivals, each way, which a sender the CPU held up lengthens too")
-    return out
+    return rows, out
 
 
 def migrate_apart(state: LabState, name: str, to: str, *, announce: bool) -> Migration:
@@ -217,6 +238,9 @@ def migrate_under_probe(state: LabState, spec: LabSpec, *, announce: bool, settl
     """On a lab that is up: a quiet probe, then one through the lab's demo migrations."""
     a, b = endpoints(spec)
     options = probe_options(spec)
+    held = moves.hold_placement(state, (step.vm for step in spec.demo))
+    if held:
+        say(f"the placement engine leaves {', '.join(held)} to these migrations made by hand")
     say(f"probing {a} <-> {b} for {settle:g} s without migration")
     baseline = Probe(a, b, options, progress).run(duration=settle)
     say(f"probing again through {len(spec.demo)} migrations, {settle:g} s apart")
@@ -231,28 +255,40 @@ def migrate_under_probe(state: LabState, spec: LabSpec, *, announce: bool, settl
                 f" (QEMU's downtime {m.qemu_downtime_ms:.0f} ms)"
             say(f"{step.label}: {m.host} {m.src} -> {m.dst}, paused "
                 f"{m.downtime * 1e3:.1f} ms{qemu}")
-            steps.append(StepResult(step.label, m, *step_window(first, m)))
+            steps.append(StepResult(step.label, m, *step_window(first, m), first.at))
             time.sleep(settle)
     assert probe.report is not None
     return baseline, probe.report, tuple(steps)
+
+
+def new_lab(topology_text: str, origin: str, state_dir: Path, target: str, guests: str,
+            dpdk: DpdkConfig | None = None) -> tuple[LabState, LabSpec]:
+    """A demo's lab, not made yet: its state on free ports, and its spec (checked);
+    `dpdk`: the OVS target on DPDK's datapath, so configured (where it cannot start, the
+    plain one, as the lab says)."""
+    if LabState.load(state_dir) is not None:
+        raise LabError(f"a lab is up already in {state_dir}: `ctrl lab down` first")
+    spec = parse_lab(topology_text, origin, target=target,
+                     tag=lab_tag(str(state_dir.resolve())), guests=guests,
+                     datapath="netdev" if dpdk is None else "dpdk")
+    count = len({sw.grpc_addr for sw in spec.switches.values()})
+    state = LabState(state_dir, topology_text, origin, target,
+                     [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
+                     guests=guests, dpdk=dpdk)
+    return state, spec
 
 
 def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
              target: str = "ovs", announce: bool = True, settle: float = 2.0,
              guests: str = "netns", accel: str = "auto",
              say: Callable[[str], None] = print,
-             progress: Callable[[Progress], None] | None = None) -> DemoResult:
-    if LabState.load(state_dir) is not None:
-        raise LabError(f"a lab is up already in {state_dir}: `ctrl lab down` first")
-    probe_spec = parse_lab(topology_text, origin, target=target,
-                           tag=lab_tag(str(state_dir.resolve())), guests=guests)
+             progress: Callable[[Progress], None] | None = None,
+             dpdk: DpdkConfig | None = None) -> DemoResult:
+    """`ctrl lab demo` (see the module's docstring); `dpdk`: as `new_lab` takes it."""
+    state, probe_spec = new_lab(topology_text, origin, state_dir, target, guests, dpdk)
     if not probe_spec.demo:
         raise LabError(f"{origin} has no `lab: demo` migrations")
     endpoints(probe_spec)   # a probe that can run, before anything is made
-    count = len({sw.grpc_addr for sw in probe_spec.switches.values()})
-    state = LabState(state_dir, topology_text, origin, target,
-                     [free_tcp_port() for _ in range(count)], f"127.0.0.1:{free_tcp_port()}",
-                     guests=guests)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = build.up(state, say, accel)
     try:
@@ -261,12 +297,23 @@ def run_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: Path,
     finally:
         build.down(state, say)
     lines = table(baseline, report, steps)
+    if target == "ovs":
+        lines.append(f"switches: the Open vSwitch target on the {state.datapath} datapath"
+                     + (", guests on vhost-user ports" if spec.vhost else ""))
     files = (out_dir / "baseline.json", out_dir / "report.json", out_dir / "throughput.png",
-             out_dir / "summary.txt")
+             out_dir / "summary.txt", out_dir / "report.html")
     files[0].write_text(baseline.to_json())
     files[1].write_text(report.to_json())
     kind = ", QEMU guests" if guests == "qemu" else ""
-    save_plot(report, files[2], title=f"{spec.name}: throughput during migrations "
-              f"({'announced' if announce else 'reactive'}, {target}{kind})")
+    kind += f", {state.datapath} datapath" if target == "ovs" else ""
+    title = (f"{spec.name}: throughput during migrations "
+             f"({'announced' if announce else 'reactive'}, {target}{kind})")
+    shown = [s.step() for s in steps]
+    plot = png(report, title, [s.window for s in shown])
+    files[2].write_bytes(plot)
     files[3].write_text("\n".join(lines) + "\n")
-    return DemoResult(baseline, report, steps, tuple(lines), files)
+    result = DemoResult(baseline, report, steps, tuple(lines), files)
+    rows, notes = table_rows(baseline, report, steps)
+    files[4].write_text(demo_page(title, rows, notes, baseline, report, shown, plot,
+                                  result.ok))
+    return result

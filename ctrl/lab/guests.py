@@ -3,6 +3,8 @@
 its QEMU in its hypervisor's namespace, its NIC a tap on that hypervisor's bridge br0
 (named as a namespace VM's port would be, v<index>), with the MAC, address, gateway
 and MTU the lab spec gives it on the kernel command line. Clients stay namespaces.
+On DPDK's datapath (`--datapath dpdk`) the NIC is vhost-user instead, a port of the
+hypervisor's OVS-DPDK virtual switch (ctrl/lab/vhost.py), added once QEMU listens.
 
 QEMU outlives the `ctrl lab` command that starts it: the lab state keeps it as a
 process (PID and start time, ctrl/lab/procs.py) named `qemu VM`, and the next command
@@ -36,13 +38,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ctrl.lab import moves, procs
+from ctrl.lab import moves, procs, vhost
 from ctrl.lab.moves import Migration
 from ctrl.lab.procs import Proc
 from ctrl.lab.spec import BRIDGE, HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
 from ctrl.platform import netns
-from ctrl.vm import migration, tap
+from ctrl.vm import migration
 from ctrl.vm.errors import QmpError, VmError
 from ctrl.vm.image import GuestImage, ensure_image, require
 from ctrl.vm.qemu import (
@@ -50,10 +52,12 @@ from ctrl.vm.qemu import (
     QEMU_PACKAGE,
     GuestSpec,
     Placement,
+    plug,
     probe_accel,
     qemu_argv,
     run_state,
     tail_of,
+    unplug,
     wait_booted,
 )
 from ctrl.vm.qmp import Qmp, QmpEvent
@@ -95,8 +99,9 @@ def proc_name(vm: str, incoming_at: str | None = None) -> str:
 
 
 def placement(state: LabState, spec: LabSpec, host: HostNet, hypervisor: str) -> Placement:
-    place = Placement(spec.hypervisor(hypervisor).ns, BRIDGE, host.port_name,
-                      state.dir / "qemu" / hypervisor)
+    hv = spec.hypervisor(hypervisor)
+    place = Placement(hv.ns, BRIDGE, hv.guest_port(host), state.dir / "qemu" / hypervisor,
+                      vhost=spec.vhost)
     longest = str(place.path(guest_spec(host), "migrate"))
     if len(longest) > UNIX_PATH_MAX:
         raise LabError(f"{longest}: too long for a unix socket ({UNIX_PATH_MAX} bytes at "
@@ -136,24 +141,30 @@ def start(state: LabState, spec: LabSpec, host: HostNet, hypervisor: str, *,
     qemu = qemu_binary()
     gspec, place = guest_spec(host), placement(state, spec, host, hypervisor)
     place.workdir.mkdir(parents=True, exist_ok=True)
-    for what in ("qmp", "console", "migrate"):
+    for what in ("qmp", "console", "migrate", "vhost"):
         place.path(gspec, what).unlink(missing_ok=True)
     uri = f"unix:{place.path(gspec, 'migrate')}" if incoming else None
     argv = qemu_argv(qemu, image_of(state), gspec, place, state.accel, uri)
-    tap.add_tap(place.tap, place.ns, place.bridge, host.mac, mtu=host.mtu, flood=not incoming)
+    plug(place, host.mac, mtu=host.mtu, flood=not incoming)
     try:
         p = procs.spawn(proc_name(host.name, hypervisor if incoming else None), argv,
                         place.path(gspec, "log"), ns=place.ns)
     except BaseException:
-        tap.delete_tap(place.tap, place.ns)
+        unplug(place)
         raise
     state.processes.append(p)
     state.save()
     try:
+        if place.vhost:
+            # QEMU waits for the switch before anything else (QMP too): once its socket
+            # is there, the switch's port, which connects to it.
+            sock = place.path(gspec, "vhost")
+            procs.wait_until(sock.exists, p, 30.0, f"listening on {sock}", interval=0.01)
+            vhost.attach(state, spec, hypervisor, place.tap, sock)
         qmp = Qmp.connect(place.path(gspec, "qmp"), timeout=30.0, name=host.name,
                           alive=lambda: procs.is_running(p))
     except BaseException as exc:
-        _end(state, p, place)
+        _end(state, spec, p, place, hypervisor)
         if isinstance(exc, VmError):
             raise LabError(f"{host.name}: QEMU did not come up at {hypervisor} ({exc}); "
                            f"its log: {p.log}") from exc
@@ -185,12 +196,15 @@ def stop(state: LabState, guest: LabGuest) -> None:
     with contextlib.suppress(QmpError):
         guest.qmp.execute("quit", timeout=2.0)
     guest.qmp.close()
-    _end(state, guest.proc, guest.place)
+    _end(state, state.spec(), guest.proc, guest.place, guest.hypervisor)
 
 
-def _end(state: LabState, p: Proc, place: Placement) -> None:
+def _end(state: LabState, spec: LabSpec, p: Proc, place: Placement, hypervisor: str) -> None:
+    """QEMU stopped by its PID, its tap or its switch port removed, out of the state."""
     procs.stop(p, timeout=5.0)
-    tap.delete_tap(place.tap, place.ns)
+    if place.vhost:
+        vhost.detach(state, spec, hypervisor, place.tap)
+    unplug(place)
     state.processes = [q for q in state.processes if q != p]
     state.save()
 
@@ -225,13 +239,13 @@ def boot(state: LabState, spec: LabSpec, accel: str, say: Progress) -> None:
 
 def live_migrate(state: LabState, spec: LabSpec, host: HostNet, src: str, to: str, *,
                  announce: bool, max_bandwidth: int | None = None,
-                 timeout: float = MIGRATION_TIMEOUT) -> Migration:
+                 timeout: float = MIGRATION_TIMEOUT, cause: str = "operator") -> Migration:
     """Live-migrate `host`'s guest from `src` to `to` (see the module's docstring)."""
     source = attach(state, spec, host)
     try:
         asked = time.monotonic()
         if announce:
-            moves.announce(state, host.name, to)
+            moves.announce(state, host.name, to, cause)
             source.qmp.on_event = _switch_on_stop(state, host.name)
         try:
             dest = start(state, spec, host, to, incoming=True)
@@ -253,7 +267,7 @@ def live_migrate(state: LabState, spec: LabSpec, host: HostNet, src: str, to: st
         finished = time.monotonic()
         paused, resumed = _pause(stats, finished)
         done = Migration(host.name, src, to, announce, asked, paused, resumed,
-                         float(stats.downtime_ms or 0), float(stats.total_ms or 0))
+                         float(stats.downtime_ms or 0), float(stats.total_ms or 0), cause)
         _arrived(state, dest)
         moves.record(state, done)
         stop(state, source)
@@ -282,7 +296,8 @@ def _arrived(state: LabState, dest: LabGuest) -> None:
     renamed = replace(dest.proc, name=proc_name(dest.spec.name))
     state.processes = [renamed if p == dest.proc else p for p in state.processes]
     state.save()
-    netns.set_flood_in(dest.place.tap, dest.place.ns, True)
+    if not dest.place.vhost:   # a vhost-user port was never one that floods less
+        netns.set_flood_in(dest.place.tap, dest.place.ns, True)
 
 
 def _pause(stats: migration.MigrationStats, finished: float) -> tuple[float, float]:

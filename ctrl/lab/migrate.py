@@ -39,7 +39,8 @@ ANNOUNCE_AGAIN = (0.05, 0.15)   # QEMU repeats its announcement; seconds after t
 NEW_IF, OLD_IF = "eth0n", "eth0old"
 
 
-def _back_to(state: LabState, spec: LabSpec, host: HostNet, src: str, announced: bool) -> None:
+def _back_to(state: LabState, spec: LabSpec, host: HostNet, src: str, announced: bool
+             ) -> None:
     """A migration that failed in its pause: the VM starts again where it was."""
     with contextlib.suppress(Exception):
         netns.delete_link(NEW_IF, host.ns)
@@ -55,26 +56,30 @@ def _back_to(state: LabState, spec: LabSpec, host: HostNet, src: str, announced:
 
 
 def migrate(state: LabState, name: str, to: str, *, announce: bool = True,
-            max_bandwidth: int | None = None) -> Migration:
+            max_bandwidth: int | None = None, cause: str = "operator") -> Migration:
     """Move `name` to hypervisor `to`; nothing changes when it cannot go there. A QEMU
-    guest is live-migrated (at most `max_bandwidth` bytes a second, if given)."""
-    if not state.up:
-        raise LabError("the lab is not up (`ctrl lab up TOPOLOGY` first)")
-    spec = state.spec()
-    host = spec.host(name)
-    src = check_move(spec, state, host, to)
-    if host.guest:
-        return guests.live_migrate(state, spec, host, src, to, announce=announce,
-                                   max_bandwidth=max_bandwidth)
-    return _move_namespace(state, spec, host, src, to, announce)
+    guest is live-migrated (at most `max_bandwidth` bytes a second, if given). One
+    migration of the lab at a time: others (another process's) wait for this one, and
+    it starts from the state they left (`LabState.exclusive`)."""
+    moves.check_cause(cause)
+    with state.exclusive():
+        if not state.up:
+            raise LabError("the lab is not up (`ctrl lab up TOPOLOGY` first)")
+        spec = state.spec()
+        host = spec.host(name)
+        src = check_move(spec, state, host, to)
+        if host.guest:
+            return guests.live_migrate(state, spec, host, src, to, announce=announce,
+                                       max_bandwidth=max_bandwidth, cause=cause)
+        return _move_namespace(state, spec, host, src, to, announce, cause)
 
 
 def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to: str,
-                    announce: bool) -> Migration:
+                    announce: bool, cause: str) -> Migration:
     name = host.name
     asked = time.monotonic()
     if announce:
-        moves.announce(state, name, to)
+        moves.announce(state, name, to, cause)
     rarp = rarp_announcement(to_int(host.mac))
     with contextlib.ExitStack() as stack:
         try:
@@ -120,7 +125,7 @@ def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to:
         links.delete(OLD_IF)                 # its peer leaves the old bridge with it
         if hook is not None:
             hook.done()
-        done = Migration(name, src, to, announce, asked, paused, resumed)
+        done = Migration(name, src, to, announce, asked, paused, resumed, cause=cause)
         moves.record(state, done)
         log.info("%s: %s -> %s, paused %.1f ms", name, src, to, done.downtime * 1e3)
         for delay in ANNOUNCE_AGAIN:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from ctrl.lab.spec import HostNet, LabError, LabSpec
@@ -17,6 +19,10 @@ from ctrl.lab.state import LabState
 from ctrl.northbound.client import ApiError, PreparedCall, call
 
 log = logging.getLogger(__name__)
+
+# A pair's standby is primary about 1.4 s after the primary died (lease 1 s, then its
+# campaign): a migration announced meanwhile waits this long for it.
+FAILOVER_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,7 @@ class Migration:
     resumed: float
     qemu_downtime_ms: float | None = None   # QEMU's own figure (a QEMU guest only)
     qemu_total_ms: float | None = None
+    cause: str = "operator"                 # who asked: operator, placement (the engine)
 
     @property
     def downtime(self) -> float:
@@ -52,7 +59,8 @@ class Migration:
 
         return cls(str(d["host"]), str(d["src"]), str(d["dst"]), bool(d["announced"]),
                    float(str(d["asked"])), float(str(d["paused"])), float(str(d["resumed"])),
-                   num("qemu_downtime_ms"), num("qemu_total_ms"))
+                   num("qemu_downtime_ms"), num("qemu_total_ms"),
+                   str(d.get("cause", "operator")))
 
 
 def controller_call(api: str, path: str, body: dict[str, str] | None = None,
@@ -63,23 +71,30 @@ def controller_call(api: str, path: str, body: dict[str, str] | None = None,
         raise LabError(f"the lab's controller: {exc}") from None
 
 
-def primary_api(state: LabState) -> str:
+def primary_api(state: LabState, wait: float = 0.0) -> str:
     """The API of the controller that is primary now: the one controller, or, of a pair,
     the one that says it is (`GET /api/v1/ha`: a lease held, primary on every switch). A
-    standby's API would take a migration it cannot write."""
+    standby's API would take a migration it cannot write. `wait`: seconds to wait for one
+    (a failover under way) before saying there is none."""
     if state.controllers <= 1:
         return state.api
-    said = []
-    for api in [state.api, *state.apis]:
-        try:
-            ha = call(api, "ha", timeout=2)
-        except ApiError as exc:
-            said.append(f"{api}: {exc}")
-            continue
-        if isinstance(ha, dict) and ha.get("primary"):
-            return api
-        said.append(f"{api}: {ha.get('role') if isinstance(ha, dict) else ha!r}")
-    raise LabError("no controller of the lab is primary now (" + "; ".join(said) + ")")
+    deadline = time.monotonic() + wait
+    while True:
+        said = []
+        for api in [state.api, *state.apis]:
+            try:
+                ha = call(api, "ha", timeout=2)
+            except ApiError as exc:
+                said.append(f"{api}: {exc}")
+                continue
+            if isinstance(ha, dict) and ha.get("primary"):
+                return api
+            said.append(f"{api}: {ha.get('role') if isinstance(ha, dict) else ha!r}")
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    waited = f" after {wait:g} s" if wait else ""
+    raise LabError(f"no controller of the lab is primary{waited} (" + "; ".join(said) + ")")
 
 
 def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
@@ -96,9 +111,12 @@ def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
     return src
 
 
-def announce(state: LabState, name: str, to: str) -> None:
-    """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places."""
-    controller_call(primary_api(state), "migrate", {"vm": name, "to": to}, "POST")
+def announce(state: LabState, name: str, to: str, cause: str = "operator") -> None:
+    """`POST /api/v1/migrate`: the controller readies `to` and delivers at both places;
+    `cause` says who asked (the placement engine's moves say "placement"). Of a pair, the
+    primary, waited for while a failover is under way."""
+    controller_call(primary_api(state, FAILOVER_WAIT_S), "migrate",
+                    {"vm": name, "to": to, "cause": cause}, "POST")
 
 
 def _switch_path(name: str) -> str:
@@ -160,3 +178,24 @@ def record(state: LabState, done: Migration) -> None:
     state.locations[done.host] = done.dst
     state.save()
     state.add_event(done.to_json())
+
+
+def hold_placement(state: LabState, hosts: Iterable[str]) -> list[str]:
+    """The placement engine leaves these VMs alone from now on (their policies taken
+    away, `DELETE /api/v1/placement/VM`): a demo or chaos run that moves them by hand must
+    not race the engine. The ones that had a policy."""
+    held = []
+    for name in sorted(set(hosts)):
+        try:
+            controller_call(primary_api(state), "placement/" + urllib.parse.quote(name),
+                            None, "DELETE")
+        except LabError:
+            continue   # no policy (404), or a controller without the engine
+        held.append(name)
+    return held
+
+
+def check_cause(cause: str) -> str:
+    if not cause.replace("-", "").isalnum() or not cause[:1].isalpha() or len(cause) > 32:
+        raise LabError(f"cause {cause!r}: a word of letters, digits and dashes")
+    return cause

@@ -93,6 +93,16 @@ def wait_until(ready: Callable[[], bool], proc: Proc, timeout: float, what: str,
                    f"{_tail(Path(proc.log))}")
 
 
+def last_error(p: Proc) -> str:
+    """The last line of `p`'s log that reports an error (`ctrl: error: why`), or ""."""
+    try:
+        lines = Path(p.log).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.strip().removeprefix("ctrl: error: ") for line in reversed(lines)
+                 if line.startswith("ctrl: error: ")), "")
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

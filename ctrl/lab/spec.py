@@ -8,6 +8,11 @@ out `device_id` and `grpc_addr`, plus an optional `lab` section:
       demo:                                # the migrations `ctrl lab demo` makes, in order
         - {vm: vm2, to: server1, label: within campus-a}
         - {vm: vm2, to: server3, label: across the WAN}
+      roam:                                # or: players roam, the placement engine follows
+        server: game                       # (`ctrl lab demo`, ctrl/lab/roam.py)
+        players: {laptop: 100, phone: 200} # datagrams/s each way between each and the server
+        access_points: [ap-1, ap-2]        # where they roam, in the order they go there
+        oscillate: phone                   # the one that goes back and forth at the end
 
 What becomes of it:
 - a hypervisor is a namespace with a Linux bridge `br0` (its virtual switch) whose
@@ -26,7 +31,12 @@ What becomes of it:
 - switch ports live in the root namespace (bmv2), or, on the Open vSwitch
   target, in one namespace per site where that site's ovs-vswitchd runs: two
   sites' underlay addresses are then not local to one kernel, and no other
-  userspace ovs-vswitchd (one per namespace) is in the way.
+  userspace ovs-vswitchd (one per namespace) is in the way;
+- on DPDK's datapath (`datapath` "dpdk", OVS target only) the same veths are DPDK
+  ports; with QEMU guests too, each hypervisor's virtual switch is an OVS-DPDK bridge
+  (`vswitch`) in its site's ovs-vswitchd, patched to its switch port: a guest's NIC is a
+  vhost-user port of it, and the veth to the hypervisor's namespace (its Linux bridge,
+  for the namespaces there) is another port of it.
 """
 
 from __future__ import annotations
@@ -34,16 +44,18 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import yaml
 
 from ctrl.control.topology import Reader, Topology, compose, parse_topology
 from ctrl.errors import MobilityError
+from ctrl.targets.ovs.vswitch import p4_end
 
 TARGETS = ("ovs", "bmv2")
 GUESTS = ("netns", "qemu")   # what a VM is: a namespace, or a QEMU guest
+DATAPATHS = ("netdev", "dpdk")  # the OVS target's: kernel-socket ports, or DPDK ports
 BRIDGE = "br0"               # a hypervisor's own switch, in its namespace
 GRE_MTU = 1450    # 1500 less outer IPv4 (20), GRE with key (8), inner Ethernet (14), and slack
 PLAIN_MTU = 1500
@@ -80,6 +92,12 @@ class HypervisorNet:
     switch: str
     port: int
     uplink: tuple[End, End]        # switch side, hypervisor side ("uplink", on br0)
+    vswitch: str | None = None     # its OVS-DPDK bridge (vhost-user guests), if any
+
+    def guest_port(self, host: HostNet) -> str:
+        """The port of `host`'s guest here: a tap on br0, or a vhost-user port of the
+        virtual switch (unique within its site's ovs-vswitchd)."""
+        return host.port_name if self.vswitch is None else f"{self.vswitch}{host.port_name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +147,17 @@ class DemoStep:
 
 
 @dataclass(frozen=True, slots=True)
+class RoamSpec:
+    """The placement demo's cast: a server with a placement policy, its players and the
+    rate each plays at, the access points they roam between, the one that oscillates."""
+
+    server: str
+    players: tuple[tuple[str, float], ...]
+    access_points: tuple[str, ...]
+    oscillate: str
+
+
+@dataclass(frozen=True, slots=True)
 class LabSpec:
     name: str
     tag: str                       # prefix of every interface it makes in shared namespaces
@@ -143,6 +172,13 @@ class LabSpec:
     probe: tuple[str, str]
     demo: tuple[DemoStep, ...]
     guests: str = "netns"
+    roam: RoamSpec | None = None
+    datapath: str = "netdev"
+
+    @property
+    def vhost(self) -> bool:
+        """QEMU guests on vhost-user ports of OVS-DPDK virtual switches."""
+        return self.guests == "qemu" and self.datapath == "dpdk"
 
     def namespaces(self) -> list[str]:
         """Every namespace the lab makes, in the order they are made."""
@@ -174,14 +210,19 @@ def lab_tag(key: str) -> str:
 
 
 def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
-              grpc_ports: Iterator[int] | None = None, guests: str = "netns") -> LabSpec:
+              grpc_ports: Iterator[int] | None = None, guests: str = "netns",
+              datapath: str = "netdev") -> LabSpec:
     """The lab of a topology file. `grpc_ports` gives the P4Runtime ports to use (one per
     switch on bmv2, one per site on OVS); by default 50001, 50002, ... `guests` says
-    what its VMs are: namespaces, or QEMU guests."""
+    what its VMs are: namespaces, or QEMU guests; `datapath` the OVS target's."""
     if target not in TARGETS:
         raise LabError(f"unknown target {target!r} (targets: {', '.join(TARGETS)})")
     if guests not in GUESTS:
         raise LabError(f"unknown kind of guest {guests!r} (one of {', '.join(GUESTS)})")
+    if datapath not in DATAPATHS:
+        raise LabError(f"unknown datapath {datapath!r} (one of {', '.join(DATAPATHS)})")
+    if datapath != "netdev" and target != "ovs":
+        raise LabError(f"--datapath {datapath} is the Open vSwitch target's; {target} has none")
     topo = parse_topology(text, origin, addresses=False)
     r = Reader(origin)
     top = r.mapping(compose(text, origin), "the topology")
@@ -198,12 +239,15 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
     switches = _switches(topo, tag, target, site_ns, ports)
     wan = _wan(topo, name, tag, switches)
     topo = _assign(topo, switches, wan)
-    hypervisors = {
-        h.name: HypervisorNet(h.name, f"{name}-hv-{h.name}", h.attach.switch, h.attach.port,
-                              (End(switches[h.attach.switch].ns,
-                                   switches[h.attach.switch].ports[h.attach.port]),
-                               End(f"{name}-hv-{h.name}", "uplink")))
-        for h in topo.hypervisors.values()}
+    vhost = guests == "qemu" and datapath == "dpdk"
+    hypervisors = {h.name: _hypervisor(name, tag, j, h.name, switches[h.attach.switch],
+                                       h.attach.port, vhost)
+                   for j, h in enumerate(topo.hypervisors.values())}
+    if vhost:   # a hypervisor's port on its switch is the patch to its virtual switch
+        switches = {s: replace(sw, ports={**sw.ports, **{
+            h.port: p4_end(h.vswitch) for h in hypervisors.values()
+            if h.switch == s and h.vswitch}})
+            for s, sw in switches.items()}
     mtu = GRE_MTU if wan is not None else PLAIN_MTU
     hosts = {vm.name: _host(topo, name, vm.name, i + 1, mtu, origin, guests == "qemu")
              for i, vm in enumerate(topo.vms.values())}
@@ -211,9 +255,22 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
     links = tuple((End(switches[x.a.switch].ns, switches[x.a.switch].ports[x.a.port]),
                    End(switches[x.b.switch].ns, switches[x.b.switch].ports[x.b.port]))
                   for x in topo.links)
-    probe, demo = _lab_section(r, top, topo, hosts)
+    probe, demo, roam = _lab_section(r, top, topo, hosts)
     return LabSpec(name, tag, target, topo, switches, links, hypervisors, hosts, wan, site_ns,
-                   probe, demo, guests)
+                   probe, demo, guests, roam, datapath)
+
+
+def _hypervisor(lab: str, tag: str, index: int, name: str, switch: SwitchNet, port: int,
+                vhost: bool) -> HypervisorNet:
+    """A hypervisor's namespace and the veth from its bridge br0 to its switch port (or,
+    `vhost`, to its virtual switch, which is patched to that port)."""
+    ns = f"{lab}-hv-{name}"
+    if not vhost:
+        return HypervisorNet(name, ns, switch.name, port,
+                             (End(switch.ns, switch.ports[port]), End(ns, "uplink")))
+    vswitch = f"{tag}h{index}"
+    return HypervisorNet(name, ns, switch.name, port,
+                         (End(switch.ns, f"{vswitch}u"), End(ns, "uplink")), vswitch)
 
 
 def origin_stem(origin: str) -> str:
@@ -309,13 +366,14 @@ def _one_vnet_per_hypervisor(hosts: Mapping[str, HostNet], origin: str) -> None:
 
 
 def _lab_section(r: Reader, top: Mapping[str, tuple[yaml.Node, yaml.Node]], topo: Topology,
-                 hosts: Mapping[str, HostNet]) -> tuple[tuple[str, str], tuple[DemoStep, ...]]:
+                 hosts: Mapping[str, HostNet]
+                 ) -> tuple[tuple[str, str], tuple[DemoStep, ...], RoamSpec | None]:
     names = list(hosts)
     probe = (names[0], names[1]) if len(names) > 1 else ("", "")
     demo: list[DemoStep] = []
     if "lab" not in top:
-        return probe, ()
-    f = r.fields(top["lab"][1], "lab", set(), {"probe", "demo"})
+        return probe, (), None
+    f = r.fields(top["lab"][1], "lab", set(), {"probe", "demo", "roam"})
 
     def host(node: yaml.Node, what: str) -> str:
         name = r.scalar(node, what)
@@ -336,4 +394,36 @@ def _lab_section(r: Reader, top: Mapping[str, tuple[yaml.Node, yaml.Node]], topo
             raise r.fail(d["to"], f"lab: demo: no hypervisor {to!r}")
         label = r.scalar(d["label"], "lab: demo: label") if "label" in d else f"{vm} -> {to}"
         demo.append(DemoStep(vm, to, label))
-    return probe, tuple(demo)
+    roam = _roam(r, f["roam"], topo, host) if "roam" in f else None
+    return probe, tuple(demo), roam
+
+
+def _roam(r: Reader, node: yaml.Node, topo: Topology, host: Callable[[yaml.Node, str], str]
+          ) -> RoamSpec:
+    f = r.fields(node, "lab: roam", {"server", "players", "access_points"}, {"oscillate"})
+    server = host(f["server"], "lab: roam: server")
+    vm = topo.vms[server]
+    if vm.role != "vm" or vm.placement is None:
+        raise r.fail(f["server"], f"lab: roam: server {server} must be a VM with a "
+                                  "`placement` policy (the engine moves it, not the demo)")
+    players: list[tuple[str, float]] = []
+    for name, (key, value) in r.mapping(f["players"], "lab: roam: players").items():
+        player = host(key, "lab: roam: players")
+        if player == server:
+            raise r.fail(key, "lab: roam: the server is no player")
+        rate = r.integer(value, f"lab: roam: players: {name} (datagrams/s)", 1, 10_000)
+        players.append((player, float(rate)))
+    if not players:
+        raise r.fail(f["players"], "lab: roam: no players")
+    aps = [r.scalar(n, "lab: roam: access_points")
+           for n in r.sequence(f["access_points"], "lab: roam: access_points")]
+    for ap, n in zip(aps, r.sequence(f["access_points"], "access_points"), strict=True):
+        if ap not in topo.hypervisors:
+            raise r.fail(n, f"lab: roam: no hypervisor {ap!r}")
+    if len(set(aps)) < 2:
+        raise r.fail(f["access_points"], "lab: roam: two access points at least")
+    oscillate = host(f["oscillate"], "lab: roam: oscillate") if "oscillate" in f \
+        else players[-1][0]
+    if oscillate not in dict(players):
+        raise r.fail(f["oscillate"], f"lab: roam: oscillate: {oscillate} is no player")
+    return RoamSpec(server, tuple(players), tuple(aps), oscillate)

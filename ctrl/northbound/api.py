@@ -4,14 +4,18 @@
     GET  /api/v1/switches          each switch: address, connected, primary, pipeline,
                                    in sync, reconnects, the last error and when, entries held
     GET  /api/v1/migrations        announced migrations under way, and the latest finished
-    GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches
+    GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches; between two
+                                   VMs or clients (names or MACs): from the one's switch to
+                                   the other's, through their sites' GRE tunnel if apart
     GET  /api/v1/tunnels           GRE tunnels between site gateways
     POST /api/v1/migrate           {"vm": NAME or MAC, "to": HYPERVISOR}: announce a migration;
-                                   with "libvirt": true, libvirt then performs it
+                                   with "libvirt": true, libvirt then performs it; "cause"
+                                   (optional) says who asked: operator (default), placement
     POST /api/v1/migrate/VM/switch it has stopped at its source: deliver at the new place only
     DELETE /api/v1/migrate/VM      cancel it (the VM stays where it is, or goes back there)
     GET  /api/v1/openapi.json      this API's OpenAPI 3 description
     GET  /metrics                  Prometheus text format
+    GET  /, /api/v1/topology, /api/v1/events   the live web view (ctrl/northbound/web.py)
 
 Unknown VMs, hypervisors or switches are a 404 with a message; a malformed
 request is a 400; a write without the token or client certificate the controller
@@ -21,6 +25,7 @@ asks for is a 401 (ctrl/northbound/auth.py); none of them changes anything.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -33,17 +38,35 @@ from ctrl.control.hosts import HostError
 from ctrl.control.migrations import Migration
 from ctrl.control.runner import Controller, Outcome
 from ctrl.errors import MobilityError
-from ctrl.northbound.auth import ApiAuth, middleware
+from ctrl.northbound import webview
+from ctrl.northbound.auth import ApiAuth, Handler, middleware
 from ctrl.northbound.hypervisors import Hypervisors
+from ctrl.northbound.view import NoRoute, host_names, route
 from ctrl.p4rt.values import int_to_ipv4, int_to_mac
 
 CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
+_CAUSE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("registry", CollectorRegistry)
 HYPERVISORS: web.AppKey[Hypervisors | None] = web.AppKey("hypervisors")
 
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
     return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An /api/ path no route takes (404), or a method it does not (405): answered in
+    JSON, as every other error of the API (aiohttp's own answer is plain text)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/") \
+                or exc.content_type == "application/json":
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": f"{exc.reason}: {request.method} {request.path}"},
+                                 status=exc.status, headers=headers)
 
 
 async def hosts(request: web.Request) -> web.Response:
@@ -86,7 +109,7 @@ async def moves(request: web.Request) -> web.Response:
 def _migration(m: Migration) -> dict[str, object]:
     return {"mac": int_to_mac(m.mac), "vnet": m.vnet, "from": str(m.src), "to": str(m.dst),
             "phase": m.phase.value, "announced": m.announced, "changed": m.changed,
-            "note": m.note or None}
+            "note": m.note or None, "cause": m.cause or None}
 
 
 async def migrations(request: web.Request) -> web.Response:
@@ -100,6 +123,8 @@ async def path(request: web.Request) -> web.Response:
     src, dst = request.query.get("src"), request.query.get("dst")
     if not src or not dst:
         raise _error(web.HTTPBadRequest, "give both src and dst switch names")
+    if src not in c.topo.switches and dst not in c.topo.switches:
+        return _host_path(c, src, dst)
     for name in (src, dst):
         if name not in c.topo.switches:
             raise _error(web.HTTPNotFound, f"no switch {name}")
@@ -107,6 +132,18 @@ async def path(request: web.Request) -> web.Response:
     if hops is None:
         raise _error(web.HTTPNotFound, f"no path from {src} to {dst}")
     return web.json_response({"src": src, "dst": dst, "hops": hops})
+
+
+def _host_path(c: Controller, src: str, dst: str) -> web.Response:
+    """Between two hosts: the way their frames take, tunnel included."""
+    try:
+        way = route(c.core, src, dst)
+    except NoRoute as exc:
+        raise _error(web.HTTPNotFound, str(exc)) from None
+    except HostError as exc:
+        raise _error(web.HTTPNotFound, f"{exc} (src and dst: two switches, or two VMs or "
+                     "clients)") from None
+    return web.json_response({"src": src, "dst": dst, **way.as_json(host_names(c.topo))})
 
 
 async def tunnels(request: web.Request) -> web.Response:
@@ -125,13 +162,16 @@ async def migrate(request: web.Request) -> web.Response:
         raise _error(web.HTTPBadRequest, "the body must be JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("vm"), str) \
             or not isinstance(body.get("to"), str) \
-            or not isinstance(body.get("libvirt", False), bool):
-        raise _error(web.HTTPBadRequest,
-                     'give {"vm": NAME or MAC, "to": HYPERVISOR[, "libvirt": true]}')
+            or not isinstance(body.get("libvirt", False), bool) \
+            or not _CAUSE.fullmatch(str(body.get("cause", "operator"))):
+        raise _error(web.HTTPBadRequest, 'give {"vm": NAME or MAC, "to": HYPERVISOR'
+                     '[, "libvirt": true][, "cause": a word, e.g. "placement"]}')
+    cause = str(body.get("cause", "operator"))
     if body.get("libvirt"):
-        return await _migrate_by_libvirt(request.app[HYPERVISORS], c, body["vm"], body["to"])
+        return await _migrate_by_libvirt(request.app[HYPERVISORS], c, body["vm"], body["to"],
+                                         cause)
     try:
-        done = await c.announce(body["vm"], body["to"])
+        done = await c.announce(body["vm"], body["to"], cause)
     except HostError as exc:
         raise _error(web.HTTPNotFound, str(exc)) from None
     except MobilityError as exc:
@@ -147,14 +187,14 @@ async def migrate(request: web.Request) -> web.Response:
                               "not_written": done.failed}, status=202)
 
 
-async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, to: str
-                              ) -> web.Response:
+async def _migrate_by_libvirt(hvs: Hypervisors | None, c: Controller, vm: str, to: str,
+                              cause: str) -> web.Response:
     """The network readied, then libvirt's live migration; its figures in the answer."""
     if hvs is None:
         raise _error(web.HTTPConflict, "this controller reaches no hypervisor through "
                      "libvirt (`ctrl serve --libvirt HYPERVISOR=URI`)")
     try:
-        done = await hvs.migrate(vm, to)
+        done = await hvs.migrate(vm, to, cause)
     except HostError as exc:
         raise _error(web.HTTPNotFound, str(exc)) from None
     except MobilityError as exc:
@@ -266,9 +306,12 @@ class _ControllerCollector(Collector):
 
 
 def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
-             auth: ApiAuth | None = None) -> web.Application:
-    """The API's application; writes guarded as `auth` says (ctrl/northbound/auth.py)."""
-    app = web.Application(middlewares=[middleware(auth or ApiAuth())])
+             auth: ApiAuth | None = None, traffic_interval: float = 2.0) -> web.Application:
+    """The API's application, with the web view; writes guarded as `auth` says
+    (ctrl/northbound/auth.py); the view reads traffic counters every `traffic_interval`
+    seconds while a page is open (0: never)."""
+    auth = auth or ApiAuth()
+    app = web.Application(middlewares=[_json_errors, middleware(auth)])
     app[CONTROLLER] = controller
     app[HYPERVISORS] = hypervisors
     registry = CollectorRegistry()
@@ -285,6 +328,7 @@ def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
     app.router.add_delete("/api/v1/migrate/{vm}", cancel_migration)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
+    webview.install(app, controller, traffic_interval, token_needed=auth.token is not None)
     return app
 
 
@@ -311,7 +355,15 @@ OPENAPI: dict[str, Any] = {
                 "device_id": {"type": "integer"}, "site": {"type": "string"},
                 "connected": {"type": "boolean"}, "in_sync": {"type": "boolean"},
                 "entries": {"type": "integer"}}}})},
-        "/api/v1/path": {"get": {**_get("fewest-links path", {"type": "object"}),
+        "/api/v1/topology": {"get": _get(
+            "the declared topology, with where the web view draws each part",
+            {"type": "object"})},
+        "/api/v1/events": {"get": {"summary": "the live feed (server-sent events): a "
+                                   "snapshot, then every notice, each {kind, data}",
+                                   "responses": {"200": {"description": "text/event-stream"}}}},
+        "/api/v1/path": {"get": {**_get("fewest-links path between two switches, or between "
+                                        "two VMs or clients (through their sites' tunnel)",
+                                        {"type": "object"}),
                                  "parameters": [
                                      {"name": "src", "in": "query", "required": True,
                                       "schema": {"type": "string"}},
@@ -329,7 +381,7 @@ OPENAPI: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["vm", "to"],
                 "properties": {"vm": {"type": "string"}, "to": {"type": "string"},
-                               "libvirt": {"type": "boolean"}}}}}},
+                               "libvirt": {"type": "boolean"}, "cause": {"type": "string"}}}}}},
             "responses": {"200": {"description": "migrated by libvirt"},
                           "202": {"description": "accepted"}, "400": _ERR, "404": _ERR,
                           "409": _ERR}}},

@@ -48,7 +48,7 @@ class Announcer(Protocol):
 
     @property
     def topo(self) -> Topology: ...
-    async def announce(self, vm: str, hypervisor: str) -> object: ...
+    async def announce(self, vm: str, hypervisor: str, cause: str = "") -> object: ...
     async def switch_over(self, vm: str) -> object: ...
     async def cancel(self, vm: str) -> object: ...
     def find(self, vm: str) -> Host: ...
@@ -174,7 +174,7 @@ class Hypervisors:
         anything."""
         try:
             if isinstance(action, Announce):
-                await self.controller.announce(action.vm, action.hypervisor)
+                await self.controller.announce(action.vm, action.hypervisor, "hypervisor")
                 log.info("libvirt: %s coming in at %s: announced", action.vm,
                          action.hypervisor)
             elif isinstance(action, SwitchOver):
@@ -191,7 +191,7 @@ class Hypervisors:
 
     # ---- a migration libvirt performs ----
 
-    async def migrate(self, vm: str, to: str) -> LibvirtMigration:
+    async def migrate(self, vm: str, to: str, cause: str = "operator") -> LibvirtMigration:
         """Ready the network at `to` (an announced migration), then have libvirt live-
         migrate the VM's domain there; on failure the announcement is cancelled and the
         VM stays where it was. Nothing changes when the VM, or either hypervisor, is not
@@ -207,7 +207,7 @@ class Hypervisors:
                                       f"libvirt (ctrl serve --libvirt {name or 'HV'}=URI)")
         assert src is not None
         mac = int_to_mac(host.mac)
-        await self.controller.announce(vm, to)
+        await self.controller.announce(vm, to, cause)
         try:
             domain, stats = await asyncio.to_thread(self._migrate, vm, mac, src, to)
         except BaseException:

@@ -1,5 +1,6 @@
 """One guest: a QEMU process in a network namespace, its NIC a tap on that namespace's
-bridge, driven over QMP (a unix socket, which reaches across namespaces).
+bridge (or a vhost-user port of an OVS-DPDK switch), driven over QMP (a unix socket,
+which reaches across namespaces).
 
     image = ensure_image()
     place = Placement(ns="hv1", bridge="br0", tap="vm1", workdir=Path("/run/vm1"))
@@ -13,6 +14,14 @@ endpoint's port from the kernel command line that `GuestSpec.cmdline` writes; th
 same MAC is the virtio NIC's, so QEMU's announcement after a migration (RARP) names
 it. A destination of a migration is started with `incoming=True` (`-incoming
 unix:...`) and waits, stopped, for the source to send it the guest.
+
+With `Placement.vhost`, the NIC is vhost-user instead, the way OVS-DPDK serves VMs:
+QEMU listens on a unix socket (`-chardev socket,server=on`) to which the switch
+connects (OVS's `dpdkvhostuserclient` port, which whoever places the guest adds), and
+the switch's PMD reads and writes the guest's virtio rings in its memory, which is
+therefore shared (`memory-backend-file,share=on` in /dev/shm: no hugepages needed).
+The virtio NIC then has no MSI-X (`vectors=0`): QEMU 7.2 under TCG crashes (SIGSEGV in
+msix_set_vector_notifiers) when a vhost-user backend starts a NIC with MSI-X vectors.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ log = logging.getLogger(__name__)
 QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
 MEMORY_MB = 256
+SHARED_MEMORY = "/dev/shm"        # where a vhost-user guest's memory file is (then unlinked)
 READY = b"vm-mobility: ready"     # what /init prints once the NIC is configured
 ENDPOINT_UP = b"endpoint: udp+tcp port"   # what the endpoint prints once it listens
 KERNEL_BANNER = b"Linux version"  # the kernel's first line on an early console
@@ -85,12 +95,15 @@ class GuestSpec:
 @dataclass(frozen=True, slots=True)
 class Placement:
     """Where one QEMU runs: its namespace, the bridge its tap joins, the tap's name, and a
-    directory for its QMP socket, console and log (and, incoming, its migration socket)."""
+    directory for its QMP socket, console and log (and, incoming, its migration socket).
+    With `vhost`, its NIC is vhost-user on a socket in that directory instead (`tap`
+    then names the switch's port for it; `bridge` is not used)."""
 
     ns: str
     bridge: str
     tap: str
     workdir: Path
+    vhost: bool = False
 
     def path(self, spec: GuestSpec, what: str) -> Path:
         return self.workdir / f"{spec.name}-{self.tap}.{what}"
@@ -110,17 +123,32 @@ def qemu_argv(qemu: str, image: GuestImage, spec: GuestSpec, place: Placement, a
         "-append", spec.cmdline(early_console),
         "-serial", f"file:{place.path(spec, 'console')}",
         "-qmp", f"unix:{place.path(spec, 'qmp')},server=on,wait=off",
-        "-netdev", f"tap,id=net0,ifname={place.tap},script=no,downscript=no",
+        *_nic_backend(spec, place),
         # No option ROM: the kernel is loaded directly, so no iPXE is needed. No guest
         # announce either: QEMU's own RARP announces the guest after a migration, and the
         # config interrupt that asks the guest to announce itself too has been seen to
         # meet a guest kernel (6.1, TCG) in a state that panics it.
         "-device", f"virtio-net-pci,netdev=net0,mac={spec.mac.lower()},romfile=,"
-        "guest_announce=off",
+        "guest_announce=off" + (",vectors=0" if place.vhost else ""),
     ]
+    if place.vhost:   # the switch maps the guest's memory: one shared file, its only RAM
+        argv[argv.index("q35")] = "q35,memory-backend=mem0"
     if incoming:
         argv += ["-incoming", incoming]
     return argv
+
+
+def _nic_backend(spec: GuestSpec, place: Placement) -> list[str]:
+    """The -netdev of the guest's NIC: a tap, or vhost-user (with the shared memory the
+    backend needs); after a migration QEMU announces the guest through either (a
+    vhost-user backend is asked to send the RARP: VHOST_USER_SEND_RARP)."""
+    if not place.vhost:
+        return ["-netdev", f"tap,id=net0,ifname={place.tap},script=no,downscript=no"]
+    return ["-chardev", f"socket,id=vhost0,path={place.path(spec, 'vhost')},server=on,"
+            "wait=off",
+            "-netdev", "vhost-user,id=net0,chardev=vhost0",
+            "-object", f"memory-backend-file,id=mem0,size={spec.memory_mb}M,"
+            f"mem-path={SHARED_MEMORY},share=on"]
 
 
 def tail_of(path: Path, lines: int = 8) -> str:
@@ -187,16 +215,19 @@ class Guest:
               accel: str = "tcg", incoming: bool = False, qemu: str | None = None,
               early_console: bool = False) -> Guest:
         """Make the tap, start QEMU in the namespace and connect to its QMP; with
-        `incoming`, QEMU waits for a migration on a unix socket in `place.workdir`."""
+        `incoming`, QEMU waits for a migration on a unix socket in `place.workdir`.
+        A vhost-user NIC (`place.vhost`): QEMU answers nothing (QMP neither) until the
+        switch has connected to its socket, so the switch's port must be there first (an
+        OVS `dpdkvhostuserclient` port tries again every second until QEMU listens)."""
         binary = qemu or require(QEMU, QEMU_PACKAGE, "to run guests")
         place.workdir.mkdir(parents=True, exist_ok=True)
-        for what in ("qmp", "console", "migrate"):
+        for what in ("qmp", "console", "migrate", "vhost"):
             with contextlib.suppress(FileNotFoundError):
                 place.path(spec, what).unlink()
         uri = f"unix:{place.path(spec, 'migrate')}" if incoming else None
         argv = ["ip", "netns", "exec", place.ns,
                 *qemu_argv(binary, image, spec, place, accel, uri, early_console)]
-        tap.add_tap(place.tap, place.ns, place.bridge, spec.mac)
+        plug(place, spec.mac)
         logfile = place.path(spec, "log")
         try:
             with logfile.open("wb") as out:
@@ -204,7 +235,7 @@ class Guest:
                 process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                            stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
-            tap.delete_tap(place.tap, place.ns)
+            unplug(place)
             raise VmError(f"{spec.name}: cannot start {binary}: {exc.strerror}") from exc
         log.info("%s: QEMU pid %d in %s (%s%s)", spec.name, process.pid, place.ns, accel,
                  ", incoming" if incoming else "")
@@ -213,7 +244,7 @@ class Guest:
                               alive=lambda: process.poll() is None)
         except BaseException as exc:
             _end(process)
-            tap.delete_tap(place.tap, place.ns)
+            unplug(place)
             raise VmError(f"{spec.name}: QEMU did not come up ({exc}); its output: "
                           f"{tail_of(logfile)}") from exc
         return cls(spec, place, accel, process, qmp, started, uri)
@@ -261,8 +292,8 @@ class Guest:
                 self.qmp.execute("quit", timeout=2.0)
         self.qmp.close()
         _end(self.process)
-        tap.delete_tap(self.place.tap, self.place.ns)
-        for what in ("qmp", "migrate"):
+        unplug(self.place)
+        for what in ("qmp", "migrate", "vhost"):
             with contextlib.suppress(FileNotFoundError):
                 self.place.path(self.spec, what).unlink()
 
@@ -271,6 +302,19 @@ class Guest:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def plug(place: Placement, mac: str, mtu: int | None = None, flood: bool = True) -> None:
+    """The guest's tap on its bridge (ctrl.vm.tap.add_tap); nothing for a vhost-user NIC,
+    whose port on the switch is added by whoever places the guest."""
+    if not place.vhost:
+        tap.add_tap(place.tap, place.ns, place.bridge, mac, mtu=mtu, flood=flood)
+
+
+def unplug(place: Placement) -> None:
+    """The guest's tap removed (nothing for a vhost-user NIC)."""
+    if not place.vhost:
+        tap.delete_tap(place.tap, place.ns)
 
 
 def _end(process: subprocess.Popen[bytes], grace: float = 3.0) -> None:

@@ -122,3 +122,20 @@ def test_an_api_step_says_which_switches_did_not_take_it(schema: P4Schema) -> No
         await c.aclose()
 
     asyncio.run(body())
+
+
+def test_quiet_waits_for_every_queued_plan_to_be_written(schema: P4Schema) -> None:
+    async def body() -> None:
+        c, log = controller(schema)
+        for s in c.sessions.values():
+            s.delay = 0.01  # type: ignore[attr-defined]
+        await asyncio.wait_for(c.quiet(), 1)              # nothing queued: at once
+        done = c.submit(rarp_plans(c, "c3", 3))
+        quiet = asyncio.ensure_future(c.quiet())
+        await asyncio.sleep(0.005)
+        assert not quiet.done()                           # the round is being written
+        await quiet
+        assert all(f.done() for f in done) and log        # every write came first
+        await c.aclose()
+
+    asyncio.run(body())

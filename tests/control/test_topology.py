@@ -154,3 +154,50 @@ def test_bad_lab_style_file(old: str, new: str, message: str) -> None:
     assert old in LAB_STYLE
     with pytest.raises(TopologyError, match=re.escape(message)):
         parse_topology(LAB_STYLE.replace(old, new), "lab.yaml", addresses=False)
+
+
+PLACED = GOOD.replace("""  h1: {switch: s1, port: 3}
+  h2: {switch: s2, port: 3}""", """  h1: {switch: s1, port: 3, capacity: {vms: 2, memory_mb: 4096}}
+  h2: {switch: s2, port: 3, capacity: 0}""").replace(
+    "ip: 10.0.1.1, hypervisor: h1}",
+    "ip: 10.0.1.1, hypervisor: h1, memory_mb: 1024,\n"
+    "       placement: {policy: follow-clients, threshold: 0.3, hypervisors: [h1, h3]}}")
+
+
+def test_capacity_memory_and_placement() -> None:
+    topo = parse_topology(PLACED, "t.yaml")
+    h1, h2, h3 = (topo.hypervisors[h] for h in ("h1", "h2", "h3"))
+    assert (h1.max_vms, h1.max_memory_mb, h2.max_vms, h3.max_vms) == (2, 4096, 0, None)
+    vm1 = topo.vms["vm1"]
+    assert vm1.memory_mb == 1024 and vm1.placement is not None
+    assert (vm1.placement.policy, vm1.placement.params, vm1.placement.hypervisors) == (
+        "follow-clients", (("threshold", 0.3),), ("h1", "h3"))
+    assert vm1.placement.origin == "t.yaml:20"
+    assert topo.vms["vm2"].placement is None and topo.vms["vm2"].memory_mb == 0
+    assert parse_topology(to_yaml(topo)) == topo
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("hypervisors: [h1, h3]", "hypervisors: [h1, h9]", "t.yaml:20: vm vm1: placement: no "
+     "hypervisor 'h9'"),
+    ("policy: follow-clients, ", "", "vm vm1: placement: missing field policy"),
+    ("threshold: 0.3", "threshold: lots", "placement: threshold must be a number, not 'lots'"),
+    ("threshold: 0.3", "threshold: -1", "placement: threshold must be a number >= 0"),
+    ("capacity: {vms: 2, memory_mb: 4096}", "capacity: {vms: 2, disk: 1}",
+     "capacity: unknown field 'disk'"),
+    ("capacity: {vms: 2, memory_mb: 4096}", "capacity: -1", "capacity (VMs) must be in 0.."),
+    ("capacity: {vms: 2, memory_mb: 4096}", "capacity: 0", "hypervisor h1: capacity 0 VMs, "
+     "but 1 are declared there (vm1)"),
+    ("capacity: {vms: 2, memory_mb: 4096}", "capacity: {memory_mb: 512}",
+     "hypervisor h1: capacity 512 MB, but its VMs take 1024 MB"),
+])
+def test_bad_placement_and_capacity_say_where(old: str, new: str, message: str) -> None:
+    assert old in PLACED
+    with pytest.raises(TopologyError, match=re.escape(message)):
+        parse_topology(PLACED.replace(old, new), "t.yaml")
+
+
+def test_a_client_has_no_placement() -> None:
+    text = LAB_STYLE.replace("hypervisor: ap}", "hypervisor: ap, placement: {policy: p}}")
+    with pytest.raises(TopologyError, match="client phone: unknown field 'placement'"):
+        parse_topology(text, "lab.yaml", addresses=False)

@@ -4,7 +4,9 @@ standby's hot copy follows, and made primary its core has them."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
+from ctrl.control.diff import Diff
 from ctrl.control.migrations import Migration, Phase
 from ctrl.control.notices import HostLearned, HostMoved, MigrationChanged
 from ctrl.control.runner import Controller
@@ -62,6 +64,47 @@ def test_records_round_trip_and_the_copy_follows_puts_and_deletes() -> None:
                    HostMoved(10, 1, PortRef("s1", 2), PortRef("s2", 2), 0.0, "sighting"),
                    MigrationChanged(m)])
     assert len(ops) == 2   # one op per key: the last
+
+
+def test_an_api_step_writes_the_switches_then_etcd_then_answers(etcd: EtcdProcess,
+                                                                schema: P4Schema) -> None:
+    """A move's notices come as its plan is queued; its txn waits for the switches' writes
+    (sent in front of them, it made every move of a pair slower), and the API step
+    answers once it is in etcd (a migration acknowledged is one the standby knows)."""
+    from tests.control.test_runner import RecordingSession
+
+    async def go() -> None:
+        c = _controller(schema)
+        e = Elector(EtcdClient([etcd.url]), "a", (0, 1))
+        s = SharedState(c, e)
+        attach(c, e, s)
+        etcd_writes_then: list[int] = []   # s.written as each switch write lands
+
+        class Watching(RecordingSession):
+            async def apply_parts(self, parts: Sequence[tuple[int | None, Diff]]) -> int:
+                n = await super().apply_parts(parts)
+                etcd_writes_then.append(s.written)
+                return n
+
+        for name, sess in list(c.sessions.items()):
+            fake = Watching(sess.switch, schema, b"", sess.on_packets, sess.wanted)
+            fake.log, fake.delay = [], 0.05
+            c.sessions[name] = fake
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(e.run(stop)), asyncio.create_task(s.run(stop))]
+        await _until(lambda: s.written > 0)   # elected: its snapshot written
+        before = s.written
+        await c.announce("vm2", "h3")
+        kv = await e.etcd.get(key_of(MIGRATIONS, VM2))   # there as the step answers
+        assert kv is not None and decode_migration(kv.value).phase is Phase.ANNOUNCED
+        assert etcd_writes_then and set(etcd_writes_then) == {before}   # switches first
+        assert s.written > before
+        stop.set()
+        for t in tasks:
+            await t
+        await c.aclose()
+        await e.etcd.close()
+    asyncio.run(go())
 
 
 def _controller(schema: P4Schema) -> Controller:

@@ -4,6 +4,7 @@ asserts what happened, never how fast: bench/bench_lab_migrations.py gives the t
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from pathlib import Path
@@ -48,6 +49,9 @@ def test_the_demo_runs_and_leaves_nothing_behind(tmp_path: Path, topology: str,
     assert Report.from_json(result.files[1].read_text()).tcp == result.report.tcp
     assert json.loads(result.files[0].read_text())["udp"][0]["lost"] == 0
     assert result.files[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = result.files[4].read_text()                          # the HTML report
+    assert page.count('src="data:image/png;base64,') == 1 and "Cloud Rack" in page
+    assert all(html.escape(s.label) in page for s in result.steps)
     assert any("Cloud Rack" in line for line in result.table)
     assert [ns for ns in netns.list_netns() if ns.startswith(f"{name}-")] == []
     assert LabState.load(tmp_path / "state") is None

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from ctrl.lab import guests
+from ctrl.lab import guests, vhost
+from ctrl.lab.build import ovs_target_argv
 from ctrl.lab.cli import read_topology
 from ctrl.lab.demo import StepResult, endpoints, table
 from ctrl.lab.moves import Migration
 from ctrl.lab.report import Arrival, UdpTrace, build_report
 from ctrl.lab.spec import GRE_MTU, LabError, parse_lab
 from ctrl.lab.state import LabState
+from ctrl.targets.ovs.dpdk import DpdkConfig
 
 
 def qemu_lab() -> tuple[str, str]:
@@ -67,6 +69,35 @@ def test_the_state_keeps_what_the_guests_are(tmp_path: Path) -> None:
     plain = LabState(tmp_path / "p", text, origin, "ovs", [1, 2])
     with pytest.raises(LabError, match="no QEMU guests"):
         guests.image_of(plain)
+
+
+def test_on_dpdk_a_guest_s_nic_is_a_vhost_user_port_of_its_hypervisor_s_switch(
+        tmp_path: Path) -> None:
+    text, origin = qemu_lab()
+    state = LabState(tmp_path, text, origin, "ovs", [1, 2], guests="qemu",
+                     dpdk=DpdkConfig(pmd_maxsleep_us=50))
+    spec = state.spec()
+    place = guests.placement(state, spec, spec.hosts["vm2"], "server3")
+    assert place.vhost and place.tap == f"{spec.hypervisors['server3'].vswitch}v2"
+    assert vhost.site_daemons(state, spec, "server3").rundir == \
+        (tmp_path / "ovs-campus-b" / spec.site_ns["campus-b"]).resolve()
+    state.save()
+    again = LabState.load(tmp_path)
+    assert again is not None and again.dpdk == DpdkConfig(pmd_maxsleep_us=50)
+    assert again.datapath == "dpdk" and again.spec().vhost
+    argv = ovs_target_argv(spec, state, "campus-a")
+    assert argv[argv.index("--datapath") + 1] == "dpdk"
+    assert argv[argv.index("--pmd-maxsleep") + 1] == "50"
+    a1, hv = spec.switches["a1"], spec.hypervisors["server1"]
+    assert f"{hv.vswitch}={spec.tag}b{a1.index}:2,{hv.uplink[0].ifname}" in argv
+    assert f"{spec.tag}b{a1.index}:1={a1.ports[1]}" in argv       # a fabric port as ever
+    assert not any(a.startswith(f"{spec.tag}b{a1.index}:2=") for a in argv)
+    plain = LabState(tmp_path / "p", text, origin, "ovs", [1, 2])
+    assert "--datapath" not in ovs_target_argv(plain.spec(), plain, "campus-a")
+    (tmp_path / "state.json").write_text((tmp_path / "state.json").read_text().replace(
+        '"memory_mb": 256', '"memory_mb": 1'))
+    with pytest.raises(LabError, match="DPDK settings are unreadable"):
+        LabState.load(tmp_path)
 
 
 def echoed(sent: int, lost: range, late: range, late_by: float) -> UdpTrace:

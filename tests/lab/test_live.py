@@ -4,7 +4,6 @@ migrate with their connections open, down leaves nothing behind."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ctrl.lab.state import LabState
 from ctrl.platform import netns
 from tests.lab.labs import left_behind, new_state
 from tests.packet.ovs_target import ovs_available
-from tests.traffic import udp_exchange
+from tests.traffic import tcp_pair, udp_exchange
 
 pytestmark = [
     pytest.mark.root,
@@ -47,13 +46,7 @@ def test_hosts_talk_across_subnets_and_keep_a_connection_through_migrations(
     assert vm.ip.split(".")[1] != laptop.ip.split(".")[1]  # two subnets, routed
     assert udp_exchange(laptop.ns, vm.ns, vm.ip)
     assert udp_exchange(phone.ns, laptop.ns, laptop.ip)
-    with netns.in_netns(vm.ns):
-        listener = socket.create_server((vm.ip, 7020))
-    with netns.in_netns(laptop.ns):
-        conn = socket.create_connection((vm.ip, 7020), timeout=5)
-    peer, _ = listener.accept()
-    with listener, conn, peer:
-        peer.settimeout(5)
+    with tcp_pair(laptop.ns, vm.ns, vm.ip, 7020) as (conn, peer):
         conn.sendall(b"before")
         assert peer.recv(100) == b"before"
         m = migrate(state, "game-server", "vmhost-packard")       # announced

@@ -169,3 +169,54 @@ def test_with_qemu_guests_the_vms_have_no_namespace_and_clients_keep_theirs() ->
                                                              b.gateway, b.mtu)
     with pytest.raises(LabError, match="unknown kind of guest 'xen'"):
         parse_lab(BASE, "t.yaml", guests="xen")
+
+
+def test_stanford_roams() -> None:
+    roam = lab("stanford").roam
+    assert roam is not None
+    assert (roam.server, roam.players, roam.access_points, roam.oscillate) == (
+        "game-server", (("laptop", 100.0), ("phone", 200.0)), ("ap-packard", "ap-gates"),
+        "phone")
+    assert lab("cloud-rack").roam is None
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("server: game-server", "server: laptop", "must be a VM with a `placement` policy"),
+    ("players: {laptop: 100, phone: 200}", "players: {laptop: 100, nobody: 2}",
+     "no VM or client 'nobody'"),
+    ("players: {laptop: 100, phone: 200}", "players: {laptop: 0, phone: 200}",
+     "must be in 1..10000"),
+    ("access_points: [ap-packard, ap-gates]", "access_points: [ap-packard, ap-mars]",
+     "no hypervisor 'ap-mars'"),
+    ("access_points: [ap-packard, ap-gates]", "access_points: [ap-gates]",
+     "two access points at least"),
+    ("oscillate: phone", "oscillate: game-server", "game-server is no player"),
+])
+def test_a_bad_roam_says_why(old: str, new: str, message: str) -> None:
+    text, origin = read_topology("stanford")
+    assert old in text
+    with pytest.raises((LabError, TopologyError), match=message.replace("(", r"\(")):
+        parse_lab(text.replace(old, new), origin)
+def test_on_dpdk_with_qemu_guests_each_hypervisor_has_a_virtual_switch() -> None:
+    text, origin = read_topology("cloud-rack")
+    plain = parse_lab(text, origin, tag="lzz", guests="qemu")
+    spec = parse_lab(text, origin, tag="lzz", guests="qemu", datapath="dpdk")
+    assert spec.vhost and not plain.vhost
+    assert not parse_lab(text, origin, tag="lzz", datapath="dpdk").vhost   # namespaces
+    assert spec.namespaces() == plain.namespaces()
+    hv = spec.hypervisors["server2"]
+    assert hv.vswitch == "lzzh1" and plain.hypervisors["server2"].vswitch is None
+    # Its switch port is the patch to the virtual switch; the veth from br0 is the switch's.
+    assert spec.switches["a2"].ports[2] == "lzzh1-up"
+    assert hv.uplink[0].ifname == "lzzh1u" and hv.uplink[0].ns == spec.switches["a2"].ns
+    assert hv.uplink[1] == plain.hypervisors["server2"].uplink[1]
+    # Other ports are as they were; a guest's port is unique in its site's ovs-vswitchd.
+    assert spec.switches["a1"].ports[1] == plain.switches["a1"].ports[1]
+    assert hv.guest_port(spec.hosts["vm2"]) == "lzzh1v2"
+    assert plain.hypervisors["server2"].guest_port(plain.hosts["vm2"]) == "v2"
+    names = [hv.guest_port(spec.hosts["vm2"]) for hv in spec.hypervisors.values()]
+    assert len(set(names)) == len(names) and all(len(n) <= 15 for n in names)
+    with pytest.raises(LabError, match="is the Open vSwitch target's; bmv2 has none"):
+        parse_lab(text, origin, target="bmv2", datapath="dpdk")
+    with pytest.raises(LabError, match="unknown datapath 'xdp'"):
+        parse_lab(text, origin, datapath="xdp")

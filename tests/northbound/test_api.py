@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ctrl.control.runner import Controller
 from ctrl.control.topology import PortRef, parse_topology
@@ -180,3 +184,51 @@ def test_a_standby_refuses_every_change_and_changes_nothing(schema: P4Schema) ->
         assert await (await client.get("/api/v1/hosts")).json() == before
 
     run(schema, body, may_write=lambda: False)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3),
+    max_leaves=8)
+_NAMES = st.sampled_from(["vm1", "vm2", "h4", "h2", "02:00:00:00:01:01", "", "vm9"]) | st.text(
+    max_size=12)
+_MIGRATE_BODY = _JSON | st.fixed_dictionaries(
+    {"vm": _NAMES | _JSON, "to": _NAMES | _JSON},
+    optional={"libvirt": st.booleans() | _JSON})
+_CASES = st.one_of(
+    st.tuples(st.just("POST"), st.just("/api/v1/migrate"), _MIGRATE_BODY.map(
+        lambda b: json.dumps(b).encode()) | st.binary(max_size=40)),
+    st.tuples(st.sampled_from(["DELETE", "POST"]), _NAMES.map(
+        lambda n: "/api/v1/migrate/" + urllib.parse.quote(n, safe="")), st.just(b"")),
+    st.tuples(st.just("POST"), _NAMES.map(
+        lambda n: "/api/v1/migrate/" + urllib.parse.quote(n, safe="") + "/switch"),
+              st.just(b"")),
+    st.tuples(st.just("GET"), st.tuples(_NAMES, _NAMES).map(
+        lambda p: "/api/v1/path?" + urllib.parse.urlencode({"src": p[0], "dst": p[1]})),
+              st.just(b"")))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_CASES, min_size=1, max_size=25))
+def test_any_request_gets_json_and_an_error_changes_nothing(
+        schema: P4Schema, cases: list[tuple[str, str, bytes]]) -> None:
+    """Random bodies and names on every writing endpoint and on path: a JSON answer every
+    time (an error says what), never a 500, and a refused request leaves the controller's
+    migrations and wanted state as they were."""
+    async def body(client: TestClient[Any, Any], c: Controller) -> None:
+        for method, path, data in cases:
+            before = (repr(c.wanted()), repr(sorted(c.core.migrations.provisioned().items())),
+                      len(c.core.migrations))
+            r = await client.request(method, path, data=data,
+                                     headers={"Content-Type": "application/json"})
+            assert r.status in (200, 202, 400, 404, 405, 409), (method, path, data, r.status)
+            answer = json.loads(await r.text())   # valid JSON, whatever was asked
+            if r.status >= 400:
+                assert isinstance(answer.get("error"), str) and answer["error"], answer
+                after = (repr(c.wanted()),
+                         repr(sorted(c.core.migrations.provisioned().items())),
+                         len(c.core.migrations))
+                assert after == before, (method, path, data)
+
+    run(schema, body)

@@ -41,9 +41,11 @@ class FakeController:
     def __init__(self) -> None:
         self.topo = parse_topology(TOPO)
         self.told: list[tuple[str, str]] = []
+        self.causes: list[str] = []
 
-    async def announce(self, vm: str, hypervisor: str) -> None:
+    async def announce(self, vm: str, hypervisor: str, cause: str = "") -> None:
         self.told.append(("announce", f"{vm}@{hypervisor}"))
+        self.causes.append(cause)
 
     async def switch_over(self, vm: str) -> None:
         self.told.append(("switch over", vm))

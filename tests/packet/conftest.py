@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from ctrl.targets.bmv2 import find_simple_switch_grpc
-from tests.packet.ovs_target import ovs_available, ovs_target
+from ctrl.targets.ovs.dpdk import DpdkConfig
+from tests.packet.ovs_target import dpdk_available, ovs_available, ovs_target
 from tests.packet.targets import Target, bmv2_target
 
-TARGETS = ["bmv2", "ovs"]
+# ovs-dpdk: the OVS target on DPDK's datapath (Debian's openvswitch-switch-dpdk)
+TARGETS = ["bmv2", "ovs", pytest.param("ovs-dpdk", marks=pytest.mark.dpdk)]
 
 
 @pytest.fixture(scope="module", params=TARGETS)
@@ -29,6 +31,13 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             pytest.skip(f"packet tests on Open vSwitch skipped: {why}")
         with ovs_target(tmp_path_factory.mktemp("ovs")) as t:
             yield t
+    elif request.param == "ovs-dpdk":
+        if (why := dpdk_available()) is not None:
+            pytest.skip(f"packet tests on OVS-DPDK skipped: {why}")
+        with ovs_target(tmp_path_factory.mktemp("ovs-dpdk"), DpdkConfig()) as t:
+            yield t
+    else:
+        raise AssertionError(f"no target {request.param}")
 
 
 @pytest.fixture

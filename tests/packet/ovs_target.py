@@ -20,6 +20,8 @@ import pytest
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.schema import P4Schema
 from ctrl.platform import netns
+from ctrl.targets.ovs import dpdk
+from ctrl.targets.ovs.dpdk import DpdkConfig
 from ctrl.targets.ovs.target import BridgeSpec, serving
 from tests.packet.targets import Target, wired_target
 
@@ -32,6 +34,11 @@ def ovs_available() -> str | None:
     return None
 
 
+def dpdk_available() -> str | None:
+    """None when OVS on DPDK's datapath can run here, else why not."""
+    return ovs_available() or dpdk.unavailable()
+
+
 def skip_without_ovs() -> None:
     """Skip the caller, saying why, where ovs-vswitchd cannot run (not root, no OVS)."""
     if os.geteuid() != 0:
@@ -41,17 +48,21 @@ def skip_without_ovs() -> None:
 
 
 @contextlib.contextmanager
-def ovs_target(log_dir: Path) -> Iterator[Target]:
+def ovs_target(log_dir: Path, datapath: DpdkConfig | None = None) -> Iterator[Target]:
+    """mobility.p4 on one bridge of the OVS target, on the plain netdev datapath or,
+    with `datapath`, DPDK's."""
     def start(stack: contextlib.ExitStack, ports: dict[int, str], ns: str | None
               ) -> tuple[str, int]:
         for ifname in ports.values():
             netns.set_offloads(ifname, ns, tx=False)  # or TCP through OVS breaks
         spec = BridgeSpec(f"pbr{os.getpid() % 100000}", 1, ports, ns)
         schema = P4Schema.load(BuildPaths(project_root()).p4info)
-        server = stack.enter_context(serving(log_dir / "ovs", [spec], schema))
+        server = stack.enter_context(serving(log_dir / "ovs", [spec], schema,
+                                             dpdk=datapath))
         return server.address, 1
 
-    with wired_target("ovs", "o", start, own_netns=True) as target:
+    name, tag = ("ovs", "o") if datapath is None else ("ovs-dpdk", "d")
+    with wired_target(name, tag, start, own_netns=True) as target:
         yield target
 
 

@@ -59,6 +59,19 @@ def test_qemu_gets_the_nic_mac_the_tap_and_qmp_and_incoming_only_when_asked() ->
         qemu_argv("qemu", IMAGE, SPEC, PLACE, "hvf")
 
 
+def test_a_vhost_user_nic_listens_for_the_switch_on_shared_memory() -> None:
+    place = replace(PLACE, tap="l1h0v1", vhost=True)
+    argv = qemu_argv("qemu", IMAGE, SPEC, place, "tcg")
+    assert not any(a.startswith("tap,") for a in argv)
+    assert argv[argv.index("-chardev") + 1] == \
+        "socket,id=vhost0,path=/run/t/vm1-l1h0v1.vhost,server=on,wait=off"
+    assert "vhost-user,id=net0,chardev=vhost0" in argv
+    assert "memory-backend-file,id=mem0,size=256M,mem-path=/dev/shm,share=on" in argv
+    assert argv[argv.index("-machine") + 1] == "q35,memory-backend=mem0"
+    assert "virtio-net-pci,netdev=net0,mac=52:54:00:98:00:0a,romfile=,guest_announce=off," \
+        "vectors=0" in argv
+
+
 def test_a_tap_never_has_the_guests_mac() -> None:
     assert tap_mac("52:54:00:98:00:0A") == "fe:54:00:98:00:0a"
     with pytest.raises(NetnsError, match="bad MAC"):

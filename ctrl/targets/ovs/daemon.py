@@ -13,7 +13,8 @@ ovs-vswitchd runs in that network namespace (`ip netns exec`): the bridges' port
 are its interfaces, and their internal ports and
 the addresses GRE needs live in its kernel, so one machine can hold several sites.
 Two userspace ovs-vswitchd cannot share a namespace: both want the datapath's tap
-device, ovs-netdev.
+device, ovs-netdev. With `dpdk` (a ctrl.targets.ovs.dpdk.DpdkConfig), ovs-vswitchd is
+the DPDK build, with that module's settings; nothing else here differs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ctrl.targets.ovs.dpdk import DpdkConfig, is_dpdk_vswitchd
 from ctrl.targets.ovs.errors import OvsError
 
 log = logging.getLogger(__name__)
@@ -73,9 +75,11 @@ def _tool(name: str) -> str:
 class OvsDaemons:
     """ovsdb-server + ovs-vswitchd under `rundir`; stops only what it started."""
 
-    def __init__(self, rundir: Path, netns: str | None = None) -> None:
+    def __init__(self, rundir: Path, netns: str | None = None,
+                 dpdk: DpdkConfig | None = None) -> None:
         self.rundir = Path(rundir).resolve()
         self.netns = netns
+        self.dpdk = dpdk
         # A unix socket's path has 107 bytes at most: a deep run directory is reached
         # through a short symbolic link for the sockets (OVS_RUNDIR) instead.
         self.sockdir = (self.rundir if len(str(self.rundir)) <= SOCKET_DIR_MAX else
@@ -126,6 +130,8 @@ class OvsDaemons:
         return pid
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start (or adopt) what does not run; again after a daemon died, only that one."""
+        self._forget_dead()
         self.rundir.mkdir(parents=True, exist_ok=True)
         self._link_sockdir()
         for daemon in DAEMONS:
@@ -135,6 +141,7 @@ class OvsDaemons:
                          pid)
                 self._started.append((daemon, pid))
                 self._adopted.add(daemon)
+        self._check_datapath()
         if self.running("ovsdb-server") is None:
             if not self.db_file.exists():
                 subprocess.run([_tool("ovsdb-tool"), "create", str(self.db_file), str(SCHEMA)],
@@ -151,13 +158,30 @@ class OvsDaemons:
                             "init"], check=True, env=self.env, capture_output=True)
         if self.running("ovs-vswitchd") is None:
             where = [_tool("ip"), "netns", "exec", self.netns] if self.netns else []
+            binary = _tool("ovs-vswitchd") if self.dpdk is None else self.dpdk.prepare(self)
             self._spawn("ovs-vswitchd", [
-                *where, _tool("ovs-vswitchd"), self.db_remote,
+                *where, binary, self.db_remote,
                 f"--pidfile={self._pidfile('ovs-vswitchd')}",
                 f"--log-file={self.rundir / 'ovs-vswitchd.log'}",
                 f"--unixctl={self.vswitchd_ctl}",
                 "--detach", "--no-chdir", "-vconsole:off"])
             self._wait_for(self.vswitchd_ctl, timeout)
+            if self.dpdk is not None:
+                self.dpdk.check_started(self)
+
+    def _check_datapath(self) -> None:
+        """An adopted ovs-vswitchd must be the build asked for (its ports are of its kind)."""
+        pid = self.running("ovs-vswitchd")
+        if pid is not None and is_dpdk_vswitchd(_cmdline(pid)) != (self.dpdk is not None):
+            running = "DPDK" if self.dpdk is None else "plain (netdev)"
+            raise OvsError(f"{self.rundir}: the {running} ovs-vswitchd (pid {pid}) runs "
+                           "there: stop it first (`ctrl lab down`, or the target that "
+                           "left it) or ask for its datapath")
+
+    def _forget_dead(self) -> None:
+        """A daemon that died is no longer ours to stop (its PID may be another's soon)."""
+        self._started = [(d, pid) for d, pid in self._started if self.running(d) == pid]
+        self._adopted &= {d for d, _ in self._started}
 
     @property
     def vswitchd_ctl(self) -> Path:
@@ -208,6 +232,7 @@ class OvsDaemons:
         removing the bridges of its own database; `keep`: leave them all running;
         `keep_adopted`: end only those it started (a start that failed leaves an earlier
         target's daemons forwarding as they were)."""
+        self._forget_dead()   # a dead ovs-vswitchd: no del-br waiting for it to answer
         left = bool(self._adopted) and keep_adopted  # their sockets stay reachable
         if keep_adopted:
             self._started = [(d, pid) for d, pid in self._started if d not in self._adopted]

@@ -7,6 +7,11 @@ touches only what differs (EntryStore.restore_messages: the entries whose cookie
 its flows added, the flows of cookies it does not know deleted; after a crash of the
 target alone, nothing at all): the flows the bridge held keep forwarding throughout,
 and the controller that reconnects reads back what it wrote before.
+
+When its ovs-vswitchd dies, the flows go with it: `detach` takes the device out of
+service (`down` says why; the server refuses it meanwhile), and `reattach`, once a
+daemon runs again, puts back from memory what it held, the same way
+(ctrl/targets/ovs/supervise.py does both).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from ctrl.targets.ovs.validate import Rejected, check_program
 log = logging.getLogger(__name__)
 
 PacketInSink = Callable[[p4r.PacketIn], None]
+StateSink = Callable[[str | None], None]   # told `Device.down` each time it changes
 ParserFactory = Callable[[P4Schema], WriteParser | None]
 
 
@@ -60,13 +66,52 @@ class Device:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     packet_in_sink: PacketInSink | None = None
     journal: Journal | None = None  # None: what it holds dies with the process
+    down: str | None = None  # why it cannot serve now (its ovs-vswitchd is gone); None: it can
+    state_sink: StateSink | None = None
+    lost: asyncio.Event = field(default_factory=asyncio.Event)  # the OpenFlow connection broke
 
     async def open(self) -> None:
-        self.conn = OpenFlowConnection(self.mgmt_socket, self.bridge)
-        self.conn.on_packet_in = self._on_packet_in
-        await self.conn.open()
+        await self._connect()
         if self.underlay is not None:
             await self.underlay.open()
+
+    async def _connect(self) -> None:
+        self.lost.clear()
+        conn = OpenFlowConnection(self.mgmt_socket, self.bridge)
+        conn.on_packet_in = self._on_packet_in
+        conn.on_lost = self.lost.set
+        await conn.open()
+        self.conn = conn
+
+    def _set_down(self, reason: str | None) -> None:
+        if reason != self.down:
+            self.down = reason
+            if self.state_sink is not None:
+                self.state_sink(reason)
+
+    async def detach(self, reason: str) -> None:
+        """Out of service for `reason` (told to the server at once); the connections
+        closed; the pipeline, entries and journal kept for `reattach`."""
+        self._set_down(reason)
+        if self.underlay is not None:
+            await self.underlay.close(keep=True)
+        if self.conn is not None:
+            await self.conn.close()
+            self.conn = None
+
+    async def reattach(self) -> int:
+        """Back in service on an ovs-vswitchd that runs again: connected, and the bridge
+        (and its underlay) made to hold what this device held, as `restore` does from a
+        journal; the number of OpenFlow messages that took."""
+        await self._connect()
+        if self.underlay is not None:
+            await self.underlay.reopen()
+        repairs = 0
+        async with self.lock:
+            if self.pipeline is not None:
+                repairs = await self._repair(self.pipeline.store)
+        self._set_down(None)
+        return repairs
 
     async def close(self, keep: bool = False) -> None:
         """Disconnect; `keep`: leave the underlay's addresses and routes and the journal
@@ -94,26 +139,32 @@ class Device:
             log.warning("bridge %s: the journal's pipeline is not ours: %s", self.bridge, exc)
             return False
         store = EntryStore.of_saved(schema, self.gre, saved)
-        conn = self._connection()
         async with self.lock:
-            flows: dict[int, int] = {}
-            for st in await conn.flow_stats():
-                flows[st.cookie] = flows.get(st.cookie, 0) + 1
-            want = _underlay_state(store, {})
-            if self.underlay is not None:
-                await self.underlay.apply(want)
-            repairs = store.restore_messages(pipeline.pipeline_flows(self.gre), flows)
-            await conn.apply(repairs)
-            if self.underlay is not None:
-                await self.underlay.prune(want)
+            repairs = await self._repair(store)
             self.pipeline = Pipeline(schema, saved.config, store, make_parser(schema))
             self.journal.reset(saved.config, store.snapshot())
-            if repairs:  # megaflows of what was there may be stale now
-                await self._unixctl("revalidator/purge")
         log.info("bridge %s: pipeline and %d entries, %d groups taken up from %s (device %d); "
                  "%d OpenFlow messages to repair the bridge", self.bridge, len(store.entries),
-                 len(store.groups), self.journal.path, self.device_id, len(repairs))
+                 len(store.groups), self.journal.path, self.device_id, repairs)
         return True
+
+    async def _repair(self, store: EntryStore) -> int:
+        """The bridge and its underlay made to hold exactly `store`, touching only what
+        differs (one bundle); how many OpenFlow messages that took. Under the lock."""
+        conn = self._connection()
+        flows: dict[int, int] = {}
+        for st in await conn.flow_stats():
+            flows[st.cookie] = flows.get(st.cookie, 0) + 1
+        want = _underlay_state(store, {})
+        if self.underlay is not None:
+            await self.underlay.apply(want)
+        repairs = store.restore_messages(pipeline.pipeline_flows(self.gre), flows)
+        await conn.apply(repairs)
+        if self.underlay is not None:
+            await self.underlay.prune(want)
+        if repairs:  # megaflows of what was there may be stale now
+            await self._unixctl("revalidator/purge")
+        return len(repairs)
 
     @property
     def gre(self) -> GreLayout | None:
@@ -153,6 +204,14 @@ class Device:
         One purge per Write costs well under a millisecond here (~0.5 us an entry in
         batches of 1,000). `revalidator/wait` would not do: it answers when the dump that
         is under way ends, and that dump may have begun before the bundle.
+
+        On DPDK's datapath the purge's answer comes later: after a flow table change
+        ovs-vswitchd's main thread waits for an RCU grace period (ofproto-dpif's
+        type_run: xlate_txn_commit, ovsrcu_synchronize) before it serves anything else,
+        unixctl included, and OVS 3.1's PMD quiesces only every 10 ms while it sleeps
+        (pmd-maxsleep): 0-10 ms more per Write. That wait is also what makes the purge
+        sound: a PMD upcall that began before the commit, with the old tables, has
+        installed its megaflow by then (README, "OVS-DPDK", for what was tried).
 
         GRE entries need addresses, routes and neighbours too: those of the entries as they
         will be are put in place first, what only the old ones needed goes last."""
@@ -220,6 +279,9 @@ class Device:
 
     async def packet_out(self, payload: bytes, egress_port: int, mcast_grp: int) -> None:
         assert self.pipeline is not None
+        if self.down is not None:
+            log.debug("bridge %s: packet-out while %s: dropped", self.bridge, self.down)
+            return
         if mcast_grp and mcast_grp not in self.pipeline.store.groups:
             log.debug("bridge %s: packet-out to missing group %d dropped", self.bridge,
                       mcast_grp)

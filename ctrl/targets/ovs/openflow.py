@@ -50,6 +50,12 @@ class OpenFlowConnection:
         self._pending: dict[int, tuple[asyncio.Future[bytes | None], bool]] = {}
         self._multipart: dict[int, list[bytes]] = {}
         self.on_packet_in: PacketInHandler | None = None
+        # Told when the switch ends the connection (ovs-vswitchd gone), not on close().
+        self.on_lost: Callable[[], None] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def open(self, timeout: float = 10.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -98,7 +104,12 @@ class OpenFlowConnection:
                 self._dispatch(mtype, xid, hdr + body)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             log.warning("bridge %s: OpenFlow connection lost: %s", self.name, exc)
+            if self._writer is not None:   # what is sent now fails at once: not connected
+                self._writer.close()
+                self._writer = None
             self._fail_all(OpenFlowError(f"bridge {self.name}: connection lost"))
+            if self.on_lost is not None:
+                self.on_lost()
 
     def _dispatch(self, mtype: int, xid: int, msg: bytes) -> None:
         if mtype == oc.OFPT_ECHO_REQUEST:

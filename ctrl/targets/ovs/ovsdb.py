@@ -104,7 +104,9 @@ class Transaction:
             got = ofports(self.daemons)
             for ifname, want in self.ofports.items():
                 if got.get(ifname) != want:
-                    raise OvsError(f"{ifname} got OpenFlow port {got.get(ifname)}, not {want}")
+                    why = interface_error(self.daemons, ifname)
+                    raise OvsError(f"{ifname} got OpenFlow port {got.get(ifname)}, not {want}"
+                                   + (f": {why}" if why else ""))
             self.ofports.clear()
 
 
@@ -120,6 +122,16 @@ def ofports(daemons: OvsDaemons) -> dict[str, int]:
         except ValueError:
             continue
     return out
+
+
+def interface_error(daemons: OvsDaemons, ifname: str) -> str:
+    """`ovs-vsctl get interface IF error`: why OVS could not open it ("" if it says
+    nothing), e.g. a DPDK port's "Failed to create mempool ..."."""
+    try:
+        text = vsctl(daemons, ["get", "interface", ifname, "error"], what=ifname).strip()
+    except OvsError:
+        return ""
+    return "" if text in ("[]", "") else text.strip('"')
 
 
 class OvsBridge:

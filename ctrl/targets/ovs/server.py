@@ -2,7 +2,10 @@
 
 Arbitration follows the P4Runtime specification (section 5): per device and role,
 the stream with the highest election id is primary; every stream hears who is.
-Only the primary writes, sets the pipeline and sends packets out.
+Only the primary writes, sets the pipeline and sends packets out. A device whose
+ovs-vswitchd is gone (`Device.down`) ends its streams UNAVAILABLE and answers every
+request for it UNAVAILABLE until its flows are back: no client is told that a pipeline
+forwards while the flows are gone.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class _Stream:
     device_id: int | None = None
     role: str = ""
     election_id: int = 0
+    ending: bool = False  # aborted by the server: its reader's failure is no news
 
 
 class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
@@ -72,6 +76,7 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         self._last_parser: WriteParser | None = None  # the last pipeline's Write decoder
         for dev in devices.values():
             dev.packet_in_sink = lambda msg, d=dev.device_id: self._packet_in(d, msg)
+            dev.state_sink = lambda reason, d=dev.device_id: self._device_state(d, reason)
             if dev.pipeline is not None and dev.pipeline.parser is not None:
                 self._last_parser = dev.pipeline.parser  # taken up from a journal
 
@@ -103,10 +108,24 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                     code=rpc_code.OK if ok else rpc_code.ALREADY_EXISTS,
                     message="you are the primary" if ok else "a primary is connected"))))
 
+    def _device_state(self, device_id: int, down: str | None) -> None:
+        """A device out of service ends its streams (UNAVAILABLE, saying why): its
+        controllers notice at once and reconnect once it is back."""
+        if down is None:
+            log.info("device %d: serving again", device_id)
+            return
+        log.warning("device %d: out of service: %s", device_id, down)
+        for s in self.streams:
+            if s.device_id == device_id:
+                s.queue.put_nowait(_Abort(grpc.StatusCode.UNAVAILABLE, _unavailable(device_id,
+                                                                                    down)))
+
     def _arbitrate(self, stream: _Stream, arb: p4r.MasterArbitrationUpdate) -> None:
         device = self.devices.get(arb.device_id)
         if device is None:
             raise _Abort(grpc.StatusCode.NOT_FOUND, f"no device {arb.device_id} on this server")
+        if device.down is not None:
+            raise _Abort(grpc.StatusCode.UNAVAILABLE, _unavailable(arb.device_id, device.down))
         eid = _uint128(arb.election_id)
         if eid == 0:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "election id 0 is not valid")
@@ -147,6 +166,7 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                 if item is None:
                     return
                 if isinstance(item, _Abort):
+                    stream.ending = True
                     await context.abort(item.code, item.message)
                     return
                 yield item
@@ -174,6 +194,8 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         except _Abort as exc:
             stream.queue.put_nowait(exc)
         except Exception as exc:  # a broken stream must not take the server down
+            if stream.ending:
+                return
             log.exception("stream %s failed", stream.peer)
             stream.queue.put_nowait(_Abort(grpc.StatusCode.INTERNAL, str(exc)))
 
@@ -198,6 +220,8 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         device = self.devices.get(device_id)
         if device is None:
             raise _Abort(grpc.StatusCode.NOT_FOUND, f"no device {device_id} on this server")
+        if device.down is not None:
+            raise _Abort(grpc.StatusCode.UNAVAILABLE, _unavailable(device_id, device.down))
         return device
 
     def _check_primary(self, device_id: int, role: str, election_id: int | p4r.Uint128
@@ -265,7 +289,10 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         try:
             plan = await device.write(request, rollback)
             statuses = plan.statuses
-        except (BatchError, OvsError) as exc:
+        except (BatchError, OvsError, OSError) as exc:
+            if device.down is not None or device.lost.is_set():  # ovs-vswitchd went
+                raise _Abort(grpc.StatusCode.UNAVAILABLE, _unavailable(
+                    device_id, device.down or "its ovs-vswitchd is gone")) from exc
             log.error("device %d: %s", device_id, exc)
             statuses = [(rpc_code.INTERNAL, f"the switch refused the batch: {exc}")] * n
         if any(code != rpc_code.OK for code, _ in statuses):
@@ -321,6 +348,9 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             await context.abort(_CODES[exc.code], exc.message)
         except _Abort as exc:
             await context.abort(exc.code, exc.message)
+        except (OvsError, OSError) as exc:   # the switch went while it was asked
+            await context.abort(grpc.StatusCode.UNAVAILABLE, _unavailable(
+                request.device_id, f"reading its flows failed: {exc}"))
 
     async def SetForwardingPipelineConfig(
             self, request: p4r.SetForwardingPipelineConfigRequest,
@@ -356,6 +386,10 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         except _Abort as exc:
             await context.abort(exc.code, exc.message)
             raise AssertionError("unreachable") from exc
+        except (OvsError, OSError) as exc:   # the switch went while it was set
+            await context.abort(grpc.StatusCode.UNAVAILABLE, _unavailable(
+                request.device_id, f"setting its flows failed: {exc}"))
+            raise AssertionError("unreachable") from exc
 
     async def GetForwardingPipelineConfig(
             self, request: p4r.GetForwardingPipelineConfigRequest,
@@ -380,6 +414,10 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
     async def Capabilities(self, request: p4r.CapabilitiesRequest,
                            context: grpc.aio.ServicerContext) -> p4r.CapabilitiesResponse:
         return p4r.CapabilitiesResponse(p4runtime_api_version=API_VERSION)
+
+
+def _unavailable(device_id: int, why: str) -> str:
+    return f"device {device_id} is out of service: {why}"
 
 
 def _no_parser(schema: P4Schema) -> None:

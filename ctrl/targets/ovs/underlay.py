@@ -68,6 +68,12 @@ def parse_user_routes(text: str, device: str) -> dict[int, int]:
     return out
 
 
+def _link_ready(name: str, ns: str | None) -> None:
+    """The underlay bridge's LOCAL port up, without IPv6."""
+    netns.disable_ipv6(name, ns)
+    netns.set_link_up(name, ns)
+
+
 def underlay_name(bridge: str) -> str:
     name = f"{bridge}-u"
     if len(name) > netns.IFNAMSIZ:
@@ -102,8 +108,7 @@ class Underlay:
         """The underlay of `p4` once `configure`'s transaction is done: its LOCAL port up,
         without IPv6."""
         name = underlay_name(p4)
-        netns.disable_ipv6(name, daemons.netns)
-        netns.set_link_up(name, daemons.netns)
+        _link_ready(name, daemons.netns)
         return cls(name, daemons.mgmt_socket(name), daemons.vswitchd_ctl, daemons.netns,
                    OvsBridge(daemons, name).mac())
 
@@ -116,6 +121,17 @@ class Underlay:
         await self._discover()
         self._refresher = asyncio.create_task(self._refresh_neighbours(),
                                               name=f"tnl-neigh-{self.bridge}")
+
+    async def reopen(self) -> None:
+        """`open` again on an ovs-vswitchd started anew: the LOCAL port's device (a tap
+        that outlives the daemon, with its addresses and MAC) up, the flows, what is in
+        place found again, and each address waited for until the new daemon routes from
+        it and terminates GRE on it. Its routes and tunnel neighbours died with the old
+        daemon: `apply` sets them again. `close(keep=True)` first."""
+        await asyncio.to_thread(_link_ready, self.bridge, self.netns)
+        await self.open()
+        if self.applied.addresses:
+            await self._wait_until_seen(self.applied.addresses)
 
     async def _discover(self) -> None:
         """What is in place already (a target before this one, killed, left it): the /32
