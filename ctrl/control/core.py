@@ -32,6 +32,7 @@ from ctrl.control.hosts import (
     Sighting,
 )
 from ctrl.control.hostwants import HostWants, Placed
+from ctrl.control.linkwatch import LinkWatch
 from ctrl.control.migrations import Migration, Migrations, Phase
 from ctrl.control.notices import (
     HostLearned,
@@ -44,13 +45,13 @@ from ctrl.control.notices import (
 from ctrl.control.planner import InFlight, Planner
 from ctrl.control.plans import Plan, Send, at_once, ordered
 from ctrl.control.readback import ReadBack, read_back
-from ctrl.control.topology import Link, PortRef, Topology
+from ctrl.control.topology import PortRef, Topology
 from ctrl.control.tunnels import Pair, TunnelUsage
 from ctrl.control.verify import Verification
 from ctrl.control.wanted import WantedState
 from ctrl.p4rt.entity import Entity
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import Classified, HostSeen, LinkProbe, NeedsTunnel
+from ctrl.punt.classify import Classified, HostSeen, NeedsTunnel
 from ctrl.punt.frames import Arp, arp_probe, arp_reply, gre_encap
 from ctrl.punt.lldp import build_lldp
 
@@ -104,9 +105,7 @@ class ControlCore:
         self.notices: list[Notice] = []   # what changed, for the runner to hand on
         self.confirmed: set[tuple[int, int]] = set()   # seen, or adopted, since the start
         self.verify = Verification(PROBE_SOURCE_MAC)   # adopted hosts: still there?
-        self._link_at = {ref: link for link in topology.links for ref in (link.a, link.b)}
-        self.link_seen: dict[Link, float] = {}
-        self.connected: set[str] = set()   # switches whose sessions are up (LLDP flows)
+        self.links = LinkWatch(topology, opts.lldp_interval)
         for vm in topology.vms.values():
             self.tracker.declare(topology.vnets[vm.vnet].id, to_int(vm.mac), to_int(vm.ip),
                                  topology.hypervisors[vm.hypervisor].attach, now)
@@ -203,7 +202,7 @@ class ControlCore:
         self.metrics.malformed += seen.malformed
         plans: list[Plan] = []
         for probe in seen.probes:
-            plans += self._probe(switch, probe, now)
+            self.links.heard(switch, probe, now)
         for host in seen.hosts:
             plans += self._host_seen(switch, host, now)
         for frame in seen.unbridged:
@@ -375,48 +374,19 @@ class ControlCore:
             self.metrics.migrations[m.phase.value] = (
                 self.metrics.migrations.get(m.phase.value, 0) + 1)
 
-    def _probe(self, switch: str, probe: LinkProbe, now: float) -> list[Plan]:
-        here = PortRef(switch, probe.port)
-        link = self._link_at.get(here)
-        if link is None or self._link_at.get(PortRef(probe.info.chassis, probe.info.port)) \
-                is not link:
-            log.warning("LLDP from %s:%d on %s matches no link of the topology",
-                        probe.info.chassis, probe.info.port, here)
-            return []
-        self.link_seen[link] = now   # back up, if it was down, at the next tick
-        return []
-
     def switch_state(self, switch: str, connected: bool, now: float) -> None:
-        """A switch's session came up (in sync) or went. A link with an end we cannot reach
-        keeps the state it had: its LLDP cannot come back, and its data plane still
-        forwards (a switch agent restarting is no link failure); back, its links get a
-        fresh interval to be heard in."""
-        if connected and switch not in self.connected:
-            for link in self.link_seen:
-                if switch in (link.a.switch, link.b.switch) and \
-                        link not in self.planner.links_down:
-                    self.link_seen[link] = now
-        (self.connected.add if connected else self.connected.discard)(switch)
+        """A switch's session came up (in sync) or went (ctrl/control/linkwatch.py)."""
+        self.links.switch_state(switch, connected, self.planner.links_down, now)
 
     def links_heard(self, now: float) -> None:
         """Every link up, as of now: a fresh interval for each to be heard in (the runner,
         once every switch is in sync); a link down stays down until heard."""
-        for link in self.link_seen:
-            if link not in self.planner.links_down:
-                self.link_seen[link] = max(self.link_seen[link], now)
+        self.links.all_heard(self.planner.links_down, now)
 
     def _links(self, now: float, judge: bool = True) -> list[Plan]:
-        """Links down: silent for three intervals (both ends in sync, so that it could
-        be heard); `judge` False: no link newly down, those heard again back up. Once a
-        tick at most, however many LLDP frames came: a fabric of 4,096 links must not
-        rebuild its trees once for each."""
-        timeout = 3 * self.options.lldp_interval
-        heard = {x for x in self.link_seen
-                 if x.a.switch in self.connected and x.b.switch in self.connected}
-        silent = {x for x in heard if now - self.link_seen[x] > timeout}
-        down = {x for x in self.planner.links_down if x not in heard or x in silent}
-        if judge:
-            down |= silent
+        """The links down as LLDP says (`judge` False: none newly down), the trees
+        rebuilt where that changed."""
+        down = self.links.judged(self.planner.links_down, now, judge)
         old_hops = self.planner.set_links_down(down)
         if old_hops is None:
             return []
