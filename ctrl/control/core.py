@@ -40,19 +40,19 @@ from ctrl.control.notices import (
     LinksChanged,
     MigrationChanged,
     Notice,
-    TunnelsChanged,
 )
 from ctrl.control.planner import InFlight, Planner
 from ctrl.control.plans import Plan, Send, at_once, ordered
 from ctrl.control.readback import ReadBack, read_back
 from ctrl.control.topology import PortRef, Topology
-from ctrl.control.tunnels import Pair, TunnelUsage
+from ctrl.control.tunnelevents import TunnelEvents
+from ctrl.control.tunnels import TunnelUsage
 from ctrl.control.verify import Verification
 from ctrl.control.wanted import WantedState
 from ctrl.p4rt.entity import Entity
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import Classified, HostSeen, NeedsTunnel
-from ctrl.punt.frames import Arp, arp_probe, arp_reply, gre_encap
+from ctrl.punt.classify import Classified, HostSeen
+from ctrl.punt.frames import Arp, arp_probe, arp_reply
 from ctrl.punt.lldp import build_lldp
 
 log = logging.getLogger(__name__)
@@ -86,10 +86,8 @@ class Metrics:
     migrations: dict[str, int] = field(default_factory=dict)  # finished, by phase
 
 
-Owner = tuple[str, object]
 
-
-class ControlCore:
+class ControlCore(TunnelEvents):
     def __init__(self, topology: Topology, options: Options | None = None,
                  now: float = 0.0) -> None:
         self.topo = topology
@@ -124,19 +122,10 @@ class ControlCore:
     def wanted(self, switch: str) -> list[Entity]:
         return self.state.entities(switch) + self.hostwants.on_switch(switch)
 
-    @property
-    def tunnels_up(self) -> frozenset[Pair] | None:
-        """The GRE tunnels up (None: every tunnel, always)."""
-        return None if self.tunnels is None else frozenset(self.tunnels.up)
-
     def _placed(self, host: Host) -> Placed:
         m = self.migrations.delivering_both(host.key)
         flight = None if m is None else InFlight(m.dst, m.group)
         return Placed(host.vnet, host.mac, host.ip, host.location, flight)
-
-    def _bases(self) -> list[tuple[Owner, dict[str, list[Entity]]]]:
-        up = self.tunnels_up
-        return [(("base", sw), {sw: self.planner.base(sw, up)}) for sw in self.topo.switches]
 
     def _stamped(self, plans: list[Plan]) -> list[Plan]:
         """The plans of one event, each marked with the wanted state's version they lead
@@ -152,12 +141,6 @@ class ControlCore:
 
     def _replan(self, hosts: Iterable[Host]) -> dict[str, Diff]:
         return self._changed(self.hostwants.set_many((h.key, self._placed(h)) for h in hosts))
-
-    def _retunnel(self, before: frozenset[Pair] | None) -> dict[str, Diff]:
-        """Tunnels came up or went: the gateways' own entries, and theirs for the hosts
-        of the sites at the tunnels' far ends."""
-        return self._changed(merge(self.state.replace(self._bases()),
-                                   self.hostwants.tunnels_changed(before, self.tunnels_up)))
 
     # -- queries -----------------------------------------------------------------------
 
@@ -182,10 +165,6 @@ class ControlCore:
         """The LLDP frames to send out of every fabric port, once an interval."""
         return [Send(sw, port, build_lldp(sw, port, LLDP_SOURCE_MAC))
                 for sw in self.topo.switches for port in self.planner.fabric_ports(sw)]
-
-    def tunnel_gateways(self) -> list[str]:
-        """The gateways whose tunnel counters say which tunnels are idle."""
-        return [] if self.tunnels is None else sorted({a for a, _ in self.tunnels.up})
 
     def next_deadline(self) -> float | None:
         """When `tick` has something to do next (held moves, migration time-outs)."""
@@ -324,15 +303,6 @@ class ControlCore:
         self.state.replace(self._bases())
         self.version += 1
 
-    def tunnel_counters(self, gateway: str, packets: Mapping[int, int], now: float) -> None:
-        """The packet counters of a gateway's tunnel_encap entries, by tunnel id."""
-        if self.tunnels is None:
-            return
-        for pair in [p for p in self.tunnels.up if p[0] == gateway]:
-            count = packets.get(self.planner.tunnel_id(*pair))
-            if count is not None:
-                self.tunnels.observe(pair, count, now)
-
     def tick(self, now: float, links: bool = True) -> list[Plan]:
         """The passing of time: held moves accepted, migrations timed out, links that
         fell silent (`links` False: not judged now, the runner is behind on its
@@ -353,17 +323,7 @@ class ControlCore:
             log.info("hosts that did not answer where the switches had them: asked at "
                      "every edge port (%d ARP probes)", len(search))
             plans.append(Plan(sends=search, start=now, why="hosts searched"))
-        if self.tunnels is not None:
-            idle = self.tunnels.idle_since(now)
-            if idle:
-                before = self.tunnels_up
-                self.tunnels.release(idle)
-                self.metrics.tunnels_released += len(idle)
-                self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
-                log.info("GRE tunnels idle for %.0f s released: %s", self.tunnels.idle,
-                         ", ".join(f"{a}->{b}" for a, b in idle))
-                plans.append(Plan(at_once(self._retunnel(before)), start=now,
-                                  why="tunnels idle"))
+        plans += self._release_idle(now)
         return self._stamped(plans)
 
     # -- the parts --------------------------------------------------------------------
@@ -443,54 +403,6 @@ class ControlCore:
         plan.sends.append(Send(switch, at.port, arp_reply(arp, mac)))
         self.metrics.proxy_arp_replies += 1
         return [plan]
-
-    def _bring_up(self, pair: Pair, now: float) -> list[dict[str, Diff]]:
-        before = self.tunnels_up
-        if self.tunnels is None or not self.tunnels.bring_up(pair, now):
-            return []
-        self.metrics.tunnels_brought_up += 1
-        self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
-        log.info("GRE tunnel %s <-> %s up", *pair)
-        return at_once(self._retunnel(before))
-
-    def _unbridged(self, switch: str, u: NeedsTunnel, now: float) -> list[Plan]:
-        """A gateway punted a frame whose tunnel is down: bring it up, then send the frame
-        through it from here, wrapped as the switch would have (nothing lost)."""
-        try:
-            host = self.tracker.get(u.vnet, u.dst_mac)
-        except HostError:
-            log.debug("%s: punted frame for unknown %012x dropped", switch, u.dst_mac)
-            return []
-        pair = self.planner.tunnel_between(switch, host.location.switch)
-        if pair is None or pair[0] != switch:
-            return []
-        plan = Plan(self._bring_up(pair, now), start=now, why="frame for a tunnel")
-        here, there = self.topo.switches[pair[0]].underlay, self.topo.switches[pair[1]].underlay
-        if here is not None and there is not None:
-            peer = self.planner.underlay_peer(*pair)
-            frame = gre_encap(u.frame, key=u.vnet, src_ip=to_int(here.ip),
-                              dst_ip=to_int(there.ip), src_mac=to_int(peer.src_mac),
-                              dst_mac=to_int(peer.dst_mac))
-            plan.sends.append(Send(switch, here.port, frame))
-        return [plan]
-
-    def _tunnels_for(self, old: PortRef, new: PortRef, now: float) -> dict[str, Diff]:
-        """A move to another site: the tunnel between the two sites' gateways (the VM's
-        peers at its old site reach it through it) and a twin to the new gateway of
-        every tunnel to the old one (its peers elsewhere, re-homed), up with the move,
-        or before the VM arrives when it is announced. What that changes."""
-        pair = self.planner.tunnel_between(old.switch, new.switch)
-        if pair is None or self.tunnels is None:
-            return {}
-        before = self.tunnels_up
-        changed = self.tunnels.bring_up(pair, now)
-        changed |= self.tunnels.rehome(*pair, now)
-        if not changed:
-            return {}
-        self.metrics.tunnels_brought_up += 1
-        self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
-        log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
-        return self._retunnel(before)
 
     def _events(self, events: Sequence[Event], now: float, cause: str = "sighting"
                 ) -> list[Plan]:
