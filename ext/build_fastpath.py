@@ -16,8 +16,9 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-HEADERS = ("fp_parse.h", "fp_paths.h", "fp_p4rt.h", "fp_place.h")
-SOURCES = ("fp_parse.c", "fp_paths.c", "fp_p4rt.c", "fp_p4rt_check.c", "fp_place.c")
+HEADERS = ("fp_parse.h", "fp_punt.h", "fp_paths.h", "fp_p4rt.h", "fp_p4rt_enc.h", "fp_place.h")
+SOURCES = ("fp_parse.c", "fp_punt.c", "fp_paths.c", "fp_p4rt.c", "fp_p4rt_check.c",
+           "fp_p4rt_enc.c", "fp_place.c")
 
 
 def cdef_text(header: Path) -> str:

@@ -299,6 +299,12 @@ static void parse_frame(const uint8_t *f, size_t len, fp_record *r) {
     r->reject = (uint8_t)rc;
 }
 
+void fp_parse_frame(const uint8_t *f, size_t len, fp_record *r) {
+    memset(r, 0, sizeof *r);
+    r->frame_len = (uint32_t)len;
+    parse_frame(f, len, r);
+}
+
 int fp_parse_batch(const uint8_t *buf, size_t buf_len, const uint32_t *lens, size_t n,
                    const fp_meta_cols *meta, fp_record *out) {
     if (n == 0) return FP_OK;
@@ -320,9 +326,7 @@ int fp_parse_batch(const uint8_t *buf, size_t buf_len, const uint32_t *lens, siz
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         fp_record *r = &out[i];
-        memset(r, 0, sizeof *r);
-        r->frame_len = lens[i];
-        parse_frame(buf + start, lens[i], r);
+        fp_parse_frame(buf + start, lens[i], r);
         if (meta != NULL && (meta->present == NULL || meta->present[i])) {
             r->meta.in_port = meta->in_port[i];
             r->meta.vnet_id = meta->vnet_id[i];

@@ -171,4 +171,8 @@ int fp_column(const fp_record *recs, size_t n, size_t offset, size_t width, uint
 
 /* cdef-end */
 
+/* One frame into *r (cleared first, frame_len set): what fp_parse_batch does for each
+ * frame, without metadata. For the other C files of the fast path (fp_punt.c). */
+void fp_parse_frame(const uint8_t *f, size_t len, fp_record *r);
+
 #endif

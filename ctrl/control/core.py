@@ -15,9 +15,10 @@ so that make-before-break, interleaved migrations and damping are unit tests.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ctrl.control.adoption import PROBE_SOURCE_MAC, Adoption
 from ctrl.control.diff import Diff, merge
 from ctrl.control.hosts import (
     Damping,
@@ -42,24 +43,23 @@ from ctrl.control.notices import (
     Notice,
 )
 from ctrl.control.planner import InFlight, Planner
-from ctrl.control.plans import Plan, Send, at_once, ordered
-from ctrl.control.readback import ReadBack, read_back
+from ctrl.control.plans import Plan, Send, Step, at_once, ordered
 from ctrl.control.topology import PortRef, Topology
 from ctrl.control.tunnelevents import TunnelEvents
 from ctrl.control.tunnels import TunnelUsage
 from ctrl.control.verify import Verification
 from ctrl.control.wanted import WantedState
+from ctrl.fastpath.quiet import QuietFilter, host_key
+from ctrl.fastpath.stream import PuntBatch
 from ctrl.p4rt.entity import Entity
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import Classified, HostSeen
-from ctrl.punt.frames import Arp, arp_probe, arp_reply
+from ctrl.punt.classify import Classified, HostSeen, classify
+from ctrl.punt.frames import Arp, arp_reply
 from ctrl.punt.lldp import build_lldp
 
 log = logging.getLogger(__name__)
 
 LLDP_SOURCE_MAC = b"\x02\x00\x00\x00\x00\xfe"
-PROBE_SOURCE_MAC = 0x0200000000FE   # the controller's own, asking hosts where they are
-PROBES_PER_PORT = 64                # hosts asked for out of a readied port nobody is at
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +83,16 @@ class Metrics:
     duplicates: int = 0
     packet_ins: int = 0
     malformed: int = 0
+    quiet: int = 0      # packet-ins that could change nothing, told apart in C (punted())
     migrations: dict[str, int] = field(default_factory=dict)  # finished, by phase
 
 
 
-class ControlCore(TunnelEvents):
+class ControlCore(TunnelEvents, Adoption):
     def __init__(self, topology: Topology, options: Options | None = None,
-                 now: float = 0.0) -> None:
+                 now: float = 0.0, timer: Callable[[], float] | None = None) -> None:
         self.topo = topology
+        self.timer = timer   # only to say how long planning a move took (Plan.planning)
         self.options = opts = options or Options()
         self.planner = Planner(topology)
         self.migrations = Migrations(opts.flight_timeout)
@@ -112,6 +114,10 @@ class ControlCore(TunnelEvents):
         self.state = WantedState()   # what does not follow the hosts: each switch's base
         self.state.replace(self._bases())
         self.version = 0   # counts changes of the wanted state; each Plan carries its own
+        # Hosts at rest, whose frames where they are change nothing: told apart in C.
+        # Settled after each batch; everyone forgotten by any other event about hosts.
+        self.quiet = QuietFilter()
+        self.switch_index = {name: i for i, name in enumerate(sorted(topology.switches))}
 
     def take_notices(self) -> list[Notice]:
         out, self.notices = self.notices, []
@@ -188,11 +194,44 @@ class ControlCore(TunnelEvents):
             plans += self._unbridged(switch, frame, now)
         return self._stamped(plans)
 
+    def punted(self, switch: str, batch: PuntBatch, now: float) -> list[Plan]:
+        """Every packet-in a switch had waiting, as columns (ctrl.fastpath.stream): the
+        frames of settled hosts where they are, malformed frames and those of no use are
+        counted in C, and only the rest become objects and go the way of packet_ins."""
+        f = self.quiet.filter(batch, self.switch_index[switch])
+        seen = classify([batch.records[i] for i in f.kept], [batch.frame(i) for i in f.kept])
+        seen.malformed += f.malformed
+        seen.ignored += f.ignored
+        self.metrics.quiet += f.quiet + f.repeated
+        plans = self.packet_ins(switch, seen, len(batch), now)
+        if any(h.vnet == 0 for h in seen.hosts):   # placed by MAC: in any network
+            self.quiet.forget_all()
+            return plans
+        index = self.switch_index[switch]
+        for h in seen.hosts:
+            rest = self.at_rest((h.vnet, h.mac))
+            if rest is not None and rest[0] == PortRef(switch, h.port):
+                self.quiet.settle(host_key(h.vnet, h.mac), index << 16 | h.port, rest[1])
+            else:
+                self.quiet.forget(host_key(h.vnet, h.mac))
+        return plans
+
+    def at_rest(self, key: tuple[int, int]) -> tuple[PortRef, int] | None:
+        """Where a host is and its address (0: none known) when a frame of it from there
+        would change nothing: seen there since the start, no move held, no migration,
+        no question about where it is."""
+        host = self.tracker.lookup(key)
+        if (host is None or host.held is not None or key not in self.confirmed
+                or key in self.verify.pending or self.migrations.get(key) is not None):
+            return None
+        return host.location, host.ip or 0
+
     def announce(self, vm: str, hypervisor: str, now: float, cause: str = ""
                  ) -> tuple[Migration, list[Plan]]:
         """An announced migration: the new port ready and the VM's frames delivered at both
         locations until its RARP there. Announcing it again changes nothing. `cause` says
         who asked (operator, hypervisor, placement), for the record."""
+        self.quiet.forget_all()
         host = self.find(vm)
         hyp = self.topo.hypervisors.get(hypervisor)
         if hyp is None:
@@ -206,14 +245,21 @@ class ControlCore(TunnelEvents):
         m, replaced = self.migrations.announce(host.key, host.location, hyp.attach, now, cause)
         self._count_finished([replaced] if replaced else [])
         self.notices.append(MigrationChanged(m))
-        changes = merge(self._replan([host]), self._tunnels_for(host.location, m.dst, now))
+        # Its tunnels first: its frames in flight are copied into those up (a third site's
+        # gateway into both sites' tunnels, the one to the new site re-homed just now).
+        tunnels = self._tunnels_for(host.location, m.dst, now)
+        changes = merge(tunnels, self._replan([host]))
         log.info("migration of %012x to %s announced%s: delivered at %s and %s until its "
                  "RARP", host.mac, m.dst, f" ({cause})" if cause else "", host.location, m.dst)
-        return m, self._stamped([Plan(at_once(changes), start=now, why=f"announce {vm}")])
+        # The new place's side first: a gateway that copies the VM's frames into a tunnel
+        # finds the far gateway delivering them, not sending them back.
+        steps = ordered(changes, self.planner.move_levels(m.dst, host.location))
+        return m, self._stamped([Plan(steps, start=now, why=f"announce {vm}")])
 
     def switch_over(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The VM has stopped at its source for the last copy: its frames go to the new
         location only, from now on, inside its own pause."""
+        self.quiet.forget_all()
         host = self.find(vm)
         m = self.migrations.switch_over(host.key, now)
         self.notices.append(MigrationChanged(m))
@@ -224,6 +270,7 @@ class ControlCore(TunnelEvents):
 
     def cancel(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The migration will not happen: the VM at its one location (where it was)."""
+        self.quiet.forget_all()
         host = self.find(vm)
         m = self.migrations.cancel(host.key, now)
         self._count_finished([m])
@@ -233,75 +280,12 @@ class ControlCore(TunnelEvents):
                      host.mac, m.src)
             return host, self._stamped(self._events([event], now, cause="cancel"))
         log.info("migration of %012x to %s cancelled", host.mac, m.dst)
-        return host, self._stamped([Plan(at_once(self._replan([host])), start=now,
-                                         why=f"cancel {vm}")])
+        return host, self._stamped([Plan(self._undo(host, m), start=now, why=f"cancel {vm}")])
 
-    def read_back(self, switch: str, held: Iterable[Entity]) -> ReadBack:
-        return read_back(switch, held, self.edges)
-
-    def adopt(self, found: ReadBack, now: float, plan: bool = True) -> list[Plan]:
-        """Where the switches' entries say hosts are, for hosts not seen since the start
-        (a restarted controller keeps every VM where it is, not where the topology file
-        declared it); hosts in doubt (delivered both ways, or nobody known at a port
-        readied for an arrival) are asked with ARP probes, whose answers place them.
-        `plan` False: the wanted state changes, and no plan says how (every switch will
-        sync against it: a controller's start, where 100,000 hosts would be as many
-        plans for nothing); the probes are planned all the same."""
-        events: list[Event] = []
-        placed: list[tuple[tuple[int, int], int, PortRef]] = []
-        for key, at in sorted(found.at.items()):
-            if key in self.confirmed:
-                continue
-            host = self.tracker.lookup(key)
-            if host is None or host.location != at:
-                events.append(self.tracker.declare(key[0], key[1], found.ips.get(key), at,
-                                                   now))
-            self.confirmed.add(key)
-            ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
-            if ip is not None and key not in found.doubt:
-                placed.append((key, ip, at))
-        if plan:
-            plans = self._events(events, now, cause="restart")
-        else:
-            plans = []
-            self._quietly(events, now)
-        # Each is asked where it was placed: one that moved while nobody listened is
-        # searched for (Verification) when it does not answer there.
-        probes: list[Send] = self.verify.ask(placed, now)
-        for key, places in sorted(found.doubt.items()):
-            ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
-            if ip is not None and key not in self.confirmed:
-                probes += [Send(p.switch, p.port, arp_probe(ip, PROBE_SOURCE_MAC))
-                           for p in sorted(places)]
-        unconfirmed: dict[int, list[Host]] = {}
-        if found.spare:
-            for h in self.tracker.hosts():
-                if h.ip is not None and h.key not in self.confirmed:
-                    unconfirmed.setdefault(h.vnet, []).append(h)
-        for port, vnet in sorted(found.spare.items()):
-            asked = unconfirmed.get(vnet, [])[:PROBES_PER_PORT]
-            probes += [Send(port.switch, port.port, arp_probe(h.ip, PROBE_SOURCE_MAC))
-                       for h in asked if h.ip is not None]
-        if probes:
-            log.info("asking hosts where they are: %d placed by read-back, %d in doubt, "
-                     "%d readied ports (%d ARP probes)", len(placed), len(found.doubt),
-                     len(found.spare), len(probes))
-            plans.append(Plan(sends=probes, start=now, why="probes"))
-        return self._stamped(plans)
-
-    def take_over(self, hosts: Mapping[tuple[int, int], tuple[PortRef, int | None]],
-                  flights: Iterable[Migration], now: float) -> None:
-        """HA: a standby become primary takes hosts where the old primary had them and its
-        migrations in flight; the switches' syncs then write what differs."""
-        for m in flights:
-            self.migrations.restore(m)
-        for key, (at, ip) in sorted(hosts.items()):
-            if at in self.edges:
-                self.tracker.declare(key[0], key[1], ip, at, now)
-                self.confirmed.add(key)
-        self.hostwants.reset(self._placed(h) for h in self.tracker.unsorted())
-        self.state.replace(self._bases())
-        self.version += 1
+    def _undo(self, host: Host, m: Migration) -> list[Step]:
+        """A migration's delivery at its destination undone, the destination's side last
+        (its gateway then finds no copy coming through the tunnel to send back)."""
+        return ordered(self._replan([host]), self.planner.move_levels(m.src, m.dst))
 
     def tick(self, now: float, links: bool = True) -> list[Plan]:
         """The passing of time: held moves accepted, migrations timed out, links that
@@ -315,8 +299,7 @@ class ControlCore(TunnelEvents):
                 log.warning("migration of %012x to %s: %s; delivered at %s only", m.mac,
                             m.dst, m.note, m.src)
                 host = self.tracker.get(m.vnet, m.mac)
-                plans.append(Plan(at_once(self._replan([host])), start=now,
-                                  why="migration expired"))
+                plans.append(Plan(self._undo(host, m), start=now, why="migration expired"))
         plans += self._links(now, judge=links)
         search = self.verify.due(now, self.edges)
         if search:
@@ -430,26 +413,8 @@ class ControlCore(TunnelEvents):
                           "share it", ev.host.mac, ev.host.vnet, ev.host.location, ev.other)
         return plans
 
-    def _quietly(self, events: Sequence[Event], now: float) -> None:
-        """The hosts of these events placed, as `_events` would, without plans."""
-        hosts = []
-        for ev in events:
-            if isinstance(ev, Learned):
-                self.metrics.learned += 1
-                self.notices.append(HostLearned(ev.host.vnet, ev.host.mac, ev.host.ip,
-                                                ev.host.location, now))
-            elif isinstance(ev, Moved):
-                self.metrics.moves += 1
-                self.notices.append(HostMoved(ev.host.vnet, ev.host.mac, ev.old, ev.new, now,
-                                              "restart"))
-                self._tunnels_for(ev.old, ev.new, now)
-            else:
-                continue
-            hosts.append(ev.host)
-        self.hostwants.place_many(self._placed(h) for h in hosts)
-        self.version += 1
-
     def _moved(self, ev: Moved, now: float, cause: str) -> Plan:
+        began = self.timer() if self.timer is not None else 0.0
         host, old, new = ev.host, ev.old, ev.new
         m = self.migrations.get(host.key)
         if m is not None and cause == "sighting":   # its readied port goes with it
@@ -461,4 +426,5 @@ class ControlCore(TunnelEvents):
         self.metrics.moves += 1
         self.notices.append(HostMoved(host.vnet, host.mac, old, new, now, cause))
         steps = ordered(changes, self.planner.move_levels(new, old), old.switch, others)
-        return Plan(steps, moves=[ev], start=now, why=cause)
+        took = self.timer() - began if self.timer is not None else 0.0
+        return Plan(steps, moves=[ev], start=now, why=cause, planning=took)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctrl.control.migrations import Migration
+from ctrl.control.stages import MoveStages
 from ctrl.control.topology import Link, PortRef
 from ctrl.p4rt.values import int_to_ipv4, int_to_mac
 
@@ -98,11 +99,15 @@ class Converged:
     failed: tuple[str, ...]
     time: float
     kind: str = "converged"
+    stages: MoveStages | None = None   # where its time went (ctrl/control/stages.py)
 
     def as_json(self) -> dict[str, Any]:
-        return {**_host(self.vnet, self.mac), "at": str(self.new), "ms": self.seconds * 1e3,
-                "writes": self.writes, "converged": not self.failed,
-                "failed": list(self.failed), "time": self.time}
+        out = {**_host(self.vnet, self.mac), "at": str(self.new), "ms": self.seconds * 1e3,
+               "writes": self.writes, "converged": not self.failed,
+               "failed": list(self.failed), "time": self.time}
+        if self.stages is not None:
+            out["stages"] = self.stages.as_json()
+        return out
 
 
 @dataclass(frozen=True, slots=True)

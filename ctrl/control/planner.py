@@ -20,9 +20,9 @@ Forwarding model (mobility.p4):
 - a VM announced to migrate is "in flight": until its RARP at the new location,
   its frames are delivered at both locations (multicast groups along the path
   between them), as OVN's multi-chassis port binding does, so whatever arrives
-  while the VM switches over is not lost. A GRE tunnel cannot carry a replica
-  (mobility.p4 encapsulates in ingress, before replication): across sites the
-  old location keeps the traffic until the RARP.
+  while the VM switches over is not lost. Across sites the path runs through the
+  two sites' gateways and the tunnel between them: a replica whose instance is a
+  tunnel id is a copy into that tunnel (mobility.p4's TunnelReplica).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from ctrl.control.paths import SwitchPaths
 from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.errors import MobilityError
-from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry
+from ctrl.p4rt.entity import Entity, MulticastGroupEntry, Replica, TableEntry
 from ctrl.p4rt.values import to_int
 
 ETHERTYPE_ARP, ETHERTYPE_RARP, ETHERTYPE_LLDP, ETHERTYPE_IPV4 = 0x0806, 0x8035, 0x88CC, 0x0800
@@ -52,9 +52,11 @@ NextHops = Callable[[str], Mapping[str, str]]
 TunnelsUp = Collection[tuple[str, str]] | None  # (from gateway, to gateway); None: all
 
 # What a switch does with a VM's frames (Planner.forwarding), compactly:
-# (FORWARD, port), (TO_TUNNEL, tunnel id), (TO_CPU,), (FLOOD, group, ports).
+# (FORWARD, port), (TO_TUNNEL, tunnel id), (TO_CPU,), (FLOOD, group, copies), a copy
+# (instance, port): out of a port (instance 0), or into the tunnel of that id.
 FORWARD, TO_TUNNEL, TO_CPU, FLOOD = 0, 1, 2, 3
-Fwd = tuple[int, ...] | tuple[int, int, tuple[int, ...]]
+Copy = tuple[int, int]
+Fwd = tuple[int, ...] | tuple[int, int, tuple[Copy, ...]]
 
 
 class PlanError(MobilityError, ValueError):
@@ -102,7 +104,8 @@ class Planner:
             gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
             if gws:
                 self._gateways[site] = sorted(gws)[0]
-        self._levels: dict[str, list[list[str]]] = {}   # move_levels' levels, by new place
+        # move_levels' levels, by new place and the old site (None: the same one)
+        self._levels: dict[tuple[str, str | None], list[list[str]]] = {}
         self._gateway_macs = {v.id: to_int(v.gateway_mac) for v in topology.vnets.values()
                               if v.gateway_mac}
         self._tunnel_ids = {
@@ -236,20 +239,15 @@ class Planner:
         links down are left out (its frames miss there and are dropped, as they would be
         anyway). Frames of a host in flight follow the tree toward the old location as
         usual; the switches on the tree's path between the new and the old location
-        send them both ways along it (`both_ways`)."""
+        send them both ways along it, across sites through the gateways' tunnel
+        (`both_ways`)."""
         hops = hops or self.next_hops
         there = self.topo.switches[at.switch].site
         tree = hops(at.switch)
         both: dict[str, Fwd] = {}
-        path = (self.path(flight.to.switch, at.switch, hops)
-                if flight is not None and flight.to != at
-                and self.topo.switches[flight.to.switch].site == there else None)
-        if flight is not None and path:
-            for i, sw in enumerate(path):
-                ports = {at.port if sw == at.switch else self._ports[sw, path[i + 1]],
-                         flight.to.port if sw == flight.to.switch
-                         else self._ports[sw, path[i - 1]]}
-                both[sw] = (FLOOD, flight.group, tuple(sorted(ports)))
+        if flight is not None:
+            both = {sw: (FLOOD, flight.group, copies)
+                    for sw, copies in self._copies(at, flight.to, up, hops).items()}
         out: dict[str, Fwd] = {}
         for sw in switches:
             if sw in both:
@@ -284,14 +282,63 @@ class Planner:
         toward the old location as usual; the switches on the tree's path between the
         new and the old location send them both ways along it. Egress never floods a
         frame back out of its ingress port, so a copy travelling along the path keeps
-        its direction, and every frame reaches each location once. (No replica can go
-        into a GRE tunnel: across sites, the old location only.)"""
+        its direction, and every frame reaches each location once. Across sites the
+        path is the old site's from its gateway to the old location and the new site's
+        from the new location to its gateway, the gateways copying frames into the
+        tunnel between them; a third site's gateway copies them into both sites'
+        tunnels. A frame out of a tunnel never goes into another (mobility.p4), so one
+        that crossed once is not sent on."""
         fwd = self.forwarding([switch], vm.at, flight, up).get(switch)
         return [] if fwd is None else bridging_entities(vm.vnet, vm.mac, fwd)
 
     def _toward(self, switch: str, vm: PlacedVM, up: TunnelsUp) -> list[Entity]:
         entry = self.toward(switch, vm, up)
         return [] if entry is None else [entry]
+
+    def _copies(self, old: PortRef, new: PortRef, up: TunnelsUp, hops: NextHops
+                ) -> dict[str, tuple[Copy, ...]]:
+        """The switches that copy the frames of a host in flight from `old` to `new`, and
+        where to (both_ways); the others forward them toward `old` as usual."""
+        out: dict[str, tuple[Copy, ...]] = {}
+        if old == new:
+            return out
+        a, b = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
+        if a == b:
+            self._along(out, self.path(new.switch, old.switch, hops), (0, new.port),
+                        (0, old.port))
+            return out
+        gw_a, gw_b = self.gateway(a), self.gateway(b)
+        into_b, into_a = self._into(gw_a, gw_b, up), self._into(gw_b, gw_a, up)
+        if into_b is not None:
+            self._along(out, self.path(gw_a, old.switch, hops), into_b, (0, old.port))
+        if into_a is not None:
+            self._along(out, self.path(new.switch, gw_b, hops), (0, new.port), into_a)
+        for site, gw in self._gateways.items():
+            if site not in (a, b):
+                to_a, to_b = self._into(gw, gw_a, up), self._into(gw, gw_b, up)
+                if to_a is not None and to_b is not None:
+                    out[gw] = tuple(sorted({to_a, to_b}))
+        return out
+
+    def _along(self, out: dict[str, tuple[Copy, ...]], path: list[str] | None, first: Copy,
+               last: Copy) -> None:
+        """The copies of each switch on `path` (its first end leaves by `first`, its last by
+        `last`): one each way along it."""
+        if path is None:
+            return
+        for i, sw in enumerate(path):
+            copies = {last if i == len(path) - 1 else (0, self._ports[sw, path[i + 1]]),
+                      first if i == 0 else (0, self._ports[sw, path[i - 1]])}
+            out[sw] = tuple(sorted(copies))
+
+    def _into(self, src_gateway: str, dst_gateway: str, up: TunnelsUp) -> Copy | None:
+        """The copy into the tunnel between two gateways (out of the first's underlay
+        port), None while that tunnel is down."""
+        if not self.tunnel_is_up(up, src_gateway, dst_gateway):
+            return None
+        underlay = self.topo.switches[src_gateway].underlay
+        assert underlay is not None
+        return self.tunnel_id(src_gateway, dst_gateway), underlay.port
 
     def vm_entries(self, switch: str, vm: PlacedVM, flight: InFlight | None = None,
                    up: TunnelsUp = None) -> list[Entity]:
@@ -337,22 +384,29 @@ class Planner:
         its site's switches by their distance from it, so that a switch is written after
         the next hop it will send to (no frame loops between a written switch and one
         not yet written); then the other sites' switches, each site's gateway first and
-        its switches outward from it; the old location last."""
+        its switches outward from it, the old location's site after the others (a
+        third site's gateway no longer copies a VM in flight into its tunnels when the
+        old site's starts to send the VM's frames on to the new one: none arrives
+        twice); the old location last."""
         last = old.switch if old is not None and old.switch != new.switch else None
-        levels = self._levels.get(new.switch)
+        here = self.topo.switches[new.switch].site
+        gone = None if old is None else self.topo.switches[old.switch].site
+        gone = None if gone == here else gone
+        levels = self._levels.get((new.switch, gone))
         if levels is None:
-            levels = self._levels[new.switch] = self._levels_from(new.switch)
+            levels = self._levels[new.switch, gone] = self._levels_from(new.switch, gone)
         if last is None:
             return [list(level) for level in levels]
         out = [[sw for sw in level if sw != last] for level in levels]
         return [level for level in out if level] + [[last]]
 
-    def _levels_from(self, new: str) -> list[list[str]]:
-        """Every switch by its level around `new` (move_levels without an old place); kept
-        until the paths change."""
+    def _levels_from(self, new: str, gone: str | None) -> list[list[str]]:
+        """Every switch by its level around `new` (move_levels without an old place; the
+        site `gone` after the others); kept until the paths change."""
         dist = self._distances(new)
         here = self.topo.switches[new].site
         far = 1 + max(dist.values(), default=0)
+        later = 2 * (len(self.topo.switches) + 1)   # beyond any level of the others
         level: dict[str, int] = {}
         for sw in self.topo.switches:
             site = self.topo.switches[sw].site
@@ -360,7 +414,8 @@ class Planner:
                 level[sw] = dist.get(sw, far)
             else:
                 gw = self._gateways.get(site)
-                level[sw] = far + (self._distances(gw).get(sw, far) if gw else far)
+                level[sw] = far + (self._distances(gw).get(sw, far) if gw else far) + (
+                    later if site == gone else 0)
         out: dict[int, list[str]] = {}
         for sw in sorted(self.topo.switches):
             out.setdefault(level[sw], []).append(sw)
@@ -390,9 +445,10 @@ def bridging_entities(vnet: int, mac: int, fwd: Fwd) -> list[Entity]:
     entry = bridging_entry(vnet, mac, fwd)
     if fwd[0] != FLOOD:
         return [entry]
-    ports = fwd[2]
-    assert isinstance(ports, tuple)
-    return [entry, MulticastGroupEntry.of_ports(fwd[1], ports)]
+    copies = fwd[2]
+    assert isinstance(copies, tuple)
+    return [entry, MulticastGroupEntry(fwd[1], tuple(Replica(port, instance)
+                                                     for instance, port in copies))]
 
 
 def bridging_entry(vnet: int, mac: int, fwd: Fwd) -> TableEntry:

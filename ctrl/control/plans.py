@@ -45,6 +45,11 @@ class Plan:
     start: float = 0.0
     why: str = ""
     version: int = 0   # the wanted state's version its steps lead to (ControlCore.version)
+    # Where a move's time went (ctrl/control/stages.py), monotonic: its packet-in off
+    # the stream, the core's answer, the core's time planning it (0: not known).
+    received: float = 0.0
+    decided: float = 0.0
+    planning: float = 0.0
 
     def switches(self) -> set[str]:
         return {s for step in self.steps for s in step}

@@ -52,8 +52,8 @@ def read_back(switch: str, held: Iterable[Entity], edges: set[PortRef]) -> ReadB
     """What one switch's entries say of the hosts at its edge ports."""
     out = ReadBack()
     entries = list(held)
-    groups = {e.group_id: [r.port for r in e.replicas] for e in entries
-              if isinstance(e, MulticastGroupEntry)}
+    groups = {e.group_id: [r.port for r in e.replicas if not r.instance] for e in entries
+              if isinstance(e, MulticastGroupEntry)}  # (copies into tunnels: no place)
     access: dict[PortRef, int] = {}
     for e in entries:
         if not isinstance(e, TableEntry):

@@ -25,6 +25,7 @@ from functools import partial
 import grpc
 
 from ctrl.control.core import ControlCore, Metrics, Options
+from ctrl.control.diff import Diff
 from ctrl.control.held import Held
 from ctrl.control.hosts import Damping, Host
 from ctrl.control.migrations import Migration
@@ -33,17 +34,17 @@ from ctrl.control.planner import PlacedVM, Planner
 from ctrl.control.plans import Plan, Send, coalesce_parts
 from ctrl.control.readback import ReadBack, merged
 from ctrl.control.session import SessionError, SwitchSession
+from ctrl.control.stages import Histograms, MoveStages, Write, writes_of
 from ctrl.control.topology import Topology
 from ctrl.errors import MobilityError
-from ctrl.fastpath import BatchParser
-from ctrl.p4rt.entity import Entity, PacketIn, TableEntry
+from ctrl.fastpath.stream import PuntBatch
+from ctrl.p4rt.entity import Entity, TableEntry
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import classify, parse_packet_ins
 
 log = logging.getLogger(__name__)
 
-MOVES_KEPT = 100_000   # convergence records kept for the API
+MOVES_KEPT = 100_000   # the latest moves' records, with their stages, for the API
 # LLDP frames sent a second at most (as many come back). Each costs the controller about
 # 0.2 ms of CPU both ways (0.1 of it gRPC's Python stream write): at 1,000 a second, 0.4 of
 # a core went to LLDP alone on a k=16 fabric, idle.
@@ -110,7 +111,7 @@ class Controller:
         self.core = ControlCore(topology, Options(
             damping=damping or Damping(), lldp_interval=interval,
             flight_timeout=flight_timeout, tunnels_on_demand=tunnels_on_demand,
-            tunnel_idle=tunnel_idle), now=clock())
+            tunnel_idle=tunnel_idle), now=clock(), timer=time.monotonic)
         self.sessions = {
             name: SwitchSession(sw, schema, device_config, self._on_packets,
                                 partial(self._wanted, name),
@@ -129,9 +130,8 @@ class Controller:
         self.synced = asyncio.Event()
         self.feed = Feed()
         self.convergence_s: list[float] = []
-        # The latest moves' convergence, converged or not (GET /api/v1/moves).
-        self.converged: deque[Converged] = deque(maxlen=MOVES_KEPT)
-        self._parser = BatchParser()
+        self.stages = Histograms()   # where moves' time went, stage by stage (/metrics)
+        self.moves: deque[Converged] = deque(maxlen=MOVES_KEPT)   # GET /api/v1/moves
         self._queue: list[tuple[Plan, asyncio.Future[Applied]]] = []
         self._queued = asyncio.Event()
         self._tick = asyncio.Event()   # the core's next deadline may have moved
@@ -283,12 +283,15 @@ class Controller:
 
     # -- events into the core ---------------------------------------------------------
 
-    async def _on_packets(self, switch: str, pkts: list[PacketIn]) -> None:
-        """Every packet-in a switch had waiting: one parse, the core, the plans queued
+    def _on_packets(self, switch: str, batch: PuntBatch) -> None:
+        """Every packet-in a switch had waiting, as columns: the core, the plans queued
         (not awaited: the next batch is read while they are written)."""
-        now = self.clock()
-        seen = classify(parse_packet_ins(self._parser, pkts), [p.payload for p in pkts])
-        self.submit(self.core.packet_ins(switch, seen, len(pkts), now))
+        plans = self.core.punted(switch, batch, self.clock())
+        decided = time.monotonic()
+        for plan in plans:
+            if plan.moves:
+                plan.received, plan.decided = batch.received, decided
+        self.submit(plans)
 
     def _primary_only(self, what: str) -> None:
         if not self.may_write():
@@ -312,6 +315,9 @@ class Controller:
         return await self._done(host, plans)
 
     async def _done(self, host: Host, plans: Sequence[Plan]) -> Outcome:
+        decided = time.monotonic()
+        for plan in plans:
+            plan.decided = plan.decided or decided
         results = await asyncio.gather(*self.submit(plans))
         if self.journaled is not None:   # the switches first, then the shared state
             await self.journaled()
@@ -381,10 +387,11 @@ class Controller:
         failed: dict[str, str] = {}
         written: dict[str, int] = {}
         began = self.clock()
+        writes: list[Write] = []
         steps = coalesce_parts(plans, self._synced_version)
-        for step in steps:
+        for k, step in enumerate(steps):
             todo = [(s, parts) for s, parts in step.items() if s not in failed]
-            results = await asyncio.gather(*(self.sessions[s].apply_parts(parts)
+            results = await asyncio.gather(*(self._timed(k, s, parts, writes)
                                              for s, parts in todo), return_exceptions=True)
             for (s, _), result in zip(todo, results, strict=True):
                 if isinstance(result, BaseException):
@@ -407,11 +414,17 @@ class Controller:
         for plan in plans:
             mine = {s: failed[s] for s in plan.switches() if s in failed}
             applied = Applied(sum(written.get(s, 0) for s in plan.switches()), mine)
+            stages = None
+            if plan.moves:
+                now = time.monotonic()
+                stages = MoveStages(plan.received, plan.decided or now, plan.planning,
+                                    writes_of(plan.switches(), writes), now)
+                self.stages.move(stages)
             for ev in plan.moves:
                 took = done - plan.start
                 record = Converged(ev.host.vnet, ev.host.mac, ev.new, took, applied.written,
-                                   tuple(sorted(mine)), done)
-                self.converged.append(record)
+                                   tuple(sorted(mine)), done, stages=stages)
+                self.moves.append(record)
                 self.feed.publish([record])
                 if mine:
                     log.error("%012x moved %s -> %s: NOT converged: %s did not take its "
@@ -419,10 +432,21 @@ class Controller:
                               "; ".join(mine.values()))
                 else:
                     self.convergence_s.append(took)
-                    log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms",
-                             ev.host.mac, ev.old, ev.new, plan.writes(), took * 1e3)
+                    log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms (%s)",
+                             ev.host.mac, ev.old, ev.new, plan.writes(), took * 1e3,
+                             stages.summary() if stages else "")
             out.append(applied)
         return out
+
+    async def _timed(self, step: int, switch: str, parts: Sequence[tuple[int | None, Diff]],
+                     writes: list[Write]) -> int:
+        """A switch's part of a step (one Write), its round trip kept (a Write that wrote
+        nothing, none)."""
+        began = time.monotonic()
+        n = await self.sessions[switch].apply_parts(parts)
+        if n:
+            writes.append(Write(step, switch, time.monotonic() - began, began))
+        return n
 
     async def _send(self, send: Send) -> None:
         try:

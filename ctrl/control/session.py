@@ -35,16 +35,19 @@ from ctrl.control.diff import Diff, compose_all, diff
 from ctrl.control.held import Held, HeldReader
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
+from ctrl.fastpath.stream import PacketInDecoder, PuntBatch
 from ctrl.p4rt.client import P4Client
-from ctrl.p4rt.entity import Entity, PacketIn, PacketOut
+from ctrl.p4rt.entity import Entity, PacketOut
 from ctrl.p4rt.errors import P4RuntimeError
 from ctrl.p4rt.schema import P4Schema
+from ctrl.punt.classify import packet_in_spec
 
 log = logging.getLogger(__name__)
 
-# Every packet-in waiting when the handler runs comes in one list: the controller
-# parses them with one call of the C fast path.
-PacketHandler = Callable[[str, list[PacketIn]], Awaitable[None]]
+# Every packet-in waiting when the handler runs comes in one batch, decoded and parsed
+# by one call of the C fast path (ctrl.fastpath.stream), as columns. Called from the
+# stream's reader: it does not wait for anything (plans are queued, not written).
+PacketHandler = Callable[[str, PuntBatch], None]
 Wanted = Callable[[], Sequence[Entity]]
 Version = Callable[[], int]   # the wanted state's version now (ControlCore.version)
 Part = tuple[int, Diff]       # a change, and the version of the wanted state it leads to
@@ -126,6 +129,8 @@ class SwitchSession:
         self.reconnects = 0
         self.repairs = 0     # writes refused, then repaired by a resync
         self._malformed_before = 0   # malformed packet-ins of the connections before this
+        self._decoder = PacketInDecoder(packet_in_spec(schema))
+        self._bad_packet_ins = 0     # no PacketIn, or metadata the P4Info does not allow
         self.last_error = ""
         self.last_error_at: float | None = None
         self._connections = 0
@@ -153,7 +158,7 @@ class SwitchSession:
 
     def malformed_packet_ins(self) -> int:
         now = 0 if self.client is None else self.client.malformed_packet_ins
-        return self._malformed_before + now
+        return self._malformed_before + now + self._bad_packet_ins
 
     def _primary(self) -> bool:
         return self.client is not None and self.client.is_primary
@@ -222,22 +227,22 @@ class SwitchSession:
         self._resync.set()
 
     async def _serve(self, stop: asyncio.Event) -> None:
-        """Packet-ins to the handler, and resyncs when asked, until the stream breaks or
-        `stop` is set."""
+        """Packet-ins to the handler (a task of their own), and resyncs when asked, until
+        the stream breaks or `stop` is set."""
         assert self.client is not None
         client = self.client
         resyncs = asyncio.create_task(self._resync_loop(stop), name=f"{self.name}:sync")
-        # The waits for the end and for arbitration last across packet-ins (made anew for
-        # each, four futures a frame cost a quarter of a core at 1,000 LLDP frames a second).
+        client.on_packets = self._packets
+        for messages in ([client.packet_batch_nowait()] if client.has_packets() else []):
+            self._packets(messages, client.batch_at)   # came before this was listening
+        # The waits for the end and for arbitration last across turns (made anew for each,
+        # four futures a frame cost a quarter of a core at 1,000 LLDP frames a second).
         stopping = asyncio.ensure_future(stop.wait())
         closed = asyncio.ensure_future(client.closed.wait())
         arbitration = asyncio.ensure_future(client.primary_changed.wait())
-        get: asyncio.Future[PacketIn] | None = None
         try:
             while not stop.is_set() and client.is_open:
-                if get is None:
-                    get = asyncio.ensure_future(client.packet_in())
-                done, _ = await asyncio.wait((get, stopping, closed, arbitration),
+                done, _ = await asyncio.wait((stopping, closed, arbitration),
                                              return_when=asyncio.FIRST_COMPLETED)
                 if arbitration in done:
                     arbitration = asyncio.ensure_future(client.primary_changed.wait())
@@ -248,21 +253,27 @@ class SwitchSession:
                     else:
                         self._log.warning("%s: another controller is primary now", self.name)
                     self.request_resync()
-                if get in done:
-                    first, get = get.result(), None
-                    try:
-                        await self.on_packets(self.name, [first, *client.drain_packet_ins()])
-                    except MobilityError as exc:  # one bad frame or write stops nothing
-                        self._log.error("%s: handling a packet-in failed: %s", self.name, exc)
             if not client.is_open and client.close_reason:
                 self._failed("stream", MobilityError(client.close_reason))
         finally:
-            for f in (get, stopping, closed, arbitration):
-                if f is not None and not f.done():
+            client.on_packets = None
+            for f in (stopping, closed, arbitration):
+                if not f.done():
                     f.cancel()
             resyncs.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await resyncs
+
+    def _packets(self, messages: list[bytes], received: float) -> None:
+        """Every packet-in waiting, decoded and parsed in one call, to the handler."""
+        try:
+            batch = self._decoder.decode(messages)
+            batch.received = received
+            self._bad_packet_ins += batch.bad
+            self.on_packets(self.name, batch)
+        except MobilityError as exc:  # one bad frame or write stops nothing
+            self._log.error("%s: handling %d packet-ins failed: %s", self.name, len(messages),
+                            exc)
 
     async def _resync_loop(self, stop: asyncio.Event) -> None:
         attempt = 0

@@ -14,6 +14,7 @@ the Python reference (parse_ref.py) gives the same records and columns.
 
 from __future__ import annotations
 
+import struct
 import weakref
 from array import array
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,7 @@ from ctrl.fastpath.layout import (
     L_META,
     L_UDP,
     L_VLAN,
+    OFFSETS,
     RECORD,
     RECORD_SIZE,
 )
@@ -59,6 +61,7 @@ from ctrl.fastpath.records import (
 _KIND = tuple(Kind)      # Kind(value) costs an enum call; these are indexed by value
 _REJECT = tuple(Reject)
 _UINT32_LIMIT = 1 << 32
+_FRAME_LEN_AT, _FRAME_LEN = OFFSETS["frame_len"][0], struct.Struct("=I")
 _FP_E_META = -3
 
 
@@ -104,11 +107,12 @@ class RecordBatch(Records):
     __slots__ = ("__weakref__", "_count", "_data", "_lens", "_native", "_records", "_starts",
                  "_view")
 
-    def __init__(self, native: Native, data: bytes, lens: array[int], records: Any) -> None:
+    def __init__(self, native: Native, data: bytes, lens: array[int], records: Any,
+                 starts: array[int] | None = None) -> None:
         self._native = native
-        self._data = data      # the frames, end to end: LLDP ids are read from here
-        self._lens = lens
-        self._starts: array[int] | None = None  # where each frame starts, when first needed
+        self._data = data      # the frames (end to end, or within messages: `starts`)
+        self._lens = lens      # of the frames, or of the messages that hold them
+        self._starts = starts  # where each frame starts; from `lens` when first needed
         self._records = records  # the C records (cdata, never handed out)
         self._count = len(lens)
         self._view = memoryview(native.ffi.buffer(records))[:self._count * RECORD_SIZE]
@@ -147,6 +151,19 @@ class RecordBatch(Records):
         if rc != 0:
             raise NativeError(f"fp_column returned {rc} for {field}")
         return out
+
+    def raw(self) -> tuple[bytes, array[int], Any]:
+        """The frames' buffer, where each frame starts in it, and the C records: for the
+        other C calls of this package (quiet.py), never handed out further."""
+        if self._starts is None:
+            self._starts = array("I", accumulate(self._lens, initial=0))
+        return self._data, self._starts, self._records
+
+    def frame(self, i: int) -> bytes:
+        """Frame i itself (a copy)."""
+        start = self.start(i)
+        (length,) = _FRAME_LEN.unpack_from(self._view, i * RECORD_SIZE + _FRAME_LEN_AT)
+        return self._data[start:start + length]
 
     def start(self, i: int) -> int:
         """Where frame i starts in the joined frames."""

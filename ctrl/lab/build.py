@@ -95,10 +95,19 @@ def _wire(pairs: Sequence[tuple[End, End, int | None]], say: Progress) -> None:
             netns.set_tx_checksum(ifname, ns, on=False)
 
 
-def plug_host(state: LabState, host: HostNet, hypervisor_ns: str, ifname: str = "eth0") -> None:
-    """The host's interface on a port of the hypervisor's bridge (down, unconfigured)."""
+def plug_host(state: LabState, host: HostNet, hypervisor_ns: str, ifname: str = "eth0",
+              flood: bool = True) -> None:
+    """The host's interface on a port of the hypervisor's bridge (up, unconfigured); with
+    `flood` off the bridge sends it no frame for an unknown MAC: it gets its own frames
+    only once a frame from it has taught the bridge where it is."""
     veth(state, End(hypervisor_ns, host.port_name), End(host.ns, ifname), mtu=host.mtu)
+    if flood:
+        netns.set_master_in(host.port_name, BRIDGE, hypervisor_ns)
+        return
+    netns.link_set(ifname, host.ns, state="down")   # taking nothing while it joins
     netns.set_master_in(host.port_name, BRIDGE, hypervisor_ns)
+    netns.set_flood_in(host.port_name, hypervisor_ns, False)
+    netns.link_set(ifname, host.ns, state="up")
 
 
 def configure_host(host: HostNet, ifname: str = "eth0") -> None:

@@ -16,6 +16,7 @@ interruption the probe measured, and what lies beyond each.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
@@ -23,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from ctrl.lab import build, moves
+from ctrl.lab import breakdown, build, moves
+from ctrl.lab.breakdown import Breakdown
 from ctrl.lab.guests import GUEST_PORT
 from ctrl.lab.htmlreport import Step, demo_page
 from ctrl.lab.moves import Migration
@@ -34,6 +36,8 @@ from ctrl.lab.spec import LabError, LabSpec, lab_tag, parse_lab
 from ctrl.lab.state import LabState
 from ctrl.targets.bmv2 import free_tcp_port
 from ctrl.targets.ovs.dpdk import DpdkConfig
+
+log = logging.getLogger(__name__)
 
 CLOUD_RACK = "1,000-2,000 ms"   # the paper's interruption per migration (Section IV.B)
 GAP_FLOOR_MS = 2.0             # gaps listed from this long: a 1 ms stream shows a 5 ms pause
@@ -52,6 +56,7 @@ class StepResult:
     start: float               # window in the probe's seconds
     end: float
     at: float = 0.0            # the VM's pause, in the probe's seconds
+    stages: Breakdown | None = None   # where the time went (ctrl/lab/breakdown.py)
 
     def step(self) -> Step:
         """As the plot and the HTML report show it."""
@@ -62,6 +67,8 @@ class StepResult:
                  ("asked to its pause", f"{(m.paused - m.asked) * 1e3:.1f} ms")]
         if m.qemu_downtime_ms is not None:
             facts.append(("QEMU's downtime", f"{m.qemu_downtime_ms:.1f} ms"))
+        if self.stages is not None:
+            facts += self.stages.facts()
         return Step(Window(self.label, self.at, m.downtime, self.start, self.end), facts)
 
 
@@ -146,7 +153,9 @@ def _columns(rows: list[Row]) -> list[str]:
 def table(baseline: Report, report: Report, steps: tuple[StepResult, ...]) -> list[str]:
     """The table for a terminal: its rows in columns, the notes under it. Pure."""
     rows, notes = table_rows(baseline, report, steps)
-    return _columns(rows) + notes
+    stages = [f"{s.label}, where the time went: {s.stages.line()}" for s in steps
+              if s.stages is not None]
+    return _columns(rows) + notes + stages
 
 
 def table_rows(baseline: Report, report: Report, steps: tuple[StepResult, ...]
@@ -258,7 +267,27 @@ def migrate_under_probe(state: LabState, spec: LabSpec, *, announce: bool, settl
             steps.append(StepResult(step.label, m, *step_window(first, m), first.at))
             time.sleep(settle)
     assert probe.report is not None
-    return baseline, probe.report, tuple(steps)
+    return baseline, probe.report, with_stages(state, spec, probe.report, steps)
+
+
+def with_stages(state: LabState, spec: LabSpec, report: Report, steps: list[StepResult]
+                ) -> tuple[StepResult, ...]:
+    """Each migration with where its time went: what the controller says of the move
+    (GET /api/v1/moves), and the longest run of loss around it; as it was where the
+    controller cannot say (logged)."""
+    try:
+        records = breakdown.moves(moves.primary_api(state))
+    except LabError as exc:
+        log.warning("no stages for the migrations: %s", exc)
+        return tuple(steps)
+    out = []
+    for s in steps:
+        runs = [g for g in (u.longest_loss_between(s.start, s.end) for u in report.udp)
+                if g is not None]
+        record = breakdown.find_move(records, spec.host(s.migration.host).mac, s.migration)
+        out.append(replace(s, stages=breakdown.breakdown(
+            s.migration, record, max(runs, key=lambda g: g.ms, default=None), s.at)))
+    return tuple(out)
 
 
 def new_lab(topology_text: str, origin: str, state_dir: Path, target: str, guests: str,

@@ -20,8 +20,8 @@ A live migration (`ctrl lab migrate VM --to HYPERVISOR`):
    queue when the guest starts;
 3. QMP `migrate`, until it completes; announced, the source's STOP (the guest paused
    for the last copy) is the cue to switch the network over while the guest is paused
-   (`POST /api/v1/migrate/VM/switch`): across sites nothing is delivered at both
-   places, and the switch-over then costs the network nothing either; QEMU's own RARP
+   (`POST /api/v1/migrate/VM/switch`), so that the old place stops getting copies
+   of its frames while nothing can take them; QEMU's own RARP
    from the destination is what the controller reacts to (unannounced) or finds the
    VM there by (announced);
 4. the source QEMU quits and its tap goes.

@@ -10,8 +10,8 @@ aside, the new one becomes eth0, up, with the default route, and a RARP leaves
 it: four netlink requests on interfaces found beforehand (~2 ms here, idle).
 Announced, the pause is also the cue for the switch-over, as for QEMU guests
 (`POST /api/v1/migrate/VM/switch`, its connection made beforehand, so that the
-pause only sends it): across sites, where nothing is delivered at both places,
-the network then moves while the VM is paused, not after its RARP.
+pause only sends it): the network then moves while the VM is paused, not after its
+RARP, and the old place stops getting copies of its frames.
 That pause is the VM's downtime; whatever the probe measures beyond it is the
 network's share. Announced (the default), the controller is told first
 (`POST /api/v1/migrate`): it readies the new port and delivers the VM's frames
@@ -83,11 +83,17 @@ def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to:
     rarp = rarp_announcement(to_int(host.mac))
     with contextlib.ExitStack() as stack:
         try:
-            # Pre-copy: the new port is made while the VM runs at the old one. Down, its
-            # address and neighbours are the VM's (the guest's memory, and with it its ARP
-            # cache, moves with it); its prefix route comes after the old one's, which
-            # the VM's traffic keeps to.
-            plug_host(state, host, spec.hypervisors[to].ns, NEW_IF)
+            # Pre-copy: the new port is made while the VM runs at the old one, a port of
+            # the destination's bridge that it floods nothing to (as a QEMU guest's tap
+            # there): the VM's frames delivered there are not its until its RARP from
+            # there, in the pause, has taught the bridge where it is (a guest that has
+            # not resumed takes nothing; it was flooded to, and a VM delivered at both
+            # places took every datagram twice and lost none in its pause). Its address
+            # and neighbours are the VM's (the guest's memory, and with it its ARP cache,
+            # moves with it); its prefix route comes after the old one's, which the VM's
+            # traffic keeps to.
+            hypervisor = spec.hypervisors[to].ns
+            plug_host(state, host, hypervisor, NEW_IF, flood=False)
             links = stack.enter_context(netns.Links(host.ns))
             old, new = links.index("eth0"), links.index(NEW_IF)
             links.set(new, address=host.mac, mtu=host.mtu)
@@ -123,6 +129,7 @@ def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to:
                            ) from exc
         resumed = time.monotonic()
         links.delete(OLD_IF)                 # its peer leaves the old bridge with it
+        netns.set_flood_in(host.port_name, hypervisor, True)   # an ordinary port again
         if hook is not None:
             hook.done()
         done = Migration(name, src, to, announce, asked, paused, resumed, cause=cause)

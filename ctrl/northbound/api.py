@@ -4,6 +4,8 @@
     GET  /api/v1/switches          each switch: address, connected, primary, pipeline,
                                    in sync, reconnects, the last error and when, entries held
     GET  /api/v1/migrations        announced migrations under way, and the latest finished
+    GET  /api/v1/moves             the latest moves' convergence, with where their time went
+                                   (packet-in to decision, planning, each Write's round trip)
     GET  /api/v1/path?src=A&dst=B  the fewest-links path between two switches; between two
                                    VMs or clients (names or MACs): from the one's switch to
                                    the other's, through their sites' GRE tunnel if apart
@@ -31,12 +33,18 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from ctrl.control.hosts import HostError
 from ctrl.control.migrations import Migration
 from ctrl.control.runner import Controller, Outcome
+from ctrl.control.stages import STAGES
 from ctrl.errors import MobilityError
 from ctrl.northbound import webview
 from ctrl.northbound.auth import ApiAuth, Handler, middleware
@@ -96,13 +104,14 @@ async def switches(request: web.Request) -> web.Response:
 
 
 async def moves(request: web.Request) -> web.Response:
-    """The latest moves' convergence (the controller's monotonic clock), from `since`."""
+    """The latest moves' convergence with their stages (the controller's monotonic clock),
+    from `since`."""
     try:
         since = float(request.query.get("since", "-inf"))
     except ValueError:
         raise _error(web.HTTPBadRequest, "since: a time (the controller's monotonic "
                      "clock, as the records' `time`)") from None
-    return web.json_response([m.as_json() for m in request.app[CONTROLLER].converged
+    return web.json_response([m.as_json() for m in request.app[CONTROLLER].moves
                               if m.time >= since])
 
 
@@ -303,6 +312,17 @@ class _ControllerCollector(Collector):
         yield SummaryMetricFamily("mobility_convergence_seconds",
                                   "packet-in to last write acknowledged, per converged move",
                                   count_value=len(conv), sum_value=sum(conv))
+        stages = HistogramMetricFamily(
+            "mobility_move_stage_seconds", "where moves' time goes inside the controller: "
+            "packet_in_to_decision, planning, write (each Write's round trip), "
+            "packet_in_to_converged", labels=["stage"])
+        hist = self.c.stages
+        for stage in STAGES:
+            stages.add_metric([stage], hist.buckets(stage), hist.sums[stage])
+        yield stages
+        yield CounterMetricFamily("mobility_packet_ins_quiet",
+                                  "packet-ins that could change nothing (settled hosts' "
+                                  "repeats), told apart in C", value=m.quiet)
 
 
 def make_app(controller: Controller, hypervisors: Hypervisors | None = None,
@@ -372,9 +392,9 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/tunnels": {"get": _get("GRE tunnels", {"type": "array"})},
         "/api/v1/migrations": {"get": _get("announced migrations: under way and finished",
                                            {"type": "object"})},
-        "/api/v1/moves": {"get": _get("the latest moves' convergence (query since=T: from "
-                                      "the controller's monotonic time T)",
-                                      {"type": "array"})},
+        "/api/v1/moves": {"get": _get("the latest moves' convergence, each with its stages "
+                                      "(ms); query since=T: from the controller's monotonic "
+                                      "time T", {"type": "array"})},
         "/api/v1/migrate": {"post": {
             "summary": "announce a migration: pre-provision, then expect the VM's RARP; "
                        "with libvirt, have libvirt perform it too",

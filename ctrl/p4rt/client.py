@@ -7,7 +7,13 @@
 One stream per client; the stream's reader task belongs to the client and is
 cancelled on close. `closed` is set when the stream ends, whichever side ends
 it, with `close_reason`; `is_primary` follows the switch's arbitration updates.
-Errors of any RPC are raised as P4RuntimeError. Write sends the request's bytes,
+Errors of any RPC are raised as P4RuntimeError. The stream's messages come as bytes:
+a packet-in is kept as it came, for the C decoder (ctrl/fastpath/stream.py), and anything
+else is read with protobuf here. Packet-ins go to `on_packets` where one is set: every
+one waiting, once the reads gRPC has answered meanwhile have run (one turn of the loop),
+so a flood comes in batches and a lone RARP at once; else `packet_batch()` and
+`packet_in()` take them.
+Write sends the request's bytes,
 made by ctrl/p4rt/wire.py (what protobuf would serialize, at a seventh of the cost
 of building the messages and serializing them with upb), through a Write method
 without a request serializer.
@@ -18,15 +24,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from ctrl.errors import MobilityError, P4EncodeError, P4SchemaError
 from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, Update, decode_entity
 from ctrl.p4rt.errors import P4RuntimeError
-from ctrl.p4rt.proto import READ_METHOD, WRITE_METHOD, p4r, p4r_grpc, rpc_code, rpc_status
+from ctrl.p4rt.proto import (
+    READ_METHOD,
+    STREAM_METHOD,
+    WRITE_METHOD,
+    p4r,
+    p4r_grpc,
+    rpc_code,
+    rpc_status,
+)
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.wire import WriteEncoder
 
@@ -39,6 +55,9 @@ ElectionId = tuple[int, int]  # (high, low)
 # seconds. The session's reconnect loop is the back-off.
 CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
 SENT_KEPT = 4096   # packet-out messages kept for sending again
+# A serialized StreamMessageResponse whose first field is `packet` (2, length-delimited)
+# starts with this byte: the packet-ins that protobuf writes.
+PACKET_FIRST = b"\x12"
 
 
 class ArbitrationError(MobilityError):
@@ -63,7 +82,14 @@ class P4Client:
         self._outbox: asyncio.Queue[p4r.StreamMessageRequest | None] = asyncio.Queue()
         self._sent: dict[object, p4r.StreamMessageRequest] = {}   # packet-outs, made once
         self._sent_schema: P4Schema | None = None
-        self._packets: asyncio.Queue[PacketIn] = asyncio.Queue(packet_queue_size)
+        self._packets: list[bytes] = []   # packet-ins as they came, not yet handed over
+        self._packets_ready = asyncio.Event()
+        self.packet_queue_size = packet_queue_size
+        self.dropped_packet_ins = 0        # the queue was full
+        self._first_at = 0.0               # when the first packet-in waiting came
+        self.batch_at = 0.0                # that, for the batch handed over last
+        # Handed every packet-in waiting and when the first came (time.monotonic()).
+        self.on_packets: Callable[[list[bytes], float], None] | None = None
         self._arbitration: asyncio.Queue[p4r.MasterArbitrationUpdate] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
@@ -105,7 +131,10 @@ class P4Client:
         self._write = self._channel.unary_unary(
             WRITE_METHOD, request_serializer=None,
             response_deserializer=p4r.WriteResponse.FromString)
-        call = self._stub.StreamChannel(self._requests())
+        stream = self._channel.stream_stream(
+            STREAM_METHOD, request_serializer=p4r.StreamMessageRequest.SerializeToString,
+            response_deserializer=None)
+        call = stream(self._requests())
         self._reader = asyncio.create_task(self._read_stream(call), name=f"{self.name}:stream")
         await self._outbox.put(self._arbitration_request())
         try:
@@ -174,28 +203,27 @@ class P4Client:
 
     async def _read_stream(self, call: grpc.aio.StreamStreamCall) -> None:
         try:
-            async for msg in call:
-                kind = msg.WhichOneof("update")
-                if kind == "arbitration":
-                    primary = msg.arbitration.status.code == rpc_code.OK
-                    if primary != self.is_primary:
-                        self.is_primary = primary
-                        self.primary_changed.set()
-                    await self._arbitration.put(msg.arbitration)
-                elif kind == "packet":
+            async for data in call:
+                if data[:1] == PACKET_FIRST:   # a packet-in: read in its batch
                     if self.schema is None:
                         self._log.warning("packet-in before any pipeline is known: dropped")
-                        continue
-                    try:
-                        self._packets.put_nowait(PacketIn.decode(msg.packet, self.schema))
-                    except asyncio.QueueFull:
-                        self._log.warning("packet-in queue full: frame dropped")
-                    except (P4SchemaError, P4EncodeError) as exc:
-                        # A switch's bad metadata is its frame's fault, not the stream's.
-                        self.malformed_packet_ins += 1
-                        self._log.warning("malformed packet-in dropped: %s", exc)
-                elif kind == "error":
-                    self._log.warning("stream error from switch: %s", msg.error)
+                    elif len(self._packets) < self.packet_queue_size:
+                        if not self._packets:
+                            self._first_at = time.monotonic()
+                            self._waiting()
+                        self._packets.append(data)
+                    else:
+                        self.dropped_packet_ins += 1
+                        if self.dropped_packet_ins & 0x3FF == 1:
+                            self._log.warning("packet-in queue full: %d frames dropped so far",
+                                              self.dropped_packet_ins)
+                    continue
+                try:
+                    msg = p4r.StreamMessageResponse.FromString(data)
+                except DecodeError as exc:
+                    self._log.warning("stream message protobuf cannot read: %s", exc)
+                    continue
+                await self._on_message(msg, data)
             self._closed("the switch ended the stream")
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
@@ -207,6 +235,36 @@ class P4Client:
                     )
                 )
             self._closed(f"stream broken: {exc.code().name}: {exc.details()}")
+
+    def _waiting(self) -> None:
+        """The first packet-in of a batch is in."""
+        if self.on_packets is not None:
+            asyncio.get_running_loop().call_soon(self._hand_over)
+        else:
+            self._packets_ready.set()
+
+    def _hand_over(self) -> None:
+        out, self._packets = self._packets, []
+        self.batch_at = self._first_at
+        if out and self.on_packets is not None:
+            self.on_packets(out, self._first_at)
+
+    async def _on_message(self, msg: p4r.StreamMessageResponse, data: bytes) -> None:
+        kind = msg.WhichOneof("update")
+        if kind == "arbitration":
+            primary = msg.arbitration.status.code == rpc_code.OK
+            if primary != self.is_primary:
+                self.is_primary = primary
+                self.primary_changed.set()
+            await self._arbitration.put(msg.arbitration)
+        elif kind == "packet":   # written another way than protobuf writes it
+            if self.schema is not None and len(self._packets) < self.packet_queue_size:
+                if not self._packets:
+                    self._first_at = time.monotonic()
+                    self._waiting()
+                self._packets.append(data)
+        elif kind == "error":
+            self._log.warning("stream error from switch: %s", msg.error)
 
     @property
     def stub(self) -> p4r_grpc.P4RuntimeStub:
@@ -330,16 +388,54 @@ class P4Client:
             msg = self._sent[key] = p4r.StreamMessageRequest(packet=packet.encode(schema))
         await self._outbox.put(msg)
 
+    async def packet_batch(self) -> list[bytes]:
+        """Every packet-in waiting (at least one), as serialized StreamMessageResponses,
+        for ctrl.fastpath.stream's decoder."""
+        while not self._packets:
+            self._packets_ready.clear()
+            await self._packets_ready.wait()
+            await asyncio.sleep(0)   # the reads gRPC has answered meanwhile join the batch
+        out, self._packets = self._packets, []
+        self._packets_ready.clear()
+        self.batch_at = self._first_at
+        return out
+
+    def has_packets(self) -> bool:
+        return bool(self._packets)
+
+    def packet_batch_nowait(self) -> list[bytes]:
+        """Every packet-in waiting now (perhaps none)."""
+        out, self._packets = self._packets, []
+        self.batch_at = self._first_at
+        return out
+
     async def packet_in(self, timeout: float | None = None) -> PacketIn:
-        """The next punted frame; TimeoutError when none comes in `timeout` seconds."""
-        return await asyncio.wait_for(self._packets.get(), timeout)
+        """The next punted frame, decoded one by one (tests, tools; the controller takes
+        batches); TimeoutError when none comes in `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            while True:
+                if not self._packets:
+                    self._packets_ready.clear()
+                    await self._packets_ready.wait()
+                    continue
+                packet = self._decode(self._packets.pop(0))
+                if packet is not None:
+                    return packet
 
     def queued_packet_ins(self) -> int:
-        """Packet-ins received and not taken yet."""
-        return self._packets.qsize()
+        """Packet-ins received and not handed over yet."""
+        return len(self._packets)
 
     def drain_packet_ins(self) -> list[PacketIn]:
-        out = []
-        while not self._packets.empty():
-            out.append(self._packets.get_nowait())
-        return out
+        out, self._packets = self._packets, []
+        return [p for p in map(self._decode, out) if p is not None]
+
+    def _decode(self, data: bytes) -> PacketIn | None:
+        try:
+            msg = p4r.StreamMessageResponse.FromString(data)
+            return PacketIn.decode(msg.packet, self._schema())
+        except (DecodeError, P4SchemaError, P4EncodeError) as exc:
+            # A switch's bad metadata is its frame's fault, not the stream's.
+            self.malformed_packet_ins += 1
+            self._log.warning("malformed packet-in dropped: %s", exc)
+            return None

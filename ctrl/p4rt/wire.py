@@ -31,6 +31,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
+from ctrl.fastpath.errors import NotBuiltError
+from ctrl.fastpath.native import Backend
+from ctrl.fastpath.p4rt_encode import Shape, native_encoder
 from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry, Update, UpdateType
 from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import MatchKind, P4Action, P4Param, P4Schema, P4Table
@@ -136,17 +139,35 @@ class _TablePlan:
     @classmethod
     def of(cls, table: P4Table) -> _TablePlan | None:
         """The plan of a table whose match fields are all exact (None for any other)."""
-        if any(f.kind is not MatchKind.EXACT for f in table.match_fields):
+        actions = _entry_actions(table)
+        if actions is None:
             return None
-        fields = _Values.of((P4Param(f.id, f.name, f.bitwidth) for f in table.match_fields),
-                            b"\x12", lambda i: p4r.FieldMatch(field_id=i).SerializeToString(),
-                            _exact)
-        actions: dict[str, _ActionPlan | None] = {}
-        for ref in table.action_refs:  # the first ref a name finds, as P4Table.action_ref
-            plan = _ActionPlan.of(ref.action) if ref.allowed_in_entries else None
-            actions.setdefault(ref.action.name, plan)
-            actions.setdefault(ref.action.alias, plan)
-        return cls(p4r.TableEntry(table_id=table.id).SerializeToString(), fields, actions)
+        fields = _Values.of(_fields(table), b"\x12",
+                            lambda i: p4r.FieldMatch(field_id=i).SerializeToString(), _exact)
+        return cls(p4r.TableEntry(table_id=table.id).SerializeToString(), fields,
+                   {name: None if a is None else _ActionPlan.of(a)
+                    for name, a in actions.items()})
+
+
+def _entry_actions(table: P4Table) -> dict[str, P4Action | None] | None:
+    """The actions of a table whose match fields are all exact, by name and alias (None:
+    only for the default entry); None for any other table."""
+    if any(f.kind is not MatchKind.EXACT for f in table.match_fields):
+        return None
+    actions: dict[str, P4Action | None] = {}
+    for ref in table.action_refs:  # the first ref a name finds, as P4Table.action_ref
+        action = ref.action if ref.allowed_in_entries else None
+        actions.setdefault(ref.action.name, action)
+        actions.setdefault(ref.action.alias, action)
+    return actions
+
+
+def _fields(table: P4Table) -> list[P4Param]:
+    return [P4Param(f.id, f.name, f.bitwidth) for f in table.match_fields]
+
+
+def _slots(items: Iterable[P4Param]) -> tuple[tuple[str, int, int], ...]:
+    return tuple((f.name, f.id, f.bitwidth) for f in sorted(items, key=lambda f: f.id))
 
 
 _TYPES: dict[UpdateType, bytes] = {t: p4r.Update(type=t.value).SerializeToString()
@@ -154,13 +175,28 @@ _TYPES: dict[UpdateType, bytes] = {t: p4r.Update(type=t.value).SerializeToString
 
 
 class WriteEncoder:
-    """p4.v1.WriteRequest bytes for one P4Info; plans of its tables made on first use."""
+    """p4.v1.WriteRequest bytes for one P4Info; plans of its tables made on first use.
+    The common updates are made in C (ctrl/fastpath/p4rt_encode.py) where the module is
+    built and `backend` allows, with the same bytes."""
 
-    def __init__(self, schema: P4Schema) -> None:
+    def __init__(self, schema: P4Schema, backend: Backend = Backend.AUTO) -> None:
         self.schema = schema
         self._tables: dict[object, _TablePlan | object] = {}
         self._header_key: tuple[object, ...] = ()
         self._header = (b"", b"")
+        self._native = None if backend is Backend.REFERENCE else native_encoder(self._shape)
+        if self._native is None and backend is Backend.NATIVE:
+            raise NotBuiltError("the C fast path's Write encoder is not built here")
+
+    def _shape(self, table: str, action: str) -> Shape | None:
+        """An entry of `table` with `action` as the C encoder takes it, where this module
+        covers it."""
+        found = self.schema.tables.get(table)
+        actions = None if found is None else _entry_actions(found)
+        act = None if actions is None else actions.get(action)
+        if found is None or act is None:
+            return None
+        return Shape(found.id, act.id, _slots(_fields(found)), _slots(act.params))
 
     def request(self, updates: Iterable[Update], *, device_id: int,
                 election_id: tuple[int, int] | None, atomicity: int = 0, role: str = ""
@@ -168,12 +204,14 @@ class WriteEncoder:
         """What SerializeToString makes of the WriteRequest with these fields and the
         updates' `encode(schema)` (whose errors it raises, the request's first)."""
         head, tail = self._header_of(device_id, election_id, atomicity, role)
-        parts = [head]
-        for u in updates:
-            data = self.update(u)
-            parts.append(b"\x22" + _len(len(data)) + data)
-        parts.append(tail)
-        return b"".join(parts)
+        if self._native is not None:
+            return head + self._native.encode(list(updates), self._field) + tail
+        return b"".join([head, *map(self._field, updates), tail])
+
+    def _field(self, update: Update) -> bytes:
+        """An update as a WriteRequest.updates field."""
+        data = self.update(update)
+        return b"\x22" + _len(len(data)) + data
 
     def update(self, update: Update) -> bytes:
         """One Update message's bytes."""

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ctrl.control.hosts import Source
-from ctrl.fastpath import Kind, MetaColumns, PuntReason, Records
+from ctrl.fastpath import Kind, MetaColumns, PuntReason, Record, Records
 from ctrl.fastpath.parse import BatchParser
+from ctrl.fastpath.stream import MetaSpec
 from ctrl.p4rt.entity import PacketIn
+from ctrl.p4rt.schema import P4Schema
 from ctrl.punt.frames import Arp, arp_of
 from ctrl.punt.lldp import LldpInfo, lldp_info
 
@@ -65,6 +67,12 @@ class Classified:
     ignored: int = 0
 
 
+def packet_in_spec(schema: P4Schema) -> MetaSpec:
+    """The packet_in header's fields, for the stream's C decoder."""
+    return MetaSpec.of((f.id, f.name, f.bitwidth)
+                       for f in schema.packet_metadata["packet_in"].fields)
+
+
 def parse_packet_ins(parser: BatchParser, pkts: Sequence[PacketIn]) -> Records:
     """One C call for every frame of the batch, with its packet-in metadata."""
     meta = MetaColumns([p.metadata.get("ingress_port", 0) for p in pkts],
@@ -73,7 +81,7 @@ def parse_packet_ins(parser: BatchParser, pkts: Sequence[PacketIn]) -> Records:
     return parser.parse([p.payload for p in pkts], meta)
 
 
-def classify(records: Records, frames: Sequence[bytes]) -> Classified:
+def classify(records: Sequence[Record], frames: Sequence[bytes]) -> Classified:
     out = Classified()
     for rec, frame in zip(records, frames, strict=True):
         meta = rec.meta

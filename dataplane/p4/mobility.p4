@@ -9,8 +9,9 @@
  *   my_station/routing_v4 distributed gateway: host routes with MAC rewrite
  *   bridging              (virtual network, MAC) -> port, tunnel, group, CPU, drop
  *   tunnel_encap/underlay_next_hop  GRE encapsulation and its underlay next hop
- * Egress: egress_vlan tags frames for fabric links; flood copies skip their
- * ingress port. This file only includes and wires; see include/.
+ * Egress: a flooded copy for a GRE tunnel (a replica with an instance) goes back
+ * to ingress for tunnel_encap; egress_vlan tags frames for fabric links; flood
+ * copies skip their ingress port. This file only includes and wires; see include/.
  */
 #include <core.p4>
 #include <v1model.p4>
@@ -27,6 +28,7 @@
 #include "include/control/bridging.p4"
 #include "include/control/tunnel_encap.p4"
 #include "include/control/egress_vlan.p4"
+#include "include/control/tunnel_replica.p4"
 
 control MobilityIngress(inout headers_t hdr,
                         inout local_metadata_t meta,
@@ -40,27 +42,31 @@ control MobilityIngress(inout headers_t hdr,
     TunnelEncap() tunnel_encap;
 
     apply {
-        if (hdr.packet_out.isValid()) {
-            from_cpu.apply(hdr, std_meta);
-            return;
+        // A recirculated frame is a flooded copy back from egress (TunnelReplica):
+        // it only goes into its tunnel.
+        if (std_meta.instance_type != INSTANCE_TYPE_RECIRC) {
+            if (hdr.packet_out.isValid()) {
+                from_cpu.apply(hdr, std_meta);
+                return;
+            }
+            port_classification.apply(hdr, meta, std_meta);
+            gre_termination.apply(hdr, meta);
+            bool punted;
+            punt.apply(hdr, meta, std_meta, punted);
+            if (punted) {
+                return;
+            }
+            if (meta.port_kind == PORT_KIND_UNKNOWN
+                    || (meta.port_kind == PORT_KIND_UNDERLAY && !meta.terminated)) {
+                mark_to_drop(std_meta);
+                return;
+            }
+            routing.apply(hdr, meta, std_meta);
+            if (meta.dropped) {
+                return;
+            }
+            bridging.apply(hdr, meta, std_meta);
         }
-        port_classification.apply(hdr, meta, std_meta);
-        gre_termination.apply(hdr, meta);
-        bool punted;
-        punt.apply(hdr, meta, std_meta, punted);
-        if (punted) {
-            return;
-        }
-        if (meta.port_kind == PORT_KIND_UNKNOWN
-                || (meta.port_kind == PORT_KIND_UNDERLAY && !meta.terminated)) {
-            mark_to_drop(std_meta);
-            return;
-        }
-        routing.apply(hdr, meta, std_meta);
-        if (meta.dropped) {
-            return;
-        }
-        bridging.apply(hdr, meta, std_meta);
         tunnel_encap.apply(hdr, meta, std_meta);
     }
 }
@@ -69,9 +75,14 @@ control MobilityEgress(inout headers_t hdr,
                        inout local_metadata_t meta,
                        inout standard_metadata_t std_meta) {
     EgressVlan() egress_vlan;
+    TunnelReplica() tunnel_replica;
 
     apply {
-        egress_vlan.apply(hdr, meta, std_meta);
+        if (meta.flooding && std_meta.egress_rid != 0) {
+            tunnel_replica.apply(meta, std_meta);
+        } else {
+            egress_vlan.apply(hdr, meta, std_meta);
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the C fast path with libFuzzer under AddressSanitizer and
 # UndefinedBehaviorSanitizer: the packet-in parser and the P4Runtime Write
-# decoder for half of SECONDS each, the path engine for a third (at least 5 s
-# each). Everything goes to ext/fuzz/out/ (the corpus grows across runs; crashes
+# decoder for half of SECONDS each, the path engine and the Write encoder for a
+# third (at least 5 s each). Everything goes to ext/fuzz/out/ (the corpus grows across runs; crashes
 # land in out/crashes/).
 #   ext/fuzz/run.sh [SECONDS]     default 30
 # Exits 0 when nothing was found, 1 on a finding or a build error, and 77 (with
@@ -20,7 +20,8 @@ python="${PYTHON:-python3}"
 skip() { echo "SKIP: $*"; exit 77; }
 
 command -v "$cc" >/dev/null || skip "$cc not found (Debian: apt-get install clang libclang-rt-14-dev)"
-mkdir -p "$out/bin" "$out/crashes" "$out/corpus/parse" "$out/corpus/paths" "$out/corpus/p4rt"
+mkdir -p "$out/bin" "$out/crashes" "$out/corpus/parse" "$out/corpus/paths" "$out/corpus/p4rt" \
+    "$out/corpus/p4rt_enc"
 
 flags=(-g -O1 -std=c11 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fsanitize=implicit-conversion -fno-sanitize-recover=all -I"$ext")
@@ -36,6 +37,8 @@ fi
 "$cc" "${flags[@]}" "$ext/fp_paths.c" "$here/fuzz_paths.c" -o "$out/bin/fuzz_paths"
 "$cc" "${flags[@]}" "$ext/fp_p4rt.c" "$ext/fp_p4rt_check.c" "$here/fuzz_p4rt.c" \
     -o "$out/bin/fuzz_p4rt"
+"$cc" "${flags[@]}" "$ext/fp_p4rt_enc.c" "$ext/fp_p4rt.c" "$ext/fp_p4rt_check.c" \
+    "$here/fuzz_p4rt_enc.c" -o "$out/bin/fuzz_p4rt_enc"
 
 if "$python" "$here/seeds.py" "$out/corpus/parse" 2>/dev/null; then
     :
@@ -69,6 +72,7 @@ at_least_5() { echo $(( $1 > 5 ? $1 : 5 )); }
 run fuzz_parse "$(at_least_5 $(( secs / 2 )))" -dict="$here/parse.dict" -max_len=2048
 run fuzz_p4rt "$(at_least_5 $(( secs / 2 )))" -dict="$here/p4rt.dict" -max_len=4096
 run fuzz_paths "$(at_least_5 $(( secs / 3 )))" -max_len=512
+run fuzz_p4rt_enc "$(at_least_5 $(( secs / 3 )))" -max_len=1024
 
 if ((status == 0)); then
     echo "fuzz: no finding"

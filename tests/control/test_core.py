@@ -13,13 +13,14 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scapy.layers.l2 import ARP, Ether
 
 from ctrl.control.core import ControlCore, Options
 from ctrl.control.hosts import Damping, HostError
 from ctrl.control.migrations import Phase
 from ctrl.control.plans import Plan, coalesce
 from ctrl.control.topology import PortRef, parse_topology
-from ctrl.p4rt.entity import Entity, PacketIn, TableEntry, UpdateType
+from ctrl.p4rt.entity import Entity, MulticastGroupEntry, PacketIn, TableEntry, UpdateType
 from tests.control.fakefabric import FakeFabric, Frame
 from tests.control.frames import punted, rarp
 from tests.topologies import CHAIN, TOPO, VM2, VMS
@@ -33,9 +34,11 @@ MAC = 0x020000000101
 
 class Switches:
     """What each switch holds, written plan by plan as the runner would, with a look at
-    the fabric after every switch. Strictly: an insert of what is there, or a change or
-    delete of what is not, fails (a switch refuses it), as the runner writes the plans'
-    Diffs as they are (no mirror of the switches to settle them against)."""
+    the fabric after every switch, and in the end every host reaching every other of its
+    network (across sites, where their tunnel is up). Strictly: an insert of what is
+    there, or a change or delete of what is not, fails (a switch refuses it), as the
+    runner writes the plans' Diffs as they are (no mirror of the switches to settle them
+    against)."""
 
     def __init__(self, core: ControlCore) -> None:
         self.core = core
@@ -65,10 +68,13 @@ class Switches:
             assert self.held[sw] == {e.key(): e for e in self.core.wanted(sw)}, sw
         fabric = self.fabric()   # where every host reaches every other of its network
         hosts = self.core.tracker.hosts()
+        up = self.core.tunnels_up
         for src in hosts:
             for dst in hosts:
+                pair = self.core.planner.tunnel_between(src.location.switch, dst.location.switch)
                 if src.vnet == dst.vnet and src.location != dst.location and \
-                        self.core.migrations.get(dst.key) is None:
+                        self.core.migrations.get(dst.key) is None and \
+                        (pair is None or up is None or pair in up):   # (else: to the CPU)
                     assert fabric.deliver(src.location, Frame(dst.mac)) == [dst.location]
 
 
@@ -292,6 +298,78 @@ def test_proxy_arp_answers_after_the_tunnel_it_needs_is_up() -> None:
     sw.apply(plans)
     vm2 = core.find("vm2")
     assert sw.fabric().send(PortRef("s1", 3), Frame(vm2.mac)) == PortRef("s3", 3)
+
+
+# TOPO and a third site (s5), vm2 at h2 (s2), a client behind a second port of every
+# other switch.
+AROUND = TOPO.replace("sites: {a: {}, b: {}}", "sites: {a: {}, b: {}, c: {}}").replace(
+    "links:\n", """\
+  s5: {site: c, device_id: 5, grpc_addr: "127.0.0.1:5", underlay: {ip: 203.0.113.1, port: 9}}
+links:
+""").replace("  h4: {switch: s4, port: 3}\n", """\
+  h4: {switch: s4, port: 3}
+  k1: {switch: s1, port: 5}
+  k3: {switch: s3, port: 5}
+  k4: {switch: s4, port: 5}
+  k5: {switch: s5, port: 5}
+""") + VM2 + """\
+clients:
+  c1: {vnet: blue, mac: "02:00:00:00:02:01", ip: 10.0.5.1, hypervisor: k1}
+  c3: {vnet: blue, mac: "02:00:00:00:02:03", ip: 10.0.5.3, hypervisor: k3}
+  c4: {vnet: blue, mac: "02:00:00:00:02:04", ip: 10.0.5.4, hypervisor: k4}
+  c5: {vnet: blue, mac: "02:00:00:00:02:05", ip: 10.0.5.5, hypervisor: k5}
+"""
+
+
+@pytest.mark.parametrize("dst", ["h3", "h4"], ids=["across-sites", "within-a-site"])
+@pytest.mark.parametrize("end", ["switch-over", "cancel"])
+@settings(max_examples=10, deadline=None)
+@given(rng=st.randoms(use_true_random=False))
+def test_an_announced_move_delivers_at_its_new_place_throughout(dst: str, end: str,
+                                                                rng: random.Random) -> None:
+    """vm2 announced to h3 (another site) or h4, clients in three sites: while the
+    announcement is written, frames for it keep arriving; once it is written, a frame for
+    it from any client reaches both places; while the switch-over is written (the VM
+    paused at its old place), switch by switch in any order within a step, every frame
+    still reaches the new place, so the network loses nothing; the RARP ends it. Or it is
+    cancelled: every frame reaches the old place throughout. None arrives twice."""
+    topo = parse_topology(AROUND)
+    core = ControlCore(topo)
+    sw = Switches(core)
+    vm2 = core.find("vm2")
+    old, new = vm2.location, topo.hypervisors[dst].attach
+    clients = [topo.hypervisors[k].attach for k in ("k1", "k3", "k4", "k5")]
+
+    def reaches(where: set[PortRef], must: PortRef | None = None) -> object:
+        def check(fabric: FakeFabric) -> None:
+            for at in clients:
+                got = fabric.deliver(at, Frame(vm2.mac))   # raises on a forwarding loop
+                assert got and set(got) <= where and len(got) == len(set(got)), (at, got)
+                assert must is None or must in got, (at, got)
+        return check
+
+    # c3 and c5 ask for vm2 (proxy ARP): their tunnels to its site are up before anything.
+    for switch, n in (("s3", 3), ("s5", 5)):
+        sw.apply(core.packet_ins(switch, punted(PacketIn(bytes(
+            Ether(src=f"02:00:00:00:02:0{n}", dst="ff:ff:ff:ff:ff:ff")
+            / ARP(op=1, hwsrc=f"02:00:00:00:02:0{n}", psrc=f"10.0.5.{n}", pdst="10.0.2.1")),
+            {"ingress_port": 5, "reason": 1, "vnet_id": 10})), 1, 0.5))
+    assert {("s1", "s3"), ("s1", "s5")} <= set(core.tunnels_up or ())
+    sw.apply(core.announce("vm2", dst, 1.0)[1], reaches({old, new}), rng)
+    for at in clients:
+        assert sw.fabric().deliver(at, Frame(vm2.mac)) == sorted(
+            [old, new], key=lambda x: (x.switch, x.port)), at
+    if end == "cancel":
+        sw.apply(core.cancel("vm2", 2.0)[1], reaches({old, new}, must=old), rng)
+        assert core.migrations.finished[-1].phase is Phase.CANCELLED
+        assert all(sw.fabric().deliver(at, Frame(vm2.mac)) == [old] for at in clients)
+        return
+    sw.apply(core.switch_over("vm2", 2.0)[1], reaches({old, new}, must=new), rng)
+    sw.apply(core.packet_ins(new.switch, rarp(new.port, mac=vm2.mac), 1, 3.0),
+             reaches({new}, must=new), rng)
+    assert core.migrations.finished[-1].phase is Phase.DONE
+    assert not any(isinstance(e, MulticastGroupEntry) for s in topo.switches
+                   for e in core.wanted(s))
 
 
 def test_what_changed_is_noticed_in_order() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ctrl.control.diff import diff
 from ctrl.control.planner import InFlight, PlacedVM, PlanError, Planner, placed
 from ctrl.control.topology import PortRef, parse_topology
-from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry, UpdateType
+from ctrl.p4rt.entity import MulticastGroupEntry, Replica, TableEntry, UpdateType
 from ctrl.p4rt.values import to_int
 from tests.control.fakefabric import FakeFabric, Frame
 from tests.topologies import TOPO
@@ -138,14 +138,79 @@ def test_in_flight_vm_gets_every_frame_at_both_locations(planner: Planner) -> No
     assert_all_reach(planner, landed)
 
 
-def test_in_flight_across_sites_keeps_the_old_location(planner: Planner) -> None:
+def test_in_flight_across_sites_gets_every_frame_at_both_locations(planner: Planner) -> None:
+    """vm2 announced to move from s2:3 (site a) to s3:4 (site b): from either site, by MAC
+    and by IP, every frame reaches both places once, through the tunnel for the far one."""
     placed_vms = vms()
     vm2 = placed_vms[1]
     flight = InFlight(PortRef("s3", 4), group=7)
     state = planner.wanted(placed_vms, {flight.to: 10}, {(vm2.vnet, vm2.mac): flight})
     fabric = FakeFabric(planner.topo, state)
-    # From site a the tunnel can't take a replica: the VM still runs where it was.
+    both = [PortRef("s2", 3), PortRef("s3", 4)]
+    for src in (placed_vms[0], placed_vms[2], placed_vms[3]):
+        assert fabric.deliver(src.at, Frame(vm2.mac)) == both, src
+        assert fabric.deliver(src.at, Frame(GW, vm2.ip)) == both, src
+    # Each gateway's copy into the tunnel is a replica out of its underlay port whose
+    # instance is the tunnel's id.
+    groups = {sw: [e for e in es if isinstance(e, MulticastGroupEntry)]
+              for sw, es in state.items()}
+    assert groups["s1"] == [MulticastGroupEntry(7, (Replica(1), Replica(
+        9, planner.tunnel_id("s1", "s3"))))]
+    assert groups["s3"] == [MulticastGroupEntry(7, (Replica(4), Replica(
+        9, planner.tunnel_id("s3", "s1"))))]
+    assert groups["s4"] == []
+    # Without the tunnels (they come up with the announcement) the old place only.
+    fabric = FakeFabric(planner.topo, planner.wanted(
+        placed_vms, {flight.to: 10}, {(vm2.vnet, vm2.mac): flight}, up=frozenset()))
     assert fabric.deliver(placed_vms[0].at, Frame(vm2.mac)) == [PortRef("s2", 3)]
+
+
+def multi_site_topology(sites: list[tuple[int, list[tuple[int, int]]]]) -> str:
+    """Sites of n switches (x0 the gateway, chained, and extra links), a hypervisor port
+    on each switch, a routed virtual network."""
+    lines = ["sites: {" + ", ".join(f"x{i}: {{}}" for i in range(len(sites))) + "}",
+             "switches:"]
+    links, k = [], 0
+    for i, (n, extra) in enumerate(sites):
+        for j in range(n):
+            under = f", underlay: {{ip: 192.0.2.{i + 1}, port: 9}}" if j == 0 else ""
+            lines.append(f'  x{i}s{j}: {{site: x{i}, device_id: {10 * i + j + 1}, '
+                         f'grpc_addr: "127.0.0.1:{10 * i + j + 1}"{under}}}')
+        pairs = {(j, j + 1) for j in range(n - 1)} | {(min(a, b), max(a, b)) for a, b in extra
+                                                      if a != b and max(a, b) < n}
+        for a, b in sorted(pairs):
+            links.append(f"  - [x{i}s{a}:{100 + k}, x{i}s{b}:{200 + k}]")
+            k += 1
+    lines += ["links:", *links] if links else ["links: []"]
+    lines.append("hypervisors:")
+    for i, (n, _) in enumerate(sites):
+        lines += [f"  h{i}_{j}: {{switch: x{i}s{j}, port: 10}}" for j in range(n)]
+    lines.append('vnets:\n  blue: {id: 10, gateway_mac: "02:00:00:00:00:01"}')
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 4).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
+                         max_size=n))), min_size=2, max_size=3), st.data())
+def test_in_flight_across_sites_is_exact_on_any_fabric(
+        sites: list[tuple[int, list[tuple[int, int]]]], data: st.DataObject) -> None:
+    """Two or three sites of any shape: a VM in flight from anywhere to anywhere gets every
+    frame from every switch at both places once (none looped back through a tunnel)."""
+    topo = parse_topology(multi_site_topology(sites))
+    planner = Planner(topo)
+    names = sorted(topo.switches)
+    others = [placed(10, 0x020000000100 + i, 0x0A000100 + i, PortRef(sw, 10))
+              for i, sw in enumerate(names)]
+    old_sw, new_sw = data.draw(st.sampled_from(names)), data.draw(st.sampled_from(names))
+    vm = placed(10, 0x020000000999, 0x0A000999, PortRef(old_sw, 20))
+    flight = InFlight(PortRef(new_sw, 21), group=3)
+    state = planner.wanted([*others, vm], {flight.to: 10}, {(vm.vnet, vm.mac): flight})
+    fabric = FakeFabric(topo, state)
+    both = sorted([vm.at, flight.to], key=lambda x: (x.switch, x.port))
+    for src in others:
+        assert fabric.deliver(src.at, Frame(vm.mac)) == both, (src, sites)
+        assert fabric.deliver(src.at, Frame(GW, vm.ip)) == both, (src, sites)
 
 
 @settings(max_examples=40, deadline=None)

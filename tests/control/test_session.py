@@ -14,8 +14,9 @@ import pytest
 from ctrl.control.diff import Diff, diff
 from ctrl.control.session import Backoff, SessionError, SwitchSession, read_state
 from ctrl.control.topology import Switch
+from ctrl.fastpath.stream import PuntBatch
 from ctrl.p4rt.build import BuildPaths
-from ctrl.p4rt.entity import Entity, PacketIn, TableEntry, insert
+from ctrl.p4rt.entity import Entity, TableEntry, insert
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.bmv2 import Bmv2Switch, find_simple_switch_grpc
 from tests.packet.ovs_target import one_bridge_server
@@ -30,7 +31,7 @@ def fwd(mac: int, port: int) -> TableEntry:
                       {"port": port})
 
 
-async def _noop(name: str, pkts: list[PacketIn]) -> None:
+def _noop(name: str, batch: PuntBatch) -> None:
     return None
 
 

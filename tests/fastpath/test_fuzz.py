@@ -1,7 +1,8 @@
 """The C fast path under libFuzzer with AddressSanitizer and UndefinedBehaviorSanitizer.
 
 Runs ext/fuzz/run.sh for FUZZ_SECONDS (default 30): half of it on the packet-in
-parser, half on the P4Runtime Write decoder, a third on the path engine; fails on
+parser, half on the P4Runtime Write decoder, a third each on the path engine and the
+Write encoder; fails on
 any finding. Skipped, with the reason, where clang or its libFuzzer runtime is
 missing. Select it alone with
 `pytest tests/fastpath/test_fuzz.py` (or `-k fuzz`); a longer run on demand:
@@ -22,7 +23,7 @@ SKIP = 77
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "30"))
 
 
-@pytest.mark.timeout(2 * SECONDS + 300)  # the build, then SECONDS + SECONDS / 3 of fuzzing
+@pytest.mark.timeout(2 * SECONDS + 300)  # the build, then 5/3 SECONDS of fuzzing
 def test_fuzz_parse_p4rt_and_paths_find_nothing() -> None:
     seconds = SECONDS
     env = {**os.environ, "PYTHON": sys.executable}

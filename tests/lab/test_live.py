@@ -4,12 +4,15 @@ migrate with their connections open, down leaves nothing behind."""
 from __future__ import annotations
 
 import os
+import select
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ctrl.lab import build
+from ctrl.lab import build, moves
 from ctrl.lab.migrate import migrate
 from ctrl.lab.spec import LabError, LabSpec
 from ctrl.lab.state import LabState
@@ -37,6 +40,62 @@ def stanford(tmp_path: Path) -> Iterator[tuple[LabState, LabSpec]]:
         build.down(state)
         assert left_behind(spec, state) == []
         assert LabState.load(state.dir) is None
+
+
+@pytest.fixture
+def cloud_rack(tmp_path: Path) -> Iterator[tuple[LabState, LabSpec]]:
+    state = new_state(tmp_path, "cloud-rack", "cr")
+    spec = build.up(state, lambda _: None)
+    try:
+        yield state, spec
+    finally:
+        build.down(state)
+        assert left_behind(spec, state) == []
+
+
+def _arrivals(spec: LabSpec, payload: bytes, count: int) -> dict[str, int]:
+    """`count` datagrams carrying `payload` from the user to vm2: how many frames of them
+    each server's hypervisor takes in from its switch port."""
+    user, vm2 = spec.hosts["user"], spec.hosts["vm2"]
+    taps = {hv: netns.raw_socket("uplink", spec.hypervisors[hv].ns)
+            for hv in ("server1", "server2", "server3")}
+    seen = dict.fromkeys(taps, 0)
+    with netns.in_netns(user.ns):
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sender:
+        for _ in range(count):
+            sender.sendto(payload, (vm2.ip, 7009))
+            time.sleep(0.01)
+    deadline = time.monotonic() + 1.0
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select(list(taps.values()), [], [], left)
+        for hv, tap in taps.items():
+            if tap in ready and payload in netns.recv_frame(tap):
+                seen[hv] += 1
+    for tap in taps.values():
+        tap.close()
+    return seen
+
+
+def test_an_announced_migration_across_sites_delivers_at_both_places(
+        cloud_rack: tuple[LabState, LabSpec]) -> None:
+    """vm2 announced to move from server2 (campus A) to server3 (campus B): until it
+    arrives, every datagram for it reaches both servers once, the far one through the
+    tunnel (a copy campus A's gateway makes); after the migration, server3 alone. On the
+    Open vSwitch target, GRE and all."""
+    state, spec = cloud_rack
+    user, vm2 = spec.hosts["user"], spec.hosts["vm2"]
+    assert udp_exchange(user.ns, vm2.ns, vm2.ip)   # the user knows vm2's MAC
+    assert _arrivals(spec, b"before the announcement", 5) == {"server1": 0, "server2": 5,
+                                                              "server3": 0}
+    moves.announce(state, "vm2", "server3")
+    assert _arrivals(spec, b"in flight", 5) == {"server1": 0, "server2": 5, "server3": 5}
+    with tcp_pair(user.ns, vm2.ns, vm2.ip, 7021) as (conn, peer):
+        m = migrate(state, "vm2", "server3")    # announced (again: changes nothing)
+        assert (m.src, m.dst, m.announced) == ("server2", "server3", True)
+        conn.sendall(b"after the move")
+        assert peer.recv(100) == b"after the move"
+    assert _arrivals(spec, b"after the move", 5) == {"server1": 0, "server2": 0, "server3": 5}
 
 
 def test_hosts_talk_across_subnets_and_keep_a_connection_through_migrations(

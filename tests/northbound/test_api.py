@@ -60,6 +60,9 @@ def test_reads(schema: P4Schema) -> None:
         assert 'mobility_switch_packet_ins_malformed_total{switch="s4"} 0.0' in metrics
         assert "mobility_packet_ins_total 0.0" in metrics
         assert "mobility_packet_ins_unparsable_total 0.0" in metrics
+        assert 'mobility_move_stage_seconds_bucket{le="+Inf",stage="write"} 0.0' in metrics
+        assert "mobility_packet_ins_quiet_total 0.0" in metrics
+        assert await (await client.get("/api/v1/moves")).json() == []
         assert all(s["malformed_packet_ins"] == 0 for s in switches)
 
     run(schema, body)

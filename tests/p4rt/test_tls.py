@@ -17,9 +17,10 @@ from ctrl.control.diff import Diff
 from ctrl.control.session import Backoff, SwitchSession
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
+from ctrl.fastpath.stream import PuntBatch
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
-from ctrl.p4rt.entity import PacketIn, TableEntry, insert
+from ctrl.p4rt.entity import TableEntry, insert
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.tls import TlsError, TlsFiles
 from tests.packet.ovs_target import one_bridge_server
@@ -61,7 +62,7 @@ def fwd(mac: int) -> TableEntry:
                       {"port": 1})
 
 
-async def _noop(name: str, pkts: list[PacketIn]) -> None:
+def _noop(name: str, batch: PuntBatch) -> None:
     return None
 
 

@@ -1,6 +1,7 @@
 """The WriteRequest encoder: byte for byte what protobuf serializes of the same updates, or
-the same error, on random updates of mobility.p4's P4Info and of one with wider fields; the
-common entries never fall back to protobuf."""
+the same error, on random updates of mobility.p4's P4Info and of one with wider fields, in
+Python and with its common updates made in C (ctrl/fastpath/p4rt_encode.py, where built);
+the common entries never fall back to protobuf."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ctrl.fastpath import native_available
+from ctrl.fastpath.native import Backend
 from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.entity import (
     CounterData,
@@ -227,14 +230,20 @@ def outcome(call: Callable[[], bytes]) -> bytes | tuple[type[BaseException], str
 # The same bytes, or the same error
 
 
+BACKENDS = [Backend.REFERENCE, pytest.param(Backend.NATIVE, marks=pytest.mark.skipif(
+    not native_available(), reason="the C fast path is not built here"))]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", SCHEMAS)
 @SETTINGS
 @given(data=st.data())
-def test_any_updates_give_protobufs_bytes_or_its_error(name: str, data: st.DataObject) -> None:
+def test_any_updates_give_protobufs_bytes_or_its_error(name: str, backend: Backend,
+                                                       data: st.DataObject) -> None:
     schema = SCHEMAS[name]
     ups = data.draw(st.lists(updates(schema), max_size=6))
     header = data.draw(headers())
-    enc = WriteEncoder(schema)
+    enc = WriteEncoder(schema, backend)
     want = outcome(lambda: reference(schema, ups, **header))  # type: ignore[arg-type]
     assert outcome(lambda: enc.request(ups, **header)) == want  # type: ignore[arg-type]
     for u in ups:
@@ -281,9 +290,10 @@ def test_a_bridging_insert_to_the_byte() -> None:
           + b"\x12\x0c\x08\x02\x12\x08\x0a\x06\x02\x00\x00\x00\x00\x0b"
           + b"\x1a" + bytes([len(act) + 2]) + b"\x0a" + bytes([len(act)]) + act)
     update = b"\x08\x01\x12" + bytes([len(te) + 2]) + b"\x12" + bytes([len(te)]) + te
-    got = WriteEncoder(MOBILITY).request([Update(UpdateType.INSERT, entry)], device_id=1,
-                                         election_id=(0, 1))
-    assert got == b"\x08\x01\x1a\x02\x10\x01\x22" + bytes([len(update)]) + update
+    for backend in (Backend.AUTO, Backend.REFERENCE):
+        got = WriteEncoder(MOBILITY, backend).request([Update(UpdateType.INSERT, entry)],
+                                                      device_id=1, election_id=(0, 1))
+        assert got == b"\x08\x01\x1a\x02\x10\x01\x22" + bytes([len(update)]) + update
 
 
 @pytest.mark.parametrize("header", [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry, insert
+from ctrl.p4rt.entity import MulticastGroupEntry, Replica, TableEntry, insert
 from tests.packet.syncswitch import SyncSwitch
 
 
@@ -68,7 +68,10 @@ def add_underlay_next_hop(sw: SyncSwitch, ip: str, port: int, src_mac: str,
                                {"port": port, "src_mac": src_mac, "dst_mac": dst_mac}))
 
 
-def add_multicast_group(sw: SyncSwitch, group: int, ports: list[int]) -> MulticastGroupEntry:
-    entry = MulticastGroupEntry.of_ports(group, ports)
+def add_multicast_group(sw: SyncSwitch, group: int, ports: list[int],
+                        tunnels: tuple[tuple[int, int], ...] = ()) -> MulticastGroupEntry:
+    """Copies to `ports`, and into GRE tunnels: (port, tunnel id) replicas."""
+    entry = MulticastGroupEntry(group, tuple(Replica(p) for p in ports)
+                                + tuple(Replica(p, tid) for p, tid in tunnels))
     sw.write([insert(entry)])
     return entry

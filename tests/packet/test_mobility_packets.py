@@ -27,6 +27,7 @@ VM_A, VM_B, VM_C = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:00:0c"
 GW_MAC = "02:00:00:00:00:01"
 SW_UNDERLAY_MAC, PEER_UNDERLAY_MAC = "02:00:00:00:01:01", "02:00:00:00:01:02"
 SW_UNDERLAY_IP, PEER_UNDERLAY_IP = "192.0.2.1", "192.0.2.2"
+THIRD_UNDERLAY_MAC, THIRD_UNDERLAY_IP = "02:00:00:00:01:03", "192.0.2.3"
 VNET, OTHER_VNET = 10, 20
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 
@@ -46,10 +47,12 @@ def gre_frame(inner: Ether, key: int = VNET, dst_ip: str = SW_UNDERLAY_IP,
             / GRE(key_present=1, key=key, proto=0x6558) / inner)
 
 
-def encapsulated(inner: Ether, key: int = VNET) -> Ether:
-    """What tunnel 7 / 3 of these tests puts around `inner` toward the peer site."""
-    return (Ether(dst=PEER_UNDERLAY_MAC, src=SW_UNDERLAY_MAC)
-            / IP(src=SW_UNDERLAY_IP, dst=PEER_UNDERLAY_IP, ttl=64, id=0, flags=0, proto=47)
+def encapsulated(inner: Ether, key: int = VNET, dst_mac: str = PEER_UNDERLAY_MAC,
+                 dst_ip: str = PEER_UNDERLAY_IP) -> Ether:
+    """What tunnel 7 / 3 of these tests puts around `inner` toward the peer site (to
+    another site with `dst_mac` and `dst_ip`)."""
+    return (Ether(dst=dst_mac, src=SW_UNDERLAY_MAC)
+            / IP(src=SW_UNDERLAY_IP, dst=dst_ip, ttl=64, id=0, flags=0, proto=47)
             / GRE(key_present=1, key=key, proto=0x6558) / inner)
 
 
@@ -315,6 +318,85 @@ def test_multicast_flood_skips_ingress_port(tgt: Target) -> None:
     tgt.dataplane.verify_packets(b(frame), [2, 3])
     tagged = Ether(dst=BROADCAST, src=VM_A) / Dot1Q(vlan=VNET, type=0x88B5) / (b"\x00" * 46)
     tgt.dataplane.verify_packet(b(tagged), 4)
+    tgt.dataplane.verify_no_other_packets()
+
+
+def tunnels_to_two_sites(tgt: Target) -> None:
+    """Underlay port 5, terminating our address; tunnel 7 to the peer site, 8 to a third."""
+    t.add_underlay_port(tgt.switch, 5)
+    t.add_gre_termination(tgt.switch, SW_UNDERLAY_IP)
+    t.add_tunnel(tgt.switch, 7, SW_UNDERLAY_IP, PEER_UNDERLAY_IP)
+    t.add_underlay_next_hop(tgt.switch, PEER_UNDERLAY_IP, 5, SW_UNDERLAY_MAC, PEER_UNDERLAY_MAC)
+    t.add_tunnel(tgt.switch, 8, SW_UNDERLAY_IP, THIRD_UNDERLAY_IP)
+    t.add_underlay_next_hop(tgt.switch, THIRD_UNDERLAY_IP, 5, SW_UNDERLAY_MAC,
+                            THIRD_UNDERLAY_MAC)
+
+
+@pytest.mark.gre
+def test_flood_copy_into_gre_tunnel(tgt: Target) -> None:
+    """A VM in flight to another site: a copy to its port here, one tagged along a fabric
+    link, and one into the tunnel (a replica whose instance is the tunnel id), counted by
+    the tunnel's entry."""
+    two_access_ports(tgt)
+    t.add_fabric_port(tgt.switch, 4)
+    tunnels_to_two_sites(tgt)
+    t.add_multicast_group(tgt.switch, 1, [2, 4], tunnels=((5, 7),))
+    t.add_bridging(tgt.switch, VNET, VM_B, "flood", group=1)
+    frame = tcp_frame()
+    tgt.dataplane.send(1, b(frame))
+    tgt.dataplane.verify_packet(b(frame), 2)
+    tgt.dataplane.verify_packet(b(Ether(dst=VM_B, src=VM_A) / Dot1Q(vlan=VNET)
+                                  / frame.payload), 4)
+    tgt.dataplane.verify_packet(b(encapsulated(frame)), 5)
+    tgt.dataplane.verify_no_other_packets()
+    counted = {int(e.match["tunnel_id"]): e.counter for e in
+               tgt.switch.read_table("tunnel_encap", counters=True)
+               if isinstance(e, TableEntry)}
+    assert counted[7] is not None and counted[7].packets == 1
+    assert counted[8] is not None and counted[8].packets == 0
+
+
+@pytest.mark.gre
+def test_routed_flood_into_two_tunnels(tgt: Target) -> None:
+    """A third site's gateway sends a VM in flight its frames through both sites' tunnels,
+    routed (MACs rewritten, TTL - 1) before they are copied."""
+    two_access_ports(tgt)
+    tunnels_to_two_sites(tgt)
+    t.add_my_station(tgt.switch, VNET, GW_MAC)
+    t.add_route_v4(tgt.switch, VNET, "10.0.2.5", src_mac=GW_MAC, dst_mac=VM_C)
+    t.add_multicast_group(tgt.switch, 2, [], tunnels=((5, 7), (5, 8)))
+    t.add_bridging(tgt.switch, VNET, VM_C, "flood", group=2)
+    tgt.dataplane.send(1, b(tcp_frame(dst=GW_MAC, ip_dst="10.0.2.5", ttl=10)))
+    inner = tcp_frame(dst=VM_C, src=GW_MAC, ip_dst="10.0.2.5", ttl=9)
+    tgt.dataplane.verify_packet(b(encapsulated(inner)), 5)
+    tgt.dataplane.verify_packet(b(encapsulated(inner, dst_mac=THIRD_UNDERLAY_MAC,
+                                               dst_ip=THIRD_UNDERLAY_IP)), 5)
+    tgt.dataplane.verify_no_other_packets()
+
+
+@pytest.mark.gre
+def test_flood_copy_never_from_one_tunnel_into_another(tgt: Target) -> None:
+    """A frame that came out of a tunnel reaches the local copies of its group only: the
+    gateways are a full mesh, so the tunnels' copies would be duplicates or loops."""
+    two_access_ports(tgt)
+    tunnels_to_two_sites(tgt)
+    t.add_multicast_group(tgt.switch, 3, [2], tunnels=((5, 7), (5, 8)))
+    t.add_bridging(tgt.switch, VNET, VM_B, "flood", group=3)
+    inner = tcp_frame(src=VM_C)
+    tgt.dataplane.send(5, b(gre_frame(inner)))
+    tgt.dataplane.verify_packet(b(inner), 2)
+    tgt.dataplane.verify_no_other_packets()
+
+
+@pytest.mark.gre
+def test_packet_out_to_group_with_tunnel_copy_leaves_as_built(tgt: Target) -> None:
+    """The controller's frames go out of every replica's port exactly as it built them,
+    a replica with a tunnel id too."""
+    tunnels_to_two_sites(tgt)
+    t.add_multicast_group(tgt.switch, 9, [3], tunnels=((5, 7),))
+    frame = b(Ether(dst=VM_B, src=GW_MAC, type=0x88B5) / (b"\x02" * 46))
+    tgt.switch.packet_out(PacketOut(frame, {"egress_port": 0, "mcast_grp": 9}))
+    tgt.dataplane.verify_packets(frame, [3, 5])
     tgt.dataplane.verify_no_other_packets()
 
 

@@ -15,6 +15,9 @@ and its direct counter is the sum of its flows' statistics.
   table 7  bridging          (vnet, eth_dst) -> port (reg5) / tunnel (reg2) / group / CPU
   table 8  tunnel_encap      tunnel id -> tun_src, tun_dst, tun_id = vnet, out of the GRE port
   table 9  egress_vlan       reg5 + port kind -> push the vnet tag; out of reg5
+  table 10 tunnel replica    a group bucket with a tunnel (a replica's instance) in
+                             reg2: the controller's frames out of reg5 as they are,
+                             frames out of a tunnel dropped, the rest to tunnel_encap
 
 GRE (a `GreLayout`): OVS's native tunneling does the pushing and popping. The P4
 bridge has a flow-based GRE port and a patch port to an underlay bridge of its own,
@@ -42,7 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ctrl.errors import P4EncodeError
-from ctrl.p4rt.entity import MulticastGroupEntry, TableEntry
+from ctrl.p4rt.entity import MulticastGroupEntry, Replica, TableEntry
 from ctrl.targets.ovs.flows import (
     OFPP_LOCAL,
     Action,
@@ -68,6 +71,7 @@ from ctrl.targets.ovs.flows import (
 
 T_INGRESS_PORT, T_VLAN, T_GRE_TERMINATION, T_PUNT, T_UNDERLAY_NEXT_HOP = 0, 1, 2, 3, 4
 T_MY_STATION, T_ROUTING_V4, T_BRIDGING, T_TUNNEL_ENCAP, T_EGRESS_VLAN = 5, 6, 7, 8, 9
+T_TUNNEL_REPLICA = 10
 
 REG_VNET, REG_KIND, REG_TUNNEL, REG_REASON, REG_FLAGS, REG_OUT = (
     "reg0", "reg1", "reg2", "reg3", "reg4", "reg5")
@@ -179,6 +183,12 @@ def pipeline_flows(gre: GreLayout | None = None) -> list[Message]:
         Flow(T_BRIDGING, 0),  # const default: drop
         Flow(T_TUNNEL_ENCAP, 0),  # const default: drop
         Flow(T_EGRESS_VLAN, 0, actions=(OutputReg(REG_OUT),)),  # NoAction: out as it is
+        # mobility.p4's TunnelReplica: only flooded copies (the controller's frames, in no
+        # port kind, leave as built); none from one tunnel into another; the rest go
+        # through tunnel_encap as bridged frames do (bmv2 recirculates them to it).
+        Flow(T_TUNNEL_REPLICA, 20, match(reg1=KIND_UNKNOWN), (OutputReg(REG_OUT),)),
+        Flow(T_TUNNEL_REPLICA, 10, match(reg4=(FLAG_TERMINATED, FLAG_TERMINATED))),
+        Flow(T_TUNNEL_REPLICA, 0, actions=(Resubmit(T_TUNNEL_ENCAP),)),  # goto: forward only
     ]
     if gre is not None:
         flows += _gre_port_flows(gre)
@@ -290,14 +300,23 @@ def _gre_entry_flows(e: TableEntry, m: dict[str, int], p: dict[str, int], gre: G
         _port(p["port"])))]
 
 
+def _bucket(r: Replica) -> tuple[Action, ...]:
+    if r.instance:
+        return (SetField(REG_OUT, r.port), SetField(REG_TUNNEL, r.instance),
+                Resubmit(T_TUNNEL_REPLICA))
+    if r.port == CPU_PORT:
+        return (Controller(),)
+    return (SetField(REG_OUT, r.port), Resubmit(T_EGRESS_VLAN))
+
+
 def group_buckets(g: MulticastGroupEntry) -> tuple[tuple[Action, ...], ...]:
-    """One bucket per replica: egress processing (egress_vlan) for its port.
+    """One bucket per replica: egress processing (egress_vlan) for its port, or, for a
+    replica with an instance, the tunnel of that id (each bucket sets its own).
 
     OVS never sends a frame back out of its ingress port, which is what a flooded
     copy needs (mobility.p4's egress drops it).
     """
-    return tuple((SetField(REG_OUT, r.port), Resubmit(T_EGRESS_VLAN)) if r.port != CPU_PORT
-                 else (Controller(),) for r in g.replicas)
+    return tuple(_bucket(r) for r in g.replicas)
 
 
 def add_entry(e: TableEntry, cookie: int, gre: GreLayout | None = None) -> list[Message]:

@@ -18,6 +18,7 @@ from ctrl.p4rt.proto import p4r, rpc_code
 from ctrl.p4rt.schema import MatchKind, P4Schema, P4Table
 
 PORT_BITS = 9
+RID_BITS = 16  # v1model's egress_rid
 
 
 class Rejected(MobilityError, ValueError):
@@ -145,6 +146,10 @@ def parse_group(msg: p4r.MulticastGroupEntry) -> MulticastGroupEntry:
             if port.bit_length() > PORT_BITS:
                 raise Rejected(rpc_code.OUT_OF_RANGE,
                                f"replica port {port} does not fit in {PORT_BITS} bits")
+        if r.instance.bit_length() > RID_BITS:
+            raise Rejected(rpc_code.OUT_OF_RANGE,
+                           f"replica instance {r.instance} does not fit in {RID_BITS} bits "
+                           "(egress_rid: the tunnel id of a copy into a tunnel)")
         if (port, r.instance) in seen:
             raise _invalid(f"replica (port {port}, instance {r.instance}) given twice")
         seen.add((port, r.instance))

@@ -31,6 +31,12 @@ const bit<16> GRE_ENCAP_IPV4_BYTES = 28;
 const bit<16> GRE_DECAP_BYTES = 42;
 const bit<16> VLAN_BYTES = 4;
 
+// standard_metadata.instance_type of a packet recirculated from egress (bmv2's value).
+const bit<32> INSTANCE_TYPE_RECIRC = 4;
+// The user metadata a flooded copy keeps on its way back from egress into a tunnel
+// (@field_list in header.p4; recirculate_preserving_field_list).
+const bit<8> FIELDS_TUNNEL_REPLICA = 1;
+
 // What an ingress port is; set by the ingress_port table.
 const port_kind_t PORT_KIND_UNKNOWN  = 0;  // unconfigured: only punts (LLDP) leave it
 const port_kind_t PORT_KIND_ACCESS   = 1;  // a hypervisor port: untagged frames of one virtual network

@@ -100,6 +100,7 @@ struct headers_t {
 
 struct local_metadata_t {
     port_kind_t   port_kind;
+    @field_list(FIELDS_TUNNEL_REPLICA)
     vnet_id_t     vnet_id;
     bit<16>       frame_len;        // bytes of the current L2 frame (after any pop or decap)
     bit<16>       l4_dst_port;      // UDP destination port, 0 if none
@@ -109,6 +110,7 @@ struct local_metadata_t {
     bool          routable;         // my_station hit: the frame is addressed to the gateway
     bool          dropped;          // routing decided to drop
     bool          flooding;         // replicated by a multicast group
+    @field_list(FIELDS_TUNNEL_REPLICA)
     tunnel_id_t   tunnel_id;        // non-zero: encapsulate into this tunnel
 }
 

@@ -1,0 +1,118 @@
+"""ControlCore.punted (packet-ins as columns, settled hosts' repeats told apart in C)
+decides exactly what packet_ins decides on every frame of the same batches: the same
+plans, notices, counters and host table, through moves, duplicates, damping, ARP
+requests, LLDP and announced migrations; only the quiet frames never become objects."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ctrl.control.core import ControlCore, Metrics
+from ctrl.control.plans import Plan
+from ctrl.control.topology import parse_topology
+from ctrl.fastpath import Backend, native_available
+from ctrl.fastpath.stream import PacketInDecoder, PuntBatch
+from ctrl.punt.classify import classify
+from tests.fastpath.messages import (
+    FloodHost,
+    Punt,
+    flood,
+    garp,
+    message,
+    mobility_spec,
+    rarp,
+)
+from tests.topologies import TOPO, VM2
+
+needs_c = pytest.mark.skipif(not native_available(), reason="the C fast path is not built here")
+BACKENDS = [pytest.param(Backend.NATIVE, marks=needs_c), Backend.REFERENCE]
+SPEC = mobility_spec()
+HOSTS = [FloodHost(10, 0x020000000200 + i, 0x0A000100 + i) for i in range(12)]
+EDGES = [("s1", 3), ("s2", 3), ("s3", 3), ("s4", 3)]
+LLDP = [("s1", 1, "s2", 1), ("s2", 1, "s1", 1), ("s2", 2, "s4", 1), ("s4", 2, "s1", 2)]
+
+
+def _every_frame(core: ControlCore, switch: str, batch: PuntBatch, now: float) -> list[Plan]:
+    """The controller before columns: every frame classified, every one to the core."""
+    recs = list(batch.records)
+    seen = classify(recs, [batch.frame(i) for i in range(len(recs))])
+    return core.packet_ins(switch, seen, len(recs), now)
+
+
+def _batches(punts: list[Punt], rng: random.Random) -> list[tuple[str, list[bytes]]]:
+    """Runs of one switch's packet-ins, cut at random as a stream's reads would be."""
+    out: list[tuple[str, list[bytes]]] = []
+    i = 0
+    while i < len(punts):
+        sw, size = punts[i].switch, rng.randint(1, 40)
+        run: list[bytes] = []
+        while i < len(punts) and punts[i].switch == sw and len(run) < size:
+            run.append(punts[i].message)
+            i += 1
+        out.append((sw, run))
+    return out
+
+
+def _metrics(m: Metrics) -> Metrics:
+    m.quiet = 0
+    return m
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_columns_decide_what_every_frame_decides(backend: Backend, seed: int) -> None:
+    topo = parse_topology(TOPO + VM2)
+    cols, rows = ControlCore(topo), ControlCore(topo)
+    cols.quiet = type(cols.quiet)(backend)
+    decoder = PacketInDecoder(SPEC, backend)
+    rng = random.Random(seed)
+    punts = flood(3000, HOSTS, EDGES, LLDP, moves=25, requests=0.05, seed=seed)
+    # the same MAC answering at two places at once: a duplicate, reported by both
+    dup = HOSTS[0]
+    ref = PacketInDecoder(SPEC, Backend.REFERENCE)
+    home = next(p.switch for p in reversed(punts[:1500])
+                if (eth := ref.decode([p.message]).records[0].eth) and eth.src == dup.mac)
+    elsewhere = "s4" if home != "s4" else "s1"
+    punts[1500:1500] = [Punt(sw, message(garp(dup.mac, dup.ip), 3, 1, 10))
+                        for sw in (elsewhere, home)]
+    now = 0.0
+    for n, (switch, msgs) in enumerate(_batches(punts, rng)):
+        now += rng.choice([0.0005, 0.002, 0.3])
+        if n == 40:   # an operator's announcement, and its switch-over, between batches
+            for core in (cols, rows):
+                core.announce("vm2", "h4", now)
+        if n == 45:
+            for core in (cols, rows):
+                core.switch_over("vm2", now)
+        if n % 30 == 29:
+            assert cols.tick(now) == rows.tick(now)
+        batch = decoder.decode(msgs)
+        assert cols.punted(switch, batch, now) == _every_frame(rows, switch, batch, now)
+        assert cols.take_notices() == rows.take_notices()
+    assert cols.metrics.quiet > len(punts) // 2   # most frames were repeats
+    assert _metrics(cols.metrics) == _metrics(rows.metrics)
+    assert cols.metrics.moves > 0 and cols.metrics.learned == len(HOSTS)
+    assert cols.metrics.duplicates > 0 and cols.metrics.proxy_arp_replies > 0
+    assert [(h.key, h.location, h.ip) for h in cols.tracker.hosts()] == [
+        (h.key, h.location, h.ip) for h in rows.tracker.hosts()]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_settled_host_s_move_is_not_missed(backend: Backend) -> None:
+    core = ControlCore(parse_topology(TOPO))
+    core.quiet = type(core.quiet)(backend)
+    decoder = PacketInDecoder(SPEC, backend)
+    mac = HOSTS[0].mac
+    seen_at_s1 = decoder.decode([message(rarp(mac), 3, 2, 10)] * 3)
+    core.punted("s1", seen_at_s1, 1.0)                  # learned, and settled
+    assert core.metrics.quiet == 0
+    core.punted("s1", seen_at_s1, 1.1)
+    core.punted("s1", seen_at_s1, 1.2)
+    assert core.metrics.quiet == 6 and core.metrics.moves == 0
+    [plan] = core.punted("s2", decoder.decode([message(rarp(mac), 3, 2, 10)]), 1.3)
+    assert plan.moves and core.tracker.get(10, mac).location.switch == "s2"
+    core.punted("s1", seen_at_s1, 1.4)                  # back at once: not quiet
+    assert core.metrics.quiet == 6 and core.metrics.duplicates == 0   # RARP: moved back
+    assert core.tracker.get(10, mac).location.switch == "s1"
