@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from ctrl.control.diff import Diff, compose, compose_all, merge, same
 from ctrl.control.hosts import Moved
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, UpdateType
+from ctrl.p4rt.values import to_int
 
 Step = dict[str, Diff]  # switch -> what changes there; the switches of a step in parallel
 Part = tuple[int, Diff]  # a change, and the version of the wanted state it leads to
@@ -119,13 +120,18 @@ def coalesce_parts(plans: Sequence[Plan], synced: Callable[[str], int] = lambda 
     earlier ones left, even where it writes nothing (a VM's second move in a round; a
     move after another host's arrival brought its entries to new switches). Entries a
     plan only brings to switches or takes away (another host's arrival or departure)
-    do not hold up other such plans. `synced`: the version each switch's last sync wrote
-    (a sync during the round writes every plan's end state: the version is later than
-    all of them)."""
+    do not hold up other such plans, but they do hold up a later move in their network:
+    the host that arrives sends at once, and its frames need the entries of everyone in
+    its network where its plan found them (brought to its switch by an arrival before
+    it, a departure's taking them not yet undone). `synced`: the version each switch's
+    last sync wrote (a sync during the round writes every plan's end state: the version is
+    later than all of them)."""
     steps: list[dict[str, list[Part]]] = []
     last: dict[object, int] = {}   # entry, or host -> the last step of a plan writing it
-    for plan in _cancelled(plans, synced):
+    reshaped: dict[int, int] = {}  # network -> the last step of a plan bringing or taking
+    for plan in _cancelled(plans, synced):   # its hosts' entries somewhere
         keys: set[object] = set()
+        nets: set[int] = set()       # whose hosts' bridging entries it inserts or deletes
         hosts: set[object] = set()   # whose bridging (or flight's group) it writes
         trees: set[object] = set()   # whose tree it rewrites
         for step in plan.steps:
@@ -137,8 +143,12 @@ def coalesce_parts(plans: Sequence[Plan], synced: Callable[[str], int] = lambda 
                         hosts.add(key)
                         if u.type is UpdateType.MODIFY:
                             trees.add(key)
+                        elif isinstance(u.entity, TableEntry):
+                            nets.add(to_int(u.entity.match["vnet_id"]))
         trees |= {_bridging_key(m.host.vnet, m.host.mac) for m in plan.moves}
-        offset = max([0, *(last[k] + 1 for k in keys | trees if k in last)])
+        offset = max([0, *(last[k] + 1 for k in keys | trees if k in last),
+                      *(reshaped[m.host.vnet] + 1 for m in plan.moves
+                        if m.host.vnet in reshaped)])
         for i, step in enumerate(plan.steps):
             while len(steps) <= i + offset:
                 steps.append({})
@@ -149,6 +159,8 @@ def coalesce_parts(plans: Sequence[Plan], synced: Callable[[str], int] = lambda 
         end = offset + len(plan.steps) - 1
         for k in keys | hosts:
             last[k] = max(end, last.get(k, end))
+        for net in nets:
+            reshaped[net] = max(end, reshaped.get(net, end))
     return [step for step in steps if step]
 
 
