@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ctrl.control.diff import Diff, compose, compose_all, merge, same
-from ctrl.control.hosts import Moved
+from ctrl.control.hosts import Host, Moved
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, UpdateType
 from ctrl.p4rt.values import to_int
 
@@ -211,3 +211,25 @@ def coalesce(plans: Sequence[Plan]) -> list[Step]:
     out = [{s: compose_all([d for _, d in parts]) for s, parts in step.items()}
            for step in coalesce_parts(plans)]
     return [{s: d for s, d in step.items() if d} for step in out if any(step.values())]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What became of a plan: the updates written, and the switches that did not take
+    theirs (switch -> why), which are out of sync until their resync."""
+
+    written: int
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A migration step asked through the API: the host as it is now, and the switches
+    that did not take their part of it (switch -> why: not connected, refused)."""
+
+    host: Host
+    failed: dict[str, str]

@@ -19,7 +19,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 
 import grpc
@@ -28,10 +27,11 @@ from ctrl.control.core import ControlCore, Metrics, Options
 from ctrl.control.diff import Diff
 from ctrl.control.held import Held
 from ctrl.control.hosts import Damping, Host
+from ctrl.control.linkwatch import LLDP_FRAMES_PER_S, LLDP_SLICES, lldp_interval_for
 from ctrl.control.migrations import Migration
 from ctrl.control.notices import Converged, Feed, SwitchChanged
 from ctrl.control.planner import PlacedVM, Planner
-from ctrl.control.plans import Plan, Send, coalesce_parts
+from ctrl.control.plans import Applied, Outcome, Plan, Send, coalesce_parts
 from ctrl.control.readback import ReadBack, merged
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.stages import Histograms, MoveStages, Write, writes_of
@@ -45,49 +45,11 @@ from ctrl.p4rt.values import to_int
 log = logging.getLogger(__name__)
 
 MOVES_KEPT = 100_000   # the latest moves' records, with their stages, for the API
-# LLDP frames sent a second at most (as many come back). Each costs the controller about
-# 0.2 ms of CPU both ways (0.1 of it gRPC's Python stream write): at 1,000 a second, 0.4 of
-# a core went to LLDP alone on a k=16 fabric, idle.
-LLDP_FRAMES_PER_S = 500.0
-LLDP_SLICES = 10
 ROUND_GATHER = 0.05   # seconds a round waits at most for packet-ins already received
-
-
-def lldp_interval_for(topology: Topology, wanted: float) -> float:
-    """The LLDP interval: `wanted`, or longer where the fabric has so many ports that
-    probing each that often would be more than LLDP_FRAMES_PER_S (a k=16 fat-tree has
-    4,096 fabric ports: every 8.2 s, a cut noticed within 25 s instead of 1.5; ONOS
-    probes every 3 s and waits 10, in Java). 0: no LLDP."""
-    if wanted <= 0:
-        return 0.0
-    ports = 2 * len(topology.links)
-    return max(wanted, ports / LLDP_FRAMES_PER_S)
 
 
 class NotPrimaryError(MobilityError):
     """A change asked of a standby: only the primary of a pair changes anything."""
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What became of a plan: the updates written, and the switches that did not take
-    theirs (switch -> why), which are out of sync until their resync."""
-
-    written: int
-    failed: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A migration step asked through the API: the host as it is now, and the switches
-    that did not take their part of it (switch -> why: not connected, refused)."""
-
-    host: Host
-    failed: dict[str, str]
 
 
 class Controller:

@@ -43,7 +43,8 @@ from prometheus_client.registry import Collector
 
 from ctrl.control.hosts import HostError
 from ctrl.control.migrations import Migration
-from ctrl.control.runner import Controller, Outcome
+from ctrl.control.plans import Outcome
+from ctrl.control.runner import Controller
 from ctrl.control.stages import STAGES
 from ctrl.errors import MobilityError
 from ctrl.northbound import webview

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ctrl.control.linkwatch import LinkWatch
+from ctrl.control.linkwatch import LLDP_FRAMES_PER_S, LinkWatch, lldp_interval_for
 from ctrl.control.topology import parse_topology
+from ctrl.lab.fattree import fat_tree_topology
 from ctrl.punt.classify import LinkProbe
 from ctrl.punt.lldp import LldpInfo
 
@@ -62,3 +63,10 @@ def test_lldp_that_matches_no_link_is_ignored() -> None:
     w.heard("s3", probe(2, "s1", 1), 0.0)         # s3:2 is on no link
     w.heard("s2", probe(1, "s3", 1), 0.0)         # s2:1's link does not end at s3:1
     assert w.seen == {}
+
+
+def test_the_interval_is_paced_for_big_fabrics() -> None:
+    small = parse_topology(TOPO, addresses=False)
+    assert lldp_interval_for(small, 0.5) == 0.5 and lldp_interval_for(small, 0) == 0.0
+    big = fat_tree_topology(16)   # 2,048 links: 4,096 frames an interval at most 500/s
+    assert lldp_interval_for(big, 0.5) == 4096 / LLDP_FRAMES_PER_S
