@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ctrl.lab import build
 from ctrl.lab.demo import endpoints, new_lab
@@ -38,7 +39,17 @@ from ctrl.lab.moves import Migration
 from ctrl.lab.probe import Probe, ProbeOptions
 from ctrl.lab.report import Report
 from ctrl.lab.roamplot import save_roam_plot
-from ctrl.lab.roamreport import Step, Timeline, document, goals, interruptions, median_rtt
+from ctrl.lab.roamreport import (
+    Step,
+    Timeline,
+    about,
+    document,
+    goals,
+    interruptions,
+    median_rtt,
+    said,
+    under_way,
+)
 from ctrl.lab.roamreport import summary as summary_lines
 from ctrl.lab.rtt import Pinger
 from ctrl.lab.spec import LabError, LabSpec, RoamSpec
@@ -60,6 +71,7 @@ class Timing:
     every: float = 4.0           # the oscillating player changes building this often
     oscillate_s: float = 12.0    # each oscillation phase (30 s with --long)
     wait_s: float = 15.0         # at most, for the engine to move the server after a roam
+    #                              (or to end a migration under way at a phase's end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +115,8 @@ class Mover:
 class Watcher:
     """The controller's view four times a second: each player's hop count to the server
     (where the controller has them, links by the path engine that forwards) and the
-    engine's decision for the server, as it changes."""
+    engine's decision for the server, as it changes; the engine's whole status about the
+    server as last read (`engine`, read at `engine_at`)."""
 
     def __init__(self, state: LabState, spec: LabSpec, roam: RoamSpec, t: Timeline) -> None:
         self.api, self.roam, self.t = state.api, roam, t
@@ -111,6 +124,8 @@ class Watcher:
         self.macs = {to_int(spec.hosts[h].mac): h for h in
                      [roam.server, *(p for p, _ in roam.players)]}
         self.where: dict[str, str] = {}
+        self.engine: dict[str, Any] = {}
+        self.engine_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="watch", daemon=True)
 
@@ -127,11 +142,13 @@ class Watcher:
         while not self._stop.wait(SAMPLE_S):
             try:
                 hosts = call(self.api, "hosts", timeout=2)
-                placement = call(self.api, f"placement/{self.roam.server}", timeout=2)
+                status = call(self.api, "placement", timeout=2)
             except ApiError:
                 continue
             now = time.monotonic()
-            assert isinstance(hosts, list) and isinstance(placement, dict)
+            assert isinstance(hosts, list) and isinstance(status, dict)
+            self.engine, self.engine_at = about(status, self.roam.server), now
+            placement: dict[str, Any] = next(iter(self.engine["vms"]), {})
             self.where = {self.macs[to_int(h["mac"])]: h["switch"] for h in hosts
                           if to_int(h["mac"]) in self.macs}
             server = self.where.get(self.roam.server)
@@ -143,6 +160,17 @@ class Watcher:
             if d and seen != last:
                 last = seen
                 self.t.decisions.append((now, str(seen[0]), seen[1], str(seen[2])))
+
+    def settled(self, since: float, until: float) -> bool:
+        """Wait for a view read after `since` in which none of the engine's migrations is
+        under way: each that ended is in the lab's events by then (the lab's mover records
+        a migration before it answers the engine). False if none came by `until`."""
+        while True:
+            if self.engine_at > since and self.engine and under_way(self.engine) == 0:
+                return True
+            if time.monotonic() >= until:
+                return False
+            time.sleep(0.05)
 
 
 def best_place(spec: LabSpec, fabric: Fabric, at: Mapping[str, str],
@@ -214,17 +242,26 @@ def _roam_step(state: LabState, spec: LabSpec, roam: RoamSpec, mover: Mover, w: 
     step.players = dict(at)
     step.expected = best_place(spec, w.fabric, at, rates)
     step.minimum = {p: fewest_hops(spec, w.fabric, ap) for p, _ in roam.players}
+    # The engine's own record of the move (the lab's event of a migration with cause
+    # placement), not where the lab has the server: the lab's mover saves the new place
+    # before it appends the event, so a step that saw the server arrive could read no
+    # event yet, and call a migration that happened none.
     deadline = moved + timing.wait_s
-    while time.monotonic() < deadline and step.expected != _server_at(state, roam):
-        time.sleep(0.1)
     found = placement_moves(state, roam.server, step.start)
+    while (step.expected != step.before and time.monotonic() < deadline
+           and not any(m.dst == step.expected for m in found)):
+        time.sleep(0.1)
+        found = placement_moves(state, roam.server, step.start)
+    step.engine = said(w.engine)
     if found:
         step.migration = found[-1]
         step.after_s = round(step.migration.resumed - moved, 3)
         say(f"the engine migrated {roam.server} to {step.migration.dst}, "
             f"{step.after_s:.2f} s after the last roam")
     else:
-        say(f"{roam.server} stays at {_server_at(state, roam)}")
+        say(f"no migration of {roam.server} by the engine within {timing.wait_s:g} s of "
+            f"the last roam (the lab has it at {_server_at(state, roam)}); the engine, "
+            f"{time.monotonic() - w.engine_at:.1f} s ago: {step.engine}")
     time.sleep(SETTLE_S + 0.5)
     step.end = time.monotonic()
     step.server = _server_at(state, roam)
@@ -250,8 +287,8 @@ def _server_at(state: LabState, roam: RoamSpec) -> str | None:
     return None if fresh is None else fresh.locations.get(roam.server)
 
 
-def _oscillate(state: LabState, spec: LabSpec, roam: RoamSpec, mover: Mover, t: Timeline,
-               at: dict[str, str], threshold: float, timing: Timing, label: str,
+def _oscillate(state: LabState, spec: LabSpec, roam: RoamSpec, mover: Mover, w: Watcher,
+               t: Timeline, at: dict[str, str], threshold: float, timing: Timing, label: str,
                say: Callable[[str], None]) -> Step:
     set_threshold(state, roam, spec, threshold, timing.dwell)
     say(f"{label}: threshold {100 * threshold:.0f}% through the API; {roam.oscillate} "
@@ -266,8 +303,14 @@ def _oscillate(state: LabState, spec: LabSpec, roam: RoamSpec, mover: Mover, t: 
         step.roams += 1
         time.sleep(max(0.0, min(timing.every, end - time.monotonic())))
     step.players = dict(at)
-    # What the engine does after the last roam, within a dwell, is this phase's too.
+    # What the engine does after the last roam, within a dwell, is this phase's too; a
+    # migration it started by then is counted once it ended.
     time.sleep(timing.dwell + 1.5)
+    ended = time.monotonic()
+    if not w.settled(ended, ended + timing.wait_s):
+        say(f"{label}: a migration of the engine's still under way after "
+            f"{timing.wait_s:g} s: not counted")
+    step.engine = said(w.engine)
     step.end = time.monotonic()
     step.migrations = placement_moves(state, roam.server, step.start)
     step.server = _server_at(state, roam)
@@ -322,8 +365,8 @@ def run_roam_demo(topology_text: str, origin: str, *, state_dir: Path, out_dir: 
                     if at[roam.oscillate] != home:
                         mover.move(roam.oscillate, home)
                         at[roam.oscillate] = home
-                    s = _oscillate(state, spec, roam, mover, t, at, threshold, timing, label,
-                                   say)
+                    s = _oscillate(state, spec, roam, mover, w, t, at, threshold, timing,
+                                   label, say)
                     s.saving = round(saving, 4)
                     steps.append(s)
                     say(f"{label}: {len(s.migrations)} migrations by the engine")

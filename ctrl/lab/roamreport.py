@@ -16,9 +16,11 @@ import json
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ctrl.lab.moves import Migration
 from ctrl.lab.report import Report
+from ctrl.placement.cli import lines as placement_lines
 
 LOSS_WINDOW = (0.05, 0.5)   # a migration's losses: from this long before its pause to after
 
@@ -53,6 +55,26 @@ class Step:
     saving: float | None = None            # the most an oscillation's costs could save
     migrations: list[Migration] = field(default_factory=list)
     roams: int = 0
+    engine: str = ""                       # what the placement engine said when it ended
+
+
+def about(status: Mapping[str, Any], vm: str) -> dict[str, Any]:
+    """The placement engine's status (`GET /api/v1/placement`) about one VM only."""
+    return {**status, "vms": [v for v in status.get("vms", []) if v.get("vm") == vm],
+            "recent": [r for r in status.get("recent", []) if r.get("vm") == vm]}
+
+
+def under_way(status: Mapping[str, Any]) -> int:
+    """The engine's migrations started and not ended (ended: done or failed)."""
+    c = status.get("counters") or {}
+    return int(c.get("started", 0)) - int(c.get("succeeded", 0)) - int(c.get("failed", 0))
+
+
+def said(status: Mapping[str, Any]) -> str:
+    """What the engine says, as `ctrl placement` shows it, in one line."""
+    if not status:
+        return "nothing: the controller's placement API did not answer"
+    return " | ".join(line.strip() for line in placement_lines(dict(status)) if line.strip())
 
 
 def median_rtt(samples: Sequence[tuple[float, float | None]], start: float, end: float
@@ -198,6 +220,8 @@ def summary(t: Timeline, steps: Sequence[Step], cuts: Sequence[Interruption],
                      if m is not None and s.after_s is not None else
                      f"the server stayed at {s.server}")
             out.append(f"    {moved}; best by the costs: {s.expected}")
+            if m is None and s.expected != s.before:
+                out.append(f"    the engine said: {s.engine}")
             for p in sorted(s.hops):
                 rtt = s.rtt_ms.get(p)
                 out.append(f"    {p:<10} hops {s.hops[p]} (fewest possible {s.minimum.get(p)})"

@@ -40,7 +40,9 @@ def test_the_server_follows_its_players_and_does_not_flap(tmp_path: Path) -> Non
     assert start["migration"] is None and start["server"] == "vmhost-gates"
     for step, there in ((packard, "vmhost-packard"), (gates, "vmhost-gates")):
         m = step["migration"]
-        assert m is not None and (m["to"], m["cause"]) == (there, "placement")
+        assert m is not None and (m["to"], m["cause"]) == (there, "placement"), (
+            f"{step['label']}: the engine's migration {m}, the server at {step['server']}; "
+            f"the engine said: {step['engine']}")
         assert step["server"] == there
         assert step["hops"] == step["minimum"] == {"laptop": 1, "phone": 1}
         assert all(ms is not None for ms in step["rtt_ms"].values())

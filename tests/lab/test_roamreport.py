@@ -9,12 +9,15 @@ from ctrl.lab.report import Gap, Report, UdpResult
 from ctrl.lab.roamreport import (
     Step,
     Timeline,
+    about,
     document,
     goals,
     interruptions,
     median_rtt,
     min_spacing,
+    said,
     summary,
+    under_way,
 )
 
 
@@ -80,3 +83,38 @@ def test_the_document_and_summary() -> None:
     text = "\n".join(summary(t, [step], [], goals([step], [], 5.0)))
     assert "the engine migrated game a -> h2 (placement), 1.50 s after the last move" in text
     assert "MET     everyone to ap2: the server migrated within dwell + 1 s" in text
+
+
+def test_what_the_engine_said_about_the_server() -> None:
+    # The shape of GET /api/v1/placement (ctrl/placement/service.py status(); the real one
+    # goes through these in tests/placement/test_service.py).
+    def vm(name: str, verdict: str, why: str) -> dict[str, object]:
+        return {"vm": name, "policy": "follow-clients", "threshold": 0.2, "source": "api",
+                "at": "h1", "here_s": 3.2,
+                "traffic": {"packets_per_s": {"s2": 180.0}, "clients": {"s2": ["phone"]},
+                            "intervals": 4, "discarded": 1,
+                            "last_discarded": "its counter on s2 went back (a new entry)"},
+                "decision": {"decision": verdict, "to": None, "why": why,
+                             "candidates": [{"hypervisor": "h1", "cost": 360.0}]}}
+    status = {"actuator": "lab", "managers": {"follow-clients": {}}, "interval_s": 1.0,
+              "note": None, "backoff": {}, "counters": {"started": 3, "succeeded": 1,
+                                                        "failed": 1},
+              "vms": [vm("game", "wait", "h2: cost 180 against 360 here; dwell: here 3.2 s "
+                                         "of 5 s"), vm("other", "stay", "best here")],
+              "recent": [{"vm": "other", "from": "h1", "to": "h2", "ok": False,
+                          "why": "no room"}]}
+    mine = about(status, "game")
+    assert [v["vm"] for v in mine["vms"]] == ["game"] and mine["recent"] == []
+    text = said(mine)
+    assert "decision WAIT: h2: cost 180 against 360 here; dwell: here 3.2 s of 5 s" in text
+    assert "s2" in text and "180.0 packets/s" in text and "went back" in text
+    assert "\n" not in text and "other" not in text
+    assert under_way(status) == 1 and under_way({}) == 0
+    assert said({}) == "nothing: the controller's placement API did not answer"
+    # A roam step the engine did not follow says what it said in the summary.
+    t = Timeline(0.0)
+    step = Step("everyone to ap2", "roam", 2.0, 19.0, {"p": "ap2"}, "h2", "h1", "h1",
+                engine=text)
+    lines = summary(t, [step], [], goals([step], [], 5.0))
+    assert f"    the engine said: {text}" in lines
+    assert json.loads(json.dumps(document(t, [step], [], [], {})))["steps"][0]["engine"] == text

@@ -21,6 +21,7 @@ from ctrl.control.runner import Controller
 from ctrl.control.topology import Topology
 from ctrl.errors import MobilityError
 from ctrl.lab.cli import read_topology
+from ctrl.lab.roamreport import about, said, under_way
 from ctrl.lab.spec import parse_lab
 from ctrl.northbound.api import make_app
 from ctrl.p4rt.schema import P4Schema
@@ -193,6 +194,10 @@ def test_a_failed_migration_is_backed_off_and_shown(schema: P4Schema, tmp_path: 
         out = await asyncio.to_thread(_cli, ["placement", "--api", str(client.make_url(""))])
         assert "backing off vmhost-packard" in out and "decision BLOCKED" in out
         assert "FAILED (the guest would not start)" in out
+        # What the Stanford demo says of a step the engine did not follow (ctrl/lab/roam.py).
+        text = said(about(status, "game-server"))
+        assert "backing off vmhost-packard" in text and "decision BLOCKED" in text
+        assert under_way(status) == 0
 
     run(schema, tmp_path, body)
 
