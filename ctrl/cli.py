@@ -108,7 +108,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     elector = _elector(args)
     controller = Controller(topology, schema, config, election_id=args.election_id,
                             tunnels_on_demand=args.tunnels == "on-demand",
-                            tunnel_idle=args.tunnel_idle,
+                            tunnel_idle=args.tunnel_idle, lldp_interval=args.lldp_interval,
                             credentials=None if files is None else files.client(),
                             may_write=None if elector is None else elector.may_write,
                             on_denied=None if elector is None else elector.fenced)
@@ -280,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tunnel-idle", type=float, default=300.0, metavar="SECONDS",
                        help="release a tunnel that carried nothing for this long "
                        "(default: %(default)s)")
+    serve.add_argument("--lldp-interval", type=float, default=0.5, metavar="SECONDS",
+                       help="LLDP out of every fabric port this often, at least (longer on "
+                       "fabrics with more than 250 fabric ports: 500 frames a second at "
+                       "most); a link silent for three intervals is down; 0: no LLDP "
+                       "(default: %(default)s)")
     serve.add_argument("--api", default="127.0.0.1:8080",
                        help="address of the REST API and /metrics (default: %(default)s)")
     serve.add_argument("--traffic-interval", type=float, default=2.0, metavar="SECONDS",
@@ -347,8 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ctrl.lab.cli import add_parser as add_lab
     from ctrl.placement.cli import add_parser as add_placement
     from ctrl.targets.ovs.cli import add_parser as add_ovs_target
+    from ctrl.targets.sink.cli import add_parser as add_sink_target
 
     add_ovs_target(sub)
+    add_sink_target(sub)
     add_lab(sub)
     add_placement(sub)
     return parser

@@ -15,9 +15,10 @@ so that make-before-break, interleaved migrations and damping are unit tests.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ctrl.control.adoption import PROBE_SOURCE_MAC, Adoption
 from ctrl.control.diff import Diff, merge
 from ctrl.control.hosts import (
     Damping,
@@ -31,6 +32,8 @@ from ctrl.control.hosts import (
     Moved,
     Sighting,
 )
+from ctrl.control.hostwants import HostWants, Placed
+from ctrl.control.linkwatch import LinkWatch
 from ctrl.control.migrations import Migration, Migrations, Phase
 from ctrl.control.notices import (
     HostLearned,
@@ -38,28 +41,25 @@ from ctrl.control.notices import (
     LinksChanged,
     MigrationChanged,
     Notice,
-    TunnelsChanged,
 )
-from ctrl.control.planner import InFlight, PlacedVM, Planner
+from ctrl.control.planner import InFlight, Planner
 from ctrl.control.plans import Plan, Send, Step, at_once, ordered
-from ctrl.control.readback import ReadBack, read_back
-from ctrl.control.topology import Link, PortRef, Topology
-from ctrl.control.tunnels import Pair, TunnelUsage
+from ctrl.control.topology import PortRef, Topology
+from ctrl.control.tunnelevents import TunnelEvents
+from ctrl.control.tunnels import TunnelUsage
 from ctrl.control.verify import Verification
 from ctrl.control.wanted import WantedState
 from ctrl.fastpath.quiet import QuietFilter, host_key
 from ctrl.fastpath.stream import PuntBatch
 from ctrl.p4rt.entity import Entity
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import Classified, HostSeen, LinkProbe, NeedsTunnel, classify
-from ctrl.punt.frames import Arp, arp_probe, arp_reply, gre_encap
+from ctrl.punt.classify import Classified, HostSeen, classify
+from ctrl.punt.frames import Arp, arp_reply
 from ctrl.punt.lldp import build_lldp
 
 log = logging.getLogger(__name__)
 
 LLDP_SOURCE_MAC = b"\x02\x00\x00\x00\x00\xfe"
-PROBE_SOURCE_MAC = 0x0200000000FE   # the controller's own, asking hosts where they are
-PROBES_PER_PORT = 64                # hosts asked for out of a readied port nobody is at
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +87,8 @@ class Metrics:
     migrations: dict[str, int] = field(default_factory=dict)  # finished, by phase
 
 
-Owner = tuple[str, object]
 
-
-class ControlCore:
+class ControlCore(TunnelEvents, Adoption):
     def __init__(self, topology: Topology, options: Options | None = None,
                  now: float = 0.0, timer: Callable[[], float] | None = None) -> None:
         self.topo = topology
@@ -107,14 +105,15 @@ class ControlCore:
         self.notices: list[Notice] = []   # what changed, for the runner to hand on
         self.confirmed: set[tuple[int, int]] = set()   # seen, or adopted, since the start
         self.verify = Verification(PROBE_SOURCE_MAC)   # adopted hosts: still there?
-        self._link_at = {ref: link for link in topology.links for ref in (link.a, link.b)}
-        self.link_seen: dict[Link, float] = {}
-        self.connected: set[str] = set()   # switches whose sessions are up (LLDP flows)
+        self.links = LinkWatch(topology, opts.lldp_interval)
         for vm in topology.vms.values():
             self.tracker.declare(topology.vnets[vm.vnet].id, to_int(vm.mac), to_int(vm.ip),
                                  topology.hypervisors[vm.hypervisor].attach, now)
-        self.state = WantedState()
-        self.state.replace(self._everything())
+        self.hostwants = HostWants(self.planner, lambda: self.tunnels_up)
+        self.hostwants.reset(self._placed(h) for h in self.tracker.unsorted())
+        self.state = WantedState()   # what does not follow the hosts: each switch's base
+        self.state.replace(self._bases())
+        self.version = 0   # counts changes of the wanted state; each Plan carries its own
         # Hosts at rest, whose frames where they are change nothing: told apart in C.
         # Settled after each batch; everyone forgotten by any other event about hosts.
         self.quiet = QuietFilter()
@@ -127,42 +126,27 @@ class ControlCore:
     # -- what the switches should hold -----------------------------------------------
 
     def wanted(self, switch: str) -> list[Entity]:
-        return self.state.entities(switch)
+        return self.state.entities(switch) + self.hostwants.on_switch(switch)
 
-    @property
-    def tunnels_up(self) -> frozenset[Pair] | None:
-        """The GRE tunnels up (None: every tunnel, always)."""
-        return None if self.tunnels is None else frozenset(self.tunnels.up)
-
-    def _host_wants(self, host: Host) -> tuple[Owner, dict[str, list[Entity]]]:
-        vm = PlacedVM(host.vnet, host.mac, host.ip, host.location)
+    def _placed(self, host: Host) -> Placed:
         m = self.migrations.delivering_both(host.key)
         flight = None if m is None else InFlight(m.dst, m.group)
-        up = self.tunnels_up
-        return ("vm", host.key), {sw: self.planner.vm_entries(sw, vm, flight, up)
-                                  for sw in self.topo.switches}
+        return Placed(host.vnet, host.mac, host.ip, host.location, flight)
 
-    def _port_wants(self, at: PortRef) -> tuple[Owner, dict[str, list[Entity]]]:
-        vnet = self.migrations.provisioned().get(at)
-        return ("port", at), ({} if vnet is None else
-                              {at.switch: [self.planner.ready_port(at, vnet)]})
+    def _stamped(self, plans: list[Plan]) -> list[Plan]:
+        """The plans of one event, each marked with the wanted state's version they lead
+        to (every change of one event is made before any switch can sync again)."""
+        out = [p for p in plans if p]
+        for p in out:
+            p.version = self.version
+        return out
 
-    def _everything(self) -> list[tuple[Owner, dict[str, list[Entity]]]]:
-        up = self.tunnels_up
-        wants: list[tuple[Owner, dict[str, list[Entity]]]] = [
-            (("base", sw), {sw: self.planner.base(sw, up)}) for sw in self.topo.switches]
-        wants += [self._host_wants(h) for h in self.tracker.hosts()]
-        wants += [self._port_wants(at) for at in self.migrations.provisioned()]
-        return wants
+    def _changed(self, changes: dict[str, Diff]) -> dict[str, Diff]:
+        self.version += 1
+        return changes
 
-    def _replan(self, hosts: Iterable[Host], ports: Iterable[PortRef] = ()
-                ) -> dict[str, Diff]:
-        wants = [self._host_wants(h) for h in hosts] + [self._port_wants(p) for p in ports]
-        return self.state.set_many(wants)
-
-    def _rebuild(self) -> dict[str, Diff]:
-        """Everything again (paths or tunnels changed): only what differs comes out."""
-        return self.state.replace(self._everything())
+    def _replan(self, hosts: Iterable[Host]) -> dict[str, Diff]:
+        return self._changed(self.hostwants.set_many((h.key, self._placed(h)) for h in hosts))
 
     # -- queries -----------------------------------------------------------------------
 
@@ -175,7 +159,7 @@ class ControlCore:
             mac = to_int(vm)
         except ValueError:
             raise HostError(f"no VM {vm!r}") from None
-        found = [h for h in self.tracker.hosts() if h.mac == mac]
+        found = sorted(self.tracker.with_mac(mac), key=lambda h: h.key)
         if not found:
             raise HostError(f"no VM {vm!r}")
         return found[0]
@@ -188,15 +172,10 @@ class ControlCore:
         return [Send(sw, port, build_lldp(sw, port, LLDP_SOURCE_MAC))
                 for sw in self.topo.switches for port in self.planner.fabric_ports(sw)]
 
-    def tunnel_gateways(self) -> list[str]:
-        """The gateways whose tunnel counters say which tunnels are idle."""
-        return [] if self.tunnels is None else sorted({a for a, _ in self.tunnels.up})
-
     def next_deadline(self) -> float | None:
         """When `tick` has something to do next (held moves, migration time-outs)."""
-        times = [h.held[1] for h in self.tracker.hosts() if h.held is not None]
-        times += [t for t in (self.migrations.next_deadline(), self.verify.next_deadline())
-                  if t is not None]
+        times = [t for t in (self.tracker.held_until(), self.migrations.next_deadline(),
+                             self.verify.next_deadline()) if t is not None]
         return min(times, default=None)
 
     # -- events -----------------------------------------------------------------------
@@ -208,12 +187,12 @@ class ControlCore:
         self.metrics.malformed += seen.malformed
         plans: list[Plan] = []
         for probe in seen.probes:
-            plans += self._probe(switch, probe, now)
+            self.links.heard(switch, probe, now)
         for host in seen.hosts:
             plans += self._host_seen(switch, host, now)
         for frame in seen.unbridged:
             plans += self._unbridged(switch, frame, now)
-        return [p for p in plans if p]
+        return self._stamped(plans)
 
     def punted(self, switch: str, batch: PuntBatch, now: float) -> list[Plan]:
         """Every packet-in a switch had waiting, as columns (ctrl.fastpath.stream): the
@@ -264,18 +243,18 @@ class ControlCore:
         if current is not None and current.dst == hyp.attach:
             return current, []   # announced already (an operator, then the hypervisor)
         m, replaced = self.migrations.announce(host.key, host.location, hyp.attach, now, cause)
-        ports = [m.dst] + ([replaced.dst] if replaced is not None else [])
         self._count_finished([replaced] if replaced else [])
         self.notices.append(MigrationChanged(m))
-        changes = self._replan([host], ports)
-        if self._tunnels_for(host.location, m.dst, now):
-            changes = merge(changes, self._rebuild())
+        # Its tunnels first: its frames in flight are copied into those up (a third site's
+        # gateway into both sites' tunnels, the one to the new site re-homed just now).
+        tunnels = self._tunnels_for(host.location, m.dst, now)
+        changes = merge(tunnels, self._replan([host]))
         log.info("migration of %012x to %s announced%s: delivered at %s and %s until its "
                  "RARP", host.mac, m.dst, f" ({cause})" if cause else "", host.location, m.dst)
         # The new place's side first: a gateway that copies the VM's frames into a tunnel
         # finds the far gateway delivering them, not sending them back.
         steps = ordered(changes, self.planner.move_levels(m.dst, host.location))
-        return m, [Plan(steps, start=now, why=f"announce {vm}")]
+        return m, self._stamped([Plan(steps, start=now, why=f"announce {vm}")])
 
     def switch_over(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The VM has stopped at its source for the last copy: its frames go to the new
@@ -287,7 +266,7 @@ class ControlCore:
         event = self.tracker.declare(host.vnet, host.mac, host.ip, m.dst, now)
         log.info("migration of %012x: switched over to %s while it is paused", host.mac,
                  m.dst)
-        return host, self._events([event], now, cause="switch-over")
+        return host, self._stamped(self._events([event], now, cause="switch-over"))
 
     def cancel(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
         """The migration will not happen: the VM at its one location (where it was)."""
@@ -299,83 +278,19 @@ class ControlCore:
             event = self.tracker.declare(host.vnet, host.mac, host.ip, m.src, now)
             log.info("migration of %012x cancelled after its switch-over: back at %s",
                      host.mac, m.src)
-            return host, self._events([event], now, cause="cancel")
+            return host, self._stamped(self._events([event], now, cause="cancel"))
         log.info("migration of %012x to %s cancelled", host.mac, m.dst)
-        return host, [Plan(self._undo(host, m), start=now, why=f"cancel {vm}")]
+        return host, self._stamped([Plan(self._undo(host, m), start=now, why=f"cancel {vm}")])
 
     def _undo(self, host: Host, m: Migration) -> list[Step]:
         """A migration's delivery at its destination undone, the destination's side last
         (its gateway then finds no copy coming through the tunnel to send back)."""
-        return ordered(self._replan([host], [m.dst]), self.planner.move_levels(m.src, m.dst))
+        return ordered(self._replan([host]), self.planner.move_levels(m.src, m.dst))
 
-    def read_back(self, switch: str, held: Sequence[Entity]) -> ReadBack:
-        return read_back(switch, held, self.edges)
-
-    def adopt(self, found: ReadBack, now: float) -> list[Plan]:
-        """Where the switches' entries say hosts are, for hosts not seen since the start
-        (a restarted controller keeps every VM where it is, not where the topology file
-        declared it); hosts in doubt (delivered both ways, or nobody known at a port
-        readied for an arrival) are asked with ARP probes, whose answers place them."""
-        self.quiet.forget_all()
-        events: list[Event] = []
-        placed: list[tuple[tuple[int, int], int, PortRef]] = []
-        for key, at in sorted(found.at.items()):
-            if key in self.confirmed:
-                continue
-            host = self.tracker.lookup(key)
-            if host is None or host.location != at:
-                events.append(self.tracker.declare(key[0], key[1], found.ips.get(key), at,
-                                                   now))
-            self.confirmed.add(key)
-            ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
-            if ip is not None and key not in found.doubt:
-                placed.append((key, ip, at))
-        plans = self._events(events, now, cause="restart")
-        # Each is asked where it was placed: one that moved while nobody listened is
-        # searched for (Verification) when it does not answer there.
-        probes: list[Send] = self.verify.ask(placed, now)
-        for key, places in sorted(found.doubt.items()):
-            ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
-            if ip is not None and key not in self.confirmed:
-                probes += [Send(p.switch, p.port, arp_probe(ip, PROBE_SOURCE_MAC))
-                           for p in sorted(places)]
-        for port, vnet in sorted(found.spare.items()):
-            asked = [h for h in self.tracker.hosts() if h.vnet == vnet and h.ip is not None
-                     and h.key not in self.confirmed][:PROBES_PER_PORT]
-            probes += [Send(port.switch, port.port, arp_probe(h.ip, PROBE_SOURCE_MAC))
-                       for h in asked if h.ip is not None]
-        if probes:
-            log.info("asking hosts where they are: %d placed by read-back, %d in doubt, "
-                     "%d readied ports (%d ARP probes)", len(placed), len(found.doubt),
-                     len(found.spare), len(probes))
-            plans.append(Plan(sends=probes, start=now, why="probes"))
-        return plans
-
-    def take_over(self, hosts: Mapping[tuple[int, int], tuple[PortRef, int | None]],
-                  flights: Iterable[Migration], now: float) -> None:
-        """HA: a standby become primary takes hosts where the old primary had them and its
-        migrations in flight; the switches' syncs then write what differs."""
-        self.quiet.forget_all()
-        for m in flights:
-            self.migrations.restore(m)
-        for key, (at, ip) in sorted(hosts.items()):
-            if at in self.edges:
-                self.tracker.declare(key[0], key[1], ip, at, now)
-                self.confirmed.add(key)
-        self.state.replace(self._everything())
-
-    def tunnel_counters(self, gateway: str, packets: Mapping[int, int], now: float) -> None:
-        """The packet counters of a gateway's tunnel_encap entries, by tunnel id."""
-        if self.tunnels is None:
-            return
-        for pair in [p for p in self.tunnels.up if p[0] == gateway]:
-            count = packets.get(self.planner.tunnel_id(*pair))
-            if count is not None:
-                self.tunnels.observe(pair, count, now)
-
-    def tick(self, now: float) -> list[Plan]:
+    def tick(self, now: float, links: bool = True) -> list[Plan]:
         """The passing of time: held moves accepted, migrations timed out, links that
-        fell silent, idle tunnels released."""
+        fell silent (`links` False: not judged now, the runner is behind on its
+        packet-ins and their LLDP may be among them), idle tunnels released."""
         plans = self._events(self.tracker.tick(now), now)
         expired = self.migrations.expire(now)
         self._count_finished(expired)
@@ -385,22 +300,14 @@ class ControlCore:
                             m.dst, m.note, m.src)
                 host = self.tracker.get(m.vnet, m.mac)
                 plans.append(Plan(self._undo(host, m), start=now, why="migration expired"))
-        plans += self._links(now)
+        plans += self._links(now, judge=links)
         search = self.verify.due(now, self.edges)
         if search:
             log.info("hosts that did not answer where the switches had them: asked at "
                      "every edge port (%d ARP probes)", len(search))
             plans.append(Plan(sends=search, start=now, why="hosts searched"))
-        if self.tunnels is not None:
-            idle = self.tunnels.idle_since(now)
-            if idle:
-                self.tunnels.release(idle)
-                self.metrics.tunnels_released += len(idle)
-                self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
-                log.info("GRE tunnels idle for %.0f s released: %s", self.tunnels.idle,
-                         ", ".join(f"{a}->{b}" for a, b in idle))
-                plans.append(Plan(at_once(self._rebuild()), start=now, why="tunnels idle"))
-        return [p for p in plans if p]
+        plans += self._release_idle(now)
+        return self._stamped(plans)
 
     # -- the parts --------------------------------------------------------------------
 
@@ -410,49 +317,35 @@ class ControlCore:
             self.metrics.migrations[m.phase.value] = (
                 self.metrics.migrations.get(m.phase.value, 0) + 1)
 
-    def _probe(self, switch: str, probe: LinkProbe, now: float) -> list[Plan]:
-        here = PortRef(switch, probe.port)
-        link = self._link_at.get(here)
-        if link is None or self._link_at.get(PortRef(probe.info.chassis, probe.info.port)) \
-                is not link:
-            log.warning("LLDP from %s:%d on %s matches no link of the topology",
-                        probe.info.chassis, probe.info.port, here)
-            return []
-        self.link_seen[link] = now
-        return self._links(now) if link in self.planner.links_down else []
-
     def switch_state(self, switch: str, connected: bool, now: float) -> None:
-        """A switch's session came up or went. A link with an end we cannot reach keeps
-        the state it had: its LLDP cannot come back, and its data plane still forwards
-        (a switch agent restarting is no link failure); back, its links get a fresh
-        interval to be heard in."""
-        if connected and switch not in self.connected:
-            for link in self.link_seen:
-                if switch in (link.a.switch, link.b.switch) and \
-                        link not in self.planner.links_down:
-                    self.link_seen[link] = now
-        (self.connected.add if connected else self.connected.discard)(switch)
+        """A switch's session came up (in sync) or went (ctrl/control/linkwatch.py)."""
+        self.links.switch_state(switch, connected, self.planner.links_down, now)
 
-    def _links(self, now: float) -> list[Plan]:
-        timeout = 3 * self.options.lldp_interval
-        heard = {x for x in self.link_seen
-                 if x.a.switch in self.connected and x.b.switch in self.connected}
-        down = {x for x in self.planner.links_down if x not in heard} | {
-            x for x in heard if now - self.link_seen[x] > timeout}
-        if not self.planner.set_links_down(down):
+    def links_heard(self, now: float) -> None:
+        """Every link up, as of now: a fresh interval for each to be heard in (the runner,
+        once every switch is in sync); a link down stays down until heard."""
+        self.links.all_heard(self.planner.links_down, now)
+
+    def _links(self, now: float, judge: bool = True) -> list[Plan]:
+        """The links down as LLDP says (`judge` False: none newly down), the trees
+        rebuilt where that changed."""
+        down = self.links.judged(self.planner.links_down, now, judge)
+        old_hops = self.planner.set_links_down(down)
+        if old_hops is None:
             return []
         self.metrics.link_changes += 1
         self.notices.append(LinksChanged(frozenset(down), now))
         log.warning("links down: %s", ", ".join(f"{x.a}-{x.b}" for x in sorted(
             down, key=lambda x: (x.a, x.b))) or "none")
-        return [Plan(at_once(self._rebuild()), start=now, why="links changed")]
+        changes = self._changed(self.hostwants.paths_changed(old_hops))
+        return [Plan(at_once(changes), start=now, why="links changed")]
 
     def _host_seen(self, switch: str, seen: HostSeen, now: float) -> list[Plan]:
         at = PortRef(switch, seen.port)
         vnet = seen.vnet
         if vnet == 0:
             # A port with no virtual network yet: a known MAC arriving there says which.
-            known = [h for h in self.tracker.hosts() if h.mac == seen.mac]
+            known = self.tracker.with_mac(seen.mac)
             if len(known) != 1:
                 log.debug("%s: frame from %s in no virtual network: ignored", switch, at)
                 return []
@@ -467,6 +360,9 @@ class ControlCore:
             ended = self.migrations.seen(host.key, at, now)
             self._count_finished([ended] if ended else [])
         plans = self._events(events, now)
+        if host is not None and self.hostwants.placed(host.key) != self._placed(host):
+            # Nothing moved, but something its entries follow did (a new address).
+            plans.append(Plan(at_once(self._replan([host])), start=now, why="address"))
         if seen.arp is not None:
             plans += self._proxy_arp(switch, at, vnet, seen.arp, now)
         return plans
@@ -479,10 +375,10 @@ class ControlCore:
         if target is not None:
             mac = target.mac
         else:
-            gw = self.topo.gateway_mac(vnet)
+            gw = self.planner.gateway_mac(vnet)
             if gw is None:
                 return []
-            mac = to_int(gw)
+            mac = gw
         plan = Plan(start=now, why="proxy ARP")
         pair = target and self.planner.tunnel_between(switch, target.location.switch)
         if pair:
@@ -490,51 +386,6 @@ class ControlCore:
         plan.sends.append(Send(switch, at.port, arp_reply(arp, mac)))
         self.metrics.proxy_arp_replies += 1
         return [plan]
-
-    def _bring_up(self, pair: Pair, now: float) -> list[dict[str, Diff]]:
-        if self.tunnels is None or not self.tunnels.bring_up(pair, now):
-            return []
-        self.metrics.tunnels_brought_up += 1
-        self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
-        log.info("GRE tunnel %s <-> %s up", *pair)
-        return at_once(self._rebuild())
-
-    def _unbridged(self, switch: str, u: NeedsTunnel, now: float) -> list[Plan]:
-        """A gateway punted a frame whose tunnel is down: bring it up, then send the frame
-        through it from here, wrapped as the switch would have (nothing lost)."""
-        try:
-            host = self.tracker.get(u.vnet, u.dst_mac)
-        except HostError:
-            log.debug("%s: punted frame for unknown %012x dropped", switch, u.dst_mac)
-            return []
-        pair = self.planner.tunnel_between(switch, host.location.switch)
-        if pair is None or pair[0] != switch:
-            return []
-        plan = Plan(self._bring_up(pair, now), start=now, why="frame for a tunnel")
-        here, there = self.topo.switches[pair[0]].underlay, self.topo.switches[pair[1]].underlay
-        if here is not None and there is not None:
-            peer = self.planner.underlay_peer(*pair)
-            frame = gre_encap(u.frame, key=u.vnet, src_ip=to_int(here.ip),
-                              dst_ip=to_int(there.ip), src_mac=to_int(peer.src_mac),
-                              dst_mac=to_int(peer.dst_mac))
-            plan.sends.append(Send(switch, here.port, frame))
-        return [plan]
-
-    def _tunnels_for(self, old: PortRef, new: PortRef, now: float) -> bool:
-        """A move to another site: the tunnel between the two sites' gateways (the VM's
-        peers at its old site reach it through it) and a twin to the new gateway of
-        every tunnel to the old one (its peers elsewhere, re-homed), up with the move,
-        or before the VM arrives when it is announced. True when any came up."""
-        pair = self.planner.tunnel_between(old.switch, new.switch)
-        if pair is None or self.tunnels is None:
-            return False
-        changed = self.tunnels.bring_up(pair, now)
-        changed |= self.tunnels.rehome(*pair, now)
-        if changed:
-            self.metrics.tunnels_brought_up += 1
-            self.notices.append(TunnelsChanged(frozenset(self.tunnels.up), now))
-            log.info("GRE tunnels to %s up for a migration from %s", pair[1], pair[0])
-        return changed
 
     def _events(self, events: Sequence[Event], now: float, cause: str = "sighting"
                 ) -> list[Plan]:
@@ -546,8 +397,10 @@ class ControlCore:
                 self.metrics.learned += 1
                 at = ev.host.location
                 self.notices.append(HostLearned(ev.host.vnet, ev.host.mac, ev.host.ip, at, now))
-                plans.append(Plan(ordered(self._replan([ev.host]),
-                                          self.planner.move_levels(at, None)),
+                own, others = self.hostwants.set_apart(ev.host.key, self._placed(ev.host))
+                self._changed(own)
+                plans.append(Plan(ordered(own, self.planner.move_levels(at, None), None,
+                                          others),
                                   start=now, why="learned"))
             elif isinstance(ev, Held):
                 # Damped, not banned: the move is accepted when the hold ends (tick).
@@ -564,17 +417,14 @@ class ControlCore:
         began = self.timer() if self.timer is not None else 0.0
         host, old, new = ev.host, ev.old, ev.new
         m = self.migrations.get(host.key)
-        ports: list[PortRef] = []
-        if m is not None:
-            ports.append(m.dst)   # its readied port: wanted only while announced
-            if cause == "sighting":
-                ended = self.migrations.seen(host.key, new, now)
-                self._count_finished([ended] if ended else [])
-        changes = self._replan([host], ports)
-        if self._tunnels_for(old, new, now):
-            changes = merge(changes, self._rebuild())
+        if m is not None and cause == "sighting":   # its readied port goes with it
+            ended = self.migrations.seen(host.key, new, now)
+            self._count_finished([ended] if ended else [])
+        own, others = self.hostwants.set_apart(host.key, self._placed(host))
+        self._changed(own)
+        changes = merge(own, self._tunnels_for(old, new, now))
         self.metrics.moves += 1
         self.notices.append(HostMoved(host.vnet, host.mac, old, new, now, cause))
-        steps = ordered(changes, self.planner.move_levels(new, old))
+        steps = ordered(changes, self.planner.move_levels(new, old), old.switch, others)
         took = self.timer() - began if self.timer is not None else 0.0
         return Plan(steps, moves=[ev], start=now, why=cause, planning=took)

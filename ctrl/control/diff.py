@@ -9,7 +9,7 @@ one belief of a switch onto what the switch is known to hold now.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ctrl.p4rt.entity import (
@@ -63,9 +63,16 @@ def compose(first: Diff, then: Diff) -> Diff:
     """One Diff with the net effect of `first`, then `then`, on the state `first` was
     made against: an entry inserted then deleted is nothing, inserted then modified an
     insert of the last, and so on."""
+    return compose_all((first, then))
+
+
+def compose_all(diffs: Sequence[Diff]) -> Diff:
+    """`compose` of several, in order, in one pass."""
+    if len(diffs) == 1:
+        return diffs[0]
     existed: dict[Key, bool] = {}
     target: dict[Key, tuple[Entity, bool]] = {}   # key -> (entity, present after)
-    for u in (*first.updates(), *then.updates()):
+    for u in (u for d in diffs for u in d.updates()):
         k = u.entity.key()
         existed.setdefault(k, u.type is not UpdateType.INSERT)
         target[k] = (u.entity, u.type is not UpdateType.DELETE)

@@ -7,15 +7,20 @@ a real migration must always win. A MAC that answers from two places at once
 is reported as a duplicate, and its location is not flipped back and forth.
 Where a migration was announced, `expected` (the migrations' book) names the
 destination, whose first sighting is accepted at once.
+
+Sized for 100,000 hosts: a host is a slotted record whose move history exists only
+once it has moved, and hosts are found by MAC or by (virtual network, IPv4) through
+indexes, never by a scan.
 """
 
 from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+from ctrl.control.claims import Claims
 from ctrl.control.topology import PortRef
 from ctrl.errors import MobilityError
 
@@ -52,7 +57,7 @@ class Host:
     location: PortRef
     since: float
     last_seen: float
-    moves: deque[float] = field(default_factory=lambda: deque(maxlen=16))
+    moves: deque[float] | None = None   # when it moved (the last 16), once it has moved
     held: tuple[PortRef, float] | None = None  # a damped move and when it is accepted
 
     @property
@@ -108,6 +113,8 @@ class HostTracker:
         self._hosts: dict[HostKey, Host] = {}
         self._previous: dict[HostKey, tuple[PortRef, float]] = {}
         self._held: set[HostKey] = set()
+        self._by_mac: Claims[int, HostKey] = Claims()
+        self._by_ip: Claims[tuple[int, int], HostKey] = Claims()   # oldest first
 
     def __len__(self) -> int:
         return len(self._hosts)
@@ -115,8 +122,33 @@ class HostTracker:
     def hosts(self) -> list[Host]:
         return sorted(self._hosts.values(), key=lambda h: h.key)
 
+    def unsorted(self) -> Iterable[Host]:
+        """Every host, in no particular order (no sort: for counting and sweeping)."""
+        return self._hosts.values()
+
     def lookup(self, key: HostKey) -> Host | None:
         return self._hosts.get(key)
+
+    def with_mac(self, mac: int) -> list[Host]:
+        """The hosts with this MAC, one per virtual network it is known in."""
+        return [self._hosts[k] for k in self._by_mac.all(mac)]
+
+    def _add(self, host: Host) -> None:
+        self._hosts[host.key] = host
+        self._by_mac.add(host.mac, host.key)
+        self._claim(host)
+
+    def _claim(self, host: Host) -> None:
+        if host.ip is not None:
+            self._by_ip.add((host.vnet, host.ip), host.key)
+
+    def _set_ip(self, host: Host, ip: int | None) -> None:
+        if ip is None or ip == host.ip:
+            return
+        if host.ip is not None:
+            self._by_ip.remove((host.vnet, host.ip), host.key)
+        host.ip = ip
+        self._claim(host)
 
     def held_until(self) -> float | None:
         """When the first held move is due, if any."""
@@ -130,10 +162,9 @@ class HostTracker:
         return host
 
     def find_ip(self, vnet: int, ip: int) -> Host | None:
-        for host in self._hosts.values():
-            if host.vnet == vnet and host.ip == ip:
-                return host
-        return None
+        """The host that has claimed this address longest (two may claim one)."""
+        first = self._by_ip.first((vnet, ip))
+        return None if first is None else self._hosts[first]
 
     def observe(self, s: Sighting) -> list[Event]:
         """One sighting; frames from fabric ports say nothing about where a host is."""
@@ -142,10 +173,9 @@ class HostTracker:
         host = self._hosts.get((s.vnet, s.mac))
         if host is None:
             host = Host(s.vnet, s.mac, s.ip, s.at, s.time, s.time)
-            self._hosts[host.key] = host
+            self._add(host)
             return [Learned(host)]
-        if s.ip is not None:
-            host.ip = s.ip
+        self._set_ip(host, s.ip)
         if s.at == host.location:
             host.last_seen = s.time
             return []
@@ -161,7 +191,7 @@ class HostTracker:
             return [Duplicate(host, s.at)]
         if expected:
             return [self._accept(host, s.at, s.time)]
-        recent = [t for t in host.moves if s.time - t <= d.window]
+        recent = [t for t in host.moves or () if s.time - t <= d.window]
         if len(recent) >= d.max_moves:
             until = s.time + d.hold
             if host.held is None or host.held[0] != s.at:
@@ -175,6 +205,8 @@ class HostTracker:
         old = host.location
         self._previous[host.key] = (old, now)
         host.location, host.since, host.last_seen = new, now, now
+        if host.moves is None:
+            host.moves = deque(maxlen=16)
         host.moves.append(now)
         host.held = None
         self._held.discard(host.key)
@@ -196,7 +228,7 @@ class HostTracker:
         host = self._hosts.get((vnet, mac))
         if host is None:
             host = Host(vnet, mac, ip, at, now, now)
-            self._hosts[host.key] = host
+            self._add(host)
             return Learned(host)
-        host.ip = ip if ip is not None else host.ip
+        self._set_ip(host, ip)
         return self._accept(host, at, now)

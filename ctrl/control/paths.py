@@ -25,8 +25,10 @@ class SwitchPaths:
         self._cache: dict[str, dict[str, str]] = {}
         self.down: frozenset[Link] = frozenset()
 
-    def set_down(self, down: Iterable[Link]) -> set[str]:
-        """Exactly these links are down from now on; the destinations whose paths changed."""
+    def set_down(self, down: Iterable[Link]) -> dict[str, dict[str, str]]:
+        """Exactly these links are down from now on; the next hops, as they were, toward
+        each destination whose tree changed."""
+        before = {dest: self.next_hops(dest) for dest in self.names}
         self.down = frozenset(down)
         changed: set[str] = set()
         for i, link in enumerate(self.links):
@@ -35,7 +37,7 @@ class SwitchPaths:
                 changed.update(self.names[d] for d in self._engine.set_link(i, up))
         for dest in changed:
             self._cache.pop(dest, None)
-        return changed
+        return {dest: before[dest] for dest in changed}
 
     def next_hops(self, dest: str) -> dict[str, str]:
         """{switch: its neighbour toward `dest`} for every switch that reaches `dest`."""

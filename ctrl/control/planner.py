@@ -51,6 +51,13 @@ DEFAULT_UNDERLAY_MACS = ("02:00:00:00:ff:01", "02:00:00:00:ff:02")
 NextHops = Callable[[str], Mapping[str, str]]
 TunnelsUp = Collection[tuple[str, str]] | None  # (from gateway, to gateway); None: all
 
+# What a switch does with a VM's frames (Planner.forwarding), compactly:
+# (FORWARD, port), (TO_TUNNEL, tunnel id), (TO_CPU,), (FLOOD, group, copies), a copy
+# (instance, port): out of a port (instance 0), or into the tunnel of that id.
+FORWARD, TO_TUNNEL, TO_CPU, FLOOD = 0, 1, 2, 3
+Copy = tuple[int, int]
+Fwd = tuple[int, ...] | tuple[int, int, tuple[Copy, ...]]
+
 
 class PlanError(MobilityError, ValueError):
     """The wanted state cannot be built: no path, no gateway for a site."""
@@ -97,6 +104,10 @@ class Planner:
             gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
             if gws:
                 self._gateways[site] = sorted(gws)[0]
+        # move_levels' levels, by new place and the old site (None: the same one)
+        self._levels: dict[tuple[str, str | None], list[list[str]]] = {}
+        self._gateway_macs = {v.id: to_int(v.gateway_mac) for v in topology.vnets.values()
+                              if v.gateway_mac}
         self._tunnel_ids = {
             (a, b): i + 1
             for i, (a, b) in enumerate(
@@ -117,13 +128,14 @@ class Planner:
     def links_down(self) -> frozenset[Link]:
         return self.paths.down
 
-    def set_links_down(self, down: Iterable[Link]) -> bool:
-        """Paths avoid these links from now on; True when that changed anything."""
+    def set_links_down(self, down: Iterable[Link]) -> dict[str, dict[str, str]] | None:
+        """Paths avoid these links from now on. None when that changes nothing, else the
+        next hops, as they were, toward each destination whose tree changed."""
         new = frozenset(down)
         if new == self.paths.down:
-            return False
-        self.paths.set_down(new)
-        return True
+            return None
+        self._levels.clear()
+        return self.paths.set_down(new)
 
     def fabric_ports(self, switch: str) -> list[int]:
         return sorted(p for (a, _), p in self._ports.items() if a == switch)
@@ -137,11 +149,12 @@ class Planner:
     def tunnel_id(self, src_gateway: str, dst_gateway: str) -> int:
         return self._tunnel_ids[src_gateway, dst_gateway]
 
-    def path(self, src: str, dst: str) -> list[str] | None:
+    def path(self, src: str, dst: str, next_hops: NextHops | None = None
+             ) -> list[str] | None:
         """The switches from src to dst, both included, or None when there is no path."""
         if src == dst:
             return [src]
-        hops = self.next_hops(dst)
+        hops = (next_hops or self.next_hops)(dst)
         out, cur = [src], src
         while cur != dst:
             nxt = hops.get(cur)
@@ -165,7 +178,8 @@ class Planner:
         return None if a == b else (self.gateway(a), self.gateway(b))
 
     def base(self, switch: str, up: TunnelsUp = None) -> list[Entity]:
-        """What a switch holds whatever the VMs do: ports, punts, termination, gateways."""
+        """What a switch holds whatever the VMs do: ports, punts, termination, tunnels.
+        (my_station, where a virtual network is routed, follows its hosts.)"""
         sw = self.topo.switches[switch]
         out: list[Entity] = [
             TableEntry("punt", {"ether_type": et, "ip_proto": proto, "l4_dst_port": port},
@@ -200,43 +214,67 @@ class Planner:
                                           "tunnel_encap.encap_gre",
                                           {"src_addr": sw.underlay.ip,
                                            "dst_addr": far.underlay.ip}))
-        for vnet in self.topo.vnets.values():
-            if vnet.gateway_mac:
-                out.append(TableEntry("my_station", {"vnet_id": vnet.id,
-                                                     "eth_dst": vnet.gateway_mac},
-                                      "my_station.set_routable"))
         return out
 
-    def _hop(self, switch: str, dest: str) -> int | None:
-        nxt = self.next_hops(dest).get(switch)
+    def gateway_mac(self, vnet: int) -> int | None:
+        """The distributed gateway's MAC of a virtual network (None: it is not routed)."""
+        return self._gateway_macs.get(vnet)
+
+    def my_station(self, vnet: int) -> TableEntry | None:
+        """Where a host of `vnet` sends, its frames to the gateway MAC are routed."""
+        gw = self._gateway_macs.get(vnet)
+        return None if gw is None else TableEntry.of_ints(
+            "my_station", {"vnet_id": vnet, "eth_dst": gw}, "my_station.set_routable", {})
+
+    def _hop(self, switch: str, dest: str, hops: NextHops | None = None) -> int | None:
+        nxt = (hops or self.next_hops)(dest).get(switch)
         return None if nxt is None else self._ports[switch, nxt]
+
+    def forwarding(self, switches: Iterable[str], at: PortRef, flight: InFlight | None = None,
+                   up: TunnelsUp = None, hops: NextHops | None = None
+                   ) -> dict[str, Fwd]:
+        """What each of `switches` does with a frame for a host at `at` (in flight to
+        `flight.to`): a compact value, compared before any entity is made (a move of one
+        VM among 100,000 costs what its own switches cost). Switches cut off from it by
+        links down are left out (its frames miss there and are dropped, as they would be
+        anyway). Frames of a host in flight follow the tree toward the old location as
+        usual; the switches on the tree's path between the new and the old location
+        send them both ways along it, across sites through the gateways' tunnel
+        (`both_ways`)."""
+        hops = hops or self.next_hops
+        there = self.topo.switches[at.switch].site
+        tree = hops(at.switch)
+        both: dict[str, Fwd] = {}
+        if flight is not None:
+            both = {sw: (FLOOD, flight.group, copies)
+                    for sw, copies in self._copies(at, flight.to, up, hops).items()}
+        out: dict[str, Fwd] = {}
+        for sw in switches:
+            if sw in both:
+                out[sw] = both[sw]
+            elif sw == at.switch:
+                out[sw] = (FORWARD, at.port)
+            elif (here := self.topo.switches[sw].site) == there:
+                nxt = tree.get(sw)
+                if nxt is not None:
+                    out[sw] = (FORWARD, self._ports[sw, nxt])
+            else:
+                gw_here, gw_there = self.gateway(here), self.gateway(there)
+                if sw == gw_here:
+                    out[sw] = ((TO_TUNNEL, self.tunnel_id(gw_here, gw_there))
+                               if self.tunnel_is_up(up, gw_here, gw_there) else (TO_CPU,))
+                else:
+                    port = self._hop(sw, gw_here, hops)
+                    if port is not None:
+                        out[sw] = (FORWARD, port)
+        return out
 
     def toward(self, switch: str, vm: PlacedVM, up: TunnelsUp = None) -> TableEntry | None:
         """The bridging entry of `switch` for one VM: local port, next hop, or tunnel;
         None when links down have cut the switch off from it (its frames then miss
         and are dropped, as they would be anyway)."""
-        key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
-        if switch == vm.at.switch:
-            return TableEntry("bridging", key, "bridging.forward", {"port": vm.at.port})
-        here = self.topo.switches[switch].site
-        there = self.topo.switches[vm.at.switch].site
-        if here == there:
-            port = self._hop(switch, vm.at.switch)
-            return None if port is None else TableEntry("bridging", key, "bridging.forward",
-                                                        {"port": port})
-        gw_here, gw_there = self.gateway(here), self.gateway(there)
-        if switch == gw_here:
-            if not self.tunnel_is_up(up, gw_here, gw_there):
-                return TableEntry("bridging", key, "bridging.to_cpu")  # the controller asks
-            return TableEntry("bridging", key, "bridging.to_tunnel",
-                              {"tunnel_id": self.tunnel_id(gw_here, gw_there)})
-        port = self._hop(switch, gw_here)
-        return None if port is None else TableEntry("bridging", key, "bridging.forward",
-                                                    {"port": port})
-
-    def _toward(self, switch: str, vm: PlacedVM, up: TunnelsUp) -> list[Entity]:
-        entry = self.toward(switch, vm, up)
-        return [] if entry is None else [entry]
+        fwd = self.forwarding([switch], vm.at, None, up).get(switch)
+        return None if fwd is None else bridging_entry(vm.vnet, vm.mac, fwd)
 
     def both_ways(self, switch: str, vm: PlacedVM, flight: InFlight, up: TunnelsUp = None
                   ) -> list[Entity]:
@@ -250,65 +288,65 @@ class Planner:
         tunnel between them; a third site's gateway copies them into both sites'
         tunnels. A frame out of a tunnel never goes into another (mobility.p4), so one
         that crossed once is not sent on."""
-        replicas = self._both_ways(switch, vm.at, flight.to, up)
-        if replicas is None:
-            return self._toward(switch, vm, up)
-        key = {"vnet_id": vm.vnet, "eth_dst": vm.mac}
-        return [TableEntry("bridging", key, "bridging.flood", {"group": flight.group}),
-                MulticastGroupEntry(flight.group, tuple(sorted(
-                    set(replicas), key=lambda r: (r.instance, r.port))))]
+        fwd = self.forwarding([switch], vm.at, flight, up).get(switch)
+        return [] if fwd is None else bridging_entities(vm.vnet, vm.mac, fwd)
 
-    def _both_ways(self, switch: str, old: PortRef, new: PortRef, up: TunnelsUp
-                   ) -> list[Replica] | None:
-        """Where `switch` copies the frames of a VM in flight, None where it does not."""
+    def _toward(self, switch: str, vm: PlacedVM, up: TunnelsUp) -> list[Entity]:
+        entry = self.toward(switch, vm, up)
+        return [] if entry is None else [entry]
+
+    def _copies(self, old: PortRef, new: PortRef, up: TunnelsUp, hops: NextHops
+                ) -> dict[str, tuple[Copy, ...]]:
+        """The switches that copy the frames of a host in flight from `old` to `new`, and
+        where to (both_ways); the others forward them toward `old` as usual."""
+        out: dict[str, tuple[Copy, ...]] = {}
         if old == new:
-            return None
-        here = self.topo.switches[switch].site
+            return out
         a, b = self.topo.switches[old.switch].site, self.topo.switches[new.switch].site
         if a == b:
-            return None if here != a else self._along(
-                switch, self.path(new.switch, old.switch), Replica(new.port),
-                Replica(old.port))
+            self._along(out, self.path(new.switch, old.switch, hops), (0, new.port),
+                        (0, old.port))
+            return out
         gw_a, gw_b = self.gateway(a), self.gateway(b)
-        if here == a:
-            into = self._into(gw_a, gw_b, up)
-            return None if into is None else self._along(
-                switch, self.path(gw_a, old.switch), into, Replica(old.port))
-        if here == b:
-            into = self._into(gw_b, gw_a, up)
-            return None if into is None else self._along(
-                switch, self.path(new.switch, gw_b), Replica(new.port), into)
-        gw = self.gateway(here)
-        to_a, to_b = self._into(gw, gw_a, up), self._into(gw, gw_b, up)
-        return None if switch != gw or to_a is None or to_b is None else [to_a, to_b]
+        into_b, into_a = self._into(gw_a, gw_b, up), self._into(gw_b, gw_a, up)
+        if into_b is not None:
+            self._along(out, self.path(gw_a, old.switch, hops), into_b, (0, old.port))
+        if into_a is not None:
+            self._along(out, self.path(new.switch, gw_b, hops), (0, new.port), into_a)
+        for site, gw in self._gateways.items():
+            if site not in (a, b):
+                to_a, to_b = self._into(gw, gw_a, up), self._into(gw, gw_b, up)
+                if to_a is not None and to_b is not None:
+                    out[gw] = tuple(sorted({to_a, to_b}))
+        return out
 
-    def _along(self, switch: str, path: list[str] | None, first: Replica, last: Replica
-               ) -> list[Replica] | None:
-        """The copies of a switch on `path` (its first end leaves by `first`, its last by
+    def _along(self, out: dict[str, tuple[Copy, ...]], path: list[str] | None, first: Copy,
+               last: Copy) -> None:
+        """The copies of each switch on `path` (its first end leaves by `first`, its last by
         `last`): one each way along it."""
-        if path is None or switch not in path:
-            return None
-        i = path.index(switch)
-        return [last if i == len(path) - 1 else Replica(self._ports[switch, path[i + 1]]),
-                first if i == 0 else Replica(self._ports[switch, path[i - 1]])]
+        if path is None:
+            return
+        for i, sw in enumerate(path):
+            copies = {last if i == len(path) - 1 else (0, self._ports[sw, path[i + 1]]),
+                      first if i == 0 else (0, self._ports[sw, path[i - 1]])}
+            out[sw] = tuple(sorted(copies))
 
-    def _into(self, src_gateway: str, dst_gateway: str, up: TunnelsUp) -> Replica | None:
+    def _into(self, src_gateway: str, dst_gateway: str, up: TunnelsUp) -> Copy | None:
         """The copy into the tunnel between two gateways (out of the first's underlay
         port), None while that tunnel is down."""
         if not self.tunnel_is_up(up, src_gateway, dst_gateway):
             return None
         underlay = self.topo.switches[src_gateway].underlay
         assert underlay is not None
-        return Replica(underlay.port, self.tunnel_id(src_gateway, dst_gateway))
+        return self.tunnel_id(src_gateway, dst_gateway), underlay.port
 
     def vm_entries(self, switch: str, vm: PlacedVM, flight: InFlight | None = None,
                    up: TunnelsUp = None) -> list[Entity]:
-        out: list[Entity] = (self.both_ways(switch, vm, flight, up) if flight
-                             else self._toward(switch, vm, up))
+        out = self.both_ways(switch, vm, flight, up) if flight else self._toward(switch, vm, up)
         if switch == vm.at.switch:
             out.append(TableEntry("ingress_port", {"ingress_port": vm.at.port},
                                   "ingress_port.set_access", {"vnet_id": vm.vnet}))
-        gw = self.topo.gateway_mac(vm.vnet)
+        gw = self.gateway_mac(vm.vnet)
         if gw is not None and vm.ip is not None:
             out.append(TableEntry("routing_v4", {"vnet_id": vm.vnet, "ipv4_dst": vm.ip},
                                   "routing_v4.route", {"src_mac": gw, "dst_mac": vm.mac}))
@@ -329,8 +367,9 @@ class Planner:
         vms = list(vms)
         flights = in_flight or {}
         out: dict[str, list[Entity]] = {}
+        stations = [e for v in sorted(self._gateway_macs) if (e := self.my_station(v))]
         for switch in self.topo.switches:
-            entities = self.base(switch, up)
+            entities = self.base(switch, up) + list(stations)
             for vm in vms:
                 entities += self.vm_entries(switch, vm, flights.get((vm.vnet, vm.mac)), up)
             for at, vnet in (provisioned or {}).items():
@@ -349,9 +388,23 @@ class Planner:
         third site's gateway no longer copies a VM in flight into its tunnels when the
         old site's starts to send the VM's frames on to the new one: none arrives
         twice); the old location last."""
-        dist = self._distances(new.switch)
+        last = old.switch if old is not None and old.switch != new.switch else None
         here = self.topo.switches[new.switch].site
         gone = None if old is None else self.topo.switches[old.switch].site
+        gone = None if gone == here else gone
+        levels = self._levels.get((new.switch, gone))
+        if levels is None:
+            levels = self._levels[new.switch, gone] = self._levels_from(new.switch, gone)
+        if last is None:
+            return [list(level) for level in levels]
+        out = [[sw for sw in level if sw != last] for level in levels]
+        return [level for level in out if level] + [[last]]
+
+    def _levels_from(self, new: str, gone: str | None) -> list[list[str]]:
+        """Every switch by its level around `new` (move_levels without an old place; the
+        site `gone` after the others); kept until the paths change."""
+        dist = self._distances(new)
+        here = self.topo.switches[new].site
         far = 1 + max(dist.values(), default=0)
         later = 2 * (len(self.topo.switches) + 1)   # beyond any level of the others
         level: dict[str, int] = {}
@@ -363,13 +416,10 @@ class Planner:
                 gw = self._gateways.get(site)
                 level[sw] = far + (self._distances(gw).get(sw, far) if gw else far) + (
                     later if site == gone else 0)
-        last = old.switch if old is not None and old.switch != new.switch else None
         out: dict[int, list[str]] = {}
         for sw in sorted(self.topo.switches):
-            if sw != last:
-                out.setdefault(level[sw], []).append(sw)
-        levels = [out[k] for k in sorted(out)]
-        return levels + ([[last]] if last is not None else [])
+            out.setdefault(level[sw], []).append(sw)
+        return [out[k] for k in sorted(out)]
 
     def _distances(self, dest: str) -> dict[str, int]:
         """Hops from every switch of dest's site that reaches it (dest itself: 0)."""
@@ -388,6 +438,30 @@ class Planner:
                 d += 1
                 out[s] = d
         return out
+
+
+def bridging_entities(vnet: int, mac: int, fwd: Fwd) -> list[Entity]:
+    """The entities of one forwarding decision: the bridging entry, and a flood's group."""
+    entry = bridging_entry(vnet, mac, fwd)
+    if fwd[0] != FLOOD:
+        return [entry]
+    copies = fwd[2]
+    assert isinstance(copies, tuple)
+    return [entry, MulticastGroupEntry(fwd[1], tuple(Replica(port, instance)
+                                                     for instance, port in copies))]
+
+
+def bridging_entry(vnet: int, mac: int, fwd: Fwd) -> TableEntry:
+    kind = fwd[0]
+    match = {"vnet_id": vnet, "eth_dst": mac}
+    if kind == FORWARD:
+        return TableEntry.of_ints("bridging", match, "bridging.forward", {"port": fwd[1]})
+    if kind == TO_TUNNEL:
+        return TableEntry.of_ints("bridging", match, "bridging.to_tunnel",
+                                  {"tunnel_id": fwd[1]})
+    if kind == FLOOD:
+        return TableEntry.of_ints("bridging", match, "bridging.flood", {"group": fwd[1]})
+    return TableEntry.of_ints("bridging", match, "bridging.to_cpu", {})
 
 
 def _dedup(entities: list[Entity]) -> list[Entity]:

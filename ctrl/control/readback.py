@@ -28,6 +28,10 @@ class ReadBack:
     spare: dict[PortRef, int] = field(default_factory=dict)   # access ports, nobody known
 
     def merge(self, other: ReadBack) -> None:
+        self._absorb(other)
+        self._settle()
+
+    def _absorb(self, other: ReadBack) -> None:
         for key, at in other.at.items():
             if key in self.at and self.at[key] != at:
                 self.doubt.setdefault(key, set()).update({self.at[key], at})
@@ -36,6 +40,8 @@ class ReadBack:
         for key, places in other.doubt.items():
             self.doubt.setdefault(key, set()).update(places)
         self.spare.update(other.spare)
+
+    def _settle(self) -> None:
         for key in self.doubt:
             self.at.pop(key, None)
         taken = set(self.at.values())
@@ -75,7 +81,9 @@ def read_back(switch: str, held: Iterable[Entity], edges: set[PortRef]) -> ReadB
 
 
 def merged(parts: Mapping[str, ReadBack]) -> ReadBack:
+    """Every switch's, as one (tidied once, not after each: 320 switches of 10,000 hosts)."""
     out = ReadBack()
     for part in parts.values():
-        out.merge(part)
+        out._absorb(part)
+    out._settle()
     return out

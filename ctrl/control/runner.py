@@ -19,18 +19,19 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 
 import grpc
 
 from ctrl.control.core import ControlCore, Metrics, Options
 from ctrl.control.diff import Diff
+from ctrl.control.held import Held
 from ctrl.control.hosts import Damping, Host
+from ctrl.control.linkwatch import LLDP_FRAMES_PER_S, LLDP_SLICES, lldp_interval_for
 from ctrl.control.migrations import Migration
 from ctrl.control.notices import Converged, Feed, SwitchChanged
 from ctrl.control.planner import PlacedVM, Planner
-from ctrl.control.plans import Plan, Send, coalesce
+from ctrl.control.plans import Applied, Outcome, Plan, Send, coalesce_parts
 from ctrl.control.readback import ReadBack, merged
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.stages import Histograms, MoveStages, Write, writes_of
@@ -43,33 +44,12 @@ from ctrl.p4rt.values import to_int
 
 log = logging.getLogger(__name__)
 
-MOVES_KEPT = 1000   # the latest moves' records, with their stages, for the API
+MOVES_KEPT = 100_000   # the latest moves' records, with their stages, for the API
+ROUND_GATHER = 0.05   # seconds a round waits at most for packet-ins already received
 
 
 class NotPrimaryError(MobilityError):
     """A change asked of a standby: only the primary of a pair changes anything."""
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """What became of a plan: the updates written, and the switches that did not take
-    theirs (switch -> why), which are out of sync until their resync."""
-
-    written: int
-    failed: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A migration step asked through the API: the host as it is now, and the switches
-    that did not take their part of it (switch -> why: not connected, refused)."""
-
-    host: Host
-    failed: dict[str, str]
 
 
 class Controller:
@@ -85,8 +65,13 @@ class Controller:
         self.topo = topology
         self.clock = clock
         self.may_write = may_write or (lambda: True)   # False on a standby of a pair
+        interval = lldp_interval_for(topology, lldp_interval)
+        if interval > lldp_interval:
+            log.info("LLDP every %.1f s, not %.1f s: %d fabric ports at %d frames a second at "
+                     "most (a link cut is noticed within %.1f s)", interval, lldp_interval,
+                     2 * len(topology.links), LLDP_FRAMES_PER_S, 3 * interval)
         self.core = ControlCore(topology, Options(
-            damping=damping or Damping(), lldp_interval=lldp_interval,
+            damping=damping or Damping(), lldp_interval=interval,
             flight_timeout=flight_timeout, tunnels_on_demand=tunnels_on_demand,
             tunnel_idle=tunnel_idle), now=clock(), timer=time.monotonic)
         self.sessions = {
@@ -94,13 +79,14 @@ class Controller:
                                 partial(self._wanted, name),
                                 election_id, on_change=self._on_change, on_read=self._on_read,
                                 credentials=credentials, may_write=may_write,
-                                on_denied=on_denied)
+                                on_denied=on_denied, version=self._version)
             for name, sw in topology.switches.items()
         }
         # Before the first syncs write anything, what every switch holds is read back
         # (or `adopt_wait` s pass after the first): where it says hosts are, they are.
         self.adopt_wait = adopt_wait
         self._readback: dict[str, ReadBack] = {}
+        self._last_read = 0.0
         self._gate = asyncio.Event()
         self._gate_timer: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
@@ -111,6 +97,7 @@ class Controller:
         self._queue: list[tuple[Plan, asyncio.Future[Applied]]] = []
         self._queued = asyncio.Event()
         self._tick = asyncio.Event()   # the core's next deadline may have moved
+        self._behind = False           # on packet-ins, at the last tick
         self._applier: asyncio.Task[None] | None = None
         self._quiet = asyncio.Event()   # no plan waits, none is being written
         self._quiet.set()
@@ -120,6 +107,12 @@ class Controller:
 
     def _wanted(self, switch: str) -> list[Entity]:
         return self.core.wanted(switch)
+
+    def _version(self) -> int:
+        return self.core.version
+
+    def _synced_version(self, switch: str) -> int:
+        return self.sessions[switch].synced_version
 
     # -- what the API and the CLI read ---------------------------------------------
 
@@ -185,30 +178,38 @@ class Controller:
         for _, fut in self._queue:
             if not fut.done():
                 fut.set_exception(MobilityError("the controller stopped"))
+                fut.add_done_callback(_retrieved)   # a plan nobody awaits: no log of it
         self._queue.clear()
         self._quiet.set()
 
     def _on_change(self, switch: str) -> None:
         st = self.sessions[switch].status()
-        self.core.switch_state(switch, st.connected, self.clock())
+        # A switch's links are judged by their LLDP only while it is in sync: one that is
+        # syncing (a controller busy writing 320 of them) may not get to its LLDP in time.
+        self.core.switch_state(switch, st.connected and st.in_sync, self.clock())
         self.feed.publish([SwitchChanged(switch, st.connected, st.primary, st.in_sync,
                                          self.clock())])
         if all(s.in_sync for s in self.sessions.values()):
             if not self.synced.is_set():
                 log.info("all %d switches in sync", len(self.sessions))
+                # Links are judged from now on, each given a whole interval to be heard:
+                # syncing 320 switches, this controller may not have got to their LLDP.
+                self.core.links_heard(self.clock())
             self.synced.set()
         else:
             self.synced.clear()
 
-    async def _on_read(self, switch: str, held: list[Entity]) -> None:
+    async def _on_read(self, switch: str, held: Held) -> None:
         """A switch read back, before its sync writes: at the start, wait until every
-        switch is read back (or `adopt_wait` has passed), then adopt what they say of
-        where hosts are; later, a switch read back adds what it says at once."""
-        found = self.core.read_back(switch, held)
+        switch is read back (or none more has been for `adopt_wait` seconds: a switch
+        that cannot be reached holds up no other), then adopt what they say of where
+        hosts are; later, a switch read back adds what it says at once."""
+        found = self.core.read_back(switch, held.entities())
         if self._gate.is_set():
             self.submit(self.core.adopt(found, self.clock()))
             return
         self._readback[switch] = found
+        self._last_read = self.clock()
         if len(self._readback) == len(self.sessions):
             self._open_gate()
         elif self._gate_timer is None:
@@ -217,20 +218,26 @@ class Controller:
         await self._gate.wait()
 
     async def _gate_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
+        """Open the gate once no switch has been read back for `delay` seconds (320
+        switches read back one after the other take longer than that altogether: the
+        others' syncs must not delete the hosts only the last ones' entries place)."""
+        while (wait := self._last_read + delay - self.clock()) > 0:
+            await asyncio.sleep(wait)
         missing = sorted(set(self.sessions) - set(self._readback))
         if missing and not self._gate.is_set():
-            log.warning("not read back after %.1f s: %s; syncing the others", delay,
-                        ", ".join(missing))
+            log.warning("not read back after %.1f s without one: %s; syncing the others",
+                        delay, ", ".join(missing))
         self._open_gate()
 
     def _open_gate(self) -> None:
         if self._gate.is_set():
             return
-        plans = self.core.adopt(merged(self._readback), self.clock())
-        moved = sum(len(p.moves) for p in plans)
-        if moved:
-            log.info("%d hosts are where the switches say, not where declared", moved)
+        m = self.core.metrics
+        before = m.moves + m.learned
+        plans = self.core.adopt(merged(self._readback), self.clock(), plan=False)
+        if m.moves + m.learned > before:
+            log.info("%d hosts are where the switches say, not where declared",
+                     m.moves + m.learned - before)
         # Every switch read back so far diffs against this in its sync: only the frames
         # (probes) need sending.
         self.submit([Plan(sends=p.sends, start=p.start, why=p.why) for p in plans if p.sends])
@@ -309,6 +316,7 @@ class Controller:
     async def _apply_loop(self) -> None:
         while True:
             await self._queued.wait()
+            await self._settle()
             self._queued.clear()
             batch, self._queue = self._queue, []
             if not batch:
@@ -327,16 +335,26 @@ class Controller:
             if not self._queue:
                 self._quiet.set()
 
+    async def _settle(self) -> None:
+        """Before a round: the packet-ins already received handled first (a burst of RARPs
+        is one round, not a round of the first two while the rest wait behind it), for
+        ROUND_GATHER seconds at most."""
+        deadline = self.clock() + ROUND_GATHER
+        while self.clock() < deadline and any(s.backlog() for s in self.sessions.values()):
+            await asyncio.sleep(0)
+
     async def _apply_round(self, plans: list[Plan]) -> list[Applied]:
         """Every queued plan in one round of steps; then their frames; then the moves'
         convergence, told truthfully."""
         failed: dict[str, str] = {}
         written: dict[str, int] = {}
+        began = self.clock()
         writes: list[Write] = []
-        for k, step in enumerate(coalesce(plans)):
-            todo = [(s, d) for s, d in step.items() if s not in failed]
-            results = await asyncio.gather(*(self._timed(k, s, d, writes) for s, d in todo),
-                                           return_exceptions=True)
+        steps = coalesce_parts(plans, self._synced_version)
+        for k, step in enumerate(steps):
+            todo = [(s, parts) for s, parts in step.items() if s not in failed]
+            results = await asyncio.gather(*(self._timed(k, s, parts, writes)
+                                             for s, parts in todo), return_exceptions=True)
             for (s, _), result in zip(todo, results, strict=True):
                 if isinstance(result, BaseException):
                     if not isinstance(result, MobilityError):
@@ -348,6 +366,12 @@ class Controller:
             for send in plan.sends:
                 await self._send(send)
         done = self.clock()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("round: %d plans (%d moves), %d steps, %d Writes, in %.1f ms "
+                      "(planned %.1f ms before)", len(plans),
+                      sum(len(p.moves) for p in plans), len(steps),
+                      sum(len(st) for st in steps), (done - began) * 1e3,
+                      (began - min(p.start for p in plans)) * 1e3)
         out = []
         for plan in plans:
             mine = {s: failed[s] for s in plan.switches() if s in failed}
@@ -376,11 +400,12 @@ class Controller:
             out.append(applied)
         return out
 
-    async def _timed(self, step: int, switch: str, change: Diff, writes: list[Write]) -> int:
-        """A switch's part of a step, its round trip kept (a Write that wrote nothing,
-        none)."""
+    async def _timed(self, step: int, switch: str, parts: Sequence[tuple[int | None, Diff]],
+                     writes: list[Write]) -> int:
+        """A switch's part of a step (one Write), its round trip kept (a Write that wrote
+        nothing, none)."""
         began = time.monotonic()
-        n = await self.sessions[switch].apply(change)
+        n = await self.sessions[switch].apply_parts(parts)
         if n:
             writes.append(Write(step, switch, time.monotonic() - began, began))
         return n
@@ -406,17 +431,35 @@ class Controller:
                 await asyncio.wait_for(_first(stop, self._tick), wait)
             if stop.is_set():
                 return
-            self.submit(self.core.tick(self.clock()))
+            # Links are judged by their LLDP only while this controller keeps up with its
+            # packet-ins (and its loop with its timers): behind, a silent link may well be
+            # one whose LLDP waits in a queue here.
+            late = self.clock() - (now + wait)
+            behind = late > period / 2 or any(s.backlog() for s in self.sessions.values())
+            if behind and not self._behind:
+                log.warning("behind on packet-ins (the loop %.0f ms late): links are not "
+                            "judged by their silence until it catches up", late * 1e3)
+            self._behind = behind
+            self.submit(self.core.tick(self.clock(),
+                                       links=not behind and self.synced.is_set()))
 
     async def _probe_links(self, stop: asyncio.Event) -> None:
-        """LLDP out of every fabric port each interval."""
+        """LLDP out of every fabric port each interval, in ten slices across it (4,096
+        frames at once, and their 4,096 answers, would hold up a storm's writes)."""
+        probes = self.core.lldp_probes()
+        slices = [probes[i::LLDP_SLICES] for i in range(LLDP_SLICES)]
         while not stop.is_set():
-            for send in self.core.lldp_probes():
-                session = self.sessions[send.switch]
-                if session.connected and session.may_write():   # a standby sends nothing
-                    await self._send(send)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.core.options.lldp_interval)
+            for part in slices:
+                for send in part:
+                    session = self.sessions[send.switch]
+                    # a standby sends nothing; a switch still syncing, not yet
+                    if session.connected and session.in_sync and session.may_write():
+                        await self._send(send)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(),
+                                           self.core.options.lldp_interval / LLDP_SLICES)
+                if stop.is_set():
+                    return
 
     async def _read_tunnel_counters(self, stop: asyncio.Event) -> None:
         """The tunnels' packet counters, read from their gateways; the core releases the
@@ -439,6 +482,10 @@ class Controller:
                     to_int(e.match["tunnel_id"]): e.counter.packets for e in entries
                     if isinstance(e, TableEntry) and e.counter is not None}, self.clock())
             self._tick.set()
+
+
+def _retrieved(fut: asyncio.Future[Applied]) -> None:
+    fut.exception()
 
 
 async def _first(*events: asyncio.Event) -> None:

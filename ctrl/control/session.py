@@ -10,6 +10,13 @@ primary) keeps its stream open and writes nothing; promoted, it syncs. A write
 the switch refuses puts it out of sync at once and a sync follows, retried with
 back-off while it fails; a broken stream reconnects with capped, jittered
 back-off. The status (`SessionStatus`) is what was last checked.
+
+No mirror of every entry is kept (100,000 VMs' entries would be millions of objects):
+what a switch in sync holds is the wanted state at the version its last sync read
+(`synced_version`), plus the changes written since. A change carries the version of the
+wanted state it leads to; one made before the last sync is in what that sync wrote and
+is skipped. A change the switch refuses (it holds something else after all) costs a
+resync, which reads everything back.
 """
 
 from __future__ import annotations
@@ -24,12 +31,13 @@ from dataclasses import dataclass
 
 import grpc
 
-from ctrl.control.diff import Diff, diff, settle
+from ctrl.control.diff import Diff, compose_all, diff
+from ctrl.control.held import Held, HeldReader
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
 from ctrl.fastpath.stream import PacketInDecoder, PuntBatch
 from ctrl.p4rt.client import P4Client
-from ctrl.p4rt.entity import Entity, PacketOut, UpdateType
+from ctrl.p4rt.entity import Entity, PacketOut
 from ctrl.p4rt.errors import P4RuntimeError
 from ctrl.p4rt.schema import P4Schema
 from ctrl.punt.classify import packet_in_spec
@@ -41,9 +49,11 @@ log = logging.getLogger(__name__)
 # stream's reader: it does not wait for anything (plans are queued, not written).
 PacketHandler = Callable[[str, PuntBatch], None]
 Wanted = Callable[[], Sequence[Entity]]
+Version = Callable[[], int]   # the wanted state's version now (ControlCore.version)
+Part = tuple[int, Diff]       # a change, and the version of the wanted state it leads to
 # Told what a switch holds, read back, before the sync diffs it against the wanted state
 # (what switches hold says where hosts are after a restart).
-ReadHandler = Callable[[str, list[Entity]], Awaitable[None]]
+ReadHandler = Callable[[str, Held], Awaitable[None]]
 
 
 class SessionError(MobilityError):
@@ -78,6 +88,7 @@ class SessionStatus:
     repairs: int
     malformed_packet_ins: int   # dropped by the client: metadata the P4Info does not allow
     writes: int            # updates written since the session began
+    batches: int           # Write RPCs that carried them
     last_error: str
     last_error_at: float | None   # wall clock (time.time())
 
@@ -90,13 +101,16 @@ class SwitchSession:
                  on_read: ReadHandler | None = None,
                  credentials: grpc.ChannelCredentials | None = None,
                  may_write: Callable[[], bool] | None = None,
-                 on_denied: Callable[[str], None] | None = None) -> None:
+                 on_denied: Callable[[str], None] | None = None,
+                 version: Version | None = None) -> None:
         self.switch = switch
+        self.version = version or (lambda: 0)
         # HA (ctrl/ha): writes only while this controller leads, whatever the switch says;
         # told when a switch refuses a write as not primary (a later leader exists).
         self.may_write = may_write or (lambda: True)
         self.on_denied = on_denied
         self.schema = schema
+        self.reader = HeldReader(schema)
         self.device_config = device_config
         self.on_packets = on_packets
         self.wanted = wanted
@@ -106,8 +120,10 @@ class SwitchSession:
         self.on_read = on_read
         self.credentials = credentials
         self.writes = 0
+        self.batches = 0
         self.client: P4Client | None = None
-        self.installed: dict[object, Entity] = {}
+        self.entries = 0           # what the switch holds, as counted since its last sync
+        self.synced_version = -1   # the wanted state's version the last sync wrote
         self.pipeline = ""
         self.in_sync = False
         self.reconnects = 0
@@ -134,7 +150,11 @@ class SwitchSession:
         return SessionStatus(self.connected, self.connected and self._primary(),
                              self.pipeline, self.in_sync and self.connected, self.reconnects,
                              self.repairs, self.malformed_packet_ins(), self.writes,
-                             self.last_error, self.last_error_at)
+                             self.batches, self.last_error, self.last_error_at)
+
+    def backlog(self) -> int:
+        """Packet-ins the switch sent that the controller has not taken yet."""
+        return 0 if self.client is None else self.client.queued_packet_ins()
 
     def malformed_packet_ins(self) -> int:
         now = 0 if self.client is None else self.client.malformed_packet_ins
@@ -200,7 +220,7 @@ class SwitchSession:
         if client.election_id != self.election_id:   # changed while it connected (HA)
             await client.arbitrate(self.election_id)
         async with self._lock:
-            self.client, self.installed, self.pipeline = client, {}, ""
+            self.client, self.entries, self.pipeline = client, 0, ""
         if not client.is_primary:
             self._log.warning("%s: another controller is primary: a backup until it goes",
                               self.name)
@@ -215,19 +235,17 @@ class SwitchSession:
         client.on_packets = self._packets
         for messages in ([client.packet_batch_nowait()] if client.has_packets() else []):
             self._packets(messages, client.batch_at)   # came before this was listening
+        # The waits for the end and for arbitration last across turns (made anew for each,
+        # four futures a frame cost a quarter of a core at 1,000 LLDP frames a second).
+        stopping = asyncio.ensure_future(stop.wait())
+        closed = asyncio.ensure_future(client.closed.wait())
+        arbitration = asyncio.ensure_future(client.primary_changed.wait())
         try:
             while not stop.is_set() and client.is_open:
-                stopping = asyncio.ensure_future(stop.wait())
-                closed = asyncio.ensure_future(client.closed.wait())
-                arbitration = asyncio.ensure_future(client.primary_changed.wait())
-                waits = (stopping, closed, arbitration)
-                try:
-                    done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for f in waits:
-                        if not f.done():
-                            f.cancel()
+                done, _ = await asyncio.wait((stopping, closed, arbitration),
+                                             return_when=asyncio.FIRST_COMPLETED)
                 if arbitration in done:
+                    arbitration = asyncio.ensure_future(client.primary_changed.wait())
                     client.primary_changed.clear()
                     self._changed()
                     if client.is_primary:
@@ -239,6 +257,9 @@ class SwitchSession:
                 self._failed("stream", MobilityError(client.close_reason))
         finally:
             client.on_packets = None
+            for f in (stopping, closed, arbitration):
+                if not f.done():
+                    f.cancel()
             resyncs.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await resyncs
@@ -303,23 +324,32 @@ class SwitchSession:
             else:
                 client.schema = self.schema
                 self.pipeline = "kept"
-            held = await read_state(client, self.schema)
-            self.installed = _keyed(held)
+            held = await self.reader.read(client)
             if self.on_read is not None:
                 await self.on_read(self.name, held)
-            change = diff(self.wanted(), self.installed.values())
+            version = self.version()
+            change = diff(self.wanted(), held.entities())
+            self.entries = len(held)
+            del held
             await self._write(client, change)
+            self.synced_version = version
             self._set_sync(True)
             return len(change)
 
-    async def apply(self, change: Diff) -> int:
-        """What `change` wants for its entries, written where the installed state differs.
-        A refusal puts the switch out of sync and asks for a resync; SessionError."""
+    async def apply(self, change: Diff, version: int | None = None) -> int:
+        """`change` written as it is, unless it leads to a version of the wanted state no
+        later than the one the last sync wrote (then it is in there already: 0). A
+        refusal puts the switch out of sync and asks for a resync; SessionError."""
+        return await self.apply_parts([(version, change)])
+
+    async def apply_parts(self, parts: Sequence[tuple[int | None, Diff]]) -> int:
+        """Changes in order, as one Write: those made before the last sync skipped."""
         async with self._lock:
             client = self._writable()
             if not self.in_sync:   # the sync under way writes the wanted state, this too
                 raise SessionError(f"{self.name}: not in sync yet (its sync is under way)")
-            updates = settle(change, self.installed)
+            todo = [d for v, d in parts if v is None or v > self.synced_version]
+            updates = todo[0] if len(todo) == 1 else compose_all(todo)
             try:
                 await self._write(client, updates)
             except P4RuntimeError as exc:
@@ -351,11 +381,8 @@ class SwitchSession:
             return
         await client.write(updates)
         self.writes += len(updates)
-        for u in updates:
-            if u.type is UpdateType.DELETE:
-                self.installed.pop(u.entity.key(), None)
-            else:
-                self.installed[u.entity.key()] = u.entity
+        self.batches += 1
+        self.entries += len(change.inserts) - len(change.deletes)
 
     async def packet_out(self, port: int, frame: bytes) -> None:
         if self.client is None or not self.client.is_open:
@@ -373,10 +400,6 @@ async def read_state(client: P4Client, schema: P4Schema) -> list[Entity]:
                 if not getattr(e, "is_default", False)]
     out += await client.read_multicast_groups()
     return out
-
-
-def _keyed(entities: Sequence[Entity]) -> dict[object, Entity]:
-    return {e.key(): e for e in entities}
 
 
 async def _wait(stop: asyncio.Event, delay: float) -> None:

@@ -9,12 +9,17 @@ by PID.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from pyroute2 import NetlinkError
 
 from ctrl.control.topology import to_yaml
 from ctrl.lab import guests, procs
@@ -25,7 +30,7 @@ from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.platform import netns
 from ctrl.targets.bmv2 import bmv2_argv, find_simple_switch_grpc
 from ctrl.targets.ovs import dpdk, dpdkargs
-from ctrl.targets.ovs.daemon import stop_rundir
+from ctrl.targets.ovs.daemon import DAEMONS, JOURNALS, OvsDaemons, stop_rundir
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,44 @@ def veth(state: LabState, a: End, b: End, mtu: int | None = None) -> None:
         state.links.append((None, b.ifname))
     state.save()
     for end in (a, b):  # OVS's userspace datapath needs TX checksums done in software
-        netns.set_offloads(end.ifname, end.ns, tx=False)
+        netns.set_tx_checksum(end.ifname, end.ns, on=False)
+
+
+def _wire(pairs: Sequence[tuple[End, End, int | None]], say: Progress) -> None:
+    """Veth pairs, made a namespace at a time with one netlink handle each (six a pair
+    before): both ends up, TX checksumming off, IPv6 off (the lab's namespaces have it
+    off for every interface; a root namespace end gets it off by itself)."""
+    by_ns: dict[str | None, list[tuple[End, End, int | None]]] = {}
+    for a, b, mtu in pairs:
+        if a.ns and not b.ns:  # made from the root side
+            a, b = b, a
+        by_ns.setdefault(a.ns, []).append((a, b, mtu))
+    ends: dict[str | None, list[tuple[str, int | None]]] = {}
+    done = 0
+    for ns, group in by_ns.items():
+        with netns.Links(ns) as links:
+            for a, b, mtu in group:
+                peer: dict[str, object] = {"ifname": b.ifname}
+                if b.ns != a.ns:
+                    peer["net_ns_fd"] = b.ns
+                try:
+                    links.api.link("add", ifname=a.ifname, kind="veth", peer=peer)
+                except NetlinkError as exc:
+                    raise LabError(f"cannot add veth {a.ifname}/{b.ifname}: {exc}") from exc
+                for end in (a, b):
+                    ends.setdefault(end.ns, []).append((end.ifname, mtu))
+                done += 1
+                if done % 100 == 0 or done == len(pairs):
+                    say(f"{done} of {len(pairs)} veth pairs")
+    for ns, names in ends.items():
+        with netns.Links(ns) as links:
+            for ifname, mtu in names:
+                links.set(ifname, state="up", **({"mtu": mtu} if mtu else {}))
+        for ifname, _ in names:
+            if ns is None:
+                netns.disable_ipv6(ifname)
+            # OVS's userspace datapath needs TX checksums done in software
+            netns.set_tx_checksum(ifname, ns, on=False)
 
 
 def plug_host(state: LabState, host: HostNet, hypervisor_ns: str, ifname: str = "eth0",
@@ -77,18 +119,30 @@ def configure_host(host: HostNet, ifname: str = "eth0") -> None:
 
 
 def _make_network(spec: LabSpec, state: LabState, say: Progress) -> None:
-    for ns in spec.namespaces():
+    # All of them written down before any is made: `down` removes what exists of them
+    # after anything (they are the lab's: `up` refused names that were taken), and the
+    # state file is written twice, not once an interface.
+    names = spec.namespaces()
+    state.namespaces += names
+    wires = [(a, b, None) for a, b in spec.links] + [(*hv.uplink, None)
+                                                      for hv in spec.hypervisors.values()]
+    state.links += [(None, end.ifname) for a, b, _ in wires for end in (a, b)
+                    if end.ns is None]
+    state.save()
+    for i, ns in enumerate(names, 1):
         netns.create_netns(ns)
-        state.namespaces.append(ns)
-        state.save()
+        with netns.in_netns(ns):   # IPv6 off for every interface made or moved here
+            for key in ("all", "default"):
+                Path(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6").write_text("1")
         netns.link_set("lo", ns, state="up")
-    say(f"{len(spec.namespaces())} namespaces")
-    for a, b in spec.links:
-        veth(state, a, b)
+        if i % 25 == 0 or i == len(names):
+            say(f"{i} of {len(names)} namespaces")
+    _wire(wires, say)
     for hv in spec.hypervisors.values():
-        netns.add_bridge_in(BRIDGE, hv.ns)
-        veth(state, *hv.uplink)
-        netns.set_master_in(hv.uplink[1].ifname, BRIDGE, hv.ns)
+        with netns.Links(hv.ns) as links:
+            links.api.link("add", ifname=BRIDGE, kind="bridge", br_stp_state=0)
+            links.set(BRIDGE, state="up")
+            links.set(hv.uplink[1].ifname, master=links.index(BRIDGE))
     for host in spec.hosts.values():
         if not host.guest:   # a QEMU guest's tap comes with its QEMU
             plug_host(state, host, spec.hypervisors[host.hypervisor].ns)
@@ -291,6 +345,25 @@ def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
         f"switch, the rest standby; APIs on {', '.join(f'http://{a}/api/v1' for a in apis)}")
 
 
+def _end_ovs(state: LabState, say: Progress) -> None:
+    """The lab's OVS daemons killed first (each by its pidfile, checked to be this run
+    directory's): they run in the lab's site namespaces, which go with all their ports
+    next, so their bridges need no deleting (80 of them took ovs-vsctl past its 10 s,
+    and the target waited for it on the way out)."""
+    pidfiles = (p for top in state.dir.glob("ovs-*") if top.is_dir()
+                for name in DAEMONS for p in top.rglob(f"{name}.pid"))
+    for rundir in sorted({p.parent for p in pidfiles}):
+        daemons = OvsDaemons(rundir)
+        for name in DAEMONS:
+            pid = daemons.running(name)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                say(f"stopped {rundir}: {name} (pid {pid})")
+        for journal in rundir.glob(JOURNALS):   # what the bridges held: gone with them
+            journal.unlink(missing_ok=True)
+
+
 def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
     """Build the lab of `state` (a fresh one); on any failure, or Ctrl-C, undo it all.
     QEMU guests (`state.guests`) get `accel` (auto: KVM where it runs guests, else TCG);
@@ -332,6 +405,8 @@ def up(state: LabState, say: Progress = _quiet, accel: str = "auto") -> LabSpec:
 def down(state: LabState, say: Progress = _quiet) -> None:
     """Stop every process, remove every link and namespace of the lab; what is gone
     already is skipped, so `down` may run again after anything."""
+    if state.target == "ovs":
+        _end_ovs(state, say)
     for p in reversed(state.processes):
         if procs.stop(p):
             say(f"stopped {p.name} (pid {p.pid})")

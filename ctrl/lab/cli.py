@@ -11,7 +11,6 @@ from ctrl.lab import build, faults, procs
 from ctrl.lab.fattree import fat_tree_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
 from ctrl.lab.leftovers import left_behind
-from ctrl.lab.plot import png
 from ctrl.lab.probe import Probe, ProbeOptions, Progress
 from ctrl.lab.report import Mark
 from ctrl.lab.spec import GUESTS, TARGETS, LabError, lab_tag, parse_lab
@@ -194,6 +193,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         steps.append(StepResult(mark.name, m, *step_window(mark, m), mark.at).step())
     report.marks.sort(key=lambda m: m.at)
     (out / "probe.json").write_text(report.to_json())
+    from ctrl.lab.plot import png  # matplotlib: 1.3 s to import, for every `ctrl`
+
     title = f"{spec.name}: {a.label} <-> {b.label}"
     plot = png(report, title, [s.window for s in steps])
     (out / "probe.png").write_bytes(plot)
@@ -286,6 +287,38 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     say(f"wrote {out / 'chaos.json'} and {out / 'chaos.txt'}")
     return 0 if all(s.ok for s in steps) else 1
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a count of moves, or several: "
+                                         "10,100,1000") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least one move")
+    return sizes
+
+
+def cmd_storm(args: argparse.Namespace) -> int:
+    from ctrl.lab.storm import StormOptions, run_sink_storm
+
+    if args.target != "sink":
+        raise LabError("the storm runs on the sink target for now (--target sink)")
+    options = StormOptions(args.k, args.vms, args.vnets, args.placement, args.moves[0],
+                           args.announced, args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    reports = []
+    for report in run_sink_storm(options, Path(args.work_dir), say, args.moves):
+        reports.append(report)
+        print()
+        print("\n".join(report.table()))
+        print()
+    doc = "[" + ",\n".join(r.to_json() for r in reports) + "]\n"
+    (out / "storm.json").write_text(doc)
+    say(f"wrote {out / 'storm.json'}")
+    return 0 if all(r.converged == r.moves for r in reports) else 1
 
 
 def cmd_topologies(args: argparse.Namespace) -> int:
@@ -423,6 +456,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="only this component (repeatable)")
     chaos.add_argument("--out", default="lab-chaos", help="output folder (default %(default)s)")
     chaos.set_defaults(func=cmd_chaos)
+    storm = cmds.add_parser("storm", help="many VMs migrating at once: convergence, writes "
+                            "per switch", description="Bring up a k-ary fat-tree with VMS VMs, "
+                            "migrate MOVES of them at once (a share announced through the "
+                            "API first, then every RARP at its destination), and report the "
+                            "time from the first announcement to the last write acknowledged, "
+                            "each move's convergence, and the writes per switch (JSON and a "
+                            "table). --target sink: the controller against `ctrl sink-target` "
+                            "(P4Runtime, no data plane), for fabrics the lab cannot hold. "
+                            "Exit 1 if a move did not converge.")
+    storm.add_argument("--target", choices=("sink",), default="sink",
+                       help="the switches (default: %(default)s)")
+    storm.add_argument("--k", type=int, default=16, help="fat-tree k (default %(default)s)")
+    storm.add_argument("--vms", type=int, default=1000, help="default %(default)s")
+    storm.add_argument("--vnets", type=int, default=1,
+                       help="virtual networks, each owning a share of the hypervisors "
+                       "(default %(default)s)")
+    storm.add_argument("--placement", choices=("spread", "pod"), default="spread",
+                       help="a network's hypervisors anywhere, or in one pod")
+    storm.add_argument("--moves", type=_sizes, default=(1000,), metavar="M[,M...]",
+                       help="moves at once; several: one storm each, in turn (default 1000)")
+    storm.add_argument("--announced", type=float, default=0.5,
+                       help="the share of the moves announced first (default %(default)s)")
+    storm.add_argument("--seed", type=int, default=1, help="default %(default)s")
+    storm.add_argument("--work-dir", default="/tmp/vm-mobility-storm",
+                       help="topology, logs, sockets (default %(default)s)")
+    storm.add_argument("--out", default="lab-storm", help="output folder (default %(default)s)")
+    storm.set_defaults(func=cmd_storm)
     topo = cmds.add_parser("topologies", help="list the shipped topologies, or print a "
                            "generated fat-tree")
     topo.add_argument("--fat-tree", type=int, metavar="K", help="print a k-ary fat-tree")

@@ -115,6 +115,23 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+TICKS = os.sysconf("SC_CLK_TCK")   # /proc/PID/stat's clock: ticks a second
+
+
+def kill(p: Proc, timeout: float = 5.0) -> None:
+    """SIGKILL (a crash) to exactly this process, and wait until it is gone."""
+    if is_running(p):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while is_running(p):
+        _reap(p.pid)
+        if time.monotonic() > deadline:
+            raise LabError(f"{p.name} (pid {p.pid}) survived SIGKILL for {timeout:.0f} s")
+        time.sleep(0.01)
+    _reap(p.pid)
+
+
 def stop(p: Proc, timeout: float = 10.0) -> bool:
     """SIGINT (a clean stop, as Ctrl-C), then SIGTERM, then SIGKILL, to exactly this
     process; True when it had to be stopped, False when it was gone already."""

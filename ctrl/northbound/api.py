@@ -43,7 +43,8 @@ from prometheus_client.registry import Collector
 
 from ctrl.control.hosts import HostError
 from ctrl.control.migrations import Migration
-from ctrl.control.runner import Controller, Outcome
+from ctrl.control.plans import Outcome
+from ctrl.control.runner import Controller
 from ctrl.control.stages import STAGES
 from ctrl.errors import MobilityError
 from ctrl.northbound import webview
@@ -99,8 +100,20 @@ async def switches(request: web.Request) -> web.Response:
                     "reconnects": st.reconnects, "repairs": st.repairs,
                     "malformed_packet_ins": st.malformed_packet_ins,
                     "last_error": st.last_error or None, "last_error_at": st.last_error_at,
-                    "entries": len(s.installed)})
+                    "entries": s.entries, "writes": st.writes, "batches": st.batches})
     return web.json_response(out)
+
+
+async def moves(request: web.Request) -> web.Response:
+    """The latest moves' convergence with their stages (the controller's monotonic clock),
+    from `since`."""
+    try:
+        since = float(request.query.get("since", "-inf"))
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "since: a time (the controller's monotonic "
+                     "clock, as the records' `time`)") from None
+    return web.json_response([m.as_json() for m in request.app[CONTROLLER].moves
+                              if m.time >= since])
 
 
 def _migration(m: Migration) -> dict[str, object]:
@@ -113,10 +126,6 @@ async def migrations(request: web.Request) -> web.Response:
     book = request.app[CONTROLLER].core.migrations
     return web.json_response({"active": [_migration(m) for m in book],
                               "finished": [_migration(m) for m in book.finished]})
-
-
-async def moves(request: web.Request) -> web.Response:
-    return web.json_response([c.as_json() for c in request.app[CONTROLLER].moves])
 
 
 async def path(request: web.Request) -> web.Response:
@@ -385,7 +394,8 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/migrations": {"get": _get("announced migrations: under way and finished",
                                            {"type": "object"})},
         "/api/v1/moves": {"get": _get("the latest moves' convergence, each with its stages "
-                                      "(ms)", {"type": "array"})},
+                                      "(ms); query since=T: from the controller's monotonic "
+                                      "time T", {"type": "array"})},
         "/api/v1/migrate": {"post": {
             "summary": "announce a migration: pre-provision, then expect the VM's RARP; "
                        "with libvirt, have libvirt perform it too",

@@ -34,7 +34,15 @@ from google.protobuf.message import DecodeError
 from ctrl.errors import MobilityError, P4EncodeError, P4SchemaError
 from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, Update, decode_entity
 from ctrl.p4rt.errors import P4RuntimeError
-from ctrl.p4rt.proto import STREAM_METHOD, WRITE_METHOD, p4r, p4r_grpc, rpc_code, rpc_status
+from ctrl.p4rt.proto import (
+    READ_METHOD,
+    STREAM_METHOD,
+    WRITE_METHOD,
+    p4r,
+    p4r_grpc,
+    rpc_code,
+    rpc_status,
+)
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.wire import WriteEncoder
 
@@ -46,6 +54,7 @@ ElectionId = tuple[int, int]  # (high, low)
 # 120 s), so a new channel to a switch agent that is back was refused at once, for
 # seconds. The session's reconnect loop is the back-off.
 CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
+SENT_KEPT = 4096   # packet-out messages kept for sending again
 # A serialized StreamMessageResponse whose first field is `packet` (2, length-delimited)
 # starts with this byte: the packet-ins that protobuf writes.
 PACKET_FIRST = b"\x12"
@@ -71,6 +80,8 @@ class P4Client:
         self._write: grpc.aio.UnaryUnaryMultiCallable | None = None  # Write, of bytes
         self._encoder: WriteEncoder | None = None
         self._outbox: asyncio.Queue[p4r.StreamMessageRequest | None] = asyncio.Queue()
+        self._sent: dict[object, p4r.StreamMessageRequest] = {}   # packet-outs, made once
+        self._sent_schema: P4Schema | None = None
         self._packets: list[bytes] = []   # packet-ins as they came, not yet handed over
         self._packets_ready = asyncio.Event()
         self.packet_queue_size = packet_queue_size
@@ -338,6 +349,19 @@ class P4Client:
             raise P4RuntimeError.wrap("Read", exc) from None
         return out
 
+    async def read_raw(self, request: p4r.ReadRequest) -> list[bytes]:
+        """Read, the ReadResponses as they came (bytes, not parsed: see
+        ctrl/control/held.py)."""
+        if self._channel is None:
+            raise MobilityError(f"{self.name}: not connected")
+        call = self._channel.unary_stream(READ_METHOD,
+                                          request_serializer=p4r.ReadRequest.SerializeToString,
+                                          response_deserializer=None)
+        try:
+            return [bytes(reply) async for reply in call(request)]
+        except grpc.aio.AioRpcError as exc:
+            raise P4RuntimeError.wrap("Read", exc) from None
+
     async def read_table(self, table: str, counters: bool = False) -> list[Entity]:
         """Every entry of one table (with its direct counter when `counters`)."""
         entry = p4r.TableEntry(table_id=self._schema().tables[table].id)
@@ -352,7 +376,17 @@ class P4Client:
     # -- packet I/O -----------------------------------------------------------------
 
     async def packet_out(self, packet: PacketOut) -> None:
-        await self._outbox.put(p4r.StreamMessageRequest(packet=packet.encode(self._schema())))
+        """Send a frame out; the message of one sent before (LLDP, the same frames every
+        interval) is made once."""
+        schema = self._schema()
+        key = (packet.payload, tuple(sorted(packet.metadata.items())))
+        msg = self._sent.get(key) if self._sent_schema is schema else None
+        if msg is None:
+            if self._sent_schema is not schema or len(self._sent) >= SENT_KEPT:
+                self._sent.clear()
+                self._sent_schema = schema
+            msg = self._sent[key] = p4r.StreamMessageRequest(packet=packet.encode(schema))
+        await self._outbox.put(msg)
 
     async def packet_batch(self) -> list[bytes]:
         """Every packet-in waiting (at least one), as serialized StreamMessageResponses,
@@ -387,6 +421,10 @@ class P4Client:
                 packet = self._decode(self._packets.pop(0))
                 if packet is not None:
                     return packet
+
+    def queued_packet_ins(self) -> int:
+        """Packet-ins received and not handed over yet."""
+        return len(self._packets)
 
     def drain_packet_ins(self) -> list[PacketIn]:
         out, self._packets = self._packets, []

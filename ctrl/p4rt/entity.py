@@ -107,8 +107,11 @@ class TableEntry:
         counter = None
         if msg.HasField("counter_data"):
             counter = CounterData(msg.counter_data.packet_count, msg.counter_data.byte_count)
-        return cls(table.name, match, action, params, msg.priority, msg.is_default_action,
-                   counter)
+        # The values are ints already: what the constructor would convert, as of_ints does.
+        e = cls.of_ints(table.name, match, action, params, msg.is_default_action)
+        _set(e, "priority", msg.priority)
+        _set(e, "counter", counter)
+        return e
 
     def entity(self, schema: P4Schema) -> p4r.Entity:
         return p4r.Entity(table_entry=self.encode(schema))

@@ -14,7 +14,9 @@ rpc_status = status_pb2
 
 # Write's full name, for a handler or a call of it that takes the request's bytes.
 WRITE_METHOD = "/p4.v1.P4Runtime/Write"
+READ_METHOD = "/p4.v1.P4Runtime/Read"
 # StreamChannel's, for a call whose responses come as bytes (packet-ins parsed in batches).
 STREAM_METHOD = "/p4.v1.P4Runtime/StreamChannel"
 
-__all__ = ["STREAM_METHOD", "WRITE_METHOD", "p4i", "p4r", "p4r_grpc", "rpc_code", "rpc_status"]
+__all__ = ["READ_METHOD", "STREAM_METHOD", "WRITE_METHOD", "p4i", "p4r", "p4r_grpc", "rpc_code",
+           "rpc_status"]

@@ -55,6 +55,18 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
+def read_varint(data: bytes, i: int) -> tuple[int, int]:
+    """The varint at data[i:] and where it ends (IndexError past the end)."""
+    out = shift = 0
+    while True:
+        b = data[i]
+        i += 1
+        out |= (b & 0x7F) << shift
+        if b < 0x80:
+            return out, i
+        shift += 7
+
+
 def _len(n: int) -> bytes:
     return _SMALL[n] if n < 128 else varint(n)
 

@@ -16,15 +16,14 @@ from hypothesis import strategies as st
 from scapy.layers.l2 import ARP, Ether
 
 from ctrl.control.core import ControlCore, Options
-from ctrl.control.diff import settle
 from ctrl.control.hosts import Damping, HostError
 from ctrl.control.migrations import Phase
 from ctrl.control.plans import Plan, coalesce
-from ctrl.control.topology import PortRef, Topology, parse_topology
+from ctrl.control.topology import PortRef, parse_topology
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, PacketIn, TableEntry, UpdateType
 from tests.control.fakefabric import FakeFabric, Frame
 from tests.control.frames import punted, rarp
-from tests.topologies import CHAIN, TOPO, VM2
+from tests.topologies import CHAIN, TOPO, VM2, VMS
 
 MAC = 0x020000000101
 
@@ -34,8 +33,12 @@ MAC = 0x020000000101
 
 
 class Switches:
-    """What each switch holds, written plan by plan as the runner would (through
-    `settle`, against what it holds), with a look at the fabric after every switch."""
+    """What each switch holds, written plan by plan as the runner would, with a look at
+    the fabric after every switch, and in the end every host reaching every other of its
+    network (across sites, where their tunnel is up). Strictly: an insert of what is
+    there, or a change or delete of what is not, fails (a switch refuses it), as the
+    runner writes the plans' Diffs as they are (no mirror of the switches to settle them
+    against)."""
 
     def __init__(self, core: ControlCore) -> None:
         self.core = core
@@ -52,15 +55,27 @@ class Switches:
             if rng is not None:
                 rng.shuffle(order)   # the switches of a step take their writes in any order
             for sw in order:
-                for u in settle(step[sw], self.held[sw]).updates():
+                for u in step[sw].updates():
+                    k = u.entity.key()
+                    assert (k in self.held[sw]) is (u.type is not UpdateType.INSERT), (sw, u)
                     if u.type is UpdateType.DELETE:
-                        del self.held[sw][u.entity.key()]
+                        del self.held[sw][k]
                     else:
-                        self.held[sw][u.entity.key()] = u.entity
+                        self.held[sw][k] = u.entity
                 if callable(check):
                     check(self.fabric())
         for sw in self.core.topo.switches:   # and in the end, exactly the wanted state
             assert self.held[sw] == {e.key(): e for e in self.core.wanted(sw)}, sw
+        fabric = self.fabric()   # where every host reaches every other of its network
+        hosts = self.core.tracker.hosts()
+        up = self.core.tunnels_up
+        for src in hosts:
+            for dst in hosts:
+                pair = self.core.planner.tunnel_between(src.location.switch, dst.location.switch)
+                if src.vnet == dst.vnet and src.location != dst.location and \
+                        self.core.migrations.get(dst.key) is None and \
+                        (pair is None or up is None or pair in up):   # (else: to the CPU)
+                    assert fabric.deliver(src.location, Frame(dst.mac)) == [dst.location]
 
 
 def test_flapping_host_is_held_then_accepted_on_time() -> None:
@@ -88,10 +103,41 @@ def test_frames_from_fabric_ports_or_unknown_vnet_teach_nothing() -> None:
 
 
 def test_a_move_writes_the_new_place_first_and_the_old_one_last() -> None:
-    core = ControlCore(parse_topology(TOPO + VM2))
+    core = ControlCore(parse_topology(TOPO + VMS))   # vm1 at s1 sends to vm2
     [plan] = core.packet_ins("s4", rarp(3, mac=0x020000000102), 1, 5.0)   # vm2: s2 -> s4
     assert [sorted(step) for step in plan.steps] == [["s4"], ["s1"], ["s2"]]
     assert plan.start == 5.0 and len(plan.moves) == 1
+
+
+def test_a_host_alone_in_its_network_has_entries_only_where_it_is() -> None:
+    """No other host of its virtual network sends to it: no other switch holds it, and
+    its move writes the two places only, stale entries last."""
+    core = ControlCore(parse_topology(TOPO + VM2))
+    mac = 0x020000000102
+    holders = {sw for sw in core.topo.switches for e in core.wanted(sw)
+               if isinstance(e, TableEntry) and e.table == "bridging"}
+    assert holders == {"s2"}
+    [plan] = core.packet_ins("s4", rarp(3, mac=mac), 1, 5.0)          # vm2: s2 -> s4
+    assert [sorted(step) for step in plan.steps] == [["s4"], ["s2"]]
+    # bridging, the access port, and routing and my_station (nobody left to route for)
+    assert [len(d.deletes) for d in plan.steps[-1].values()] == [4]
+
+
+def test_a_host_arriving_where_its_network_had_nobody_brings_the_others_there() -> None:
+    """vm2 moves to s4, where no host of its network was: s4 gets vm1's entries (it now
+    sends to it), before anything else of the move; s2, left empty, loses vm1's last."""
+    core = ControlCore(parse_topology(TOPO + VMS))
+    sw = Switches(core)
+    vm1 = core.find("vm1")
+    before = {e.key() for e in core.wanted("s4")}
+    plans = core.packet_ins("s4", rarp(3, mac=0x020000000102), 1, 5.0)
+    gained = {e.key() for e in core.wanted("s4")} - before
+    assert ("bridging", (("eth_dst", vm1.mac), ("vnet_id", 10)), 0) in gained
+    assert all(u.type is UpdateType.INSERT for u in plans[0].steps[0]["s4"].updates())
+    assert not any(isinstance(e, TableEntry) and e.table == "routing_v4"
+                   for e in core.wanted("s2"))
+    sw.apply(plans)
+    assert sw.fabric().send(PortRef("s4", 3), Frame(vm1.mac)) == PortRef("s1", 3)
 
 
 def test_an_announced_move_to_another_site_has_its_tunnels_up_first() -> None:
@@ -115,10 +161,10 @@ def test_an_announced_move_to_another_site_has_its_tunnels_up_first() -> None:
 
 
 def test_a_move_to_another_site_brings_its_tunnels_with_it() -> None:
-    core = ControlCore(parse_topology(TOPO))
-    core.packet_ins("s2", rarp(3), 1, 0.0)   # learned at s2:3, site a
+    core = ControlCore(parse_topology(TOPO + VMS.split("  vm2")[0]))  # vm1 at s1, site a
+    core.packet_ins("s2", rarp(3, mac=0x0200000001FF), 1, 0.0)   # learned at s2:3, site a
     assert core.tunnels_up == frozenset()
-    core.packet_ins("s3", rarp(3), 1, 1.0)   # moved to s3:3, site b: unannounced
+    core.packet_ins("s3", rarp(3, mac=0x0200000001FF), 1, 1.0)   # to s3:3, site b
     assert core.metrics.moves == 1
     assert core.tunnels_up == frozenset({("s1", "s3"), ("s3", "s1")})
     assert any(isinstance(e, TableEntry) and e.table == "bridging"
@@ -172,16 +218,20 @@ def test_bad_requests_change_nothing() -> None:
     assert len(core.migrations) == 0
 
 
-def _hosts_reach(topo: Topology, places: dict[int, set[PortRef]]) -> object:
+def _hosts_reach(core: ControlCore, places: dict[int, set[PortRef]]) -> object:
     """A check of the fabric: a frame to each host (MAC -> its places) from every edge
-    port with a host behind it arrives at one of its places, once, and never loops."""
-    edges = [h.attach for h in topo.hypervisors.values()]
+    port with a host behind it arrives at one of its places, once, and never loops. (A
+    host that moved in this batch has left the port it moved from, and sends from where
+    it arrived once the batch's writes are done: where its network had nobody before,
+    they bring its peers' entries; Switches.apply checks that end.)"""
+    moved = {h.location for mac in places for h in core.tracker.with_mac(mac)}
+    senders = {h.location for h in core.tracker.hosts()} - moved
 
     def check(fabric: FakeFabric) -> None:
         for mac, where in places.items():
-            for at in edges:
+            for at in sorted(senders):
                 if fabric.lookup(at.switch, "ingress_port", ingress_port=at.port) is None:
-                    continue   # nobody left there to send
+                    continue   # not an access port yet
                 got = fabric.deliver(at, Frame(mac))   # raises on a forwarding loop
                 assert got and set(got) <= where, (at, f"{mac:012x}", got)
 
@@ -209,7 +259,7 @@ def test_moves_never_loop_and_end_in_the_wanted_state(
         places.setdefault(host.mac, {host.location}).add(at)
         pending += core.packet_ins(at.switch, rarp(at.port, mac=host.mac), 1, 20.0 * i)
         if len(pending) >= batch or i == len(moves) - 1:
-            sw.apply(pending, _hosts_reach(topo, places), rng)
+            sw.apply(pending, _hosts_reach(core, places), rng)
             pending, places = [], {}
     sw.apply(pending)
 
@@ -339,7 +389,7 @@ def test_what_changed_is_noticed_in_order() -> None:
 def test_a_switch_away_is_no_link_down_and_a_silent_link_is() -> None:
     from ctrl.punt.lldp import build_lldp
 
-    core = ControlCore(parse_topology(TOPO + VM2), Options(lldp_interval=0.5))
+    core = ControlCore(parse_topology(TOPO + VMS), Options(lldp_interval=0.5))
     for sw in core.topo.switches:
         core.switch_state(sw, True, 0.0)
 
@@ -357,4 +407,6 @@ def test_a_switch_away_is_no_link_down_and_a_silent_link_is() -> None:
     [plan] = core.tick(7.6)                      # connected both ends and silent: down
     assert {str(x.a) for x in core.planner.links_down} == {"s1:1"} and plan.writes() > 0
     heard(8.0)
-    assert not core.planner.links_down
+    assert core.planner.links_down                 # back at the next tick, not per frame
+    [back] = core.tick(8.1)
+    assert not core.planner.links_down and back.writes() > 0

@@ -40,7 +40,7 @@ def test_equal_to_networkx_through_link_changes(
     down = {x for x, d in zip(links, downs, strict=False) if d}
     changed = paths.set_down(down)
     check(paths, links)
-    assert changed <= set(paths.names)
+    assert set(changed) <= set(paths.names)
     paths.set_down(set())
     check(paths, links)
 

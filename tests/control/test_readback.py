@@ -3,7 +3,8 @@ the entries say, hosts in the middle of a migration asked, nothing rewritten."""
 
 from __future__ import annotations
 
-from ctrl.control.core import PROBE_SOURCE_MAC, ControlCore
+from ctrl.control.adoption import PROBE_SOURCE_MAC
+from ctrl.control.core import ControlCore
 from ctrl.control.diff import diff
 from ctrl.control.plans import Plan
 from ctrl.control.readback import merged

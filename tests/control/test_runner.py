@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import pytest
 
-from ctrl.control.diff import Diff
+from ctrl.control.diff import Diff, compose_all
 from ctrl.control.plans import Plan, coalesce
 from ctrl.control.runner import Controller
 from ctrl.control.session import SessionError, SwitchSession
@@ -28,10 +29,11 @@ class RecordingSession(SwitchSession):
     refuse = False
     delay = 0.0
 
-    async def apply(self, change: Diff) -> int:
+    async def apply_parts(self, parts: Sequence[tuple[int | None, Diff]]) -> int:
         await asyncio.sleep(self.delay)
         if self.refuse:
             raise SessionError(f"{self.name}: write refused: PERMISSION_DENIED")
+        change = compose_all([d for _, d in parts])
         self.log.append((self.name, len(change)))
         return len(change)
 

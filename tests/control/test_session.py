@@ -92,11 +92,14 @@ def test_sync_then_only_what_changes_is_written(target: tuple[str, int, bytes],
             st = s.status()
             assert st.connected and st.primary and st.pipeline == "pushed"
             assert await held(s) == {e.key() for e in wanted}
-            assert await s.apply(Diff((insert(fwd(3, 3)),), (), ())) == 1
-            assert await s.apply(Diff((insert(fwd(3, 3)),), (), ())) == 0  # never twice
+            assert s.synced_version == 0 and s.entries == 2
+            assert await s.apply(Diff((insert(fwd(3, 3)),), (), ()), version=1) == 1
+            # a change made before the sync (its version is the sync's): in it already
+            assert await s.apply(Diff((insert(fwd(3, 3)),), (), ()), version=0) == 0
             wanted += [fwd(3, 3)]
-            change = diff([fwd(1, 1), fwd(2, 5), fwd(3, 3)], s.installed.values())
-            assert await s.apply(change) == 1                 # only the changed next hop
+            change = diff([fwd(1, 1), fwd(2, 5), fwd(3, 3)], wanted)
+            assert await s.apply(change, version=2) == 1      # only the changed next hop
+            assert s.entries == 3
             assert s.status().repairs == 0
         assert not s.status().connected and not s.status().in_sync
 

@@ -51,8 +51,10 @@ def test_piece_by_piece_equals_from_scratch(steps: list[tuple[int, int, bool]]) 
         return {sw: planner.vm_entries(sw, vm, flights.get((vm.vnet, vm.mac)))
                 for sw in planner.topo.switches}
 
+    station = planner.my_station(10)
+    assert station is not None
     for sw in planner.topo.switches:
-        state.set(("base", sw), {sw: planner.base(sw)})
+        state.set(("base", sw), {sw: [*planner.base(sw), station]})
     for vm in vms.values():
         state.set(("vm", vm.mac), plan(vm))
     installed = {sw: keyed(state.entities(sw)) for sw in planner.topo.switches}

@@ -4,6 +4,7 @@ standby's hot copy follows, and made primary its core has them."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from ctrl.control.diff import Diff
 from ctrl.control.migrations import Migration, Phase
@@ -80,8 +81,8 @@ def test_an_api_step_writes_the_switches_then_etcd_then_answers(etcd: EtcdProces
         etcd_writes_then: list[int] = []   # s.written as each switch write lands
 
         class Watching(RecordingSession):
-            async def apply(self, change: Diff) -> int:
-                n = await super().apply(change)
+            async def apply_parts(self, parts: Sequence[tuple[int | None, Diff]]) -> int:
+                n = await super().apply_parts(parts)
                 etcd_writes_then.append(s.written)
                 return n
 

@@ -21,7 +21,7 @@ def core() -> ControlCore:
 
 
 def status(connected: bool) -> SessionStatus:
-    return SessionStatus(connected, connected, "kept", connected, 0, 0, 0, 0, "", None)
+    return SessionStatus(connected, connected, "kept", connected, 0, 0, 0, 0, 0, "", None)
 
 
 def test_topology_json_names_every_part_and_places_it() -> None:

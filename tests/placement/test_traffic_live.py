@@ -114,7 +114,9 @@ def test_what_entered_at_each_switch_is_what_each_client_sent(
         send(phone.ns, vm.ip, 5)
         received(sock)
         before = of_server(read(spec, schema))
-        assert len(before) == len(spec.switches)      # every switch holds its entry
+        # its entry where its network's frames cross (footprints): not on p-1 and p-2,
+        # where none of its network is
+        assert set(before) == {"g-core", "g-1", "g-2", "p-core"}
         send(laptop.ns, vm.ip, 300)
         send(phone.ns, vm.ip, 500)
         got = received(sock)
@@ -122,8 +124,7 @@ def test_what_entered_at_each_switch_is_what_each_client_sent(
     assert got == 800
     # Routed (the clients' subnet is not the server's): bridged on the server's MAC after
     # routing_v4, at the access points' switches and on every switch down the tree.
-    assert ingress(wiring, before, after) == {
-        "p-core": 300, "g-2": 500, "g-core": 0, "g-1": 0, "p-1": 0, "p-2": 0}
+    assert ingress(wiring, before, after) == {"p-core": 300, "g-2": 500, "g-core": 0, "g-1": 0}
     # Bytes are not the measure: a frame counts 4 bytes more (its VLAN tag) after the
     # first switch on this target, so the differences do not add up by bytes.
     assert after["g-1"].bytes - before["g-1"].bytes > sum(
@@ -149,9 +150,11 @@ def test_an_interval_with_a_migration_in_it_is_refused(
     # The switches whose entry changed count from 0 again (new flows), at most what was
     # sent since; a MODIFY on bmv2 would keep counting, and the action's change alone
     # refuses the interval there.
-    changed = [sw for sw in after if (after[sw].action, after[sw].arg) !=
-               (before[sw].action, before[sw].arg)]
+    # (an entry new or gone counts: its footprint moved with it)
+    changed = [sw for sw in before.keys() | after.keys()
+               if sw not in before or sw not in after
+               or (after[sw].action, after[sw].arg) != (before[sw].action, before[sw].arg)]
     assert set(changed) >= {"g-1", "p-1", "p-core"}
-    for sw in changed:
+    for sw in set(changed) & after.keys():
         assert after[sw].packets <= 20 + 5, (sw, after[sw])
     assert before["p-core"].packets >= 50
