@@ -22,6 +22,7 @@ from pathlib import Path
 from pyroute2 import NetlinkError
 
 from ctrl.control.topology import to_yaml
+from ctrl.ha.etcdproc import ATTEMPTS, EtcdProcess, log_size, lost_its_port
 from ctrl.lab import guests, procs
 from ctrl.lab.spec import BRIDGE, End, HostNet, LabError, LabSpec
 from ctrl.lab.state import PLACEMENT, LabState
@@ -311,20 +312,39 @@ def _start_controller(spec: LabSpec, state: LabState, say: Progress) -> None:
     say(f"controller in sync with every switch; API on http://{state.api}/api/v1")
 
 
+def _start_etcd(state: LabState, say: Progress) -> EtcdProcess:
+    """The lab's own etcd, answering; started again on other ports if one of its ports was
+    taken between picking it and etcd listening (the lab's own connections can take it)."""
+    etcd = EtcdProcess(state.dir / ETCD_DATA, log=state.dir / "etcd.log")
+    attempt = 1
+    while True:
+        # A new lab's pair starts from nothing: an earlier lab's host locations and terms,
+        # left in this state directory, would be taken for this one's.
+        shutil.rmtree(state.dir / ETCD_DATA, ignore_errors=True)
+        (state.dir / ETCD_DATA).mkdir()
+        since = log_size(etcd.log)
+        p = procs.spawn("etcd", etcd.argv(), etcd.log)
+        state.processes.append(p)
+        state.save()
+        try:
+            procs.wait_until(etcd.healthy, p, START_TIMEOUT, "answering")
+            return etcd
+        except LabError:
+            if (attempt == ATTEMPTS or procs.is_running(p)
+                    or not lost_its_port(etcd.log, since)):
+                raise
+        state.processes.remove(p)
+        state.save()
+        say(f"etcd's port was taken before it listened; again on other ports (retry {attempt} "
+            f"of {ATTEMPTS - 1})")
+        etcd.new_ports()
+        attempt += 1
+
+
 def _start_pair(state: LabState, argv: list[str], say: Progress) -> None:
     """etcd of the lab's own, then controller-1..N campaigning through it; ready when the
     one elected is in sync with every switch."""
-    from ctrl.ha.etcdproc import EtcdProcess
-
-    etcd = EtcdProcess(state.dir / ETCD_DATA, log=state.dir / "etcd.log")
-    # A new lab's pair starts from nothing: an earlier lab's host locations and terms,
-    # left in this state directory, would be taken for this one's.
-    shutil.rmtree(state.dir / ETCD_DATA, ignore_errors=True)
-    (state.dir / ETCD_DATA).mkdir()
-    p = procs.spawn("etcd", etcd.argv(), etcd.log)
-    state.processes.append(p)
-    state.save()
-    procs.wait_until(etcd.healthy, p, START_TIMEOUT, "answering")
+    etcd = _start_etcd(state, say)
     apis = [state.api, *state.apis]
     started = []
     for i, api in enumerate(apis, 1):
