@@ -26,11 +26,17 @@ from ctrl.p4rt.wire import varint
 
 
 class HeldReader:
-    """Reads switches back for one P4Info: its C decoder (reusing its memory) and names."""
+    """Reads switches back for one P4Info: its C decoder (reusing its memory) and names.
+    One serves every switch of a controller: the decoder's arrays grow to the largest
+    switch's entries once (one per switch held ~90 MB more at 100,000 VMs on 320
+    switches). So a switch's entities are taken whole before another's are asked for (the
+    core's read_back and a sync's diff do, in one call each); one left half-read raises
+    if it is read on after that."""
 
     def __init__(self, schema: P4Schema) -> None:
         self.schema = schema
         self._decoder = WriteDecoder(CompiledSchema.from_p4schema(schema))
+        self._turn = 0   # decodes so far: the decoder's memory is the latest one's
         self._tables = {t.id: (t.name, {f.id: f.name for f in t.match_fields})
                         for t in schema.tables}
         self._actions = {a.id: (a.name, {p.id: p.name for p in a.params})
@@ -47,6 +53,8 @@ class HeldReader:
     def entities(self, held: Held) -> Iterator[Entity]:
         """A switch's entries, made as they are asked for; then its groups."""
         batch = self._decoder.decode(held.data)
+        self._turn += 1
+        mine = self._turn
         c = batch.columns
         mf, mv = c.m_field.tolist(), c.m_value.tolist()
         pp, pv = c.p_param.tolist(), c.p_value.tolist()
@@ -54,6 +62,9 @@ class HeldReader:
                    c.u_action.tolist(), c.u_match_first.tolist(), c.u_match_count.tolist(),
                    c.u_param_first.tolist(), c.u_param_count.tolist(), strict=True)
         for i, (flags, table_id, prio, action_id, m0, mn, p0, pn) in enumerate(rows):
+            if self._turn != mine:
+                raise RuntimeError("a switch's entries read on after another switch's were "
+                                   "decoded: take each switch's entities whole")
             if not flags & FAST or table_id not in self._tables:
                 entity = decode_entity(batch.update_message(i).entity, self.schema)
                 if not getattr(entity, "is_default", False):

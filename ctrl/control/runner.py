@@ -25,7 +25,7 @@ import grpc
 
 from ctrl.control.core import ControlCore, Metrics, Options
 from ctrl.control.diff import Diff
-from ctrl.control.held import Held
+from ctrl.control.held import Held, HeldReader
 from ctrl.control.hosts import Damping, Host
 from ctrl.control.linkwatch import LLDP_FRAMES_PER_S, LLDP_SLICES, lldp_interval_for
 from ctrl.control.migrations import Migration
@@ -74,12 +74,13 @@ class Controller:
             damping=damping or Damping(), lldp_interval=interval,
             flight_timeout=flight_timeout, tunnels_on_demand=tunnels_on_demand,
             tunnel_idle=tunnel_idle), now=clock(), timer=time.monotonic)
+        reader = HeldReader(schema)   # one C decoder for every switch's read-back
         self.sessions = {
             name: SwitchSession(sw, schema, device_config, self._on_packets,
                                 partial(self._wanted, name),
                                 election_id, on_change=self._on_change, on_read=self._on_read,
                                 credentials=credentials, may_write=may_write,
-                                on_denied=on_denied, version=self._version)
+                                on_denied=on_denied, version=self._version, reader=reader)
             for name, sw in topology.switches.items()
         }
         # Before the first syncs write anything, what every switch holds is read back
@@ -241,6 +242,7 @@ class Controller:
         # Every switch read back so far diffs against this in its sync: only the frames
         # (probes) need sending.
         self.submit([Plan(sends=p.sends, start=p.start, why=p.why) for p in plans if p.sends])
+        self._readback.clear()   # adopted: the gate never closes again
         self._gate.set()
 
     # -- events into the core ---------------------------------------------------------

@@ -102,7 +102,7 @@ class SwitchSession:
                  credentials: grpc.ChannelCredentials | None = None,
                  may_write: Callable[[], bool] | None = None,
                  on_denied: Callable[[str], None] | None = None,
-                 version: Version | None = None) -> None:
+                 version: Version | None = None, reader: HeldReader | None = None) -> None:
         self.switch = switch
         self.version = version or (lambda: 0)
         # HA (ctrl/ha): writes only while this controller leads, whatever the switch says;
@@ -110,7 +110,7 @@ class SwitchSession:
         self.may_write = may_write or (lambda: True)
         self.on_denied = on_denied
         self.schema = schema
-        self.reader = HeldReader(schema)
+        self.reader = reader or HeldReader(schema)   # a controller's switches share one
         self.device_config = device_config
         self.on_packets = on_packets
         self.wanted = wanted

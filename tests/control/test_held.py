@@ -90,3 +90,34 @@ def test_bytes_that_are_no_read_response_are_refused() -> None:
     assert _as_updates([b""]) == (b"", 0)
     with pytest.raises(ValueError, match="wire type 0"):
         _as_updates([b"\x08\x01"])
+
+
+def test_one_reader_serves_every_switch_each_taken_whole(target: Target, schema: P4Schema,
+                                                          build_paths: BuildPaths) -> None:
+    """A controller's switches share one reader (one C decoder's memory): each switch's
+    entities come out right whatever was decoded before, and one left half-read while
+    another's are decoded refuses to go on rather than give the other's entries."""
+    address, loop = target
+
+    async def body() -> None:
+        async with client(address, schema, build_paths.json.read_bytes()) as c:
+            reader = HeldReader(schema)
+            first = _entries(50)
+            await c.write([insert(e) for e in first])
+            small = await reader.read(c)
+            more = [TableEntry("bridging", {"vnet_id": 11, "eth_dst": 0x020100000000 + i},
+                               "bridging.forward", {"port": 2}) for i in range(400)]
+            await c.write([insert(e) for e in more])
+            big = await reader.read(c)
+            want_small = {e.key() for e in first}
+            want_big = want_small | {e.key() for e in more}
+            for _ in range(2):   # in turn, either order: each its own
+                assert {e.key() for e in big.entities()} == want_big
+                assert {e.key() for e in small.entities()} == want_small
+            half = big.entities()
+            next(half)
+            assert {e.key() for e in small.entities()} == want_small
+            with pytest.raises(RuntimeError, match="whole"):
+                list(half)
+
+    loop.run_until_complete(body())
