@@ -263,6 +263,11 @@ def storm(fabric: Fabric, movers: list[tuple[ScaleHost, str]], announced: int,
     last = max((r.time for r in records.values()), default=t0)
     notes = ["CPU during the storm: " + ", ".join(f"{n} {s:.2f} s" for n, s in used.items())
              + f"; load average {load:.1f} on {os.cpu_count()} cores when it began"]
+    decided = Spread.of([r.decision_ms for r in records.values() if r.decision_ms is not None])
+    if decided.n:
+        notes.append(f"per move, packet-in -> the controller's decision (queued and parsed): "
+                     f"median {decided.p50:,.1f} ms, max {decided.max:,.1f} ms; the rest is "
+                     "planning and writes")
     whole = [r for r in records.values() if fabric.moves_itself(r.mac)]
     if whole:
         parts = [r for r in records.values() if not fabric.moves_itself(r.mac)]
@@ -288,14 +293,18 @@ class Record:
     ms: float
     time: float
     failed: tuple[str, ...]
+    decision_ms: float | None = None   # its packet-in to the controller's decision
 
     @classmethod
     def of(cls, row: Mapping[str, object]) -> Record:
         failed = row.get("failed") or []
         assert isinstance(failed, list)
+        stages = row.get("stages")
+        decision = stages.get("packet_in_to_decision_ms") if isinstance(stages, dict) else None
         return cls(int(str(row["mac"]).replace(":", ""), 16), str(row["at"]),
                    float(str(row["ms"])), float(str(row["time"])),
-                   tuple(str(f) for f in failed))
+                   tuple(str(f) for f in failed),
+                   None if decision is None else float(str(decision)))
 
 
 def _records(api: str, since: float, wanted: Mapping[int, object]) -> dict[int, Record]:
