@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -322,11 +323,12 @@ def cmd_storm(args: argparse.Namespace) -> int:
     else:
         runs = run_sink_storm(options, Path(args.work_dir), say, args.moves)
     reports = []
-    for report in runs:
-        reports.append(report)
-        print()
-        print("\n".join(report.table()))
-        print()
+    with contextlib.closing(runs):   # Ctrl-C between storms: the fabric comes down too
+        for report in runs:
+            reports.append(report)
+            print()
+            print("\n".join(report.table()))
+            print()
     doc = "[" + ",\n".join(r.to_json() for r in reports) + "]\n"
     (out / "storm.json").write_text(doc)
     say(f"wrote {out / 'storm.json'}")

@@ -21,7 +21,7 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
@@ -166,9 +166,10 @@ def probe_losses(pairs: Sequence[Pair], moved: Mapping[int, bool],
     return tuple(out)
 
 
-def run_lab_storm(options: StormOptions, state_dir: Path, probes: ProbeSettings = ProbeSettings(),
+def run_lab_storm(options: StormOptions, state_dir: Path,
+                  probes: ProbeSettings = ProbeSettings(),
                   say: Progress = _quiet, sizes: tuple[int, ...] = ()
-                  ) -> Iterator[StormReport]:
+                  ) -> Generator[StormReport, None, None]:
     """The lab brought up once; a storm of `options.moves` light VMs and one VM of each
     probed pair (or one of each of `sizes`, in turn), under the probe; the lab taken
     down."""

@@ -23,7 +23,7 @@ import resource
 import shutil
 import socket
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -264,10 +264,12 @@ def storm(fabric: Fabric, movers: list[tuple[ScaleHost, str]], announced: int,
     notes = ["CPU during the storm: " + ", ".join(f"{n} {s:.2f} s" for n, s in used.items())
              + f"; load average {load:.1f} on {os.cpu_count()} cores when it began"]
     decided = Spread.of([r.decision_ms for r in records.values() if r.decision_ms is not None])
+    written = Spread.of([r.write_ms for r in records.values() if r.write_ms is not None])
     if decided.n:
         notes.append(f"per move, packet-in -> the controller's decision (queued and parsed): "
-                     f"median {decided.p50:,.1f} ms, max {decided.max:,.1f} ms; the rest is "
-                     "planning and writes")
+                     f"median {decided.p50:,.1f} ms, max {decided.max:,.1f} ms; its longest "
+                     f"Write round trip: median {written.p50:,.1f} ms, max "
+                     f"{written.max:,.1f} ms; the rest is planning and waiting to write")
     whole = [r for r in records.values() if fabric.moves_itself(r.mac)]
     if whole:
         parts = [r for r in records.values() if not fabric.moves_itself(r.mac)]
@@ -294,17 +296,22 @@ class Record:
     time: float
     failed: tuple[str, ...]
     decision_ms: float | None = None   # its packet-in to the controller's decision
+    write_ms: float | None = None      # the longest round trip of its Writes
 
     @classmethod
     def of(cls, row: Mapping[str, object]) -> Record:
         failed = row.get("failed") or []
         assert isinstance(failed, list)
         stages = row.get("stages")
-        decision = stages.get("packet_in_to_decision_ms") if isinstance(stages, dict) else None
+        stages = stages if isinstance(stages, dict) else {}
+        decision = stages.get("packet_in_to_decision_ms")
+        writes = [float(str(w["ms"])) for w in stages.get("writes") or []
+                  if isinstance(w, dict) and "ms" in w]
         return cls(int(str(row["mac"]).replace(":", ""), 16), str(row["at"]),
                    float(str(row["ms"])), float(str(row["time"])),
                    tuple(str(f) for f in failed),
-                   None if decision is None else float(str(decision)))
+                   None if decision is None else float(str(decision)),
+                   max(writes) if writes else None)
 
 
 def _records(api: str, since: float, wanted: Mapping[int, object]) -> dict[int, Record]:
@@ -336,7 +343,7 @@ def announced_count(moves: int, share: float) -> int:
 
 
 def run_sink_storm(options: StormOptions, work: Path, say: Progress = _quiet,
-                   sizes: tuple[int, ...] = ()) -> Iterator[StormReport]:
+                   sizes: tuple[int, ...] = ()) -> Generator[StormReport, None, None]:
     """The fabric brought up once; a storm of `options.moves` (or one of each of `sizes`,
     each after the last has converged); the fabric taken down."""
     announced_count(0, options.announced)
