@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ctrl.lab import build, faults, procs
-from ctrl.lab.fattree import fat_tree_yaml
+from ctrl.lab.fattree import fat_tree_yaml, scale_hosts, storm_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
 from ctrl.lab.leftovers import left_behind
 from ctrl.lab.probe import Probe, ProbeOptions, Progress
@@ -336,9 +336,16 @@ def cmd_storm(args: argparse.Namespace) -> int:
 
 
 def cmd_topologies(args: argparse.Namespace) -> int:
+    if args.fat_tree is not None and args.light:
+        hosts = scale_hosts(args.fat_tree, args.vms)
+        print(storm_yaml(f"fat-tree-{args.fat_tree}-light", hosts, hosts.probe_pairs(2)),
+              end="")
+        return 0
     if args.fat_tree is not None:
         print(fat_tree_yaml(args.fat_tree, args.vms), end="")
         return 0
+    if args.light:
+        raise LabError("--light goes with --fat-tree K")
     for name in shipped():
         print(name)
     return 0
@@ -515,4 +522,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                            "generated fat-tree")
     topo.add_argument("--fat-tree", type=int, metavar="K", help="print a k-ary fat-tree")
     topo.add_argument("--vms", type=int, default=2, help="VMs in the fat-tree (default 2)")
+    topo.add_argument("--light", action="store_true",
+                      help="every VM light (a MAC and an address, no namespace) but two "
+                      "probed pairs, as `lab storm --target ovs` makes it: for `lab up`")
     topo.set_defaults(func=cmd_topologies)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import yaml
@@ -100,9 +100,12 @@ def _yaml(tree: FatTree, doc: Mapping[str, object]) -> str:
             f"{len(tree.hypervisors)} hypervisors\n" + text)
 
 
-def storm_yaml(name: str, hosts: ScaleHosts, probed: Collection[int] = ()) -> str:
-    """A lab of `hosts` on their fat-tree: those whose MAC is in `probed` namespaces (the
-    probe's), every other one light (a MAC and an address, no namespace: `lab: light`)."""
+def storm_yaml(name: str, hosts: ScaleHosts,
+               pairs: Sequence[tuple[ScaleHost, ScaleHost]] = ()) -> str:
+    """A lab of `hosts` on their fat-tree: the VMs of the probe's `pairs` namespaces (the
+    first pair the lab's probe), every other one light (a MAC and an address, no
+    namespace: `lab: light`)."""
+    probed = {h.mac for pair in pairs for h in pair}
     tree = FatTree.of(hosts.k)
     doc = {
         "name": name,
@@ -111,9 +114,12 @@ def storm_yaml(name: str, hosts: ScaleHosts, probed: Collection[int] = ()) -> st
         "vms": {h.name: {"vnet": f"t{h.vnet}", "mac": _mac(h.mac),
                          "ip": f"{ipaddress.IPv4Address(h.ip)}/8", "hypervisor": h.hypervisor}
                 for h in hosts.hosts},
-        "lab": {"light": [h.name for h in hosts.hosts if h.mac not in probed]},
     }
-    return _yaml(tree, doc)
+    lab: dict[str, object] = {}
+    if pairs:
+        lab["probe"] = {"from": pairs[0][0].name, "to": pairs[0][1].name}
+    lab["light"] = [h.name for h in hosts.hosts if h.mac not in probed]
+    return _yaml(tree, {**doc, "lab": lab})
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,10 @@ The lab is a k-ary fat-tree (fat-tree:8 by default: 80 bridges behind one P4Runt
 server, 128 hypervisors) holding VMS VMs: the probed pairs' VMs are namespaces, as in
 any lab; every other one is light (a MAC and an address, no namespace: ctrl/lab/light.py),
 so that a thousand fit on this machine. A storm moves M light VMs and one VM of each
-probed pair at once: a share announced through the API first (a namespace VM is moved
-as `ctrl lab migrate` moves it, announcing itself), then every light mover's RARP leaves
-its new hypervisor's uplink, a real frame into the switch's bridge and up to the
-controller as a packet-in, while the namespace VMs swap their interfaces. The UDP probe
+probed pair at once: the namespace VMs set off as `ctrl lab migrate` moves them
+(announcing themselves, or not, by the same share), while a share of the light movers is
+announced through the API, then every light mover's RARP leaves its new hypervisor's
+uplink, a real frame into the switch's bridge and up to the controller as a packet-in. The UDP probe
 runs both ways between each pair from `settle` seconds before the storm to `settle`
 after its last write. Convergence comes from the controller's own record of each move
 (GET /api/v1/moves), loss from the probe. Everything is taken down at the end, and what
@@ -68,7 +68,7 @@ class LabFabric:
         self.hosts = hosts
         self.say = say
         self.namespaced = {h.mac for pair in pairs for h in pair}
-        text = storm_yaml(lab_name(state_dir), hosts, self.namespaced)
+        text = storm_yaml(lab_name(state_dir), hosts, pairs)
         self.state, self.spec = new_lab(text, f"fat-tree:{hosts.k} storm", state_dir, "ovs",
                                         "netns")
         self.api = self.state.api
@@ -79,6 +79,8 @@ class LabFabric:
                       f"from their hypervisors' uplinks), {len(self.spec.hosts)} namespace "
                       "VMs under the probe")
         self._senders: LightSenders | None = None
+        self._moving: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
 
     def __enter__(self) -> LabFabric:
         self.spec = build.up(self.state, self.say)
@@ -91,6 +93,8 @@ class LabFabric:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        for t in self._moving:   # a storm cut short: its migrations end first
+            t.join()
         if self._senders is not None:
             self._senders.__exit__(None, None, None)
         left = self._down()
@@ -117,35 +121,42 @@ class LabFabric:
     def moves_itself(self, mac: int) -> bool:
         return mac in self.namespaced
 
-    def arrive(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
+    def depart(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
                ) -> None:
-        """The namespace VMs moved as `ctrl lab migrate` moves them (a thread each,
-        started first: their interface swap takes longest), every light mover's RARP
-        from its new hypervisor meanwhile; the light ones' new places in the state."""
+        """The namespace VMs set off, moved as `ctrl lab migrate` moves them (announced
+        first if in `announced`), a thread each: their interface swap takes longest."""
+        if self._moving:
+            raise LabError("the last storm's namespace VMs are still moving")
+        for h, to in movers:
+            if self.moves_itself(h.mac):
+                t = threading.Thread(target=self._move, args=(h, to, h.mac in announced),
+                                     name=f"migrate {h.name}")
+                t.start()
+                self._moving.append(t)
+
+    def _move(self, h: ScaleHost, to: str, announce: bool) -> None:
+        try:   # a state of its own: migrate() reloads it under the lab's lock
+            state = LabState.load(self.state.dir)
+            if state is None:
+                raise LabError("the storm's lab has no state")
+            migrate(state, h.name, to, announce=announce)
+        except BaseException as exc:   # said by arrive(), in the storm's thread
+            self._errors.append(exc)
+
+    def arrive(self, movers: Sequence[tuple[ScaleHost, str]]) -> None:
+        """Every light mover's RARP from its new hypervisor, then the namespace VMs
+        waited for; the light ones' new places in the state."""
         assert self._senders is not None, "the fabric is not up"
-        errors: list[BaseException] = []
-
-        def move(h: ScaleHost, to: str) -> None:
-            try:   # a state of its own: migrate() reloads it under the lab's lock
-                state = LabState.load(self.state.dir)
-                if state is None:
-                    raise LabError("the storm's lab has no state")
-                migrate(state, h.name, to, announce=h.mac in announced)
-            except BaseException as exc:   # said by arrive(), in the storm's thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=move, args=(h, to), name=f"migrate {h.name}")
-                   for h, to in movers if self.moves_itself(h.mac)]
-        for t in threads:
-            t.start()
         light = [(h, to) for h, to in movers if not self.moves_itself(h.mac)]
         try:
             self._senders.announce([(h.mac, to) for h, to in light])
         finally:
-            for t in threads:
+            for t in self._moving:
                 t.join()
-        if errors:
-            raise LabError(f"a probed VM's migration failed: {errors[0]}") from errors[0]
+            self._moving.clear()
+        if self._errors:
+            error, self._errors = self._errors[0], []
+            raise LabError(f"a probed VM's migration failed: {error}") from error
         with self.state.exclusive():
             self.state.locations.update((h.name, to) for h, to in light)
             self.state.save()

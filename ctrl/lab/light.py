@@ -4,9 +4,10 @@ with no namespace and no process, so its frames are sent for it from its hypervi
 switch's Open vSwitch bridge (or bmv2) on the hypervisor's port as a VM's own would.
 
 After a move, a light VM announces itself as QEMU does: a broadcast RARP for its own
-MAC at its new hypervisor, repeated (ctrl/lab/migrate.py's ANNOUNCE_AGAIN). A sender on
-each hypervisor's uplink is opened beforehand (entering a namespace costs more than a
-send), so a hundred announcements leave in a few milliseconds.
+MAC at its new hypervisor, repeated (ANNOUNCE_AGAIN, ctrl/lab/moves.py); `ctrl lab
+migrate` moves one so (`move_light`). A sender on each hypervisor's uplink is opened
+beforehand (entering a namespace costs more than a send), so a hundred announcements
+leave in a few milliseconds.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
-from ctrl.lab.migrate import ANNOUNCE_AGAIN
-from ctrl.lab.spec import LabError, LabSpec
+from ctrl.lab import moves
+from ctrl.lab.moves import ANNOUNCE_AGAIN, Migration
+from ctrl.lab.spec import HostNet, LabError, LabSpec
+from ctrl.lab.state import LabState
+from ctrl.p4rt.values import to_int
 from ctrl.platform import netns
 from ctrl.punt.frames import rarp_announcement
 
@@ -72,3 +76,23 @@ class LightSenders:
             for hv, frame in frames:
                 self.send(hv, frame)
         return sent
+
+
+def move_light(state: LabState, spec: LabSpec, host: HostNet, src: str, to: str,
+               announce: bool, cause: str) -> Migration:
+    """`ctrl lab migrate` of a light VM (checked, under the lab's lock): the controller
+    told first if `announce`, then its RARPs from `to`. It has no pause of its own: it
+    is at `to` once its first RARP has left."""
+    asked = time.monotonic()
+    if announce:
+        moves.announce(state, host.name, to, cause)
+    try:
+        with LightSenders(spec, [to]) as senders:
+            sent = senders.announce([(to_int(host.mac), to)])
+    except BaseException:
+        if announce:
+            moves.cancel(state, host.name)
+        raise
+    done = Migration(host.name, src, to, announce, asked, sent, sent, cause=cause)
+    moves.record(state, done)
+    return done

@@ -25,8 +25,8 @@ What becomes of it:
 - a light VM (`lab: light`) has no namespace and no process: it is a MAC and an address
   in the controller's topology, whose frames (its RARP after a move) are sent from its
   hypervisor's `uplink`, the bridge's port to the switch (ctrl/lab/light.py), so that a
-  thousand of them fit on one machine (`ctrl lab storm --target ovs`); the probe and
-  `ctrl lab migrate` take the other hosts only;
+  thousand of them fit on one machine (`ctrl lab storm --target ovs`); `ctrl lab
+  migrate` moves one by its RARP alone, and the probe takes the other hosts only;
 - with guests "qemu", a VM is a QEMU guest instead (ctrl/lab/guests.py), with the
   same MAC, address, gateway and MTU, its NIC a tap on the same port of the bridge;
   clients stay namespaces;
@@ -203,8 +203,7 @@ class LabSpec:
         except KeyError:
             if name in self.light:
                 raise LabError(f"{name} is a light VM of lab {self.name} (a MAC and an "
-                               "address, no namespace): only `ctrl lab storm` moves it, "
-                               "and no probe runs in it") from None
+                               "address, no namespace): no probe runs in it") from None
             raise LabError(f"no VM or client {name!r} in lab {self.name} "
                            f"(hosts: {', '.join(sorted(self.hosts))})") from None
 

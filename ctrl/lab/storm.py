@@ -85,10 +85,15 @@ class Fabric(Protocol):
         """True for a host that `arrive` moves whole, announcement and all (a namespace
         VM of the lab); the storm announces the others itself."""
 
-    def arrive(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
+    def depart(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
                ) -> None:
-        """Each mover at its new hypervisor, announcing itself (RARP) there; `announced`:
-        the MACs of those the controller was (or, moving itself, is to be) told of."""
+        """The storm begins: the movers it moves itself set off (announced first if in
+        `announced`, the MACs the controller is told of), alongside the storm's own
+        announcements."""
+
+    def arrive(self, movers: Sequence[tuple[ScaleHost, str]]) -> None:
+        """Every other mover at its new hypervisor, announcing itself (RARP) there; then
+        those that `depart` set off are waited for."""
 
 
 class SinkFabric:
@@ -193,8 +198,11 @@ class SinkFabric:
     def moves_itself(self, mac: int) -> bool:
         return False
 
-    def arrive(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
+    def depart(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
                ) -> None:
+        pass   # the sink has no VMs of its own to move
+
+    def arrive(self, movers: Sequence[tuple[ScaleHost, str]]) -> None:
         """Every mover's RARP punted by the sink at its destination's port, in one go."""
         hvs = self.topology.hypervisors
         self.sink({"punt": [[hvs[hv].attach.switch, hvs[hv].attach.port,
@@ -244,12 +252,13 @@ def storm(fabric: Fabric, movers: list[tuple[ScaleHost, str]], announced: int,
                 for h, hv in movers[:announced] if not fabric.moves_itself(h.mac)]
     say(f"storm: {len(movers):,} moves, {announced:,} of them announced first")
     t0 = time.monotonic()
+    fabric.depart(movers, told)
     for p in prepared:
         p.send()
     for p in prepared:
         p.answer()
     t_announced = time.monotonic()
-    fabric.arrive(movers, told)
+    fabric.arrive(movers)
     records = _records(fabric.api, t0, {h.mac: topo.hypervisors[hv].attach
                                          for h, hv in movers})
     used = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}

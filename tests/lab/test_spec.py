@@ -225,7 +225,7 @@ def test_on_dpdk_with_qemu_guests_each_hypervisor_has_a_virtual_switch() -> None
 def _storm_lab(vms: int = 30) -> str:
     hosts = scale_hosts(4, vms, 2, "spread", 3)
     pairs = hosts.probe_pairs(2)
-    return storm_yaml("stormx", hosts, {h.mac for p in pairs for h in p})
+    return storm_yaml("stormx", hosts, pairs)
 
 
 def test_a_storm_lab_makes_namespaces_for_the_probed_vms_only() -> None:
@@ -238,7 +238,8 @@ def test_a_storm_lab_makes_namespaces_for_the_probed_vms_only() -> None:
     made = set(spec.namespaces())
     assert all(h.ns in made for h in spec.hosts.values())
     assert len(made) == len(spec.hypervisors) + 1 + 4     # the site, hypervisors, 4 VMs
-    assert spec.probe[0] in spec.hosts and spec.probe[1] in spec.hosts
+    first = scale_hosts(4, 30, 2, "spread", 3).probe_pairs(1)[0]
+    assert spec.probe == (first[0].name, first[1].name)
     light = next(iter(spec.light))
     with pytest.raises(LabError, match="light VM"):
         spec.host(light)
@@ -254,7 +255,7 @@ def test_light_vms_are_checked() -> None:
             f"  light: {bad}\n"
         with pytest.raises(TopologyError, match=why):
             parse_lab(edited, "storm.yaml")
-    with_probe = text.split("  light:")[0] + f"  light: [{light}]\n" + \
+    with_probe = text.split("  probe:")[0] + f"  light: [{light}]\n" + \
         f"  probe: {{from: {vm}, to: {light}}}\n"
     with pytest.raises(TopologyError, match="is light"):
         parse_lab(with_probe, "storm.yaml")
