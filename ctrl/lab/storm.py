@@ -82,7 +82,7 @@ class Fabric(Protocol):
         """The fabric's processes (name -> PID), for the CPU they use in a storm."""
 
     def moves_itself(self, mac: int) -> bool:
-        """True for a host that `arrive` moves whole, announcement and all (a namespace
+        """True for a host that `depart` moves whole, announcement and all (a namespace
         VM of the lab); the storm announces the others itself."""
 
     def depart(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
@@ -238,10 +238,10 @@ def _writes(api: str) -> dict[str, tuple[int, int]]:
 
 def storm(fabric: Fabric, movers: list[tuple[ScaleHost, str]], announced: int,
           say: Progress = _quiet) -> StormReport:
-    """The storm itself on a fabric in sync: the first `announced` movers announced
-    through the API (all sent at once; those the fabric moves itself announce
-    themselves), then every mover arrives; each move's convergence as the controller
-    recorded it, and the writes per switch."""
+    """The storm itself on a fabric in sync: the movers the fabric moves itself set off
+    and the first `announced` of the others are announced through the API (all sent at
+    once), then every mover arrives; each move's convergence as the controller recorded
+    it, and the writes per switch."""
     topo = fabric.topology
     before = _writes(fabric.api)
     pids = fabric.processes()
@@ -270,6 +270,19 @@ def storm(fabric: Fabric, movers: list[tuple[ScaleHost, str]], announced: int,
     failed = tuple(f"{int_to_mac(r.mac)}: {', '.join(r.failed)}" for r in records.values()
                    if r.failed)
     last = max((r.time for r in records.values()), default=t0)
+    notes = _notes(fabric, records, t0, used, load)
+    return StormReport(
+        fabric.label, len(topo.switches), len(fabric.hosts.hosts),
+        len(fabric.hosts.owned), len(movers), announced, len(done), failed,
+        (max(last, t_announced) - t0) * 1e3, (t_announced - t0) * 1e3 if prepared else 0.0,
+        Spread.of([r.ms for r in records.values()]), writes, notes=tuple(notes),
+        extra={"cpu_s": used, "load": load})
+
+
+def _notes(fabric: Fabric, records: Mapping[int, Record], t0: float,
+           used: Mapping[str, float], load: float) -> list[str]:
+    """What else the storm showed: CPU, where a move's time went, and when the moves the
+    fabric made whole were done next to the others."""
     notes = ["CPU during the storm: " + ", ".join(f"{n} {s:.2f} s" for n, s in used.items())
              + f"; load average {load:.1f} on {os.cpu_count()} cores when it began"]
     decided = Spread.of([r.decision_ms for r in records.values() if r.decision_ms is not None])
@@ -287,12 +300,7 @@ def storm(fabric: Fabric, movers: list[tuple[ScaleHost, str]], announced: int,
             f"{(max((r.time for r in parts), default=t0) - t0) * 1e3:,.1f} ms after the "
             f"start; of the {len(whole)} VMs moved whole (interface swap, as `ctrl lab "
             f"migrate`): {(max(r.time for r in whole) - t0) * 1e3:,.1f} ms")
-    return StormReport(
-        fabric.label, len(topo.switches), len(fabric.hosts.hosts),
-        len(fabric.hosts.owned), len(movers), announced, len(done), failed,
-        (max(last, t_announced) - t0) * 1e3, (t_announced - t0) * 1e3 if prepared else 0.0,
-        Spread.of([r.ms for r in records.values()]), writes, notes=tuple(notes),
-        extra={"cpu_s": used, "load": load})
+    return notes
 
 
 @dataclass(frozen=True, slots=True)
