@@ -103,6 +103,8 @@ class LabFabric:
                            + "; ".join(left[:5]))
 
     def _down(self) -> list[str]:
+        # The state as the migrations left it on disk (each moved under the lab's lock).
+        self.state = LabState.load(self.state.dir) or self.state
         links = list(self.state.links)
         build.down(self.state, self.say)
         left = left_behind(self.spec, self.state, links)
