@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
 
 from ctrl.lab import build, faults, procs
-from ctrl.lab.fattree import fat_tree_yaml
+from ctrl.lab.fattree import fat_tree_yaml, scale_hosts, storm_yaml
 from ctrl.lab.guests import ACCEL_CHOICES, proc_name
 from ctrl.lab.leftovers import left_behind
 from ctrl.lab.probe import Probe, ProbeOptions, Progress
@@ -143,6 +144,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                  else f"namespace {host.ns}")
         print(f"  {host.role:<6} {name:<14} {host.ip}/{host.prefix:<3} {host.mac}  at {at}"
               f"  ({where})")
+    if spec.light:
+        moved = sum(1 for n, h in spec.light.items()
+                    if state.locations.get(n, h.hypervisor) != h.hypervisor)
+        print(f"  {len(spec.light):,} light VMs (a MAC and an address each, no namespace), "
+              f"{moved:,} of them moved")
     return 0
 
 
@@ -303,18 +309,26 @@ def _sizes(text: str) -> tuple[int, ...]:
 def cmd_storm(args: argparse.Namespace) -> int:
     from ctrl.lab.storm import StormOptions, run_sink_storm
 
-    if args.target != "sink":
-        raise LabError("the storm runs on the sink target for now (--target sink)")
-    options = StormOptions(args.k, args.vms, args.vnets, args.placement, args.moves[0],
+    k = args.k if args.k is not None else (16 if args.target == "sink" else 8)
+    options = StormOptions(k, args.vms, args.vnets, args.placement, args.moves[0],
                            args.announced, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.target == "ovs":
+        from ctrl.lab.labstorm import ProbeSettings, run_lab_storm
+
+        runs = run_lab_storm(options, Path(args.state_dir),
+                             ProbeSettings(args.probes, args.probe_rate, args.settle), say,
+                             args.moves)
+    else:
+        runs = run_sink_storm(options, Path(args.work_dir), say, args.moves)
     reports = []
-    for report in run_sink_storm(options, Path(args.work_dir), say, args.moves):
-        reports.append(report)
-        print()
-        print("\n".join(report.table()))
-        print()
+    with contextlib.closing(runs):   # Ctrl-C between storms: the fabric comes down too
+        for report in runs:
+            reports.append(report)
+            print()
+            print("\n".join(report.table()))
+            print()
     doc = "[" + ",\n".join(r.to_json() for r in reports) + "]\n"
     (out / "storm.json").write_text(doc)
     say(f"wrote {out / 'storm.json'}")
@@ -322,9 +336,16 @@ def cmd_storm(args: argparse.Namespace) -> int:
 
 
 def cmd_topologies(args: argparse.Namespace) -> int:
+    if args.fat_tree is not None and args.light:
+        hosts = scale_hosts(args.fat_tree, args.vms)
+        print(storm_yaml(f"fat-tree-{args.fat_tree}-light", hosts, hosts.probe_pairs(2)),
+              end="")
+        return 0
     if args.fat_tree is not None:
         print(fat_tree_yaml(args.fat_tree, args.vms), end="")
         return 0
+    if args.light:
+        raise LabError("--light goes with --fat-tree K")
     for name in shipped():
         print(name)
     return 0
@@ -457,17 +478,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     chaos.add_argument("--out", default="lab-chaos", help="output folder (default %(default)s)")
     chaos.set_defaults(func=cmd_chaos)
     storm = cmds.add_parser("storm", help="many VMs migrating at once: convergence, writes "
-                            "per switch", description="Bring up a k-ary fat-tree with VMS VMs, "
+                            "per switch, loss under the probe",
+                            description="Bring up a k-ary fat-tree with VMS VMs, "
                             "migrate MOVES of them at once (a share announced through the "
                             "API first, then every RARP at its destination), and report the "
                             "time from the first announcement to the last write acknowledged, "
-                            "each move's convergence, and the writes per switch (JSON and a "
-                            "table). --target sink: the controller against `ctrl sink-target` "
-                            "(P4Runtime, no data plane), for fabrics the lab cannot hold. "
-                            "Exit 1 if a move did not converge.")
-    storm.add_argument("--target", choices=("sink",), default="sink",
+                            "each move's convergence (the controller's record), and the "
+                            "writes per switch (JSON and a table). --target ovs: the lab's "
+                            "own Open vSwitch bridges (default k=8), every VM light (a MAC "
+                            "and an address, its RARP sent from its hypervisor's uplink) but "
+                            "the probed pairs' namespaces, one VM of each pair moving too; "
+                            "datagrams lost under the probe reported; the lab taken down at "
+                            "the end (--state-dir). --target sink: the controller against "
+                            "`ctrl sink-target` (P4Runtime, no data plane; default k=16), for "
+                            "fabrics the lab cannot hold. Exit 1 if a move did not converge.")
+    storm.add_argument("--target", choices=("sink", "ovs"), default="sink",
                        help="the switches (default: %(default)s)")
-    storm.add_argument("--k", type=int, default=16, help="fat-tree k (default %(default)s)")
+    storm.add_argument("--k", type=int, default=None,
+                       help="fat-tree k (default 16 on the sink, 8 on ovs)")
     storm.add_argument("--vms", type=int, default=1000, help="default %(default)s")
     storm.add_argument("--vnets", type=int, default=1,
                        help="virtual networks, each owning a share of the hypervisors "
@@ -479,12 +507,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     storm.add_argument("--announced", type=float, default=0.5,
                        help="the share of the moves announced first (default %(default)s)")
     storm.add_argument("--seed", type=int, default=1, help="default %(default)s")
+    storm.add_argument("--probes", type=int, default=2, metavar="PAIRS",
+                       help="ovs: probed pairs of namespace VMs (default %(default)s)")
+    storm.add_argument("--probe-rate", type=float, default=200.0,
+                       help="ovs: UDP datagrams/s each way per pair (default %(default)s)")
+    storm.add_argument("--settle", type=float, default=1.0,
+                       help="ovs: seconds probed before and after each storm "
+                       "(default %(default)s)")
     storm.add_argument("--work-dir", default="/tmp/vm-mobility-storm",
-                       help="topology, logs, sockets (default %(default)s)")
+                       help="sink: topology, logs, sockets (default %(default)s)")
     storm.add_argument("--out", default="lab-storm", help="output folder (default %(default)s)")
     storm.set_defaults(func=cmd_storm)
     topo = cmds.add_parser("topologies", help="list the shipped topologies, or print a "
                            "generated fat-tree")
     topo.add_argument("--fat-tree", type=int, metavar="K", help="print a k-ary fat-tree")
     topo.add_argument("--vms", type=int, default=2, help="VMs in the fat-tree (default 2)")
+    topo.add_argument("--light", action="store_true",
+                      help="every VM light (a MAC and an address, no namespace) but two "
+                      "probed pairs, as `lab storm --target ovs` makes it: for `lab up`")
     topo.set_defaults(func=cmd_topologies)

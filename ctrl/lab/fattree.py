@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import yaml
@@ -76,9 +76,7 @@ def fat_tree_yaml(k: int, vms: int = 2) -> str:
     target = names[-1] if order[1] != names[-1] else names[-2]
     doc = {
         "name": f"fat-tree-{k}",
-        "switches": {s: {} for s in tree.switches},
-        "links": [[str(a), str(b)] for a, b in tree.links],
-        "hypervisors": {h: {"switch": at.switch, "port": at.port} for h, at in tree.hypervisors},
+        **_fabric(tree),
         "vnets": {"tenant": {"id": 10, "gateway_mac": GATEWAY_MAC}},
         "vms": {f"vm{i + 1}": {"vnet": "tenant", "mac": f"02:00:00:00:{(i + 1) >> 8:02x}:"
                                f"{(i + 1) & 0xFF:02x}", "ip": f"10.0.{i // 250}.{i % 250 + 1}/16",
@@ -86,9 +84,42 @@ def fat_tree_yaml(k: int, vms: int = 2) -> str:
         "lab": {"probe": {"from": "vm1", "to": "vm2"},
                 "demo": [{"vm": "vm2", "to": target, "label": f"vm2 to {target}"}]},
     }
-    text: str = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
-    return (f"# a k={k} fat-tree: {len(tree.switches)} switches, {len(names)} hypervisors\n"
-            + text)
+    return _yaml(tree, doc)
+
+
+def _fabric(tree: FatTree) -> dict[str, object]:
+    return {"switches": {s: {} for s in tree.switches},
+            "links": [[str(a), str(b)] for a, b in tree.links],
+            "hypervisors": {h: {"switch": at.switch, "port": at.port}
+                            for h, at in tree.hypervisors}}
+
+
+def _yaml(tree: FatTree, doc: Mapping[str, object]) -> str:
+    text: str = yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=None)
+    return (f"# a k={tree.k} fat-tree: {len(tree.switches)} switches, "
+            f"{len(tree.hypervisors)} hypervisors\n" + text)
+
+
+def storm_yaml(name: str, hosts: ScaleHosts,
+               pairs: Sequence[tuple[ScaleHost, ScaleHost]] = ()) -> str:
+    """A lab of `hosts` on their fat-tree: the VMs of the probe's `pairs` namespaces (the
+    first pair the lab's probe), every other one light (a MAC and an address, no
+    namespace: `lab: light`)."""
+    probed = {h.mac for pair in pairs for h in pair}
+    tree = FatTree.of(hosts.k)
+    doc = {
+        "name": name,
+        **_fabric(tree),
+        "vnets": {f"t{v}": {"id": v, "gateway_mac": GATEWAY_MAC} for v in sorted(hosts.owned)},
+        "vms": {h.name: {"vnet": f"t{h.vnet}", "mac": _mac(h.mac),
+                         "ip": f"{ipaddress.IPv4Address(h.ip)}/8", "hypervisor": h.hypervisor}
+                for h in hosts.hosts},
+    }
+    lab: dict[str, object] = {}
+    if pairs:
+        lab["probe"] = {"from": pairs[0][0].name, "to": pairs[0][1].name}
+    lab["light"] = [h.name for h in hosts.hosts if h.mac not in probed]
+    return _yaml(tree, {**doc, "lab": lab})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,21 +145,49 @@ class ScaleHosts:
     hosts: tuple[ScaleHost, ...]
     owned: dict[int, tuple[str, ...]]   # vnet -> its hypervisors
 
-    def moves(self, count: int, seed: int = 2, at: Mapping[int, str] | None = None
-              ) -> list[tuple[ScaleHost, str]]:
+    def moves(self, count: int, seed: int = 2, at: Mapping[int, str] | None = None,
+              skip: Collection[int] = ()) -> list[tuple[ScaleHost, str]]:
         """`count` different hosts, each to another hypervisor of its own network than
         the one it is at (`at`: MAC -> hypervisor now, for hosts moved since; hosts of a
-        network with one hypervisor stay out of it). Deterministic."""
+        network with one hypervisor stay out of it, and those whose MAC is in `skip`).
+        Deterministic."""
         where = at or {}
         rng = random.Random(seed)
-        movable = [h for h in self.hosts if len(self.owned[h.vnet]) > 1]
+        movable = [h for h in self.hosts if len(self.owned[h.vnet]) > 1 and h.mac not in skip]
         if count > len(movable):
             raise LabError(f"{count} moves asked for, {len(movable)} hosts can move (a "
                            "network needs two hypervisors or more)")
         out = []
         for h in rng.sample(movable, count):
-            now = where.get(h.mac, h.hypervisor)
-            out.append((h, rng.choice([x for x in self.owned[h.vnet] if x != now])))
+            out.append((h, self.elsewhere(h, rng, where)))
+        return out
+
+    def elsewhere(self, host: ScaleHost, rng: random.Random,
+                  at: Mapping[int, str] | None = None) -> str:
+        """Another hypervisor of `host`'s network than the one it is at (`at`, as for
+        `moves`), at random."""
+        now = (at or {}).get(host.mac, host.hypervisor)
+        return rng.choice([x for x in self.owned[host.vnet] if x != now])
+
+    def probe_pairs(self, count: int) -> list[tuple[ScaleHost, ScaleHost]]:
+        """`count` pairs of hosts for the probe, each two of one network on different
+        hypervisors (the first such host after the last pair's, and the next one of its
+        network elsewhere). Deterministic."""
+        out: list[tuple[ScaleHost, ScaleHost]] = []
+        taken: set[int] = set()
+        for a in self.hosts:
+            if len(out) == count:
+                break
+            if a.mac in taken:
+                continue
+            b = next((h for h in self.hosts if h.vnet == a.vnet and h.mac not in taken
+                      and h.mac != a.mac and h.hypervisor != a.hypervisor), None)
+            if b is not None:
+                out.append((a, b))
+                taken |= {a.mac, b.mac}
+        if len(out) < count:
+            raise LabError(f"{count} probe pairs asked for, {len(out)} found (two hosts of "
+                           "a network on different hypervisors each)")
         return out
 
 

@@ -26,6 +26,7 @@ import time
 
 from ctrl.lab import guests, moves
 from ctrl.lab.build import configure_host, plug_host
+from ctrl.lab.light import move_light
 from ctrl.lab.moves import Migration, check_move
 from ctrl.lab.spec import HostNet, LabError, LabSpec
 from ctrl.lab.state import LabState
@@ -35,7 +36,6 @@ from ctrl.punt.frames import rarp_announcement
 
 log = logging.getLogger(__name__)
 
-ANNOUNCE_AGAIN = (0.05, 0.15)   # QEMU repeats its announcement; seconds after the first
 NEW_IF, OLD_IF = "eth0n", "eth0old"
 
 
@@ -66,6 +66,10 @@ def migrate(state: LabState, name: str, to: str, *, announce: bool = True,
         if not state.up:
             raise LabError("the lab is not up (`ctrl lab up TOPOLOGY` first)")
         spec = state.spec()
+        if name in spec.light:
+            light = spec.light[name]
+            return move_light(state, spec, light, check_move(spec, state, light, to), to,
+                              announce, cause)
         host = spec.host(name)
         src = check_move(spec, state, host, to)
         if host.guest:
@@ -135,7 +139,7 @@ def _move_namespace(state: LabState, spec: LabSpec, host: HostNet, src: str, to:
         done = Migration(name, src, to, announce, asked, paused, resumed, cause=cause)
         moves.record(state, done)
         log.info("%s: %s -> %s, paused %.1f ms", name, src, to, done.downtime * 1e3)
-        for delay in ANNOUNCE_AGAIN:
+        for delay in moves.ANNOUNCE_AGAIN:
             time.sleep(max(0.0, resumed + delay - time.monotonic()))
             sender.send(rarp)
     return done

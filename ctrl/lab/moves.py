@@ -20,6 +20,7 @@ from ctrl.northbound.client import ApiError, PreparedCall, call
 
 log = logging.getLogger(__name__)
 
+ANNOUNCE_AGAIN = (0.05, 0.15)   # QEMU repeats its announcement; seconds after the first
 # A pair's standby is primary about 1.4 s after the primary died (lease 1 s, then its
 # campaign): a migration announced meanwhile waits this long for it.
 FAILOVER_WAIT_S = 5.0
@@ -103,9 +104,9 @@ def check_move(spec: LabSpec, state: LabState, host: HostNet, to: str) -> str:
     src = state.locations.get(host.name, host.hypervisor)
     if src == to:
         raise LabError(f"{host.name} is at {to} already")
-    for other, at in state.locations.items():
-        peer = spec.hosts.get(other)
-        if at == to and peer is not None and peer.vnet != host.vnet:
+    for other, peer in (*spec.hosts.items(), *spec.light.items()):
+        at = state.locations.get(other, peer.hypervisor)
+        if at == to and peer.vnet != host.vnet:
             raise LabError(f"{to} hosts {other} of virtual network {peer.vnet}; its port "
                            f"cannot carry {host.name}'s network {host.vnet} too")
     return src

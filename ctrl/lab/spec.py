@@ -13,6 +13,7 @@ out `device_id` and `grpc_addr`, plus an optional `lab` section:
         players: {laptop: 100, phone: 200} # datagrams/s each way between each and the server
         access_points: [ap-1, ap-2]        # where they roam, in the order they go there
         oscillate: phone                   # the one that goes back and forth at the end
+      light: [vm5, vm6]                    # VMs that are a MAC and an address only
 
 What becomes of it:
 - a hypervisor is a namespace with a Linux bridge `br0` (its virtual switch) whose
@@ -21,6 +22,11 @@ What becomes of it:
   to a port of its hypervisor's bridge; its default gateway is the last address
   of its subnet, which the controller's proxy ARP answers with the virtual
   network's gateway MAC (the switches route between subnets);
+- a light VM (`lab: light`) has no namespace and no process: it is a MAC and an address
+  in the controller's topology, whose frames (its RARP after a move) are sent from its
+  hypervisor's `uplink`, the bridge's port to the switch (ctrl/lab/light.py), so that a
+  thousand of them fit on one machine (`ctrl lab storm --target ovs`); `ctrl lab
+  migrate` moves one by its RARP alone, and the probe takes the other hosts only;
 - with guests "qemu", a VM is a QEMU guest instead (ctrl/lab/guests.py), with the
   same MAC, address, gateway and MTU, its NIC a tap on the same port of the bridge;
   clients stay namespaces;
@@ -45,7 +51,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import yaml
 
@@ -59,6 +65,7 @@ DATAPATHS = ("netdev", "dpdk")  # the OVS target's: kernel-socket ports, or DPDK
 BRIDGE = "br0"               # a hypervisor's own switch, in its namespace
 GRE_MTU = 1450    # 1500 less outer IPv4 (20), GRE with key (8), inner Ethernet (14), and slack
 PLAIN_MTU = 1500
+LAB_FIELDS = {"probe", "demo", "roam", "light"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
@@ -174,6 +181,7 @@ class LabSpec:
     guests: str = "netns"
     roam: RoamSpec | None = None
     datapath: str = "netdev"
+    light: Mapping[str, HostNet] = field(default_factory=dict)   # VMs without a namespace
 
     @property
     def vhost(self) -> bool:
@@ -193,6 +201,9 @@ class LabSpec:
         try:
             return self.hosts[name]
         except KeyError:
+            if name in self.light:
+                raise LabError(f"{name} is a light VM of lab {self.name} (a MAC and an "
+                               "address, no namespace): no probe runs in it") from None
             raise LabError(f"no VM or client {name!r} in lab {self.name} "
                            f"(hosts: {', '.join(sorted(self.hosts))})") from None
 
@@ -249,15 +260,17 @@ def parse_lab(text: str, origin: str, *, target: str = "ovs", tag: str = "lab",
             if h.switch == s and h.vswitch}})
             for s, sw in switches.items()}
     mtu = GRE_MTU if wan is not None else PLAIN_MTU
-    hosts = {vm.name: _host(topo, name, vm.name, i + 1, mtu, origin, guests == "qemu")
+    every = {vm.name: _host(topo, name, vm.name, i + 1, mtu, origin, guests == "qemu")
              for i, vm in enumerate(topo.vms.values())}
-    _one_vnet_per_hypervisor(hosts, origin)
+    _one_vnet_per_hypervisor(every, origin)
+    light = _light(r, top, every)
+    hosts = {n: h for n, h in every.items() if n not in light}
     links = tuple((End(switches[x.a.switch].ns, switches[x.a.switch].ports[x.a.port]),
                    End(switches[x.b.switch].ns, switches[x.b.switch].ports[x.b.port]))
                   for x in topo.links)
-    probe, demo, roam = _lab_section(r, top, topo, hosts)
+    probe, demo, roam = _lab_section(r, top, topo, hosts, light)
     return LabSpec(name, tag, target, topo, switches, links, hypervisors, hosts, wan, site_ns,
-                   probe, demo, guests, roam, datapath)
+                   probe, demo, guests, roam, datapath, light)
 
 
 def _hypervisor(lab: str, tag: str, index: int, name: str, switch: SwitchNet, port: int,
@@ -366,17 +379,19 @@ def _one_vnet_per_hypervisor(hosts: Mapping[str, HostNet], origin: str) -> None:
 
 
 def _lab_section(r: Reader, top: Mapping[str, tuple[yaml.Node, yaml.Node]], topo: Topology,
-                 hosts: Mapping[str, HostNet]
+                 hosts: Mapping[str, HostNet], light: Mapping[str, HostNet]
                  ) -> tuple[tuple[str, str], tuple[DemoStep, ...], RoamSpec | None]:
     names = list(hosts)
     probe = (names[0], names[1]) if len(names) > 1 else ("", "")
     demo: list[DemoStep] = []
     if "lab" not in top:
         return probe, (), None
-    f = r.fields(top["lab"][1], "lab", set(), {"probe", "demo", "roam"})
+    f = r.fields(top["lab"][1], "lab", set(), LAB_FIELDS)
 
     def host(node: yaml.Node, what: str) -> str:
         name = r.scalar(node, what)
+        if name in light:
+            raise r.fail(node, f"{what}: {name} is light (no namespace): not here")
         if name not in hosts:
             raise r.fail(node, f"{what}: no VM or client {name!r}")
         return name
@@ -427,3 +442,21 @@ def _roam(r: Reader, node: yaml.Node, topo: Topology, host: Callable[[yaml.Node,
     if oscillate not in dict(players):
         raise r.fail(f["oscillate"], f"lab: roam: oscillate: {oscillate} is no player")
     return RoamSpec(server, tuple(players), tuple(aps), oscillate)
+
+
+def _light(r: Reader, top: Mapping[str, tuple[yaml.Node, yaml.Node]],
+           hosts: Mapping[str, HostNet]) -> dict[str, HostNet]:
+    """`lab: light`: VMs without a namespace (not clients, not QEMU guests)."""
+    if "lab" not in top:
+        return {}
+    node = r.fields(top["lab"][1], "lab", set(), LAB_FIELDS).get("light")
+    out: dict[str, HostNet] = {}
+    for item in r.sequence(node, "lab: light") if node is not None else []:
+        name = r.scalar(item, "lab: light")
+        host = hosts.get(name)
+        if host is None or host.role != "vm":
+            raise r.fail(item, f"lab: light: no VM {name!r}")
+        if name in out:
+            raise r.fail(item, f"lab: light: {name} twice")
+        out[name] = replace(host, ns="", guest=False)
+    return out

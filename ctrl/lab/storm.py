@@ -1,5 +1,8 @@
 """`ctrl lab storm`: many VMs migrating at once, and what the controller made of it.
 
+The storm runs on a fabric (`Fabric`): the lab's own Open vSwitch bridges with light VMs
+(`--target ovs`, ctrl/lab/labstorm.py), or the sink target described here.
+
 On the sink target (`--target sink`, a k=16 fat-tree by default: 320 switches, where
 the lab's namespaces cannot go) the controller is `ctrl serve` itself, a process of its
 own, against one `ctrl sink-target` serving every switch over P4Runtime: its sessions,
@@ -20,11 +23,12 @@ import resource
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from ctrl.control.topology import to_yaml
+from ctrl.control.topology import Topology, to_yaml
 from ctrl.lab import procs
 from ctrl.lab.build import in_sync, listening
 from ctrl.lab.fattree import ScaleHost, ScaleHosts, fat_tree_topology, scale_hosts
@@ -66,8 +70,36 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+class Fabric(Protocol):
+    """Where a storm runs: switches, `ctrl serve` (its API) and the hosts it knows."""
+
+    label: str                     # what the switches are, said plainly
+    api: str
+    topology: Topology
+    hosts: ScaleHosts
+
+    def processes(self) -> Mapping[str, int]:
+        """The fabric's processes (name -> PID), for the CPU they use in a storm."""
+
+    def moves_itself(self, mac: int) -> bool:
+        """True for a host that `depart` moves whole, announcement and all (a namespace
+        VM of the lab); the storm announces the others itself."""
+
+    def depart(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
+               ) -> None:
+        """The storm begins: the movers it moves itself set off (announced first if in
+        `announced`, the MACs the controller is told of), alongside the storm's own
+        announcements."""
+
+    def arrive(self, movers: Sequence[tuple[ScaleHost, str]]) -> None:
+        """Every other mover at its new hypervisor, announcing itself (RARP) there; then
+        those that `depart` set off are waited for."""
+
+
 class SinkFabric:
     """A sink target and `ctrl serve` against it, for the hosts given; stopped on exit."""
+
+    label = SINK_FABRIC
 
     def __init__(self, work: Path, hosts: ScaleHosts, say: Progress = _quiet,
                  verbose: bool = False) -> None:
@@ -160,6 +192,22 @@ class SinkFabric:
             raise LabError(f"sink: {answer}")
         return answer
 
+    def processes(self) -> Mapping[str, int]:
+        return {p.name: p.pid for p in self.started}
+
+    def moves_itself(self, mac: int) -> bool:
+        return False
+
+    def depart(self, movers: Sequence[tuple[ScaleHost, str]], announced: Collection[int]
+               ) -> None:
+        pass   # the sink has no VMs of its own to move
+
+    def arrive(self, movers: Sequence[tuple[ScaleHost, str]]) -> None:
+        """Every mover's RARP punted by the sink at its destination's port, in one go."""
+        hvs = self.topology.hypervisors
+        self.sink({"punt": [[hvs[hv].attach.switch, hvs[hv].attach.port,
+                             rarp_announcement(h.mac).hex()] for h, hv in movers]})
+
     def stop(self) -> None:
         for p in reversed(self.started):
             procs.stop(p)
@@ -188,29 +236,32 @@ def _writes(api: str) -> dict[str, tuple[int, int]]:
     return {str(r["name"]): (int(r.get("writes", 0)), int(r.get("batches", 0))) for r in rows}
 
 
-def storm(fabric: SinkFabric, movers: list[tuple[ScaleHost, str]], announced: int,
+def storm(fabric: Fabric, movers: list[tuple[ScaleHost, str]], announced: int,
           say: Progress = _quiet) -> StormReport:
-    """The storm itself on a fabric in sync: see the module's docstring."""
+    """The storm itself on a fabric in sync: the movers the fabric moves itself set off
+    and the first `announced` of the others are announced through the API (all sent at
+    once), then every mover arrives; each move's convergence as the controller recorded
+    it, and the writes per switch."""
     topo = fabric.topology
     before = _writes(fabric.api)
-    cpu = {p.name: cpu_seconds(p.pid) for p in fabric.started}
+    pids = fabric.processes()
+    cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
     load = os.getloadavg()[0]
+    told = {h.mac for h, _ in movers[:announced]}
     prepared = [PreparedCall(fabric.api, "migrate", {"vm": h.name, "to": hv}, timeout=120)
-                for h, hv in movers[:announced]]
-    punts = [[topo.hypervisors[hv].attach.switch, topo.hypervisors[hv].attach.port,
-              rarp_announcement(h.mac).hex()] for h, hv in movers]
+                for h, hv in movers[:announced] if not fabric.moves_itself(h.mac)]
     say(f"storm: {len(movers):,} moves, {announced:,} of them announced first")
     t0 = time.monotonic()
+    fabric.depart(movers, told)
     for p in prepared:
         p.send()
     for p in prepared:
         p.answer()
     t_announced = time.monotonic()
-    fabric.sink({"punt": punts})
+    fabric.arrive(movers)
     records = _records(fabric.api, t0, {h.mac: topo.hypervisors[hv].attach
                                          for h, hv in movers})
-    used = {name: cpu_seconds(p.pid) - cpu[name] for name in cpu for p in fabric.started
-            if p.name == name}
+    used = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
     after = _writes(fabric.api)
     writes = tuple(SwitchWrites(sw, after[sw][0] - before.get(sw, (0, 0))[0],
                                 after[sw][1] - before.get(sw, (0, 0))[1])
@@ -219,14 +270,37 @@ def storm(fabric: SinkFabric, movers: list[tuple[ScaleHost, str]], announced: in
     failed = tuple(f"{int_to_mac(r.mac)}: {', '.join(r.failed)}" for r in records.values()
                    if r.failed)
     last = max((r.time for r in records.values()), default=t0)
+    notes = _notes(fabric, records, t0, used, load)
     return StormReport(
-        SINK_FABRIC, len(topo.switches), len(fabric.hosts.hosts),
+        fabric.label, len(topo.switches), len(fabric.hosts.hosts),
         len(fabric.hosts.owned), len(movers), announced, len(done), failed,
-        (max(last, t_announced) - t0) * 1e3, (t_announced - t0) * 1e3 if announced else 0.0,
-        Spread.of([r.ms for r in records.values()]), writes,
-        notes=("CPU during the storm: " + ", ".join(f"{n} {s:.2f} s" for n, s in used.items())
-               + f"; load average {load:.1f} on {os.cpu_count()} cores when it began",),
+        (max(last, t_announced) - t0) * 1e3, (t_announced - t0) * 1e3 if prepared else 0.0,
+        Spread.of([r.ms for r in records.values()]), writes, notes=tuple(notes),
         extra={"cpu_s": used, "load": load})
+
+
+def _notes(fabric: Fabric, records: Mapping[int, Record], t0: float,
+           used: Mapping[str, float], load: float) -> list[str]:
+    """What else the storm showed: CPU, where a move's time went, and when the moves the
+    fabric made whole were done next to the others."""
+    notes = ["CPU during the storm: " + ", ".join(f"{n} {s:.2f} s" for n, s in used.items())
+             + f"; load average {load:.1f} on {os.cpu_count()} cores when it began"]
+    decided = Spread.of([r.decision_ms for r in records.values() if r.decision_ms is not None])
+    written = Spread.of([r.write_ms for r in records.values() if r.write_ms is not None])
+    if decided.n:
+        notes.append(f"per move, packet-in -> the controller's decision (queued and parsed): "
+                     f"median {decided.p50:,.1f} ms, max {decided.max:,.1f} ms; its longest "
+                     f"Write round trip: median {written.p50:,.1f} ms, max "
+                     f"{written.max:,.1f} ms; the rest is planning and waiting to write")
+    whole = [r for r in records.values() if fabric.moves_itself(r.mac)]
+    if whole:
+        parts = [r for r in records.values() if not fabric.moves_itself(r.mac)]
+        notes.append(
+            f"last write of the {len(parts)} moves whose RARP the storm sent: "
+            f"{(max((r.time for r in parts), default=t0) - t0) * 1e3:,.1f} ms after the "
+            f"start; of the {len(whole)} VMs moved whole (interface swap, as `ctrl lab "
+            f"migrate`): {(max(r.time for r in whole) - t0) * 1e3:,.1f} ms")
+    return notes
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,14 +312,23 @@ class Record:
     ms: float
     time: float
     failed: tuple[str, ...]
+    decision_ms: float | None = None   # its packet-in to the controller's decision
+    write_ms: float | None = None      # the longest round trip of its Writes
 
     @classmethod
     def of(cls, row: Mapping[str, object]) -> Record:
         failed = row.get("failed") or []
         assert isinstance(failed, list)
+        stages = row.get("stages")
+        stages = stages if isinstance(stages, dict) else {}
+        decision = stages.get("packet_in_to_decision_ms")
+        writes = [float(str(w["ms"])) for w in stages.get("writes") or []
+                  if isinstance(w, dict) and "ms" in w]
         return cls(int(str(row["mac"]).replace(":", ""), 16), str(row["at"]),
                    float(str(row["ms"])), float(str(row["time"])),
-                   tuple(str(f) for f in failed))
+                   tuple(str(f) for f in failed),
+                   None if decision is None else float(str(decision)),
+                   max(writes) if writes else None)
 
 
 def _records(api: str, since: float, wanted: Mapping[int, object]) -> dict[int, Record]:
@@ -269,12 +352,18 @@ def _records(api: str, since: float, wanted: Mapping[int, object]) -> dict[int, 
     return got
 
 
+def announced_count(moves: int, share: float) -> int:
+    """How many of `moves` a share announces (0 to 1, said as a LabError otherwise)."""
+    if not 0 <= share <= 1:
+        raise LabError(f"--announced {share}: a share, 0 to 1")
+    return round(moves * share)
+
+
 def run_sink_storm(options: StormOptions, work: Path, say: Progress = _quiet,
-                   sizes: tuple[int, ...] = ()) -> Iterator[StormReport]:
+                   sizes: tuple[int, ...] = ()) -> Generator[StormReport, None, None]:
     """The fabric brought up once; a storm of `options.moves` (or one of each of `sizes`,
     each after the last has converged); the fabric taken down."""
-    if not 0 <= options.announced <= 1:
-        raise LabError(f"--announced {options.announced}: a share, 0 to 1")
+    announced_count(0, options.announced)
     raise_fd_limit()
     hosts = scale_hosts(options.k, options.vms, options.vnets, options.placement,
                         options.seed)
@@ -285,5 +374,5 @@ def run_sink_storm(options: StormOptions, work: Path, say: Progress = _quiet,
     with SinkFabric(work, hosts, say) as fabric:
         for i, size in enumerate(sizes or (options.moves,)):
             movers = hosts.moves(size, options.seed + 1 + i, at)
-            yield storm(fabric, movers, round(size * options.announced), say)
+            yield storm(fabric, movers, announced_count(size, options.announced), say)
             at.update((h.mac, hv) for h, hv in movers)

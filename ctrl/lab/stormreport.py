@@ -50,13 +50,19 @@ class SwitchWrites:
 
 @dataclass(frozen=True, slots=True)
 class ProbeLoss:
-    """A probed VM's UDP stream through the storm: sent, lost, its longest gap."""
+    """One direction of a probed pair's UDP stream through the storm (from before its
+    first announcement to after its last write): sent, lost, the longest run of loss
+    (send times), the longest gap between arrivals and the sender's own longest pause (a
+    gap the network did not make), and which VM of the pair moved (announced or not)."""
 
-    vm: str
-    moved: bool
+    direction: str              # "vm1 -> vm2"
+    moved: str                  # the pair's VM that moved, "" for none
+    announced: bool
     sent: int
     lost: int
+    longest_loss_ms: float
     longest_gap_ms: float
+    send_gap_ms: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +112,12 @@ class StormReport:
              f"{b.p50:,.0f} / {b.max:,.0f} / {sum(w.batches for w in self.writes):,}"),
         ]
         for p in self.probes:
-            rows.append((f"probe {p.vm}{' (moved)' if p.moved else ''}",
-                         f"{p.lost} of {p.sent} datagrams lost, longest gap "
-                         f"{p.longest_gap_ms:.1f} ms"))
+            how = ("announced" if p.announced else "unannounced") if p.moved else ""
+            rows.append((f"probe {p.direction}" + (f" ({p.moved} moved, {how})"
+                                                   if p.moved else ""),
+                         f"{p.lost} of {p.sent} datagrams lost (longest run "
+                         f"{p.longest_loss_ms:.1f} ms); longest gap {p.longest_gap_ms:.1f} "
+                         f"ms, the sender's own {p.send_gap_ms:.1f} ms"))
         width = max(len(k) for k, _ in rows)
         out = [f"{k:<{width}}  {v}" for k, v in rows]
         if self.not_converged:

@@ -8,7 +8,7 @@ import pytest
 
 from ctrl.control.topology import TopologyError
 from ctrl.lab.cli import read_topology, shipped
-from ctrl.lab.fattree import fat_tree_yaml
+from ctrl.lab.fattree import fat_tree_yaml, scale_hosts, storm_yaml
 from ctrl.lab.spec import GRE_MTU, PLAIN_MTU, LabError, parse_lab
 
 
@@ -220,3 +220,58 @@ def test_on_dpdk_with_qemu_guests_each_hypervisor_has_a_virtual_switch() -> None
         parse_lab(text, origin, target="bmv2", datapath="dpdk")
     with pytest.raises(LabError, match="unknown datapath 'xdp'"):
         parse_lab(text, origin, datapath="xdp")
+
+
+def _storm_lab(vms: int = 30) -> str:
+    hosts = scale_hosts(4, vms, 2, "spread", 3)
+    pairs = hosts.probe_pairs(2)
+    return storm_yaml("stormx", hosts, pairs)
+
+
+def test_a_storm_lab_makes_namespaces_for_the_probed_vms_only() -> None:
+    text = _storm_lab()
+    spec = parse_lab(text, "storm.yaml", tag="lzz")
+    assert len(spec.hosts) == 4 and len(spec.light) == 26
+    assert len(spec.topology.vms) == 30       # the controller knows every one
+    assert not set(spec.hosts) & set(spec.light)
+    assert all(h.ns == "" and not h.guest for h in spec.light.values())
+    made = set(spec.namespaces())
+    assert all(h.ns in made for h in spec.hosts.values())
+    assert len(made) == len(spec.hypervisors) + 1 + 4     # the site, hypervisors, 4 VMs
+    first = scale_hosts(4, 30, 2, "spread", 3).probe_pairs(1)[0]
+    assert spec.probe == (first[0].name, first[1].name)
+    light = next(iter(spec.light))
+    with pytest.raises(LabError, match="light VM"):
+        spec.host(light)
+
+
+def test_light_vms_are_checked() -> None:
+    text = _storm_lab()
+    spec = parse_lab(text, "storm.yaml")
+    light, vm = next(iter(spec.light)), next(iter(spec.hosts))
+    for bad, why in ((f"[{light}, {light}]", "twice"), ("[nosuch]", "no VM 'nosuch'"),
+                     ("nosuch", "must be a list")):
+        edited = text.replace("light: [", "light: [", 1).split("  light:")[0] + \
+            f"  light: {bad}\n"
+        with pytest.raises(TopologyError, match=why):
+            parse_lab(edited, "storm.yaml")
+    with_probe = text.split("  probe:")[0] + f"  light: [{light}]\n" + \
+        f"  probe: {{from: {vm}, to: {light}}}\n"
+    with pytest.raises(TopologyError, match="is light"):
+        parse_lab(with_probe, "storm.yaml")
+
+
+def test_probe_pairs_and_moves_leave_the_probed_alone() -> None:
+    hosts = scale_hosts(4, 40, 2, "spread", 1)
+    pairs = hosts.probe_pairs(3)
+    for a, b in pairs:
+        assert a.vnet == b.vnet and a.hypervisor != b.hypervisor
+    probed = {h.mac for p in pairs for h in p}
+    assert len(probed) == 6
+    moves = hosts.moves(30, 2, skip=probed)
+    assert not {h.mac for h, _ in moves} & probed
+    assert all(to != h.hypervisor and to in hosts.owned[h.vnet] for h, to in moves)
+    with pytest.raises(LabError, match="can move"):
+        hosts.moves(35, 2, skip=probed)
+    with pytest.raises(LabError, match="probe pairs"):
+        scale_hosts(4, 2, 2).probe_pairs(1)
