@@ -59,6 +59,6 @@ generate_p4_modules()
 setup(
     packages=find_packages(include=["ctrl*"]) + P4_PACKAGES,
     package_dir={"p4": "proto/p4"},
-    cffi_modules=["ext/build_fastpath.py:ffibuilder"],
+    cffi_modules=["ext/build_fastpath.py:ffibuilder", "ext/build_stream.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},
 )

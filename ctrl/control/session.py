@@ -35,7 +35,7 @@ from ctrl.control.diff import Diff, compose_all, diff
 from ctrl.control.held import Held, HeldReader
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
-from ctrl.fastpath.stream import PacketInDecoder, PuntBatch
+from ctrl.fastpath.stream import Joined, PacketInDecoder, PuntBatch
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import Entity, PacketOut
 from ctrl.p4rt.errors import P4RuntimeError
@@ -234,7 +234,7 @@ class SwitchSession:
         resyncs = asyncio.create_task(self._resync_loop(stop), name=f"{self.name}:sync")
         client.on_packets = self._packets
         for messages in ([client.packet_batch_nowait()] if client.has_packets() else []):
-            self._packets(messages, client.batch_at)   # came before this was listening
+            self._packets(Joined.of(messages), client.batch_at)   # came before it listened
         # The waits for the end and for arbitration last across turns (made anew for each,
         # four futures a frame cost a quarter of a core at 1,000 LLDP frames a second).
         stopping = asyncio.ensure_future(stop.wait())
@@ -264,10 +264,10 @@ class SwitchSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await resyncs
 
-    def _packets(self, messages: list[bytes], received: float) -> None:
+    def _packets(self, messages: Joined, received: float) -> None:
         """Every packet-in waiting, decoded and parsed in one call, to the handler."""
         try:
-            batch = self._decoder.decode(messages)
+            batch = self._decoder.decode_joined(messages)
             batch.received = received
             self._bad_packet_ins += batch.bad
             self.on_packets(self.name, batch)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ctrl.fastpath import Backend, Record, native_available
 from ctrl.fastpath.errors import FrameError
-from ctrl.fastpath.stream import MSG_OTHER, MSG_PACKET, MetaSpec, PacketInDecoder
+from ctrl.fastpath.stream import MSG_OTHER, MSG_PACKET, Joined, MetaSpec, PacketInDecoder
 from ctrl.p4rt.proto import p4r
 from tests.fastpath import frames as ff
 from tests.fastpath.messages import message, mobility_spec
@@ -31,7 +31,7 @@ def both(messages: list[bytes]) -> tuple[list[Record], int]:
 def c_status(messages: list[bytes]) -> bytes:
     decoder = PacketInDecoder(SPEC, Backend.NATIVE)
     assert decoder._native is not None
-    return decoder._decode_native(decoder._native, messages)[1]
+    return decoder._decode_native(decoder._native, Joined.of(messages))[1]
 
 
 @needs_c
