@@ -1,7 +1,9 @@
 /* The P4Runtime stream read in C on gRPC's C core; see fp_stream.h for the contract.
  *
- * One completion queue per stream, drained by the stream's own thread. Four kinds of
- * operation are ever in flight: the initial metadata, the status, one RECV_MESSAGE (the
+ * One completion queue per stream, drained by the stream's own thread. With `packet_cap`
+ * packet-ins waiting it reads no further until they are taken (gRPC's flow control
+ * then holds the switch back, as when grpcio's reader is busy), so nothing is dropped.
+ * Four kinds of operation are ever in flight: the initial metadata, the status, one RECV_MESSAGE (the
  * next is started when one completes) and at most one SEND_MESSAGE. `inflight` counts
  * them under the mutex; when it falls to 0 (the status has come and every other
  * operation has finished) the queue is shut down and the thread ends.
@@ -41,8 +43,8 @@ struct fp_stream {
     int efd;
     queue packets[2], others[2];   /* [0] filling, [1] handed over last */
     size_t packet_cap;
-    uint64_t dropped, first_ns[2];   /* when the packet-in queues' first message came */
-    int inflight, ended, sending;
+    uint64_t lost, first_ns[2];   /* when the packet-in queues' first message came */
+    int inflight, ended, sending, paused;
     grpc_status_code status;
     grpc_slice details;
     grpc_metadata_array initial_md, trailing_md;
@@ -76,43 +78,32 @@ static int grow(queue *q, size_t more) {
     return 1;
 }
 
-/* One message into its queue; under the mutex. */
-static void keep(fp_stream *s, grpc_byte_buffer *bb) {
+/* One message into its queue; under the mutex. 0: out of memory (the message lost). */
+static int keep(fp_stream *s, grpc_byte_buffer *bb) {
     size_t len = grpc_byte_buffer_length(bb);
     grpc_byte_buffer_reader reader;
-    if (len > 0xffffffffu || !grpc_byte_buffer_reader_init(&reader, bb)) return;
+    if (len > 0xffffffffu || !grpc_byte_buffer_reader_init(&reader, bb)) return 0;
     grpc_slice slice;
     queue *q = NULL;
     size_t at = 0;
-    int was_empty = s->packets[0].n == 0 && s->others[0].n == 0;
+    int was_empty = s->packets[0].n == 0 && s->others[0].n == 0, ok = 1;
     while (grpc_byte_buffer_reader_next(&reader, &slice)) {
         size_t n = GRPC_SLICE_LENGTH(slice);
         const uint8_t *p = GRPC_SLICE_START_PTR(slice);
-        if (q == NULL && n > 0) {
+        if (q == NULL && ok && n > 0) {
             q = p[0] == PACKET_FIRST ? &s->packets[0] : &s->others[0];
-            if (q == &s->packets[0] && q->n >= s->packet_cap) {
-                s->dropped++;
-                q = NULL;
-                grpc_slice_unref(slice);
-                break;
-            }
-            if (!grow(q, len)) {
-                if (q == &s->packets[0]) s->dropped++;
-                q = NULL;
-                grpc_slice_unref(slice);
-                break;
-            }
+            if (!grow(q, len)) ok = 0, q = NULL;
         }
         if (q != NULL) memcpy(q->data + q->len + at, p, n);
         at += n;
         grpc_slice_unref(slice);
     }
     grpc_byte_buffer_reader_destroy(&reader);
-    if (q == NULL && len == 0) {   /* an empty message: not a packet-in */
+    if (!ok) return 0;
+    if (q == NULL) {   /* an empty message: not a packet-in */
         q = &s->others[0];
-        if (!grow(q, 0)) return;
+        if (!grow(q, 0)) return 0;
     }
-    if (q == NULL) return;
     if (q == &s->packets[0] && q->n == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -121,6 +112,7 @@ static void keep(fp_stream *s, grpc_byte_buffer *bb) {
     q->len += len;
     q->lens[q->n++] = (uint32_t)len;
     if (was_empty) wake(s);
+    return 1;
 }
 
 static int start(fp_stream *s, grpc_op *ops, size_t n, void *tag) {
@@ -168,10 +160,13 @@ static void *reader(void *arg) {
             grpc_byte_buffer *bb = s->recv;
             s->recv = NULL;
             if (bb != NULL) {
-                keep(s, bb);
+                if (!keep(s, bb)) s->lost++;
                 grpc_byte_buffer_destroy(bb);
             }
-            if (ev.success && bb != NULL && !s->ended) start_recv(s);
+            if (ev.success && bb != NULL && !s->ended) {
+                if (s->packets[0].n < s->packet_cap) start_recv(s);
+                else s->paused = 1;   /* the owner's take reads on */
+            }
         } else if (ev.tag == &TAG_SEND) {
             if (s->sent != NULL) grpc_byte_buffer_destroy(s->sent);
             s->sent = NULL;
@@ -343,7 +338,11 @@ int fp_stream_take(fp_stream *s, fp_stream_batch *out) {
     out->others_len = o->len;
     out->other_lens = o->lens;
     out->n_others = o->n;
-    out->dropped = s->dropped;
+    out->lost = s->lost;
+    if (s->paused && !s->ended) {   /* room again: the next message is read */
+        s->paused = 0;
+        start_recv(s);
+    }
     out->ended = s->ended;
     out->status_code = s->ended ? (int)s->status : 0;
     size_t n = GRPC_SLICE_LENGTH(s->details);

@@ -6,8 +6,9 @@
  * fp_stream_open() opens the channel and the stream call; a thread of the stream's own
  * reads every message the switch sends and keeps it, as it came, in one of two queues:
  * packet-ins (messages whose first byte is 0x12: field 2, `packet`, as protobuf writes
- * it) up to `packet_cap` waiting (more are dropped and counted), and everything else
- * (arbitration, errors, digests, a packet-in written another way) without a cap. The
+ * it), and everything else (arbitration, errors, digests, a packet-in written another
+ * way). With `packet_cap` packet-ins waiting it reads no more until they are taken:
+ * gRPC's flow control holds the switch back, nothing is dropped. The
  * eventfd fp_stream_fd() becomes readable when a queue that was empty gets a message
  * and when the stream ends; fp_stream_take() hands over both queues whole (valid until
  * the next take or close). fp_stream_send() queues a serialized StreamMessageRequest;
@@ -36,7 +37,7 @@ typedef struct fp_stream_batch {
     const uint32_t *other_lens;
     size_t n_others;
     uint64_t first_ns;             /* when the first of the packet-ins came (CLOCK_MONOTONIC) */
-    uint64_t dropped;              /* packet-ins dropped since open: the queue was full */
+    uint64_t lost;                 /* messages lost since open: no memory to keep them */
     int ended;                     /* the stream ended: its status follows */
     int status_code;               /* grpc_status_code */
     char status_message[256];

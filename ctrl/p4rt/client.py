@@ -84,7 +84,7 @@ class P4Client:
         self.c_stream = (credentials is None and cstream.available() if c_stream is None
                          else c_stream and credentials is None)
         self._cstream: CStream | None = None
-        self._c_dropped = 0   # packet-ins the C stream dropped, as of its last batch
+        self._c_lost = 0   # messages the C stream lost (no memory), as of its last batch
         self.device_id = device_id
         self.election_id = election_id
         self.name = name or address
@@ -279,7 +279,7 @@ class P4Client:
             raise ArbitrationError(f"{self.name}: cannot open the stream to "
                                    f"{self.address}: {exc}") from exc
         self._cstream = stream
-        self._c_dropped = 0
+        self._c_lost = 0
         asyncio.get_running_loop().add_reader(stream.fd, self._take_cstream)
         self._reader = asyncio.create_task(self._send_cstream(stream),
                                            name=f"{self.name}:stream")
@@ -299,9 +299,10 @@ class P4Client:
         taken = stream.take()
         for data in taken.others:
             self._other(data)
-        if taken.dropped > self._c_dropped:
-            self._dropped(taken.dropped - self._c_dropped)
-            self._c_dropped = taken.dropped
+        if taken.lost > self._c_lost:
+            self._log.error("the stream lost %d messages: no memory to keep them",
+                            taken.lost - self._c_lost)
+            self._c_lost = taken.lost
         if taken.packet_lens:
             self._packets_taken(taken)
         if taken.ended:

@@ -2,7 +2,7 @@
 Debian's libgrpc): a thread of the stream's own reads every message, and the owner takes
 them in batches when an eventfd says some wait, not one Python read per message.
 
-    stream = CStream.open("127.0.0.1:9559", STREAM_METHOD, packet_cap=10_000)
+    stream = CStream.open("127.0.0.1:9559", STREAM_METHOD, packet_cap=10_000)  # then it waits
     loop.add_reader(stream.fd, ...)         # readable: messages wait, or the end
     taken = stream.take()                   # packet-ins as one buffer, the rest as bytes
     stream.send(request_bytes); stream.close()
@@ -49,12 +49,13 @@ def available() -> bool:
 @dataclass(frozen=True, slots=True)
 class Taken:
     """What waited when taken: packet-ins end to end with their lengths, every other
-    message whole, the packet-ins dropped so far (queue full), and the end if it came."""
+    message whole, the messages lost so far (no memory to keep them), and the end if it
+    came."""
 
     packets: bytes
     packet_lens: array[int]
     others: list[bytes]
-    dropped: int
+    lost: int
     ended: bool
     code: int         # grpc status code (0: OK) when ended
     message: str
@@ -119,7 +120,7 @@ class CStream:
                 others.append(data[pos:pos + n])
                 pos += n
         message = ffi.string(b.status_message).decode(errors="replace") if b.ended else ""
-        return Taken(packets, lens, others, int(b.dropped), bool(b.ended),
+        return Taken(packets, lens, others, int(b.lost), bool(b.ended),
                      int(b.status_code), message, b.first_ns / 1e9)
 
     def close(self) -> None:
