@@ -82,7 +82,8 @@ class CStream:
                                            err, 256)
         if handle == module.ffi.NULL:
             raise StreamOpenError(module.ffi.string(err).decode(errors="replace"))
-        return cls(module, handle)
+        # Closed by the garbage collector too, should its owner never close it.
+        return cls(module, module.ffi.gc(handle, module.lib.fp_stream_close))
 
     @property
     def is_open(self) -> bool:
@@ -127,4 +128,4 @@ class CStream:
         """Cancels the call and frees it; waits for the stream's thread (milliseconds)."""
         handle, self._handle = self._handle, None
         if handle is not None:
-            self._lib.fp_stream_close(handle)
+            self._ffi.release(handle)   # fp_stream_close, now
