@@ -18,7 +18,7 @@ on protobuf and the Python parser.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,18 @@ class Joined:
 
     def __len__(self) -> int:
         return len(self.lens)
+
+    def parts(self, size: int) -> Iterator[Joined]:
+        """This in order, at most `size` messages a part (itself when it is no more)."""
+        if len(self.lens) <= size:
+            yield self
+            return
+        pos = 0
+        for i in range(0, len(self.lens), size):
+            lens = self.lens[i:i + size]
+            end = pos + sum(lens)
+            yield Joined(self.data[pos:end], lens)
+            pos = end
 
     def split(self) -> list[bytes]:
         out, pos, data = [], 0, self.data

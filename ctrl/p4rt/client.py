@@ -110,6 +110,9 @@ class P4Client:
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.primary_changed = asyncio.Event()   # set when is_primary flips; the reader clears
+        # Told why at once when the switch's side ends the stream (before `closed` wakes
+        # anyone), so a status read right then already says so.
+        self.on_broken: Callable[[str], None] | None = None
         self._log = logging.LoggerAdapter(log, {"switch": self.name})
         self.malformed_packet_ins = 0   # dropped: metadata the P4Info does not allow
 
@@ -118,11 +121,13 @@ class P4Client:
         """Connected, with the stream up."""
         return self._channel is not None and not self.closed.is_set()
 
-    def _closed(self, reason: str) -> None:
+    def _closed(self, reason: str, *, ours: bool = False) -> None:
         if not self.closed.is_set():
             self.close_reason = reason
             self.is_primary = False
             self.closed.set()
+            if not ours and self.on_broken is not None:
+                self.on_broken(reason)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -174,7 +179,7 @@ class P4Client:
             )
 
     async def close(self) -> None:
-        self._closed("closed by the controller")
+        self._closed("closed by the controller", ours=True)
         if self._reader is not None:
             await self._outbox.put(None)
             self._reader.cancel()

@@ -157,3 +157,13 @@ def test_a_spec_with_a_field_too_wide_is_refused() -> None:
 def test_empty_batch(backend: Backend) -> None:
     batch = PacketInDecoder(SPEC, backend).decode([])
     assert len(batch) == 0 and batch.bad == 0
+
+
+def test_joined_parts_keep_every_message_in_order() -> None:
+    messages = [bytes([i % 256]) * (i % 7) for i in range(2500)]
+    joined = Joined.of(messages)
+    parts = list(joined.parts(1024))
+    assert [len(p) for p in parts] == [1024, 1024, 452]
+    assert [m for p in parts for m in p.split()] == messages
+    small = Joined.of(messages[:10])
+    assert list(small.parts(1024)) == [small]

@@ -100,8 +100,11 @@ def test_every_kind_of_message_is_handled_as_grpcio_handles_it(
                 assert received > 0
                 got.extend(joined.split())
             client.on_packets = on_packets
+            broken: list[str] = []
+            client.on_broken = broken.append
             await client.open()
             await client.closed.wait()
+            assert broken == [client.close_reason]   # told at once, once
             assert [m for m in got] == [packet(b"a", 1), packet(b"b", 2), REORDERED,
                                         packet(b"c", 3)]
             # ALREADY_EXISTS after OK: another controller is primary now, as grpcio says
@@ -166,7 +169,8 @@ def test_closed_mid_flood_and_opened_again(schema: P4Schema) -> None:
                 client.on_packets = lambda joined, _t, b=batches: b.append(len(joined))
                 await client.open()
                 await until(lambda b=batches: sum(b) > 100)
-                await client.close()   # the switch is still sending
+                client.on_broken = lambda reason: pytest.fail(f"told {reason}")
+                await client.close()   # the switch is still sending; ours: not told
                 assert client.closed.is_set() and client._cstream is None
         finally:
             await server.stop(None)
