@@ -90,7 +90,8 @@ class SessionStatus:
     in_sync: bool
     reconnects: int
     repairs: int
-    malformed_packet_ins: int   # dropped by the client: metadata the P4Info does not allow
+    malformed_packet_ins: int   # dropped: no PacketIn, metadata the P4Info does not allow,
+    #                             a stream message protobuf cannot read
     writes: int            # updates written since the session began
     batches: int           # Write RPCs that carried them
     last_error: str

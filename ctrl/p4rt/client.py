@@ -114,7 +114,9 @@ class P4Client:
         # anyone), so a status read right then already says so.
         self.on_broken: Callable[[str], None] | None = None
         self._log = logging.LoggerAdapter(log, {"switch": self.name})
-        self.malformed_packet_ins = 0   # dropped: metadata the P4Info does not allow
+        # dropped: metadata the P4Info does not allow, or a stream message protobuf cannot
+        # read (a packet-in broken on the way, most likely)
+        self.malformed_packet_ins = 0
 
     @property
     def is_open(self) -> bool:
@@ -260,7 +262,8 @@ class P4Client:
         try:
             msg = p4r.StreamMessageResponse.FromString(data)
         except DecodeError as exc:
-            self._log.warning("stream message protobuf cannot read: %s", exc)
+            self.malformed_packet_ins += 1
+            self._log.warning("stream message protobuf cannot read: dropped: %s", exc)
             return
         self._on_message(msg, data)
 

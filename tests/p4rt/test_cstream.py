@@ -105,6 +105,7 @@ def test_every_kind_of_message_is_handled_as_grpcio_handles_it(
             await client.open()
             await client.closed.wait()
             assert broken == [client.close_reason]   # told at once, once
+            assert client.malformed_packet_ins == 1   # the bytes protobuf cannot read
             assert [m for m in got] == [packet(b"a", 1), packet(b"b", 2), REORDERED,
                                         packet(b"c", 3)]
             # ALREADY_EXISTS after OK: another controller is primary now, as grpcio says
