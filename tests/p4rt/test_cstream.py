@@ -187,3 +187,32 @@ def test_the_c_stream_refuses_what_it_cannot_do() -> None:
     assert not stream.send(b"x") and not stream.is_open
     with pytest.raises(StreamOpenError, match="closed"):
         stream.take()
+
+
+@needs_c
+def test_messages_of_any_size_come_whole_and_in_order() -> None:
+    sizes = [0, 1, 5, 70_000, 1_000_000, 3, 0, 200_000]
+    sent = [bytes([0x12 if i % 2 else 0x0A]) * n for i, n in enumerate(sizes)]
+
+    async def main() -> None:
+        server, addr = await serve(Switch(arbitration(rpc_code.OK), sent))
+        stream = CStream.open(addr, STREAM_METHOD, 2)   # pauses with 2 packet-ins waiting
+        try:
+            stream.send(p4r.StreamMessageRequest(arbitration=p4r.MasterArbitrationUpdate(
+                device_id=1)).SerializeToString())
+            packets: list[bytes] = []
+            others: list[bytes] = []
+            want_packets = [m for m in sent if m[:1] == b"\x12"]
+            want_others = [arbitration(rpc_code.OK)] + [m for m in sent if m[:1] != b"\x12"]
+            async with asyncio.timeout(20):
+                while len(packets) < len(want_packets) or len(others) < len(want_others):
+                    await asyncio.sleep(0.01)
+                    taken = stream.take()
+                    assert not taken.ended and len(taken.packet_lens) <= 2
+                    packets += Joined(taken.packets, taken.packet_lens).split()
+                    others += taken.others
+            assert packets == want_packets and others == want_others
+        finally:
+            stream.close()
+            await server.stop(None)
+    asyncio.run(main())
