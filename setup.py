@@ -16,8 +16,9 @@ from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.extension import Extension
 
-_WARNING = ("WARNING: the C fast path (ctrl._fastpath) was not built: {}. "
-            "The controller will parse packet-ins and compute paths with the Python reference.")
+_WARNING = ("WARNING: {} was not built: {}. Without ctrl._fastpath the controller parses "
+            "packet-ins and computes paths with the Python reference; without "
+            "ctrl._grpcstream (libgrpc-dev) it reads P4Runtime streams with grpcio.")
 
 
 class OptionalBuildExt(build_ext):
@@ -27,17 +28,17 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # any compiler or platform error
-            self._warn(exc)
+            self._warn("the C extensions", exc)
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:  # any compiler or platform error
-            self._warn(exc)
+            self._warn(ext.name, exc)
 
     @staticmethod
-    def _warn(exc: Exception) -> None:
-        print(_WARNING.format(f"{type(exc).__name__}: {exc}"), file=sys.stderr)
+    def _warn(name: str, exc: Exception) -> None:
+        print(_WARNING.format(name, f"{type(exc).__name__}: {exc}"), file=sys.stderr)
 
 
 HERE = Path(__file__).resolve().parent
@@ -59,6 +60,6 @@ generate_p4_modules()
 setup(
     packages=find_packages(include=["ctrl*"]) + P4_PACKAGES,
     package_dir={"p4": "proto/p4"},
-    cffi_modules=["ext/build_fastpath.py:ffibuilder"],
+    cffi_modules=["ext/build_fastpath.py:ffibuilder", "ext/build_stream.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},
 )

@@ -89,27 +89,41 @@ def mains_path(schema: P4Schema) -> Intake:
     return run
 
 
-def dpkt_loop(schema: P4Schema, *, filtered: bool = True) -> Intake:
-    names = {f.id: f.name for f in schema.packet_metadata["packet_in"].fields}
+class DpktPeer:
+    """The dpkt loop's work on one batch of messages, its dict of settled hosts kept from
+    batch to batch (`filtered`; else every frame goes to the core)."""
 
+    def __init__(self, schema: P4Schema, *, filtered: bool = True) -> None:
+        self.names = {f.id: f.name for f in schema.packet_metadata["packet_in"].fields}
+        self.settled: dict[tuple[int, int], tuple[str, int, int]] | None = (
+            {} if filtered else None)
+
+    def batch(self, core: ControlCore, switch: str, msgs: Sequence[bytes], now: float
+              ) -> list[Plan]:
+        seen = Classified()
+        names, settled = self.names, self.settled
+        for m in msgs:
+            pin = p4r.StreamMessageResponse.FromString(m).packet
+            meta = {names[md.metadata_id]: int.from_bytes(md.value, "big")
+                    for md in pin.metadata}
+            _dpkt_classify(pin.payload, meta, seen, switch, settled)
+        plans = core.packet_ins(switch, seen, len(msgs), now)
+        if settled is not None:
+            for h in seen.hosts:
+                rest = core.at_rest((h.vnet, h.mac))
+                if rest is not None and rest[0] == PortRef(switch, h.port):
+                    settled[h.vnet, h.mac] = (switch, h.port, rest[1])
+                else:
+                    settled.pop((h.vnet, h.mac), None)
+        return plans
+
+
+def dpkt_loop(schema: P4Schema, *, filtered: bool = True) -> Intake:
     def run(core: ControlCore, batches: Batches, now: float) -> list[Plan]:
+        peer = DpktPeer(schema, filtered=filtered)
         plans: list[Plan] = []
-        settled: dict[tuple[int, int], tuple[str, int, int]] = {}
         for switch, msgs in batches:
-            seen = Classified()
-            for m in msgs:
-                pin = p4r.StreamMessageResponse.FromString(m).packet
-                meta = {names[md.metadata_id]: int.from_bytes(md.value, "big")
-                        for md in pin.metadata}
-                _dpkt_classify(pin.payload, meta, seen, switch, settled if filtered else None)
-            plans += core.packet_ins(switch, seen, len(msgs), now)
-            if filtered:
-                for h in seen.hosts:
-                    rest = core.at_rest((h.vnet, h.mac))
-                    if rest is not None and rest[0] == PortRef(switch, h.port):
-                        settled[h.vnet, h.mac] = (switch, h.port, rest[1])
-                    else:
-                        settled.pop((h.vnet, h.mac), None)
+            plans += peer.batch(core, switch, msgs, now)
         return plans
     return run
 

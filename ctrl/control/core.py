@@ -53,7 +53,7 @@ from ctrl.fastpath.quiet import QuietFilter, host_key
 from ctrl.fastpath.stream import PuntBatch
 from ctrl.p4rt.entity import Entity
 from ctrl.p4rt.values import to_int
-from ctrl.punt.classify import Classified, HostSeen, classify
+from ctrl.punt.classify import Classified, HostSeen, classify_kept
 from ctrl.punt.frames import Arp, arp_reply
 from ctrl.punt.lldp import build_lldp
 
@@ -199,7 +199,7 @@ class ControlCore(TunnelEvents, Adoption):
         frames of settled hosts where they are, malformed frames and those of no use are
         counted in C, and only the rest become objects and go the way of packet_ins."""
         f = self.quiet.filter(batch, self.switch_index[switch])
-        seen = classify([batch.records[i] for i in f.kept], [batch.frame(i) for i in f.kept])
+        seen = classify_kept(batch, f.kept)
         seen.malformed += f.malformed
         seen.ignored += f.ignored
         self.metrics.quiet += f.quiet + f.repeated

@@ -35,7 +35,7 @@ from ctrl.control.diff import Diff, compose_all, diff
 from ctrl.control.held import Held, HeldReader
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
-from ctrl.fastpath.stream import PacketInDecoder, PuntBatch
+from ctrl.fastpath.stream import Joined, PacketInDecoder, PuntBatch
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import Entity, PacketOut
 from ctrl.p4rt.errors import P4RuntimeError
@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 # by one call of the C fast path (ctrl.fastpath.stream), as columns. Called from the
 # stream's reader: it does not wait for anything (plans are queued, not written).
 PacketHandler = Callable[[str, PuntBatch], None]
+# Packet-ins handed over at most this many at a time: the frames of a host not yet
+# settled all come through within one part (the quiet filter's rule), so thousands at
+# once (the stream read in C hands over all that waits) had the core look at more.
+PART = 1024
 Wanted = Callable[[], Sequence[Entity]]
 Version = Callable[[], int]   # the wanted state's version now (ControlCore.version)
 Part = tuple[int, Diff]       # a change, and the version of the wanted state it leads to
@@ -86,7 +90,8 @@ class SessionStatus:
     in_sync: bool
     reconnects: int
     repairs: int
-    malformed_packet_ins: int   # dropped by the client: metadata the P4Info does not allow
+    malformed_packet_ins: int   # dropped: no PacketIn, metadata the P4Info does not allow,
+    #                             a stream message protobuf cannot read
     writes: int            # updates written since the session began
     batches: int           # Write RPCs that carried them
     last_error: str
@@ -233,8 +238,9 @@ class SwitchSession:
         client = self.client
         resyncs = asyncio.create_task(self._resync_loop(stop), name=f"{self.name}:sync")
         client.on_packets = self._packets
+        client.on_broken = self._broken
         for messages in ([client.packet_batch_nowait()] if client.has_packets() else []):
-            self._packets(messages, client.batch_at)   # came before this was listening
+            self._packets(Joined.of(messages), client.batch_at)   # came before it listened
         # The waits for the end and for arbitration last across turns (made anew for each,
         # four futures a frame cost a quarter of a core at 1,000 LLDP frames a second).
         stopping = asyncio.ensure_future(stop.wait())
@@ -253,10 +259,12 @@ class SwitchSession:
                     else:
                         self._log.warning("%s: another controller is primary now", self.name)
                     self.request_resync()
-            if not client.is_open and client.close_reason:
+            if (not client.is_open and client.close_reason   # ended before it was told
+                    and self.last_error != f"stream: {client.close_reason}"):
                 self._failed("stream", MobilityError(client.close_reason))
         finally:
             client.on_packets = None
+            client.on_broken = None
             for f in (stopping, closed, arbitration):
                 if not f.done():
                     f.cancel()
@@ -264,16 +272,21 @@ class SwitchSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await resyncs
 
-    def _packets(self, messages: list[bytes], received: float) -> None:
-        """Every packet-in waiting, decoded and parsed in one call, to the handler."""
-        try:
-            batch = self._decoder.decode(messages)
-            batch.received = received
-            self._bad_packet_ins += batch.bad
-            self.on_packets(self.name, batch)
-        except MobilityError as exc:  # one bad frame or write stops nothing
-            self._log.error("%s: handling %d packet-ins failed: %s", self.name, len(messages),
-                            exc)
+    def _broken(self, reason: str) -> None:
+        self._failed("stream", MobilityError(reason))
+
+    def _packets(self, messages: Joined, received: float) -> None:
+        """Every packet-in waiting, decoded and parsed a part at a time (one C call each),
+        to the handler: a host learned in one part is settled for the next."""
+        for part in messages.parts(PART):
+            try:
+                batch = self._decoder.decode_joined(part)
+                batch.received = received
+                self._bad_packet_ins += batch.bad
+                self.on_packets(self.name, batch)
+            except MobilityError as exc:  # one bad frame or write stops nothing
+                self._log.error("%s: handling %d packet-ins failed: %s", self.name, len(part),
+                                exc)
 
     async def _resync_loop(self, stop: asyncio.Event) -> None:
         attempt = 0

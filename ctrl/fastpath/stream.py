@@ -3,6 +3,7 @@ messages gRPC hands over, decoded and their frames parsed in one C call (ext/fp_
 
     decoder = PacketInDecoder(MetaSpec.of(fields))     # (id, name, bitwidth) of packet_in
     batch = decoder.decode(messages)                   # bytes, as they came off the stream
+    batch = decoder.decode_joined(Joined(data, lens))  # or end to end, as the C stream hands them
     batch.records.column("arp.sha"), batch.frame(i)    # one record per message
 
 No Python object is made per message: the records stay in C memory until read. A
@@ -17,7 +18,7 @@ on protobuf and the Python parser.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,45 @@ class MetaSpec:
 
     def by_id(self) -> dict[int, tuple[str, int]]:
         return {fid: (name, width) for fid, name, width in self.fields}
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """Serialized messages end to end in one buffer, with each one's length: how the
+    stream read in C (ctrl/p4rt/cstream.py) hands packet-ins over, no bytes per message."""
+
+    data: bytes
+    lens: array[int]
+
+    @classmethod
+    def of(cls, messages: Sequence[bytes]) -> Joined:
+        try:
+            data = b"".join(messages)
+        except TypeError as exc:
+            raise FrameError(f"messages must be bytes: {exc}") from None
+        return cls(data, array("I", map(len, messages)))
+
+    def __len__(self) -> int:
+        return len(self.lens)
+
+    def parts(self, size: int) -> Iterator[Joined]:
+        """This in order, at most `size` messages a part (itself when it is no more)."""
+        if len(self.lens) <= size:
+            yield self
+            return
+        pos = 0
+        for i in range(0, len(self.lens), size):
+            lens = self.lens[i:i + size]
+            end = pos + sum(lens)
+            yield Joined(self.data[pos:end], lens)
+            pos = end
+
+    def split(self) -> list[bytes]:
+        out, pos, data = [], 0, self.data
+        for n in self.lens:
+            out.append(data[pos:pos + n])
+            pos += n
+        return out
 
 
 class PuntBatch:
@@ -100,25 +140,25 @@ class PacketInDecoder:
         return self._native is not None
 
     def decode(self, messages: Sequence[bytes]) -> PuntBatch:
+        return self.decode_joined(Joined.of(messages))
+
+    def decode_joined(self, joined: Joined) -> PuntBatch:
         if self._native is None:
-            records, frames, bad = stream_ref.decode(messages, self.spec.by_id())
+            records, frames, bad = stream_ref.decode(joined.split(), self.spec.by_id())
             return PuntBatch(records, frames, bad)
-        batch, status = self._decode_native(self._native, messages)
+        batch, status = self._decode_native(self._native, joined)
         if MSG_OTHER in status:   # rare: protobuf reads them, written as protobuf writes
             fixed = [_canonical(m) if s == MSG_OTHER else m
-                     for m, s in zip(messages, status, strict=True)]
-            batch, status = self._decode_native(self._native, fixed)
+                     for m, s in zip(joined.split(), status, strict=True)]
+            batch, status = self._decode_native(self._native, Joined.of(fixed))
         return PuntBatch(batch, batch, len(status) - status.count(MSG_PACKET))
 
-    def _decode_native(self, native: Native, messages: Sequence[bytes]
-                       ) -> tuple[RecordBatch, bytes]:
-        try:
-            data = b"".join(messages)
-        except TypeError as exc:
-            raise FrameError(f"messages must be bytes: {exc}") from None
+    def _decode_native(self, native: Native, joined: Joined) -> tuple[RecordBatch, bytes]:
+        data, lens = joined.data, joined.lens
         if len(data) >= 1 << 32:
             raise FrameError(f"{len(data)} bytes of messages in one batch; at most 4 GiB")
-        lens = array("I", map(len, messages))
+        if sum(lens) != len(data):
+            raise FrameError(f"message lengths add up to {sum(lens)}, not {len(data)} bytes")
         n = len(lens)
         ffi = native.ffi
         out = native.alloc_records("fp_record[]", max(n, 1))

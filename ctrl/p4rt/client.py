@@ -9,9 +9,12 @@ cancelled on close. `closed` is set when the stream ends, whichever side ends
 it, with `close_reason`; `is_primary` follows the switch's arbitration updates.
 Errors of any RPC are raised as P4RuntimeError. The stream's messages come as bytes:
 a packet-in is kept as it came, for the C decoder (ctrl/fastpath/stream.py), and anything
-else is read with protobuf here. Packet-ins go to `on_packets` where one is set: every
-one waiting, once the reads gRPC has answered meanwhile have run (one turn of the loop),
-so a flood comes in batches and a lone RARP at once; else `packet_batch()` and
+else is read with protobuf here. On a plaintext channel the stream is read in C where
+ctrl._grpcstream is built (ctrl/p4rt/cstream.py: a thread of its own reads, the loop
+takes what waits in one go); with TLS, or where it is not built, grpcio reads it, one
+message at a time. Packet-ins go to `on_packets` where one is set: every one waiting
+(with grpcio, once the reads gRPC has answered meanwhile have run: one turn of the
+loop), so a flood comes in batches and a lone RARP at once; else `packet_batch()` and
 `packet_in()` take them.
 Write sends the request's bytes,
 made by ctrl/p4rt/wire.py (what protobuf would serialize, at a seventh of the cost
@@ -32,6 +35,9 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from ctrl.errors import MobilityError, P4EncodeError, P4SchemaError
+from ctrl.fastpath.stream import Joined
+from ctrl.p4rt import cstream
+from ctrl.p4rt.cstream import CStream, Taken
 from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, Update, decode_entity
 from ctrl.p4rt.errors import P4RuntimeError
 from ctrl.p4rt.proto import (
@@ -60,6 +66,9 @@ SENT_KEPT = 4096   # packet-out messages kept for sending again
 PACKET_FIRST = b"\x12"
 
 
+_STATUS = {c.value[0]: c for c in grpc.StatusCode}   # grpc_status_code -> StatusCode
+
+
 class ArbitrationError(MobilityError):
     """The switch did not accept the client's arbitration request."""
 
@@ -67,9 +76,15 @@ class ArbitrationError(MobilityError):
 class P4Client:
     def __init__(self, address: str, device_id: int = 1, election_id: ElectionId = (0, 1),
                  name: str | None = None, packet_queue_size: int = 10_000,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
+                 credentials: grpc.ChannelCredentials | None = None,
+                 c_stream: bool | None = None) -> None:
         self.address = address
         self.credentials = credentials   # TLS (ctrl/p4rt/tls.py); None: plaintext
+        # The stream read in C (plaintext only); None: where ctrl._grpcstream is built.
+        self.c_stream = (credentials is None and cstream.available() if c_stream is None
+                         else c_stream and credentials is None)
+        self._cstream: CStream | None = None
+        self._c_lost = 0   # messages the C stream lost (no memory), as of its last batch
         self.device_id = device_id
         self.election_id = election_id
         self.name = name or address
@@ -89,25 +104,32 @@ class P4Client:
         self._first_at = 0.0               # when the first packet-in waiting came
         self.batch_at = 0.0                # that, for the batch handed over last
         # Handed every packet-in waiting and when the first came (time.monotonic()).
-        self.on_packets: Callable[[list[bytes], float], None] | None = None
+        self.on_packets: Callable[[Joined, float], None] | None = None
         self._arbitration: asyncio.Queue[p4r.MasterArbitrationUpdate] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.primary_changed = asyncio.Event()   # set when is_primary flips; the reader clears
+        # Told why at once when the switch's side ends the stream (before `closed` wakes
+        # anyone), so a status read right then already says so.
+        self.on_broken: Callable[[str], None] | None = None
         self._log = logging.LoggerAdapter(log, {"switch": self.name})
-        self.malformed_packet_ins = 0   # dropped: metadata the P4Info does not allow
+        # dropped: metadata the P4Info does not allow, or a stream message protobuf cannot
+        # read (a packet-in broken on the way, most likely)
+        self.malformed_packet_ins = 0
 
     @property
     def is_open(self) -> bool:
         """Connected, with the stream up."""
         return self._channel is not None and not self.closed.is_set()
 
-    def _closed(self, reason: str) -> None:
+    def _closed(self, reason: str, *, ours: bool = False) -> None:
         if not self.closed.is_set():
             self.close_reason = reason
             self.is_primary = False
             self.closed.set()
+            if not ours and self.on_broken is not None:
+                self.on_broken(reason)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -131,11 +153,15 @@ class P4Client:
         self._write = self._channel.unary_unary(
             WRITE_METHOD, request_serializer=None,
             response_deserializer=p4r.WriteResponse.FromString)
-        stream = self._channel.stream_stream(
-            STREAM_METHOD, request_serializer=p4r.StreamMessageRequest.SerializeToString,
-            response_deserializer=None)
-        call = stream(self._requests())
-        self._reader = asyncio.create_task(self._read_stream(call), name=f"{self.name}:stream")
+        if self.c_stream:
+            self._open_cstream()
+        else:
+            stream = self._channel.stream_stream(
+                STREAM_METHOD, request_serializer=p4r.StreamMessageRequest.SerializeToString,
+                response_deserializer=None)
+            call = stream(self._requests())
+            self._reader = asyncio.create_task(self._read_stream(call),
+                                               name=f"{self.name}:stream")
         await self._outbox.put(self._arbitration_request())
         try:
             update = await asyncio.wait_for(self._arbitration.get(), timeout)
@@ -155,13 +181,14 @@ class P4Client:
             )
 
     async def close(self) -> None:
-        self._closed("closed by the controller")
+        self._closed("closed by the controller", ours=True)
         if self._reader is not None:
             await self._outbox.put(None)
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
             self._reader = None
+        self._close_cstream()
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
@@ -205,36 +232,113 @@ class P4Client:
         try:
             async for data in call:
                 if data[:1] == PACKET_FIRST:   # a packet-in: read in its batch
-                    if self.schema is None:
-                        self._log.warning("packet-in before any pipeline is known: dropped")
-                    elif len(self._packets) < self.packet_queue_size:
-                        if not self._packets:
-                            self._first_at = time.monotonic()
-                            self._waiting()
-                        self._packets.append(data)
-                    else:
-                        self.dropped_packet_ins += 1
-                        if self.dropped_packet_ins & 0x3FF == 1:
-                            self._log.warning("packet-in queue full: %d frames dropped so far",
-                                              self.dropped_packet_ins)
-                    continue
-                try:
-                    msg = p4r.StreamMessageResponse.FromString(data)
-                except DecodeError as exc:
-                    self._log.warning("stream message protobuf cannot read: %s", exc)
-                    continue
-                await self._on_message(msg, data)
+                    self._packet(data)
+                else:
+                    self._other(data)
             self._closed("the switch ended the stream")
         except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                self._log.warning("stream closed: %s: %s", exc.code().name, exc.details())
-                await self._arbitration.put(
-                    p4r.MasterArbitrationUpdate(
-                        status=rpc_status.Status(code=rpc_code.UNAVAILABLE,
-                                                message=exc.details() or "stream closed")
-                    )
+            self._broken(exc.code(), exc.details() or "")
+
+    def _packet(self, data: bytes) -> None:
+        """One packet-in, as it came, to the batch waiting."""
+        if self.schema is None:
+            self._log.warning("packet-in before any pipeline is known: dropped")
+        elif len(self._packets) < self.packet_queue_size:
+            if not self._packets:
+                self._first_at = time.monotonic()
+                self._waiting()
+            self._packets.append(data)
+        else:
+            self._dropped(1)
+
+    def _dropped(self, n: int) -> None:
+        before, self.dropped_packet_ins = self.dropped_packet_ins, self.dropped_packet_ins + n
+        if before >> 10 != self.dropped_packet_ins >> 10 or before == 0:
+            self._log.warning("packet-in queue full: %d frames dropped so far",
+                              self.dropped_packet_ins)
+
+    def _other(self, data: bytes) -> None:
+        """A message that is no packet-in as protobuf writes one: protobuf reads it."""
+        try:
+            msg = p4r.StreamMessageResponse.FromString(data)
+        except DecodeError as exc:
+            self.malformed_packet_ins += 1
+            self._log.warning("stream message protobuf cannot read: dropped: %s", exc)
+            return
+        self._on_message(msg, data)
+
+    def _broken(self, code: grpc.StatusCode, details: str) -> None:
+        if code != grpc.StatusCode.CANCELLED:
+            self._log.warning("stream closed: %s: %s", code.name, details)
+            self._arbitration.put_nowait(
+                p4r.MasterArbitrationUpdate(
+                    status=rpc_status.Status(code=rpc_code.UNAVAILABLE,
+                                             message=details or "stream closed")
                 )
-            self._closed(f"stream broken: {exc.code().name}: {exc.details()}")
+            )
+        self._closed(f"stream broken: {code.name}: {details}")
+
+    # -- the stream read in C (ctrl/p4rt/cstream.py) --------------------------------
+
+    def _open_cstream(self) -> None:
+        try:
+            stream = CStream.open(self.address, STREAM_METHOD, self.packet_queue_size)
+        except cstream.StreamOpenError as exc:
+            raise ArbitrationError(f"{self.name}: cannot open the stream to "
+                                   f"{self.address}: {exc}") from exc
+        self._cstream = stream
+        self._c_lost = 0
+        asyncio.get_running_loop().add_reader(stream.fd, self._take_cstream)
+        self._reader = asyncio.create_task(self._send_cstream(stream),
+                                           name=f"{self.name}:stream")
+
+    async def _send_cstream(self, stream: CStream) -> None:
+        """The outbox's messages onto the C stream, in order, until it is closed."""
+        while (msg := await self._outbox.get()) is not None:
+            if not stream.send(msg.SerializeToString()):
+                return   # the stream has ended: its end is being read
+
+    def _take_cstream(self) -> None:
+        """Everything the C stream has read: packet-ins as one batch, the rest one by one
+        (arbitration at once), and its end."""
+        stream = self._cstream
+        if stream is None:
+            return
+        taken = stream.take()
+        for data in taken.others:
+            self._other(data)
+        if taken.lost > self._c_lost:
+            self._log.error("the stream lost %d messages: no memory to keep them",
+                            taken.lost - self._c_lost)
+            self._c_lost = taken.lost
+        if taken.packet_lens:
+            self._packets_taken(taken)
+        if taken.ended:
+            self._close_cstream()
+            if taken.code == 0:
+                self._closed("the switch ended the stream")
+            else:
+                self._broken(_STATUS.get(taken.code, grpc.StatusCode.UNKNOWN), taken.message)
+
+    def _packets_taken(self, taken: Taken) -> None:
+        if self.schema is None:
+            self._log.warning("%d packet-ins before any pipeline is known: dropped",
+                              len(taken.packet_lens))
+            return
+        joined = Joined(taken.packets, taken.packet_lens)
+        if self.on_packets is not None and not self._packets:
+            self.batch_at = taken.first_at
+            self.on_packets(joined, taken.first_at)
+            return
+        for data in joined.split():   # for packet_batch() and packet_in(), as grpcio's
+            self._packet(data)
+
+    def _close_cstream(self) -> None:
+        stream, self._cstream = self._cstream, None
+        if stream is not None:
+            with contextlib.suppress(RuntimeError):   # the loop may be closed already
+                asyncio.get_running_loop().remove_reader(stream.fd)
+            stream.close()
 
     def _waiting(self) -> None:
         """The first packet-in of a batch is in."""
@@ -247,16 +351,16 @@ class P4Client:
         out, self._packets = self._packets, []
         self.batch_at = self._first_at
         if out and self.on_packets is not None:
-            self.on_packets(out, self._first_at)
+            self.on_packets(Joined.of(out), self._first_at)
 
-    async def _on_message(self, msg: p4r.StreamMessageResponse, data: bytes) -> None:
+    def _on_message(self, msg: p4r.StreamMessageResponse, data: bytes) -> None:
         kind = msg.WhichOneof("update")
         if kind == "arbitration":
             primary = msg.arbitration.status.code == rpc_code.OK
             if primary != self.is_primary:
                 self.is_primary = primary
                 self.primary_changed.set()
-            await self._arbitration.put(msg.arbitration)
+            self._arbitration.put_nowait(msg.arbitration)
         elif kind == "packet":   # written another way than protobuf writes it
             if self.schema is not None and len(self._packets) < self.packet_queue_size:
                 if not self._packets:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from ctrl.control.hosts import Source
 from ctrl.fastpath import Kind, MetaColumns, PuntReason, Record, Records
+from ctrl.fastpath.layout import L_ARP, L_ETH, L_META
 from ctrl.fastpath.parse import BatchParser
-from ctrl.fastpath.stream import MetaSpec
+from ctrl.fastpath.stream import MetaSpec, PuntBatch
 from ctrl.p4rt.entity import PacketIn
 from ctrl.p4rt.schema import P4Schema
 from ctrl.punt.frames import Arp, arp_of
@@ -81,39 +82,77 @@ def parse_packet_ins(parser: BatchParser, pkts: Sequence[PacketIn]) -> Records:
     return parser.parse([p.payload for p in pkts], meta)
 
 
+# The columns classify_kept reads, in the order it unpacks them.
+_COLUMNS = ("kind", "reject", "layers", "meta.in_port", "meta.vnet_id", "meta.reason",
+            "ether_type", "eth_src", "eth_dst", "arp.oper", "arp.sha", "arp.spa", "arp.tha",
+            "arp.tpa")
+_ARP_KINDS = (Kind.ARP, Kind.RARP)
+_ARP_LAYERS = L_ETH | L_ARP | L_META
+
+
+def classify_kept(batch: PuntBatch, kept: Sequence[int]) -> Classified:
+    """classify() of the frames `kept` of a batch (the quiet filter's), the same answer:
+    an ARP or RARP frame, most of them, is read from the batch's columns (one C call a
+    field for the batch), not made into a Record; any other becomes a Record as before."""
+    out = Classified()
+    if not kept:
+        return out
+    cols = [batch.records.column(name) for name in _COLUMNS]
+    for i in kept:
+        (kind, reject, layers, port, vnet, reason, ether_type, eth_src, eth_dst,
+         oper, sha, spa, tha, tpa) = (c[i] for c in cols)
+        if (kind not in _ARP_KINDS or reject or layers & _ARP_LAYERS != _ARP_LAYERS
+                or reason == PuntReason.BRIDGING):
+            _classify_one(batch.records[i], batch.frame(i), out)
+            continue
+        if not 1 <= oper <= 4 or sha != eth_src:
+            out.ignored += 1  # unknown operation, or a sender that is not the source
+            continue
+        _arp_seen(Arp(ether_type, eth_src, eth_dst, oper, sha, spa, tha, tpa), port, vnet,
+                  out)
+    return out
+
+
+def _arp_seen(arp: Arp, port: int, vnet: int, out: Classified) -> None:
+    source = Source.RARP if arp.is_rarp else Source.GARP if arp.is_gratuitous else Source.ARP
+    ip = None if arp.is_rarp or arp.spa == 0 else arp.spa
+    ask = arp if source is Source.ARP and arp.oper == 1 else None
+    out.hosts.append(HostSeen(port, vnet, arp.sha, ip, source, ask))
+
+
 def classify(records: Sequence[Record], frames: Sequence[bytes]) -> Classified:
     out = Classified()
     for rec, frame in zip(records, frames, strict=True):
-        meta = rec.meta
-        if not rec.ok or meta is None:
-            out.malformed += 1
-            continue
-        port, vnet = meta.in_port, meta.vnet_id
-        if meta.reason == PuntReason.BRIDGING and rec.eth is not None:
-            out.unbridged.append(NeedsTunnel(port, vnet, rec.eth.dst, frame))
-        elif rec.kind is Kind.LLDP and rec.lldp is not None:
-            info = lldp_info(rec.lldp)
-            if info is None:
-                out.ignored += 1
-            else:
-                out.probes.append(LinkProbe(port, info))
-        elif rec.kind in (Kind.ARP, Kind.RARP):
-            arp = arp_of(rec)
-            if arp is None or arp.sha != arp.eth_src:
-                out.ignored += 1  # unknown operation, or a sender that is not the source
-                continue
-            source = (Source.RARP if arp.is_rarp
-                      else Source.GARP if arp.is_gratuitous else Source.ARP)
-            ip = None if arp.is_rarp or arp.spa == 0 else arp.spa
-            ask = arp if source is Source.ARP and arp.oper == 1 else None
-            out.hosts.append(HostSeen(port, vnet, arp.sha, ip, source, ask))
-        elif rec.kind is Kind.DHCP and rec.dhcp is not None and rec.eth is not None:
-            d = rec.dhcp
-            if d.op != 1 or d.chaddr != rec.eth.src:
-                out.ignored += 1  # a reply, or relayed for another host
-                continue
-            ip = d.ciaddr or (d.requested_ip if d.msg_type == DHCP_REQUEST else 0)
-            out.hosts.append(HostSeen(port, vnet, d.chaddr, ip or None, Source.DHCP))
-        else:
-            out.ignored += 1
+        _classify_one(rec, frame, out)
     return out
+
+
+def _classify_one(rec: Record, frame: bytes, out: Classified) -> None:
+    meta = rec.meta
+    if not rec.ok or meta is None:
+        out.malformed += 1
+        return
+    port, vnet = meta.in_port, meta.vnet_id
+    if meta.reason == PuntReason.BRIDGING and rec.eth is not None:
+        out.unbridged.append(NeedsTunnel(port, vnet, rec.eth.dst, frame))
+    elif rec.kind is Kind.LLDP and rec.lldp is not None:
+        info = lldp_info(rec.lldp)
+        if info is None:
+            out.ignored += 1
+        else:
+            out.probes.append(LinkProbe(port, info))
+    elif rec.kind in (Kind.ARP, Kind.RARP):
+        arp = arp_of(rec)
+        if arp is None or arp.sha != arp.eth_src:
+            out.ignored += 1  # unknown operation, or a sender that is not the source
+            return
+        _arp_seen(arp, port, vnet, out)
+    elif rec.kind is Kind.DHCP and rec.dhcp is not None and rec.eth is not None:
+        d = rec.dhcp
+        if d.op != 1 or d.chaddr != rec.eth.src:
+            out.ignored += 1  # a reply, or relayed for another host
+            return
+        ip = d.ciaddr or (d.requested_ip if d.msg_type == DHCP_REQUEST else 0)
+        out.hosts.append(HostSeen(port, vnet, d.chaddr, ip or None, Source.DHCP))
+    else:
+        out.ignored += 1

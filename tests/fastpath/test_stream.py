@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ctrl.fastpath import Backend, Record, native_available
 from ctrl.fastpath.errors import FrameError
-from ctrl.fastpath.stream import MSG_OTHER, MSG_PACKET, MetaSpec, PacketInDecoder
+from ctrl.fastpath.stream import MSG_OTHER, MSG_PACKET, Joined, MetaSpec, PacketInDecoder
 from ctrl.p4rt.proto import p4r
 from tests.fastpath import frames as ff
 from tests.fastpath.messages import message, mobility_spec
@@ -31,7 +31,7 @@ def both(messages: list[bytes]) -> tuple[list[Record], int]:
 def c_status(messages: list[bytes]) -> bytes:
     decoder = PacketInDecoder(SPEC, Backend.NATIVE)
     assert decoder._native is not None
-    return decoder._decode_native(decoder._native, messages)[1]
+    return decoder._decode_native(decoder._native, Joined.of(messages))[1]
 
 
 @needs_c
@@ -157,3 +157,13 @@ def test_a_spec_with_a_field_too_wide_is_refused() -> None:
 def test_empty_batch(backend: Backend) -> None:
     batch = PacketInDecoder(SPEC, backend).decode([])
     assert len(batch) == 0 and batch.bad == 0
+
+
+def test_joined_parts_keep_every_message_in_order() -> None:
+    messages = [bytes([i % 256]) * (i % 7) for i in range(2500)]
+    joined = Joined.of(messages)
+    parts = list(joined.parts(1024))
+    assert [len(p) for p in parts] == [1024, 1024, 452]
+    assert [m for p in parts for m in p.split()] == messages
+    small = Joined.of(messages[:10])
+    assert list(small.parts(1024)) == [small]
