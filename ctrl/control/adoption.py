@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ctrl.control.diff import Diff
-from ctrl.control.hosts import Event, Host, HostTracker, Learned, Moved
+from ctrl.control.hosts import Confirmed, Event, Host, HostTracker, Learned, Moved
 from ctrl.control.hostwants import HostWants, Placed
 from ctrl.control.migrations import Migration, Migrations
 from ctrl.control.notices import HostLearned, HostMoved, Notice
@@ -40,7 +40,7 @@ class Adoption:
     core's, the methods that raise are the core's and its tunnels')."""
 
     tracker: HostTracker
-    confirmed: set[tuple[int, int]]
+    confirmed: Confirmed
     verify: Verification
     quiet: QuietFilter
     migrations: Migrations

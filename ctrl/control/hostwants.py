@@ -46,17 +46,21 @@ EntityKey = object
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """A host as its entries are planned: where it is, and where it is in flight to."""
+    """A host as its entries are planned: where it is, and where it is in flight to. Its
+    key is the tracker's host's own tuple, the key of every index here (not a copy)."""
 
-    vnet: int
-    mac: int
+    key: HostKey
     ip: int | None
     at: PortRef
     flight: InFlight | None = None
 
     @property
-    def key(self) -> HostKey:
-        return self.vnet, self.mac
+    def vnet(self) -> int:
+        return self.key[0]
+
+    @property
+    def mac(self) -> int:
+        return self.key[1]
 
     def ports(self) -> tuple[PortRef, ...]:
         return (self.at,) if self.flight is None else (self.at, self.flight.to)
