@@ -88,10 +88,11 @@ class Adoption:
             if host is None or host.location != at:
                 events.append(self.tracker.declare(key[0], key[1], found.ips.get(key), at,
                                                    now))
+            host = self.tracker.get(*key)   # its key and place, not the read-back's copies
             self.confirmed.add(key)
-            ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
+            ip = found.ips.get(key) or host.ip
             if ip is not None and key not in found.doubt:
-                placed.append((key, ip, at))
+                placed.append((host.key, ip, host.location))
         if plan:
             plans = self._events(events, now, cause="restart")
         else:

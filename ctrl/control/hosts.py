@@ -10,7 +10,8 @@ destination, whose first sighting is accepted at once.
 
 Sized for 100,000 hosts: a host is a slotted record whose move history exists only
 once it has moved, and hosts are found by MAC or by (virtual network, IPv4) through
-indexes, never by a scan. Each host's (virtual network, MAC) tuple is made once, with
+indexes (by MAC: one lookup per virtual network hosts are in, not a third table of
+100,000), never by a scan. Each host's (virtual network, MAC) tuple is made once, with
 it, and is the key of every index (here, the wanted state's, the probes'): 56 bytes a
 copy, seven copies a host before. Its place is the one PortRef of that port every host
 there shares (read-backs make one a host), and "seen since the start" is a flag of it.
@@ -134,7 +135,7 @@ class HostTracker:
         self._hosts: dict[HostKey, Host] = {}
         self._previous: dict[HostKey, tuple[PortRef, float]] = {}
         self._held: set[HostKey] = set()
-        self._by_mac: Claims[int, HostKey] = Claims()
+        self._vnets: set[int] = set()   # those hosts are in
         self._by_ip: dict[int, Claims[int, HostKey]] = {}   # vnet -> ip -> keys, oldest first
         self._ports: dict[PortRef, PortRef] = {}   # each place hosts are at, once
         self.confirmed = Confirmed(self._hosts)
@@ -154,11 +155,11 @@ class HostTracker:
 
     def with_mac(self, mac: int) -> list[Host]:
         """The hosts with this MAC, one per virtual network it is known in."""
-        return [self._hosts[k] for k in self._by_mac.all(mac)]
+        return [h for v in sorted(self._vnets) if (h := self._hosts.get((v, mac))) is not None]
 
     def _add(self, host: Host) -> None:
         self._hosts[host.key] = host
-        self._by_mac.add(host.mac, host.key)
+        self._vnets.add(host.vnet)
         self._claim(host)
 
     def _claim(self, host: Host) -> None:

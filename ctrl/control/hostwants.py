@@ -114,7 +114,9 @@ class HostWants:
         self.up = up
         self.footprints = Footprints(planner.topo, planner.gateway, planner.next_hops)
         self._placed: dict[HostKey, Placed] = {}
-        self._at: dict[int, dict[str, set[HostKey]]] = {}      # vnet -> switch -> hosts
+        # vnet -> switch -> hosts: lists (a set of ~50 keys is 4 KB, a list 0.5), removal
+        # a scan of the hosts of one network at one switch
+        self._at: dict[int, dict[str, list[HostKey]]] = {}
         self._ports: dict[str, dict[int, dict[int, int]]] = {}  # switch -> port -> vnet -> n
         self._ips: dict[int, Claims[int, HostKey]] = {}        # vnet -> ip -> claims
 
@@ -285,7 +287,7 @@ class HostWants:
         if p is None:
             return
         self._placed[p.key] = p
-        self._at.setdefault(p.vnet, {}).setdefault(p.at.switch, set()).add(p.key)
+        self._at.setdefault(p.vnet, {}).setdefault(p.at.switch, []).append(p.key)
         for at in p.ports():
             fp.add(p.vnet, at.switch)
             vnets = self._ports.setdefault(at.switch, {}).setdefault(at.port, {})
@@ -298,7 +300,7 @@ class HostWants:
             return
         del self._placed[p.key]
         at = self._at[p.vnet]
-        at[p.at.switch].discard(p.key)
+        at[p.at.switch].remove(p.key)
         if not at[p.at.switch]:
             del at[p.at.switch]
             if not at:
