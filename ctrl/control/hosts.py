@@ -55,8 +55,7 @@ class Sighting:
 
 @dataclass(slots=True)
 class Host:
-    vnet: int
-    mac: int
+    key: HostKey   # (virtual network, MAC): the one tuple every index holds
     ip: int | None
     location: PortRef
     since: float
@@ -64,10 +63,14 @@ class Host:
     moves: deque[float] | None = None   # when it moved (the last 16), once it has moved
     held: tuple[PortRef, float] | None = None  # a damped move and when it is accepted
     confirmed: bool = field(default=False, compare=False)   # seen since the start
-    key: HostKey = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self.key = self.vnet, self.mac
+    @property
+    def vnet(self) -> int:
+        return self.key[0]
+
+    @property
+    def mac(self) -> int:
+        return self.key[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +207,7 @@ class HostTracker:
             return []
         host = self._hosts.get((s.vnet, s.mac))
         if host is None:
-            host = Host(s.vnet, s.mac, s.ip, self._place(s.at), s.time, s.time)
+            host = Host((s.vnet, s.mac), s.ip, self._place(s.at), s.time, s.time)
             self._add(host)
             return [Learned(host)]
         self._set_ip(host, s.ip)
@@ -259,7 +262,7 @@ class HostTracker:
             raise HostError(f"{at} is not an edge port")
         host = self._hosts.get((vnet, mac))
         if host is None:
-            host = Host(vnet, mac, ip, self._place(at), now, now)
+            host = Host((vnet, mac), ip, self._place(at), now, now)
             self._add(host)
             return Learned(host)
         self._set_ip(host, ip)
