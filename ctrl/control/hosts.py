@@ -53,16 +53,11 @@ class Sighting:
     source: Source
 
 
-@dataclass(slots=True)
-class Host:
-    key: HostKey   # (virtual network, MAC): the one tuple every index holds
-    ip: int | None
-    location: PortRef
-    since: float
-    last_seen: float
-    moves: deque[float] | None = None   # when it moved (the last 16), once it has moved
-    held: tuple[PortRef, float] | None = None  # a damped move and when it is accepted
-    confirmed: bool = field(default=False, compare=False)   # seen since the start
+class Keyed:
+    """A host's record that holds its key: its virtual network and MAC read from it."""
+
+    __slots__ = ()
+    key: HostKey
 
     @property
     def vnet(self) -> int:
@@ -71,6 +66,18 @@ class Host:
     @property
     def mac(self) -> int:
         return self.key[1]
+
+
+@dataclass(slots=True)
+class Host(Keyed):
+    key: HostKey   # (virtual network, MAC): the one tuple every index holds
+    ip: int | None
+    location: PortRef
+    since: float
+    last_seen: float
+    moves: deque[float] | None = None   # when it moved (the last 16), once it has moved
+    held: tuple[PortRef, float] | None = None  # a damped move and when it is accepted
+    confirmed: bool = field(default=False, compare=False)   # seen since the start
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from ctrl.control.claims import Claims
 from ctrl.control.diff import Diff, same
 from ctrl.control.footprint import Footprints, NextHops, crossing
+from ctrl.control.hosts import Keyed
 from ctrl.control.planner import (
     Fwd,
     InFlight,
@@ -45,7 +46,7 @@ EntityKey = object
 
 
 @dataclass(frozen=True, slots=True)
-class Placed:
+class Placed(Keyed):
     """A host as its entries are planned: where it is, and where it is in flight to. Its
     key is the tracker's host's own tuple, the key of every index here (not a copy)."""
 
@@ -53,14 +54,6 @@ class Placed:
     ip: int | None
     at: PortRef
     flight: InFlight | None = None
-
-    @property
-    def vnet(self) -> int:
-        return self.key[0]
-
-    @property
-    def mac(self) -> int:
-        return self.key[1]
 
     def ports(self) -> tuple[PortRef, ...]:
         return (self.at,) if self.flight is None else (self.at, self.flight.to)
