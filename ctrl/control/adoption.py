@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ctrl.control.diff import Diff
-from ctrl.control.hosts import Event, Host, HostTracker, Learned, Moved
+from ctrl.control.hosts import Confirmed, Event, Host, HostTracker, Learned, Moved
 from ctrl.control.hostwants import HostWants, Placed
 from ctrl.control.migrations import Migration, Migrations
 from ctrl.control.notices import HostLearned, HostMoved, Notice
@@ -40,7 +40,7 @@ class Adoption:
     core's, the methods that raise are the core's and its tunnels')."""
 
     tracker: HostTracker
-    confirmed: set[tuple[int, int]]
+    confirmed: Confirmed
     verify: Verification
     quiet: QuietFilter
     migrations: Migrations
@@ -88,10 +88,11 @@ class Adoption:
             if host is None or host.location != at:
                 events.append(self.tracker.declare(key[0], key[1], found.ips.get(key), at,
                                                    now))
+            host = self.tracker.get(*key)   # its key and place, not the read-back's copies
             self.confirmed.add(key)
-            ip = found.ips.get(key) or getattr(self.tracker.lookup(key), "ip", None)
+            ip = found.ips.get(key) or host.ip
             if ip is not None and key not in found.doubt:
-                placed.append((key, ip, at))
+                placed.append((host.key, ip, host.location))
         if plan:
             plans = self._events(events, now, cause="restart")
         else:

@@ -103,7 +103,7 @@ class ControlCore(TunnelEvents, Adoption):
                                            if opts.tunnels_on_demand else None)
         self.metrics = Metrics()
         self.notices: list[Notice] = []   # what changed, for the runner to hand on
-        self.confirmed: set[tuple[int, int]] = set()   # seen, or adopted, since the start
+        self.confirmed = self.tracker.confirmed   # seen, or adopted, since the start
         self.verify = Verification(PROBE_SOURCE_MAC)   # adopted hosts: still there?
         self.links = LinkWatch(topology, opts.lldp_interval)
         for vm in topology.vms.values():
@@ -131,7 +131,7 @@ class ControlCore(TunnelEvents, Adoption):
     def _placed(self, host: Host) -> Placed:
         m = self.migrations.delivering_both(host.key)
         flight = None if m is None else InFlight(m.dst, m.group)
-        return Placed(host.vnet, host.mac, host.ip, host.location, flight)
+        return Placed(host.key, host.ip, host.location, flight)
 
     def _stamped(self, plans: list[Plan]) -> list[Plan]:
         """The plans of one event, each marked with the wanted state's version they lead

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from ctrl.control.claims import Claims
 from ctrl.control.diff import Diff, same
 from ctrl.control.footprint import Footprints, NextHops, crossing
+from ctrl.control.hosts import Keyed
 from ctrl.control.planner import (
     Fwd,
     InFlight,
@@ -45,18 +46,14 @@ EntityKey = object
 
 
 @dataclass(frozen=True, slots=True)
-class Placed:
-    """A host as its entries are planned: where it is, and where it is in flight to."""
+class Placed(Keyed):
+    """A host as its entries are planned: where it is, and where it is in flight to. Its
+    key is the tracker's host's own tuple, the key of every index here (not a copy)."""
 
-    vnet: int
-    mac: int
+    key: HostKey
     ip: int | None
     at: PortRef
     flight: InFlight | None = None
-
-    @property
-    def key(self) -> HostKey:
-        return self.vnet, self.mac
 
     def ports(self) -> tuple[PortRef, ...]:
         return (self.at,) if self.flight is None else (self.at, self.flight.to)
@@ -110,7 +107,9 @@ class HostWants:
         self.up = up
         self.footprints = Footprints(planner.topo, planner.gateway, planner.next_hops)
         self._placed: dict[HostKey, Placed] = {}
-        self._at: dict[int, dict[str, set[HostKey]]] = {}      # vnet -> switch -> hosts
+        # vnet -> switch -> hosts: lists (a set of ~50 keys is 4 KB, a list 0.5), removal
+        # a scan of the hosts of one network at one switch
+        self._at: dict[int, dict[str, list[HostKey]]] = {}
         self._ports: dict[str, dict[int, dict[int, int]]] = {}  # switch -> port -> vnet -> n
         self._ips: dict[int, Claims[int, HostKey]] = {}        # vnet -> ip -> claims
 
@@ -281,7 +280,7 @@ class HostWants:
         if p is None:
             return
         self._placed[p.key] = p
-        self._at.setdefault(p.vnet, {}).setdefault(p.at.switch, set()).add(p.key)
+        self._at.setdefault(p.vnet, {}).setdefault(p.at.switch, []).append(p.key)
         for at in p.ports():
             fp.add(p.vnet, at.switch)
             vnets = self._ports.setdefault(at.switch, {}).setdefault(at.port, {})
@@ -294,7 +293,7 @@ class HostWants:
             return
         del self._placed[p.key]
         at = self._at[p.vnet]
-        at[p.at.switch].discard(p.key)
+        at[p.at.switch].remove(p.key)
         if not at[p.at.switch]:
             del at[p.at.switch]
             if not at:

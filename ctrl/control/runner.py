@@ -25,6 +25,7 @@ import grpc
 
 from ctrl.control.core import ControlCore, Metrics, Options
 from ctrl.control.diff import Diff
+from ctrl.control.heap import give_back
 from ctrl.control.held import Held, HeldReader
 from ctrl.control.hosts import Damping, Host
 from ctrl.control.linkwatch import LLDP_FRAMES_PER_S, LLDP_SLICES, lldp_interval_for
@@ -196,6 +197,7 @@ class Controller:
                 # Links are judged from now on, each given a whole interval to be heard:
                 # syncing 320 switches, this controller may not have got to their LLDP.
                 self.core.links_heard(self.clock())
+                give_back()   # what the syncs freed (ctrl/control/heap.py)
             self.synced.set()
         else:
             self.synced.clear()

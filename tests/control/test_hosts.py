@@ -115,3 +115,40 @@ def test_declare_and_errors() -> None:
         tr.get(VNET, MAC + 1)
     with pytest.raises(LookupError):
         tr.get(VNET + 5, MAC)
+
+
+def test_a_host_has_one_key_and_shares_its_port() -> None:
+    """Sized for 100,000: every index holds the host's own key tuple, and hosts at one
+    port hold that port's one PortRef (read-backs and sightings make one each)."""
+    tr = tracker()
+    tr.observe(seen(PortRef("s1", 1), 0.0, ip=0x0A000001))
+    tr.declare(VNET, MAC + 1, 0x0A000002, PortRef("s1", 1), 0.0)
+    a, b = tr.get(VNET, MAC), tr.get(VNET, MAC + 1)
+    assert a.location is b.location and (a.vnet, a.mac) == a.key == (VNET, MAC)
+    assert tr.find_ip(VNET, 0x0A000002) is b and tr.find_ip(VNET + 1, 0x0A000002) is None
+    tr.observe(seen(PortRef("s2", 1), 1.0, Source.RARP))
+    tr.declare(VNET, MAC + 1, None, PortRef("s2", 1), 1.0)
+    assert a.location is b.location == PortRef("s2", 1)
+    assert a.key is tr.get(VNET, MAC).key
+
+
+def test_with_mac_finds_it_in_every_network_it_is_in() -> None:
+    tr = tracker()
+    tr.observe(seen(PortRef("s1", 1), 0.0))
+    tr.observe(Sighting(VNET + 1, MAC, None, PortRef("s2", 1), 0.0, Source.ARP))
+    tr.observe(Sighting(VNET + 2, MAC + 1, None, PortRef("s3", 1), 0.0, Source.ARP))
+    assert sorted(h.vnet for h in tr.with_mac(MAC)) == [VNET, VNET + 1]
+    assert [h.vnet for h in tr.with_mac(MAC + 1)] == [VNET + 2]
+    assert tr.with_mac(MAC + 2) == []
+
+
+def test_confirmed_is_a_mark_of_known_hosts() -> None:
+    tr = tracker()
+    tr.observe(seen(PortRef("s1", 1), 0.0))
+    assert (VNET, MAC) not in tr.confirmed and (VNET, MAC + 1) not in tr.confirmed
+    tr.confirmed.add((VNET, MAC))
+    assert (VNET, MAC) in tr.confirmed and tr.get(VNET, MAC).confirmed
+    tr.observe(seen(PortRef("s2", 1), 1.0, Source.RARP))   # a move keeps it
+    assert (VNET, MAC) in tr.confirmed
+    with pytest.raises(KeyError):
+        tr.confirmed.add((VNET, MAC + 1))                 # no such host: nothing marked

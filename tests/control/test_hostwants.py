@@ -95,11 +95,11 @@ def test_diffs_keep_the_switches_at_the_derived_state(which: str, data: st.DataO
         if what == "gone":
             new = None
         elif what == "fly" and old is not None and at != old.at:
-            new = Placed(vnet, mac, old.ip, old.at, InFlight(at, group=i + 1))
+            new = Placed((vnet, mac), old.ip, old.at, InFlight(at, group=i + 1))
         elif what == "readdress" and old is not None:
-            new = Placed(vnet, mac, (old.ip or 0) ^ 0x0200, old.at, old.flight)
+            new = Placed((vnet, mac), (old.ip or 0) ^ 0x0200, old.at, old.flight)
         else:
-            new = Placed(vnet, mac, 0x0A000100 + i, at)
+            new = Placed((vnet, mac), 0x0A000100 + i, at)
         _apply(held, wants.set((vnet, mac), new))
         if new is None:
             hosts.pop(mac, None)
@@ -118,8 +118,8 @@ def test_links_down_and_tunnels_move_only_what_follows_them() -> None:
     up: set[tuple[str, str]] = set()
     wants = HostWants(planner, lambda: frozenset(up))
     held: dict[str, dict[object, Entity]] = {sw: {} for sw in topo.switches}
-    a = Placed(10, 0x020000000101, 0x0A000101, PortRef("s2", 3))
-    b = Placed(10, 0x020000000102, 0x0A000102, PortRef("s3", 3))   # site b
+    a = Placed((10, 0x020000000101), 0x0A000101, PortRef("s2", 3))
+    b = Placed((10, 0x020000000102), 0x0A000102, PortRef("s3", 3))   # site b
     _apply(held, wants.set_many([(a.key, a), (b.key, b)]))
     entry = held["s1"][("bridging", (("eth_dst", b.mac), ("vnet_id", 10)), 0)]
     assert isinstance(entry, TableEntry) and entry.action == "bridging.to_cpu"  # tunnel down
@@ -144,8 +144,8 @@ def test_two_hosts_claiming_one_address_route_to_the_first() -> None:
     planner = Planner(parse_topology(TOPO))
     wants = HostWants(planner, lambda: None)
     held: dict[str, dict[object, Entity]] = {sw: {} for sw in planner.topo.switches}
-    a = Placed(10, 0x020000000101, 0x0A000101, PortRef("s1", 3))
-    b = Placed(10, 0x020000000102, 0x0A000101, PortRef("s2", 3))   # a's address too
+    a = Placed((10, 0x020000000101), 0x0A000101, PortRef("s1", 3))
+    b = Placed((10, 0x020000000102), 0x0A000101, PortRef("s2", 3))   # a's address too
     _apply(held, wants.set_many([(a.key, a), (b.key, b)]))
     key = ("routing_v4", (("ipv4_dst", 0x0A000101), ("vnet_id", 10)), 0)
 

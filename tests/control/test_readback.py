@@ -41,6 +41,11 @@ def test_a_restart_keeps_every_host_where_the_switches_have_it() -> None:
                if ip == after.find(n).ip)
     for sw in after.topo.switches:                                  # nothing to rewrite
         assert len(diff(after.wanted(sw), before.wanted(sw))) == 0, sw
+    # one key tuple a host, held by the wanted state too, not the read-back's copies
+    for host in after.tracker.unsorted():
+        placed = after.hostwants.placed(host.key)
+        assert placed is not None and placed.key is host.key and placed.at is host.location
+        assert host.key in after.confirmed
 
 
 def test_a_migration_under_way_when_it_stopped_is_asked_about() -> None:
