@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from ctrl.control.diff import Diff, compose_all, diff
+from ctrl.control.diff import Diff, compose_all
 from ctrl.control.held import Held, HeldReader
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
@@ -328,7 +328,7 @@ class SwitchSession:
             if self.on_read is not None:
                 await self.on_read(self.name, held)
             version = self.version()
-            change = diff(self.wanted(), held.entities())
+            change = held.diff(self.wanted())
             self.entries = len(held)
             del held
             await self._write(client, change)
