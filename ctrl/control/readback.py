@@ -70,13 +70,13 @@ def read_rows(switch: str, rows: Iterable[Row], held_groups: Iterable[MulticastG
     groups = {g.group_id: [r.port for r in g.replicas if not r.instance]
               for g in held_groups}  # (copies into tunnels: no place)
     access: dict[PortRef, int] = {}
+    mine = {p.port for p in edges if p.switch == switch}   # (no PortRef made for the others)
     for table, action, match, params in rows:
         if table == "bridging":
             key = (match["vnet_id"], match["eth_dst"])
             if action == "bridging.forward":
-                at = PortRef(switch, params["port"])
-                if at in edges:
-                    out.at[key] = at
+                if params["port"] in mine:
+                    out.at[key] = PortRef(switch, params["port"])
             elif action == "bridging.flood":
                 ports = groups.get(params["group"], [])
                 places = {PortRef(switch, p) for p in ports} & edges
