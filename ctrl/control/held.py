@@ -13,7 +13,9 @@ Multicast groups are few and read as entities.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator
+import operator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any
 
 from ctrl.control.diff import Diff, diff_keyed
 from ctrl.control.readback import Row, row_of
@@ -47,11 +49,13 @@ class HeldReader:
         # parameters in id order, by id and by name
         self._fields = {t.id: sorted(f.id for f in t.match_fields) for t in schema.tables}
         self._params = {a.id: sorted(p.id for p in a.params) for a in schema.actions}
-        self._by_table = {t.name: (t.id, tuple(t.match_fields[i].name for i in self._fields[t.id]))
+        self._by_table = {t.name: (t.id, *_getter([t.match_fields[i].name
+                                                     for i in self._fields[t.id]]))
                           for t in schema.tables}
-        self._by_action = {a.name: (a.id, tuple(a.params[i].name for i in self._params[a.id]))
+        self._by_action = {a.name: (a.id, *_getter([a.params[i].name
+                                                    for i in self._params[a.id]]))
                            for a in schema.actions}
-        self._by_action[""] = (0, ())
+        self._by_action[""] = (0, 0, _none)
 
     async def read(self, client: P4Client) -> Held:
         """Every entry of every table (defaults aside) and every multicast group."""
@@ -115,19 +119,21 @@ class HeldReader:
         exactly where `same` says the entries are (None: compare the entities)."""
         if type(e) is TableEntry and not e.is_default:
             t = self._by_table.get(e.table)
-            if t is not None and len(e.match) == len(t[1]):
-                m, p = e.match, e.params
+            if t is not None and len(e.match) == t[1]:
                 try:
-                    key = (t[0], e.priority, *[m[n] for n in t[1]])
+                    m = t[2](e.match)
                 except KeyError:
                     return e.key(), None
+                key = ((t[0], e.priority, *m) if t[1] > 1 else (t[0], e.priority, m) if t[1]
+                       else (t[0], e.priority))
                 a = self._by_action.get(e.action)
-                if a is None or len(p) != len(a[1]):
+                if a is None or len(e.params) != a[1]:
                     return key, None
                 try:
-                    return key, (a[0], *[p[n] for n in a[1]])
+                    p = a[2](e.params)
                 except KeyError:
                     return key, None
+                return key, ((a[0], *p) if a[1] > 1 else (a[0], p) if a[1] else (a[0],))
         return e.key(), None
 
     def index(self, held: Held) -> HeldIndex:
@@ -167,6 +173,15 @@ class HeldReader:
         rows = _Rows(self, self._decoder.decode(held.data))
         self._turn += 1
         return rows
+
+
+def _none(_: object) -> None:
+    return None
+
+
+def _getter(names: list[str]) -> tuple[int, Callable[[Mapping[str, object]], Any]]:
+    """How many names, and what takes their values from a mapping (one value for one)."""
+    return len(names), (operator.itemgetter(*names) if names else _none)
 
 
 class _Rows:
