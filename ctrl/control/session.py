@@ -316,8 +316,8 @@ class SwitchSession:
         difference to the wanted state written: in sync when every write succeeded."""
         async with self._lock:
             client = self._writable()
-            current = await client.get_pipeline()
-            if current is None or current.p4info != self.schema.p4info:
+            current = await client.get_p4info()
+            if current is None or current != self.schema.p4info:
                 self._log.info("%s: pushing the mobility.p4 pipeline", self.name)
                 await client.set_pipeline(self.schema, self.device_config)
                 self.pipeline = "pushed"
