@@ -69,9 +69,14 @@ def diff_keyed(wanted: Iterable[Entity],
     `compact` making an entity's (key and value: equal where key() and `same` say equal;
     a value None compares the entities): the same updates, and an installed entry made an
     entity (`entity(where)`) only to be deleted or compared as one."""
+    wanted = list(wanted)
+    pairs = list(map(compact, wanted))
+    values = dict(pairs)
+    if (len(values) == len(installed) and None not in values.values()
+            and values == {k: v for k, (v, _) in installed.items()}):
+        return Diff((), (), ())   # (a switch already as wanted: no entry made)
     want: dict[Hashable, tuple[Hashable | None, Entity]] = {}
-    for e in wanted:
-        k, v = compact(e)
+    for (k, v), e in zip(pairs, wanted, strict=True):
         want[k] = (v, e)
     inserts: list[Update] = []
     modifies: list[Update] = []

@@ -31,6 +31,7 @@ from ctrl.control.claims import Claims
 from ctrl.control.diff import Diff, same
 from ctrl.control.footprint import Footprints, NextHops, crossing
 from ctrl.control.planner import (
+    FORWARD,
     Fwd,
     InFlight,
     Planner,
@@ -164,11 +165,14 @@ class HostWants:
     def _toward(self, out: list[Entity], groups: set[int], switch: str, dest: str,
                 keys: Iterable[HostKey], up: TunnelsUp) -> None:
         """The bridging of `switch` for the hosts at `dest`: those not in flight forwarded
-        alike, save at `dest` itself (where they are is a port of it), so decided once."""
+        alike (decided once), or at `dest` itself to their port."""
         decided, fwd = False, None
         for k in keys:
             p = self._placed[k]
-            if p.flight is None and dest != switch:
+            if p.flight is None:
+                if dest == switch:
+                    out.append(bridging_entry(k[0], k[1], (FORWARD, p.at.port)))
+                    continue
                 if not decided:
                     decided, fwd = True, self._forwarding(p, [switch], up).get(switch)
                 if fwd is not None:
