@@ -28,9 +28,11 @@ def relax() -> Thresholds:
 
 async def restore_when(synced: asyncio.Event, before: Thresholds, limit: float) -> None:
     """`before` again once `synced` is set, `limit` seconds have passed, or this is
-    cancelled."""
+    cancelled; then the cycles left from the start collected at once (they would hold
+    ~60 MB at 100,000 VMs until the next full collection)."""
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(synced.wait(), limit)
     finally:
         gc.set_threshold(*before)
+        gc.collect()
