@@ -82,6 +82,7 @@ def _elector(args: argparse.Namespace) -> Elector | None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from ctrl.control import gcpace
     from ctrl.control.runner import Controller
     from ctrl.control.topology import load_topology
     from ctrl.northbound.hypervisors import Hypervisors, parse_uris
@@ -90,6 +91,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not args.traffic_interval >= 0:
         raise MobilityError(f"--traffic-interval {args.traffic_interval:g}: give seconds, "
                             "or 0 for never")
+    gc_before = gcpace.relax()   # until every switch is in sync
     schema = P4Schema.load(args.p4info)
     topology = load_topology(args.topology)
     managers = check_serve_arguments(args)
@@ -136,6 +138,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with contextlib.AsyncExitStack() as stack:
+            gc_task = asyncio.create_task(gcpace.restore_when(controller.synced, gc_before, 300))
+            stack.callback(gc_task.cancel)
             hypervisors = None
             if libvirt:
                 hypervisors = await stack.enter_async_context(

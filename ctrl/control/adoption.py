@@ -17,13 +17,13 @@ from ctrl.control.hostwants import HostWants, Placed
 from ctrl.control.migrations import Migration, Migrations
 from ctrl.control.notices import HostLearned, HostMoved, Notice
 from ctrl.control.plans import Plan, Send
-from ctrl.control.readback import ReadBack, read_back
+from ctrl.control.readback import ReadBack, Row, read_back, read_rows
 from ctrl.control.topology import PortRef
 from ctrl.control.tunnelevents import Owner
 from ctrl.control.verify import Verification
 from ctrl.control.wanted import WantedState
 from ctrl.fastpath.quiet import QuietFilter
-from ctrl.p4rt.entity import Entity
+from ctrl.p4rt.entity import Entity, MulticastGroupEntry
 from ctrl.punt.frames import arp_probe
 
 if TYPE_CHECKING:
@@ -69,6 +69,12 @@ class Adoption:
 
     def read_back(self, switch: str, held: Iterable[Entity]) -> ReadBack:
         return read_back(switch, held, self.edges)
+
+    def read_rows(self, switch: str, rows: Iterable[Row], groups: Iterable[Entity]
+                  ) -> ReadBack:
+        """`read_back` of a switch's table entries as rows (ctrl/control/held.py)."""
+        return read_rows(switch, rows, [g for g in groups if isinstance(g, MulticastGroupEntry)],
+                         self.edges)
 
     def adopt(self, found: ReadBack, now: float, plan: bool = True) -> list[Plan]:
         """Where the switches' entries say hosts are, for hosts not seen since the start

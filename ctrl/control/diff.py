@@ -9,8 +9,9 @@ one belief of a switch onto what the switch is known to hold now.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ctrl.p4rt.entity import (
     Entity,
@@ -24,6 +25,7 @@ from ctrl.p4rt.entity import (
 )
 
 Key = object  # an entity's key(): hashable, unique per entry of a switch
+W = TypeVar("W")   # where an installed entry is, for `diff_keyed` to make its entity
 
 
 def same(a: Entity, b: Entity) -> bool:
@@ -57,6 +59,36 @@ def diff(wanted: Iterable[Entity], installed: Iterable[Entity]) -> Diff:
     modifies = tuple(modify(e) for k, e in want.items() if k in have and not same(e, have[k]))
     deletes = tuple(delete(e) for k, e in have.items() if k not in want)
     return Diff(inserts, modifies, deletes)
+
+
+def diff_keyed(wanted: Iterable[Entity],
+               installed: Mapping[Hashable, tuple[Hashable | None, W]],
+               compact: Callable[[Entity], tuple[Hashable, Hashable | None]],
+               entity: Callable[[W], Entity]) -> Diff:
+    """`diff`, the installed entries given by compact key as (compact value, where) and
+    `compact` making an entity's (key and value: equal where key() and `same` say equal;
+    a value None compares the entities): the same updates, and an installed entry made an
+    entity (`entity(where)`) only to be deleted or compared as one."""
+    wanted = list(wanted)
+    pairs = list(map(compact, wanted))
+    values = dict(pairs)
+    if (len(values) == len(installed) and None not in values.values()
+            and values == {k: v for k, (v, _) in installed.items()}):
+        return Diff((), (), ())   # (a switch already as wanted: no entry made)
+    want: dict[Hashable, tuple[Hashable | None, Entity]] = {}
+    for (k, v), e in zip(pairs, wanted, strict=True):
+        want[k] = (v, e)
+    inserts: list[Update] = []
+    modifies: list[Update] = []
+    for k, (v, e) in want.items():
+        have = installed.get(k)
+        if have is None:
+            inserts.append(insert(e))
+        elif (v != have[0] if v is not None and have[0] is not None
+              else not same(e, entity(have[1]))):
+            modifies.append(modify(e))
+    deletes = tuple(delete(entity(w)) for k, (_, w) in installed.items() if k not in want)
+    return Diff(tuple(inserts), tuple(modifies), deletes)
 
 
 def compose(first: Diff, then: Diff) -> Diff:

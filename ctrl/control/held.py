@@ -13,10 +13,14 @@ Multicast groups are few and read as entities.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import operator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any
 
+from ctrl.control.diff import Diff, diff_keyed
+from ctrl.control.readback import Row, row_of
 from ctrl.fastpath import CompiledSchema, WriteDecoder
-from ctrl.fastpath.p4rt_batch import ACTION, DEFAULT, FAST
+from ctrl.fastpath.p4rt_batch import ACTION, DEFAULT, FAST, WriteBatch
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import Entity, TableEntry, decode_entity
 from ctrl.p4rt.proto import p4r
@@ -41,6 +45,17 @@ class HeldReader:
                         for t in schema.tables}
         self._actions = {a.id: (a.name, {p.id: p.name for p in a.params})
                          for a in schema.actions}
+        # Compact forms (see `compact`): each table's match fields and each action's
+        # parameters in id order, by id and by name
+        self._fields = {t.id: sorted(f.id for f in t.match_fields) for t in schema.tables}
+        self._params = {a.id: sorted(p.id for p in a.params) for a in schema.actions}
+        self._by_table = {t.name: (t.id, *_getter([t.match_fields[i].name
+                                                     for i in self._fields[t.id]]))
+                          for t in schema.tables}
+        self._by_action = {a.name: (a.id, *_getter([a.params[i].name
+                                                    for i in self._params[a.id]]))
+                           for a in schema.actions}
+        self._by_action[""] = (0, 0, _none)
 
     async def read(self, client: P4Client) -> Held:
         """Every entry of every table (defaults aside) and every multicast group."""
@@ -52,37 +67,171 @@ class HeldReader:
 
     def entities(self, held: Held) -> Iterator[Entity]:
         """A switch's entries, made as they are asked for; then its groups."""
-        batch = self._decoder.decode(held.data)
-        self._turn += 1
+        rows = self._decode(held)
         mine = self._turn
-        c = batch.columns
-        mf, mv = c.m_field.tolist(), c.m_value.tolist()
-        pp, pv = c.p_param.tolist(), c.p_value.tolist()
-        rows = zip(c.u_flags.tolist(), c.u_table.tolist(), c.u_priority.tolist(),
-                   c.u_action.tolist(), c.u_match_first.tolist(), c.u_match_count.tolist(),
-                   c.u_param_first.tolist(), c.u_param_count.tolist(), strict=True)
-        for i, (flags, table_id, prio, action_id, m0, mn, p0, pn) in enumerate(rows):
+        for i, flags in enumerate(rows.flags):
             if self._turn != mine:
                 raise RuntimeError("a switch's entries read on after another switch's were "
                                    "decoded: take each switch's entities whole")
-            if not flags & FAST or table_id not in self._tables:
-                entity = decode_entity(batch.update_message(i).entity, self.schema)
-                if not getattr(entity, "is_default", False):
-                    yield entity
+            if flags & FAST and flags & DEFAULT and rows.table[i] in self._tables:
+                continue
+            entity = rows.entity(i)
+            if not getattr(entity, "is_default", False):
+                yield entity
+        yield from held.groups
+
+    def rows(self, held: Held) -> Iterator[Row]:
+        """A switch's table entries as (table, action, match, params), defaults aside:
+        what its entities say, without making them (groups: `held.groups`)."""
+        rows = self._decode(held)
+        mine = self._turn
+        mv, pv = rows.mv, rows.pv
+        for i, (flags, table_id, action_id, m0, mn, p0, pn) in enumerate(zip(
+                rows.flags, rows.table, rows.action, rows.m0, rows.mn, rows.p0, rows.pn,
+                strict=True)):
+            if self._turn != mine:
+                raise RuntimeError("a switch's rows read on after another switch's were "
+                                   "decoded: take each switch's rows whole")
+            t = self._tables.get(table_id)
+            if not flags & FAST or t is None:
+                e = rows.entity(i)
+                if isinstance(e, TableEntry) and not e.is_default:
+                    yield row_of(e)
                 continue
             if flags & DEFAULT:
                 continue
-            table, fields = self._tables[table_id]
-            match = {fields[mf[k]]: mv[k] for k in range(m0, m0 + mn)}
-            action, params = "", {}
+            fields = t[1]
+            match = {fields[f]: v for f, v in zip(rows.mf[m0:m0 + mn], mv[m0:m0 + mn],
+                                                    strict=True)}
             if flags & ACTION:
-                action, param_names = self._actions[action_id]
-                params = {param_names[pp[k]]: pv[k] for k in range(p0, p0 + pn)}
-            e = TableEntry.of_ints(table, match, action, params)
-            if prio:
-                object.__setattr__(e, "priority", prio)
-            yield e
-        yield from held.groups
+                action, names = self._actions[action_id]
+                yield t[0], action, match, {names[p]: v for p, v in zip(
+                    rows.pf[p0:p0 + pn], pv[p0:p0 + pn], strict=True)}
+            else:
+                yield t[0], "", match, {}
+
+    def compact(self, e: Entity) -> tuple[Hashable, Hashable | None]:
+        """An entity's key and value, compactly: a table entry whose match names every
+        field of its table (table id, priority, the values in field id order) and, when
+        its parameters are every one of its action's, (action id, their values in id
+        order), else None; any other entity, its key() and None. Two entries' compact
+        keys are equal exactly where their key()s are, and two values (neither None)
+        exactly where `same` says the entries are (None: compare the entities)."""
+        if type(e) is TableEntry and not e.is_default:
+            t = self._by_table.get(e.table)
+            if t is not None and len(e.match) == t[1]:
+                try:
+                    m = t[2](e.match)
+                except KeyError:
+                    return e.key(), None
+                key = ((t[0], e.priority, *m) if t[1] > 1 else (t[0], e.priority, m) if t[1]
+                       else (t[0], e.priority))
+                a = self._by_action.get(e.action)
+                if a is None or len(e.params) != a[1]:
+                    return key, None
+                try:
+                    p = a[2](e.params)
+                except KeyError:
+                    return key, None
+                return key, ((a[0], *p) if a[1] > 1 else (a[0], p) if a[1] else (a[0],))
+        return e.key(), None
+
+    def index(self, held: Held) -> HeldIndex:
+        """A switch's entries by compact key (`compact`), each with its compact value and
+        where it is: a row of the read-back (made an entity only when asked) or, for
+        what C did not decode whole and for the groups, its entity."""
+        rows = self._decode(held)
+        entries: dict[Hashable, tuple[Hashable | None, int | Entity]] = {}
+        fields, params = self._fields, self._params
+        mf, mv, pf, pv = rows.mf, rows.mv, rows.pf, rows.pv
+        for i, (flags, table_id, prio, action_id, m0, mn, p0, pn) in enumerate(zip(
+                rows.flags, rows.table, rows.prio, rows.action, rows.m0, rows.mn, rows.p0,
+                rows.pn, strict=True)):
+            order = fields.get(table_id)
+            if flags & FAST and order is not None:
+                if flags & DEFAULT:
+                    continue
+                if mf[m0:m0 + mn] == order:
+                    key = (table_id, prio, *mv[m0:m0 + mn])
+                    if not flags & ACTION:
+                        entries[key] = ((0,), i)
+                    elif pf[p0:p0 + pn] == params.get(action_id):
+                        entries[key] = ((action_id, *pv[p0:p0 + pn]), i)
+                    else:
+                        entries[key] = (None, i)
+                    continue
+            e = rows.entity(i)   # made now: the decoder's memory is another's later
+            if not getattr(e, "is_default", False):
+                k, v = self.compact(e)
+                entries[k] = (v, e)
+        for g in held.groups:
+            k, v = self.compact(g)
+            entries[k] = (v, g)
+        return HeldIndex(entries, rows)
+
+    def _decode(self, held: Held) -> _Rows:
+        rows = _Rows(self, self._decoder.decode(held.data))
+        self._turn += 1
+        return rows
+
+
+def _none(_: object) -> None:
+    return None
+
+
+def _getter(names: list[str]) -> tuple[int, Callable[[Mapping[str, object]], Any]]:
+    """How many names, and what takes their values from a mapping (one value for one)."""
+    return len(names), (operator.itemgetter(*names) if names else _none)
+
+
+class _Rows:
+    """One decoded read-back's columns, as lists."""
+
+    __slots__ = ("action", "batch", "flags", "m0", "mf", "mn", "mv", "p0", "pf", "pn", "prio",
+                 "pv", "reader", "table")
+
+    def __init__(self, reader: HeldReader, batch: WriteBatch) -> None:
+        c = batch.columns
+        self.reader, self.batch = reader, batch
+        self.flags, self.table = c.u_flags.tolist(), c.u_table.tolist()
+        self.prio, self.action = c.u_priority.tolist(), c.u_action.tolist()
+        self.m0, self.mn = c.u_match_first.tolist(), c.u_match_count.tolist()
+        self.p0, self.pn = c.u_param_first.tolist(), c.u_param_count.tolist()
+        self.mf, self.mv = c.m_field.tolist(), c.m_value.tolist()
+        self.pf, self.pv = c.p_param.tolist(), c.p_value.tolist()
+
+    def entity(self, i: int) -> Entity:
+        """Row i's entity (one C did not decode whole: by protobuf, while the decoder's
+        memory is still this read-back's)."""
+        r = self.reader
+        flags, table_id = self.flags[i], self.table[i]
+        if not flags & FAST or table_id not in r._tables:
+            return decode_entity(self.batch.update_message(i).entity, r.schema)
+        table, fields = r._tables[table_id]
+        m0, p0 = self.m0[i], self.p0[i]
+        match = {fields[self.mf[k]]: self.mv[k] for k in range(m0, m0 + self.mn[i])}
+        action, params = "", {}
+        if flags & ACTION:
+            action, param_names = r._actions[self.action[i]]
+            params = {param_names[self.pf[k]]: self.pv[k] for k in range(p0, p0 + self.pn[i])}
+        e = TableEntry.of_ints(table, match, action, params, bool(flags & DEFAULT))
+        if self.prio[i]:
+            object.__setattr__(e, "priority", self.prio[i])
+        return e
+
+
+class HeldIndex:
+    """A switch's entries by compact key: `entries` (see HeldReader.index)."""
+
+    __slots__ = ("_rows", "entries")
+
+    def __init__(self, entries: dict[Hashable, tuple[Hashable | None, int | Entity]],
+                 rows: _Rows) -> None:
+        self.entries = entries
+        self._rows = rows
+
+    def entity(self, where: int | Entity) -> Entity:
+        return self._rows.entity(where) if isinstance(where, int) else where
 
 
 class Held:
@@ -102,6 +251,15 @@ class Held:
 
     def entities(self) -> Iterator[Entity]:
         return self.reader.entities(self)
+
+    def rows(self) -> Iterator[Row]:
+        return self.reader.rows(self)
+
+    def diff(self, wanted: Iterable[Entity]) -> Diff:
+        """The updates that make this switch hold `wanted` (ctrl/control/diff.py's `diff`),
+        the entries read compared by their compact keys and values."""
+        index = self.reader.index(self)
+        return diff_keyed(wanted, index.entries, self.reader.compact, index.entity)
 
 
 def _as_updates(chunks: list[bytes]) -> tuple[bytes, int]:

@@ -32,14 +32,16 @@ from ctrl.control.diff import Diff, same
 from ctrl.control.footprint import Footprints, NextHops, crossing
 from ctrl.control.hosts import Keyed
 from ctrl.control.planner import (
+    FORWARD,
     Fwd,
     InFlight,
     Planner,
     TunnelsUp,
     bridging_entities,
+    bridging_entry,
 )
 from ctrl.control.topology import PortRef
-from ctrl.p4rt.entity import Entity, TableEntry, delete, insert, modify
+from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, delete, insert, modify
 
 HostKey = tuple[int, int]   # (virtual network, MAC)
 EntityKey = object
@@ -147,20 +149,40 @@ class HostWants:
         """Every entity `switch` should hold for the hosts."""
         up = self.up()
         out: list[Entity] = []
+        groups: set[int] = set()   # a flight's group is wanted once (the first)
         for vnet, dests in self._at.items():
             for dest, keys in dests.items():
                 if switch in self.footprints.reach(vnet, dest):
-                    for k in keys:
-                        out += [e for _, e in self._own(self._placed[k], [switch], up)]
+                    self._toward(out, groups, switch, dest, keys, up)
             if switch in self.footprints.members(vnet):
                 out += [e for _, e in self._routes(vnet, self._ips.get(vnet, ()), [switch],
                                                    station=True)]
         for port in self._ports.get(switch, {}):
             out += [e for _, e in self._port(PortRef(switch, port))]
-        seen: dict[EntityKey, Entity] = {}
-        for e in out:
-            seen.setdefault(e.key(), e)   # a flight's group is wanted once
-        return list(seen.values())
+        return out   # one entry per host, address and port: each key once
+
+    def _toward(self, out: list[Entity], groups: set[int], switch: str, dest: str,
+                keys: Iterable[HostKey], up: TunnelsUp) -> None:
+        """The bridging of `switch` for the hosts at `dest`: those not in flight forwarded
+        alike (decided once), or at `dest` itself to their port."""
+        decided, fwd = False, None
+        for k in keys:
+            p = self._placed[k]
+            if p.flight is None:
+                if dest == switch:
+                    out.append(bridging_entry(k[0], k[1], (FORWARD, p.at.port)))
+                    continue
+                if not decided:
+                    decided, fwd = True, self._forwarding(p, [switch], up).get(switch)
+                if fwd is not None:
+                    out.append(bridging_entry(k[0], k[1], fwd))
+                continue
+            for _, e in self._own(p, [switch], up):
+                if isinstance(e, MulticastGroupEntry):
+                    if e.group_id in groups:
+                        continue
+                    groups.add(e.group_id)
+                out.append(e)
 
     # -- changes ------------------------------------------------------------------------
 

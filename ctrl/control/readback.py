@@ -18,6 +18,7 @@ from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry
 from ctrl.p4rt.values import to_int
 
 HostKey = tuple[int, int]
+Row = tuple[str, str, Mapping[str, int], Mapping[str, int]]   # table, action, match, params
 
 
 @dataclass(slots=True)
@@ -49,32 +50,42 @@ class ReadBack:
 
 
 def read_back(switch: str, held: Iterable[Entity], edges: set[PortRef]) -> ReadBack:
-    """What one switch's entries say of the hosts at its edge ports."""
-    out = ReadBack()
+    """What one switch's entities say of the hosts at its edge ports."""
     entries = list(held)
-    groups = {e.group_id: [r.port for r in e.replicas if not r.instance] for e in entries
-              if isinstance(e, MulticastGroupEntry)}  # (copies into tunnels: no place)
+    rows = [row_of(e) for e in entries if isinstance(e, TableEntry) and not e.is_default]
+    return read_rows(switch, rows, [e for e in entries if isinstance(e, MulticastGroupEntry)],
+                     edges)
+
+
+def row_of(e: TableEntry) -> Row:
+    return (e.table, e.action, {k: to_int(v) for k, v in e.match.items()},
+            {k: to_int(v) for k, v in e.params.items()})
+
+
+def read_rows(switch: str, rows: Iterable[Row], held_groups: Iterable[MulticastGroupEntry],
+              edges: set[PortRef]) -> ReadBack:
+    """What one switch's entries say of the hosts at its edge ports, its table entries
+    as rows (table, action, match, params: ints) and its multicast groups apart."""
+    out = ReadBack()
+    groups = {g.group_id: [r.port for r in g.replicas if not r.instance]
+              for g in held_groups}  # (copies into tunnels: no place)
     access: dict[PortRef, int] = {}
-    for e in entries:
-        if not isinstance(e, TableEntry):
-            continue
-        if e.table == "routing_v4":
-            out.ips[to_int(e.match["vnet_id"]), to_int(e.params["dst_mac"])] = to_int(
-                e.match["ipv4_dst"])
-        elif e.table == "ingress_port" and e.action == "ingress_port.set_access":
-            access[PortRef(switch, to_int(e.match["ingress_port"]))] = to_int(
-                e.params["vnet_id"])
-        elif e.table == "bridging":
-            key = (to_int(e.match["vnet_id"]), to_int(e.match["eth_dst"]))
-            if e.action == "bridging.forward":
-                at = PortRef(switch, to_int(e.params["port"]))
-                if at in edges:
-                    out.at[key] = at
-            elif e.action == "bridging.flood":
-                ports = groups.get(to_int(e.params["group"]), [])
+    mine = {p.port for p in edges if p.switch == switch}   # (no PortRef made for the others)
+    for table, action, match, params in rows:
+        if table == "bridging":
+            key = (match["vnet_id"], match["eth_dst"])
+            if action == "bridging.forward":
+                if params["port"] in mine:
+                    out.at[key] = PortRef(switch, params["port"])
+            elif action == "bridging.flood":
+                ports = groups.get(params["group"], [])
                 places = {PortRef(switch, p) for p in ports} & edges
                 if places:
                     out.doubt.setdefault(key, set()).update(places)
+        elif table == "routing_v4":
+            out.ips[match["vnet_id"], params["dst_mac"]] = match["ipv4_dst"]
+        elif table == "ingress_port" and action == "ingress_port.set_access":
+            access[PortRef(switch, match["ingress_port"])] = params["vnet_id"]
     taken = set(out.at.values()) | {p for ps in out.doubt.values() for p in ps}
     out.spare = {p: v for p, v in access.items() if p not in taken and p in edges}
     return out

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from ctrl.control.diff import Diff, compose_all, diff
+from ctrl.control.diff import Diff, compose_all
 from ctrl.control.held import Held, HeldReader
 from ctrl.control.topology import Switch
 from ctrl.errors import MobilityError
@@ -329,8 +329,8 @@ class SwitchSession:
         difference to the wanted state written: in sync when every write succeeded."""
         async with self._lock:
             client = self._writable()
-            current = await client.get_pipeline()
-            if current is None or current.p4info != self.schema.p4info:
+            current = await client.get_p4info()
+            if current is None or current != self.schema.p4info:
                 self._log.info("%s: pushing the mobility.p4 pipeline", self.name)
                 await client.set_pipeline(self.schema, self.device_config)
                 self.pipeline = "pushed"
@@ -341,7 +341,7 @@ class SwitchSession:
             if self.on_read is not None:
                 await self.on_read(self.name, held)
             version = self.version()
-            change = diff(self.wanted(), held.entities())
+            change = held.diff(self.wanted())
             self.entries = len(held)
             del held
             await self._write(client, change)

@@ -4,15 +4,17 @@ On the sink target (ctrl/targets/sink/): a first `ctrl serve` whose topology dec
 VMs fills the switches (every switch in sync); it is killed (SIGKILL, a crash); a second
 starts from the same fabric without one VM in its topology, so that every host is known
 only from what the switches hold: it reads back, adopts the hosts, reconciles and is in
-sync. Measured: from the second's start (and from its first connection) to every switch
-in sync, the updates it had to write (0 when nothing was lost), its RSS then and its
-high-water mark, and the first's RSS with the VMs declared.
+sync. Measured: from the second's start to every switch in sync, and the CPU it used by
+then (what a loaded machine changes least), the updates it had to write (0 when nothing
+was lost), its RSS then and its high-water mark, and the first's RSS with the VMs
+declared. `cold_starts` restarts the second several times against switches filled once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from ctrl.lab import procs
 from ctrl.lab.fattree import scale_hosts
-from ctrl.lab.storm import SinkFabric, raise_fd_limit
+from ctrl.lab.storm import SinkFabric, cpu_seconds, raise_fd_limit
 from ctrl.northbound.client import ApiError, call
 
 Progress = Callable[[str], None]
@@ -41,10 +43,12 @@ class ColdStart:
     fill_s: float                 # the first controller: start to every switch in sync
     fill_rss_mb: float            # its RSS then (VMs declared in its topology)
     in_sync_s: float              # the second: start to every switch in sync
+    cpu_s: float                  # the CPU it used by then (user and system)
     hosts_adopted: int            # hosts it knows then (from the switches alone)
     written: int                  # updates it wrote to get there
     rss_mb: float                 # its RSS then
     peak_mb: float                # its high-water mark (VmHWM)
+    load: float                   # the machine's load average (1 min) then
 
     def to_json(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -52,7 +56,8 @@ class ColdStart:
     def line(self) -> str:
         return (f"{self.vms:>7,} VMs in {self.vnets} networks ({self.placement}), "
                 f"{self.switches} switches holding {self.entries:,} entries: cold start in sync "
-                f"in {self.in_sync_s:.1f} s, {self.hosts_adopted:,} hosts adopted, "
+                f"in {self.in_sync_s:.1f} s ({self.cpu_s:.1f} s CPU, load {self.load:.1f}), "
+                f"{self.hosts_adopted:,} hosts adopted, "
                 f"{self.written:,} updates written; RSS {self.rss_mb:.0f} MB (peak "
                 f"{self.peak_mb:.0f} MB); the filling controller {self.fill_rss_mb:.0f} MB "
                 f"(filled in {self.fill_s:.1f} s)")
@@ -68,9 +73,17 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 def cold_start(k: int, vms: int, vnets: int, placement: str, work: Path,
                say: Progress = _quiet, seed: int = 1) -> ColdStart:
+    return cold_starts(k, vms, vnets, placement, work, 1, say, seed)[0]
+
+
+def cold_starts(k: int, vms: int, vnets: int, placement: str, work: Path, starts: int,
+                say: Progress = _quiet, seed: int = 1) -> list[ColdStart]:
+    """`starts` cold starts against switches filled once (filling 100,000 VMs' entries
+    takes minutes; a restart, seconds): each a new controller, killed after."""
     raise_fd_limit()
     hosts = scale_hosts(k, vms, vnets, placement, seed)
     say(f"k={k} fat-tree, {vms:,} VMs in {vnets} networks ({placement}): filling the sink")
+    out: list[ColdStart] = []
     with SinkFabric(work, hosts, say) as fabric:
         first = fabric.started[-1]
         fill_s = time.monotonic() - _started(first)
@@ -79,20 +92,26 @@ def cold_start(k: int, vms: int, vnets: int, placement: str, work: Path,
         procs.kill(first)
         fabric.started.remove(first)
         topo = work / "topology-bare.yaml"   # written by the fabric: no VM in it
-        say(f"{entries:,} entries held; the controller killed; a new one from a topology "
-            "with no VMs")
-        start = time.monotonic()
-        second = fabric.start_controller(topo, "controller-2.log")
-        in_sync = time.monotonic() - start
-        rss, peak = memory_mb(second.pid)
-        rows = call(fabric.api, "switches", timeout=30)
-        assert isinstance(rows, list)
-        written = sum(int(r.get("writes", 0)) for r in rows)
-        known = call(fabric.api, "hosts", timeout=60)
-        adopted = len(known) if isinstance(known, list) else 0
         switches = len(fabric.topology.switches)
-    return ColdStart(vms, vnets, placement, switches, entries,
-                     fill_s, fill_rss, in_sync, adopted, written, rss, peak)
+        for i in range(starts):
+            say(f"{entries:,} entries held; the controller killed; a new one from a topology "
+                f"with no VMs ({i + 1} of {starts})")
+            start = time.monotonic()
+            second = fabric.start_controller(topo, f"controller-{i + 2}.log")
+            in_sync = time.monotonic() - start
+            cpu = cpu_seconds(second.pid)
+            rss, peak = memory_mb(second.pid)
+            rows = call(fabric.api, "switches", timeout=30)
+            assert isinstance(rows, list)
+            written = sum(int(r.get("writes", 0)) for r in rows)
+            known = call(fabric.api, "hosts", timeout=60)
+            adopted = len(known) if isinstance(known, list) else 0
+            out.append(ColdStart(vms, vnets, placement, switches, entries, fill_s, fill_rss,
+                                 in_sync, cpu, adopted, written, rss, peak, os.getloadavg()[0]))
+            say(out[-1].line())
+            procs.kill(second)
+            fabric.started.remove(second)
+    return out
 
 
 def _started(p: procs.Proc) -> float:
@@ -111,4 +130,4 @@ def write_report(results: list[ColdStart], out: Path) -> None:
     out.write_text(json.dumps([r.to_json() for r in results], indent=1))
 
 
-__all__ = ["ApiError", "ColdStart", "cold_start", "memory_mb", "write_report"]
+__all__ = ["ApiError", "ColdStart", "cold_start", "cold_starts", "memory_mb", "write_report"]

@@ -44,6 +44,7 @@ from ctrl.p4rt.proto import (
     READ_METHOD,
     STREAM_METHOD,
     WRITE_METHOD,
+    p4i,
     p4r,
     p4r_grpc,
     rpc_code,
@@ -398,6 +399,12 @@ class P4Client:
 
     async def get_pipeline(self) -> P4Schema | None:
         """The switch's P4Info, or None when it has no pipeline."""
+        p4info = await self.get_p4info()
+        return None if p4info is None else P4Schema(p4info)
+
+    async def get_p4info(self) -> p4i.P4Info | None:
+        """The switch's P4Info as it sent it (no schema made: a controller checking 320
+        switches runs mobility.p4 compares it), or None when it has no pipeline."""
         request = p4r.GetForwardingPipelineConfigRequest(
             device_id=self.device_id,
             response_type=p4r.GetForwardingPipelineConfigRequest.P4INFO_AND_COOKIE,
@@ -410,7 +417,8 @@ class P4Client:
             raise P4RuntimeError.wrap("GetForwardingPipelineConfig", exc) from None
         if not reply.config.HasField("p4info"):
             return None
-        return P4Schema(reply.config.p4info)
+        p4info: p4i.P4Info = reply.config.p4info
+        return p4info
 
     def _schema(self) -> P4Schema:
         if self.schema is None:

@@ -43,7 +43,9 @@ def _check(planner: Planner, wants: HostWants, held: dict[str, dict[object, Enti
            hosts: dict[int, Placed]) -> None:
     topo = planner.topo
     for sw in topo.switches:
-        assert held[sw] == {e.key(): e for e in wants.on_switch(sw)}, sw
+        entries = wants.on_switch(sw)
+        assert held[sw] == {e.key(): e for e in entries}, sw
+        assert len(entries) == len(held[sw]), sw   # each key once (a flight's group too)
     fabric = FakeFabric(topo, {sw: [*h.values(), *planner.base(sw)] for sw, h in held.items()})
     for dst in hosts.values():
         places = {dst.at} | ({dst.flight.to} if dst.flight else set())
