@@ -20,7 +20,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +69,8 @@ class Device:
     down: str | None = None  # why it cannot serve now (its ovs-vswitchd is gone); None: it can
     state_sink: StateSink | None = None
     lost: asyncio.Event = field(default_factory=asyncio.Event)  # the OpenFlow connection broke
+    # megaflow purges sent, their answers awaited here (`write`, `purged`)
+    _purges: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     async def open(self) -> None:
         await self._connect()
@@ -93,6 +95,8 @@ class Device:
         """Out of service for `reason` (told to the server at once); the connections
         closed; the pipeline, entries and journal kept for `reattach`."""
         self._set_down(reason)
+        for task in list(self._purges):  # no answer comes from an ovs-vswitchd that is gone
+            task.cancel()
         if self.underlay is not None:
             await self.underlay.close(keep=True)
         if self.conn is not None:
@@ -116,6 +120,7 @@ class Device:
     async def close(self, keep: bool = False) -> None:
         """Disconnect; `keep`: leave the underlay's addresses and routes and the journal
         for the next process (the bridge's flows stay either way, until it is deleted)."""
+        await self.purged()
         if self.underlay is not None:
             await self.underlay.close(keep)
         if self.conn is not None:
@@ -201,9 +206,18 @@ class Device:
         the messages in one bundle, wait for the barrier, then record. Then purge the
         datapath's flow cache: until the revalidators run, it may hold megaflows from the old
         tables (a drop for a destination just added), and frames would still follow them.
-        One purge per Write costs well under a millisecond here (~0.5 us an entry in
-        batches of 1,000). `revalidator/wait` would not do: it answers when the dump that
-        is under way ends, and that dump may have begun before the bundle.
+        One purge per Write costs well under a millisecond in ovs-vswitchd (~0.5 us an
+        entry in batches of 1,000). `revalidator/wait` would not do: it answers when the
+        dump that is under way ends, and that dump may have begun before the bundle.
+
+        The purge is sent, not awaited (`_purge`): it is in ovs-vswitchd's unixctl socket
+        before the Write's answer leaves, after the barrier, so its main loop runs it after
+        the commit and before anything the answer can set off reaches any switch (the
+        answer's way back and the next Write's way in take milliseconds; a main-loop turn
+        takes microseconds). Each Write that changed flows sends its own, after its own
+        bundle, so a Write never relies on a purge that may have run before its commit.
+        Awaiting the answer cost the Write ~1.3 ms (issue 16, item 4); traffic followed
+        the new flows 0.4 ms after the commit, before the answer came.
 
         On DPDK's datapath the purge's answer comes later: after a flow table change
         ovs-vswitchd's main thread waits for an RCU grace period (ofproto-dpif's
@@ -235,7 +249,7 @@ class Device:
                     await underlay.settle(_underlay_state(store, {}))
             t.append(time.perf_counter())
             if plan.messages:  # nothing sent: no flow changed, no megaflow went stale
-                await self._unixctl("revalidator/purge")
+                await self._purge()
             t.append(time.perf_counter())
             if log.isEnabledFor(logging.DEBUG):
                 ms = [(b - a) * 1e3 for a, b in itertools.pairwise(t)]
@@ -255,6 +269,30 @@ class Device:
         plan.commit()
         if self.journal.append(change, len(store.entries)):
             self.journal.reset(self.pipeline.config, store.snapshot())
+
+    async def _purge(self) -> None:
+        """`revalidator/purge` sent; its answer awaited by a task of this device's."""
+        if self.vswitchd_ctl is None:
+            return
+        try:
+            reply = await unixctl.send(self.vswitchd_ctl, "revalidator/purge")
+        except (OSError, OvsError) as exc:
+            log.debug("bridge %s: revalidator/purge: %s", self.bridge, exc)
+            return
+        task = asyncio.create_task(self._answer(reply), name=f"purge-{self.bridge}")
+        self._purges.add(task)
+        task.add_done_callback(self._purges.discard)
+
+    async def _answer(self, reply: Awaitable[str]) -> None:
+        try:
+            await reply
+        except (OSError, OvsError, TimeoutError) as exc:
+            log.debug("bridge %s: revalidator/purge: %s", self.bridge, exc)
+
+    async def purged(self) -> None:
+        """Once every purge sent so far has been answered."""
+        while self._purges:
+            await asyncio.gather(*self._purges, return_exceptions=True)
 
     async def _unixctl(self, command: str) -> None:
         """`ovs-appctl COMMAND` over the unixctl socket (no process)."""
