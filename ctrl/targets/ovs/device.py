@@ -69,6 +69,8 @@ class Device:
     down: str | None = None  # why it cannot serve now (its ovs-vswitchd is gone); None: it can
     state_sink: StateSink | None = None
     lost: asyncio.Event = field(default_factory=asyncio.Event)  # the OpenFlow connection broke
+    # True: a Write's answer waits for the purge's (DPDK's datapath: see `write`)
+    answer_after_purge: bool = False
     # megaflow purges sent, their answers awaited here (`write`, `purged`)
     _purges: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
@@ -217,7 +219,9 @@ class Device:
         takes microseconds). Each Write that changed flows sends its own, after its own
         bundle, so a Write never relies on a purge that may have run before its commit.
         Awaiting the answer cost the Write ~1.3 ms (issue 16, item 4); traffic followed
-        the new flows 0.4 ms after the commit, before the answer came.
+        the new flows 0.4 ms after the commit, before the answer came. That holds on the
+        netdev datapath, whose upcalls run in the main thread itself; on DPDK's
+        (`answer_after_purge`) the answer still waits for the purge, as below.
 
         On DPDK's datapath the purge's answer comes later: after a flow table change
         ovs-vswitchd's main thread waits for an RCU grace period (ofproto-dpif's
@@ -225,7 +229,9 @@ class Device:
         unixctl included, and OVS 3.1's PMD quiesces only every 10 ms while it sleeps
         (pmd-maxsleep): 0-10 ms more per Write. That wait is also what makes the purge
         sound: a PMD upcall that began before the commit, with the old tables, has
-        installed its megaflow by then (README, "OVS-DPDK", for what was tried).
+        installed its megaflow by then (README, "OVS-DPDK", for what was tried). Answered
+        before that, a Write would let the next step of a move (make-before-break) send
+        frames into stale megaflows for up to 10 ms.
 
         GRE entries need addresses, routes and neighbours too: those of the entries as they
         will be are put in place first, what only the old ones needed goes last."""
@@ -250,6 +256,8 @@ class Device:
             t.append(time.perf_counter())
             if plan.messages:  # nothing sent: no flow changed, no megaflow went stale
                 await self._purge()
+                if self.answer_after_purge:
+                    await self.purged()
             t.append(time.perf_counter())
             if log.isEnabledFor(logging.DEBUG):
                 ms = [(b - a) * 1e3 for a, b in itertools.pairwise(t)]

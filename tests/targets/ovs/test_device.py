@@ -1,5 +1,5 @@
 """Device.write on a real bridge: the megaflow purge is sent after each bundle that changed
-flows, and the Write does not wait for its answer (issue 16, item 4).
+flows, and the Write does not wait for its answer (issue 16, item 4), but on DPDK's datapath.
 
 ovs-vswitchd's unixctl socket is swapped for one of the test's own, which takes the
 requests and answers only when told: so the test sees what was asked, and when.
@@ -93,6 +93,19 @@ async def _drive(dev: Device, schema: P4Schema, ctl: _Unixctl) -> None:
         await asyncio.wait_for(purged, 10)
         await asyncio.wait_for(dev.purged(), 10)
         assert ctl.answered == 2 and ctl.asked == ["revalidator/purge"] * 2
+        # On DPDK's datapath the answer waits for the purge's.
+        dev.answer_after_purge, ctl.answer = True, asyncio.Event()
+        write = asyncio.create_task(dev.write(_write(schema, _bridging(0x020000000003, 3)),
+                                              False))
+        async with asyncio.timeout(10):
+            while len(ctl.asked) < 3:
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)
+        assert not write.done()
+        ctl.answer.set()
+        await asyncio.wait_for(write, 10)
+        assert ctl.answered == 3
+        dev.answer_after_purge = False
         # The real ovs-vswitchd's purge answers as well; close waits for it.
         dev.vswitchd_ctl = real_ctl
         await asyncio.wait_for(dev.write(_write(schema, first, kind=p4r.Update.DELETE),
