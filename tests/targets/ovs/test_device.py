@@ -18,6 +18,7 @@ from ctrl.p4rt.entity import TableEntry
 from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import P4Schema
 from ctrl.platform import netns
+from ctrl.targets.ovs import unixctl
 from ctrl.targets.ovs.device import Device
 from ctrl.targets.ovs.target import BridgeSpec, running
 from tests.packet.ovs_target import skip_without_ovs
@@ -26,22 +27,43 @@ pytestmark = pytest.mark.root
 
 
 class _Unixctl:
-    """A unixctl socket that keeps each request's method and answers once `answer` is set."""
+    """A unixctl socket that keeps each request's method and answers once `answer` is set;
+    `drop` ends its connections unanswered."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.asked: list[str] = []
         self.answer = asyncio.Event()
         self.answered = 0
+        self.connections: list[asyncio.StreamWriter] = []
+        self._replies: set[asyncio.Task[None]] = set()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = json.loads(await reader.read(65536))
-        self.asked.append(request["method"])
-        await self.answer.wait()
-        writer.write(json.dumps({"id": request["id"], "result": "", "error": None}).encode())
-        await writer.drain()
-        self.answered += 1
-        writer.close()
+        self.connections.append(writer)
+        decoder, buf = json.JSONDecoder(), ""
+        while chunk := await reader.read(65536):
+            buf += chunk.decode()
+            while buf:
+                try:
+                    request, end = decoder.raw_decode(buf)
+                except json.JSONDecodeError:
+                    break
+                buf = buf[end:]
+                self.asked.append(request["method"])
+                task = asyncio.create_task(self._reply(writer, request["id"], self.answer))
+                self._replies.add(task)
+                task.add_done_callback(self._replies.discard)
+
+    async def _reply(self, writer: asyncio.StreamWriter, rid: int, answer: asyncio.Event
+                     ) -> None:
+        await answer.wait()
+        if not writer.is_closing():
+            writer.write(json.dumps({"id": rid, "result": "", "error": None}).encode())
+            self.answered += 1
+
+    def drop(self) -> None:
+        for w in self.connections:
+            w.close()
 
 
 def _write(schema: P4Schema, *entries: TableEntry,
@@ -106,7 +128,30 @@ async def _drive(dev: Device, schema: P4Schema, ctl: _Unixctl) -> None:
         await asyncio.wait_for(write, 10)
         assert ctl.answered == 3
         dev.answer_after_purge = False
-        # The real ovs-vswitchd's purge answers as well; close waits for it.
+        assert len(ctl.connections) == 1  # one connection kept for every purge
+        # The connection breaks with a purge unanswered: that purge is done with, and the
+        # next one goes on a new connection.
+        ctl.answer = asyncio.Event()
+        await asyncio.wait_for(dev.write(_write(schema, _bridging(0x020000000004, 4)),
+                                         False), 10)
+        async with asyncio.timeout(10):
+            while len(ctl.asked) < 4:
+                await asyncio.sleep(0.001)
+        ctl.drop()
+        await asyncio.wait_for(dev.purged(), 10)
+        ctl.answer.set()
+        await asyncio.wait_for(dev.write(_write(schema, _bridging(0x020000000005, 5)),
+                                         False), 10)
+        await asyncio.wait_for(dev.purged(), 10)
+        assert len(ctl.connections) == 2 and ctl.answered == 4 and len(ctl.asked) == 5
+        # The real ovs-vswitchd answers requests on one connection, in order; and its
+        # purge as well (close waits for it).
+        assert real_ctl is not None
+        kept = unixctl.Connection(real_ctl)
+        answers = [await kept.send("version"), await kept.send("revalidator/purge")]
+        got = await asyncio.wait_for(asyncio.gather(*answers), 10)
+        assert "Open vSwitch" in got[0] and got[1] == ""
+        await kept.close()
         dev.vswitchd_ctl = real_ctl
         await asyncio.wait_for(dev.write(_write(schema, first, kind=p4r.Update.DELETE),
                                          False), 10)
