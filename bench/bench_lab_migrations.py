@@ -140,10 +140,13 @@ def _median(values: list[float | None]) -> str:
 
 def _stages(got: list[Breakdown]) -> str:
     steps = max((len(b.steps) for b in got), default=0)
+    each: list[float | None] = [float(w.rsplit(" ", 1)[1]) for b in got for s in b.steps
+                                for w in s]  # "switch ms"
     return (f"RARP to packet-in {_median([b.rarp_to_packet_in for b in got])}, packet-in to "
             f"decision {_median([b.packet_in_to_decision for b in got])} (planning "
             f"{_median([b.planning for b in got])}), writes "
-            f"{_median([b.writes for b in got])} in {steps} step(s), last write to traffic "
+            f"{_median([b.writes for b in got])} in {steps} step(s) (each Write "
+            f"{_median(each)}), last write to traffic "
             f"{_median([b.last_write_to_traffic for b in got])} ms (medians)")
 
 
@@ -168,8 +171,9 @@ def test_interruption_per_migration(benchmark: Any, lab: tuple[LabState, LabSpec
         f"the same windows without a move: median {statistics.median(quiet):5.1f} ms, worst "
         f"{max(quiet):6.1f} ms; {lost} datagrams lost in the series, both ways")
     RATIOS[TITLE].append(f"         stages: {_stages([b for _, _, b in got])}")
-    for _, _, b in got:
-        RATIOS[TITLE].append(f"           one move: {b.line()}")
+    for g, p, b in got:
+        RATIOS[TITLE].append(f"           one move: interruption {g:.1f} ms, VM pause "
+                             f"{p:.1f} ms; {b.line()}")
     _MEDIANS[(state.datapath, series, announce)] = (statistics.median(gaps),
                                                     statistics.median(shares))
     plain = _MEDIANS.get(("netdev", series, announce))
