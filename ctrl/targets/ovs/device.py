@@ -225,7 +225,11 @@ class Device:
         Awaiting the answer cost the Write ~1.3 ms (issue 16, item 4); traffic followed
         the new flows 0.4 ms after the commit, before the answer came. That holds on the
         netdev datapath, whose upcalls run in the main thread itself; on DPDK's
-        (`answer_after_purge`) the answer still waits for the purge, as below.
+        (`answer_after_purge`) the answer still waits for the purge, as below. What it gives
+        up: an ovs-vswitchd held off the CPU for as long as the answer's way and the next
+        step's Write take forwards, in the first main-loop pass after, the frames waiting
+        by then before it serves the purge (a pass runs the datapath before unixctl), by the
+        megaflows they find.
 
         On DPDK's datapath the purge's answer comes later: after a flow table change
         ovs-vswitchd's main thread waits for an RCU grace period (ofproto-dpif's

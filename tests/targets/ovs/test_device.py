@@ -169,4 +169,5 @@ def test_write_answers_before_the_purge_does(tmp_path: Path, schema: P4Schema) -
     uid = os.getpid() % 100000
     with netns.scratch_netns(f"dv{uid}") as ns, running(
             tmp_path / "ovs", [BridgeSpec(f"dv{uid}", 1, netns=ns, gre=False)]) as devices:
+        assert not devices[1].answer_after_purge  # the netdev datapath's way
         asyncio.run(_drive(devices[1], schema, _Unixctl(tmp_path / "fake.ctl")))
