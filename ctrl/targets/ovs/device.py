@@ -41,6 +41,7 @@ from ctrl.targets.ovs.validate import Rejected, check_program
 
 log = logging.getLogger(__name__)
 
+PURGE_TIMEOUT = 10.0  # s, for revalidator/purge's answer
 PacketInSink = Callable[[p4r.PacketIn], None]
 StateSink = Callable[[str | None], None]   # told `Device.down` each time it changes
 ParserFactory = Callable[[P4Schema], WriteParser | None]
@@ -69,6 +70,11 @@ class Device:
     down: str | None = None  # why it cannot serve now (its ovs-vswitchd is gone); None: it can
     state_sink: StateSink | None = None
     lost: asyncio.Event = field(default_factory=asyncio.Event)  # the OpenFlow connection broke
+    # True: a Write's answer waits for the purge's (DPDK's datapath: see `write`)
+    answer_after_purge: bool = False
+    # megaflow purges sent, their answers awaited here (`write`, `purged`)
+    _purges: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _ctl: unixctl.Connection | None = field(default=None, repr=False)  # the purges' own
 
     async def open(self) -> None:
         await self._connect()
@@ -93,6 +99,9 @@ class Device:
         """Out of service for `reason` (told to the server at once); the connections
         closed; the pipeline, entries and journal kept for `reattach`."""
         self._set_down(reason)
+        for task in list(self._purges):  # no answer comes from an ovs-vswitchd that is gone
+            task.cancel()
+        await self._close_ctl()
         if self.underlay is not None:
             await self.underlay.close(keep=True)
         if self.conn is not None:
@@ -116,6 +125,8 @@ class Device:
     async def close(self, keep: bool = False) -> None:
         """Disconnect; `keep`: leave the underlay's addresses and routes and the journal
         for the next process (the bridge's flows stay either way, until it is deleted)."""
+        await self.purged()
+        await self._close_ctl()
         if self.underlay is not None:
             await self.underlay.close(keep)
         if self.conn is not None:
@@ -201,9 +212,24 @@ class Device:
         the messages in one bundle, wait for the barrier, then record. Then purge the
         datapath's flow cache: until the revalidators run, it may hold megaflows from the old
         tables (a drop for a destination just added), and frames would still follow them.
-        One purge per Write costs well under a millisecond here (~0.5 us an entry in
-        batches of 1,000). `revalidator/wait` would not do: it answers when the dump that
-        is under way ends, and that dump may have begun before the bundle.
+        One purge per Write costs well under a millisecond in ovs-vswitchd (~0.5 us an
+        entry in batches of 1,000). `revalidator/wait` would not do: it answers when the
+        dump that is under way ends, and that dump may have begun before the bundle.
+
+        The purge is sent, not awaited (`_purge`): it is in ovs-vswitchd's unixctl socket
+        before the Write's answer leaves, after the barrier, so its main loop runs it after
+        the commit and before anything the answer can set off reaches any switch (the
+        answer's way back and the next Write's way in take milliseconds; a main-loop turn
+        takes microseconds). Each Write that changed flows sends its own, after its own
+        bundle, so a Write never relies on a purge that may have run before its commit.
+        Awaiting the answer cost the Write ~1.3 ms (issue 16, item 4); traffic followed
+        the new flows 0.4 ms after the commit, before the answer came. That holds on the
+        netdev datapath, whose upcalls run in the main thread itself; on DPDK's
+        (`answer_after_purge`) the answer still waits for the purge, as below. What it gives
+        up: an ovs-vswitchd held off the CPU for as long as the answer's way and the next
+        step's Write take forwards, in the first main-loop pass after, the frames waiting
+        by then before it serves the purge (a pass runs the datapath before unixctl), by the
+        megaflows they find.
 
         On DPDK's datapath the purge's answer comes later: after a flow table change
         ovs-vswitchd's main thread waits for an RCU grace period (ofproto-dpif's
@@ -211,7 +237,9 @@ class Device:
         unixctl included, and OVS 3.1's PMD quiesces only every 10 ms while it sleeps
         (pmd-maxsleep): 0-10 ms more per Write. That wait is also what makes the purge
         sound: a PMD upcall that began before the commit, with the old tables, has
-        installed its megaflow by then (README, "OVS-DPDK", for what was tried).
+        installed its megaflow by then (README, "OVS-DPDK", for what was tried). Answered
+        before that, a Write would let the next step of a move (make-before-break) send
+        frames into stale megaflows for up to 10 ms.
 
         GRE entries need addresses, routes and neighbours too: those of the entries as they
         will be are put in place first, what only the old ones needed goes last."""
@@ -235,7 +263,9 @@ class Device:
                     await underlay.settle(_underlay_state(store, {}))
             t.append(time.perf_counter())
             if plan.messages:  # nothing sent: no flow changed, no megaflow went stale
-                await self._unixctl("revalidator/purge")
+                await self._purge()
+                if self.answer_after_purge:
+                    await self.purged()
             t.append(time.perf_counter())
             if log.isEnabledFor(logging.DEBUG):
                 ms = [(b - a) * 1e3 for a, b in itertools.pairwise(t)]
@@ -255,6 +285,43 @@ class Device:
         plan.commit()
         if self.journal.append(change, len(store.entries)):
             self.journal.reset(self.pipeline.config, store.snapshot())
+
+    async def _purge(self) -> None:
+        """`revalidator/purge` sent on this device's unixctl connection (kept open: a
+        new one costs ~0.2 ms); its answer awaited by a task of the device's."""
+        if self.vswitchd_ctl is None:
+            return
+        if self._ctl is None or self._ctl.path != self.vswitchd_ctl:
+            await self._close_ctl()
+            self._ctl = unixctl.Connection(self.vswitchd_ctl)
+        try:
+            reply = await self._ctl.send("revalidator/purge")
+        except (OSError, OvsError) as exc:
+            log.debug("bridge %s: revalidator/purge: %s", self.bridge, exc)
+            return
+        task = asyncio.create_task(self._answer(reply), name=f"purge-{self.bridge}")
+        self._purges.add(task)
+        task.add_done_callback(self._purges.discard)
+
+    async def _answer(self, reply: asyncio.Future[str]) -> None:
+        try:
+            await asyncio.wait_for(reply, PURGE_TIMEOUT)
+        except TimeoutError:  # the requests behind it would wait as long: a new connection
+            log.warning("bridge %s: revalidator/purge unanswered in %g s", self.bridge,
+                        PURGE_TIMEOUT)
+            await self._close_ctl()
+        except (OSError, OvsError) as exc:
+            log.debug("bridge %s: revalidator/purge: %s", self.bridge, exc)
+
+    async def _close_ctl(self) -> None:
+        if self._ctl is not None:
+            ctl, self._ctl = self._ctl, None
+            await ctl.close()
+
+    async def purged(self) -> None:
+        """Once every purge sent so far has been answered."""
+        while self._purges:
+            await asyncio.gather(*self._purges, return_exceptions=True)
 
     async def _unixctl(self, command: str) -> None:
         """`ovs-appctl COMMAND` over the unixctl socket (no process)."""

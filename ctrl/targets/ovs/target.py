@@ -113,7 +113,8 @@ def setup_bridges(daemons: OvsDaemons, specs: Sequence[BridgeSpec]) -> dict[int,
                           uuids[spec.bridge], spec.device_id)
         devices[spec.device_id] = Device(spec.device_id, spec.bridge,
                                          daemons.mgmt_socket(spec.bridge), daemons.vswitchd_ctl,
-                                         underlay, journal=journal)
+                                         underlay, journal=journal,
+                                         answer_after_purge=daemons.dpdk is not None)
     return devices
 
 

@@ -132,7 +132,9 @@ def test_ports_are_dpdk_ports_and_the_pmd_is_pinned_and_sleeps(tmp_path: Path) -
     cpu = min(os.sched_getaffinity(0))
     with _wires("p") as (ns, ports), running(tmp_path, [BridgeSpec(
             f"dkb{os.getpid() % 100000}", 1, ports, ns, gre=False)],
-            DpdkConfig(pmd_cpu=cpu, pmd_maxsleep_us=300)):
+            DpdkConfig(pmd_cpu=cpu, pmd_maxsleep_us=300)) as devices:
+        # a Write answers after its megaflow purge here (its RCU grace period: device.py)
+        assert devices[1].answer_after_purge
         daemons = OvsDaemons(tmp_path / ns, ns)
         pid = daemons.running("ovs-vswitchd")
         assert pid is not None
