@@ -28,6 +28,7 @@ Forwarding model (mobility.p4):
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from ctrl.control.paths import SwitchPaths
@@ -112,6 +113,7 @@ class Planner:
         # paths change)
         self._trees: dict[str, dict[str, Fwd]] = {}
         self._site = {name: sw.site for name, sw in topology.switches.items()}
+        self._one_site = len(set(self._site.values())) <= 1
         self._gateway_macs = {v.id: to_int(v.gateway_mac) for v in topology.vnets.values()
                               if v.gateway_mac}
         self._tunnel_ids = {
@@ -256,7 +258,15 @@ class Planner:
         if flight is not None:
             both = {sw: (FLOOD, flight.group, copies)
                     for sw, copies in self._copies(at, flight.to, up, hops).items()}
-        out: dict[str, Fwd] = {}
+        if self._one_site and isinstance(switches, AbstractSet):
+            # A move's hot path (a host's reach, on one site): the kept tree, its own
+            # switch, and the both-ways switches of a flight over them.
+            out = {sw: fwd for sw in switches if (fwd := local.get(sw)) is not None}
+            if at.switch in switches:
+                out[at.switch] = (FORWARD, at.port)
+            out.update((sw, fwd) for sw, fwd in both.items() if sw in switches)
+            return out
+        out = {}
         for sw in switches:
             if both and sw in both:
                 out[sw] = both[sw]

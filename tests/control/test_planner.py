@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ctrl.control.diff import diff
 from ctrl.control.planner import InFlight, PlacedVM, PlanError, Planner, placed
 from ctrl.control.topology import PortRef, parse_topology
+from ctrl.lab.fattree import fat_tree_topology
 from ctrl.p4rt.entity import MulticastGroupEntry, Replica, TableEntry, UpdateType
 from ctrl.p4rt.values import to_int
 from tests.control.fakefabric import FakeFabric, Frame
@@ -300,3 +301,16 @@ def test_forwarding_follows_links_down_after_being_kept(planner: Planner) -> Non
     assert after == fresh.forwarding(planner.topo.switches, vm.at)
     assert after["s1"] != before["s1"]   # around the link down, not through it
     assert_all_reach(planner, vms())
+
+
+def test_forwarding_over_a_set_of_switches_is_the_same_as_over_a_list() -> None:
+    """A host's reach (a set) takes forwarding's shortcut on one site: the same answer."""
+    topo = fat_tree_topology(4)
+    planner = Planner(topo)
+    edges = sorted({h.attach for h in topo.hypervisors.values()}, key=str)
+    some = frozenset(sorted(topo.switches)[::3])
+    for at in edges:
+        for flight in [None, *(InFlight(to, 7) for to in edges if to != at)]:
+            for switches in (frozenset(topo.switches), some):
+                assert planner.forwarding(switches, at, flight) == planner.forwarding(
+                    sorted(switches), at, flight), (at, flight)
