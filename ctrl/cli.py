@@ -109,7 +109,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     controller = Controller(topology, schema, config, election_id=args.election_id,
                             tunnels_on_demand=args.tunnels == "on-demand",
                             tunnel_idle=args.tunnel_idle, lldp_interval=args.lldp_interval,
-                            gc_tuned=True,
                             credentials=None if files is None else files.client(),
                             may_write=None if elector is None else elector.may_write,
                             on_denied=None if elector is None else elector.fenced)

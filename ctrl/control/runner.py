@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections import deque
@@ -47,10 +46,6 @@ log = logging.getLogger(__name__)
 
 MOVES_KEPT = 100_000   # the latest moves' records, with their stages, for the API
 ROUND_GATHER = 0.05   # seconds a round waits at most for packet-ins already received
-# The collector's first generation once `gc_tuned` (Python's default: 700). A storm of
-# 1,000 moves allocates millions of short-lived objects; at 700 the young collections,
-# and the old ones they trigger over every host, cost a fifth of the core's CPU.
-GC_YOUNG = 20_000
 
 
 class NotPrimaryError(MobilityError):
@@ -66,13 +61,8 @@ class Controller:
                  adopt_wait: float = 2.0,
                  credentials: grpc.ChannelCredentials | None = None,
                  may_write: Callable[[], bool] | None = None,
-                 on_denied: Callable[[str], None] | None = None,
-                 gc_tuned: bool = False) -> None:
+                 on_denied: Callable[[str], None] | None = None) -> None:
         self.topo = topology
-        # A process of its own (`ctrl serve`): once every switch is first in sync, what
-        # it holds then (hosts, trees, sessions) is moved out of the collector's sight
-        # (gc.freeze) and young collections made rarer; not in a shared process (tests).
-        self.gc_tuned = gc_tuned
         self.clock = clock
         self.may_write = may_write or (lambda: True)   # False on a standby of a pair
         interval = lldp_interval_for(topology, lldp_interval)
@@ -203,9 +193,6 @@ class Controller:
         if all(s.in_sync for s in self.sessions.values()):
             if not self.synced.is_set():
                 log.info("all %d switches in sync", len(self.sessions))
-                if self.gc_tuned:
-                    gc.freeze()
-                    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
                 # Links are judged from now on, each given a whole interval to be heard:
                 # syncing 320 switches, this controller may not have got to their LLDP.
                 self.core.links_heard(self.clock())
