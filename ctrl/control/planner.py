@@ -28,6 +28,7 @@ Forwarding model (mobility.p4):
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from ctrl.control.paths import SwitchPaths
@@ -106,6 +107,13 @@ class Planner:
                 self._gateways[site] = sorted(gws)[0]
         # move_levels' levels, by new place and the old site (None: the same one)
         self._levels: dict[tuple[str, str | None], list[list[str]]] = {}
+        self._ranks: dict[tuple[str, str | None], dict[str, int]] = {}
+        # (FORWARD, port) toward a switch from every switch of its site that reaches it,
+        # by destination switch: what most of a move's forwarding is (kept until the
+        # paths change)
+        self._trees: dict[str, dict[str, Fwd]] = {}
+        self._site = {name: sw.site for name, sw in topology.switches.items()}
+        self._one_site = len(set(self._site.values())) <= 1
         self._gateway_macs = {v.id: to_int(v.gateway_mac) for v in topology.vnets.values()
                               if v.gateway_mac}
         self._tunnel_ids = {
@@ -135,6 +143,8 @@ class Planner:
         if new == self.paths.down:
             return None
         self._levels.clear()
+        self._ranks.clear()
+        self._trees.clear()
         return self.paths.set_down(new)
 
     def fabric_ports(self, switch: str) -> list[int]:
@@ -241,24 +251,30 @@ class Planner:
         usual; the switches on the tree's path between the new and the old location
         send them both ways along it, across sites through the gateways' tunnel
         (`both_ways`)."""
+        there = self._site[at.switch]
+        local = self._tree_ports(at.switch, hops)
         hops = hops or self.next_hops
-        there = self.topo.switches[at.switch].site
-        tree = hops(at.switch)
         both: dict[str, Fwd] = {}
         if flight is not None:
             both = {sw: (FLOOD, flight.group, copies)
                     for sw, copies in self._copies(at, flight.to, up, hops).items()}
-        out: dict[str, Fwd] = {}
+        if self._one_site and isinstance(switches, AbstractSet):
+            # A move's hot path (a host's reach, on one site): the kept tree, its own
+            # switch, and the both-ways switches of a flight over them.
+            out = {sw: fwd for sw in switches if (fwd := local.get(sw)) is not None}
+            if at.switch in switches:
+                out[at.switch] = (FORWARD, at.port)
+            out.update((sw, fwd) for sw, fwd in both.items() if sw in switches)
+            return out
+        out = {}
         for sw in switches:
-            if sw in both:
+            if both and sw in both:
                 out[sw] = both[sw]
+            elif (fwd := local.get(sw)) is not None:
+                out[sw] = fwd
             elif sw == at.switch:
                 out[sw] = (FORWARD, at.port)
-            elif (here := self.topo.switches[sw].site) == there:
-                nxt = tree.get(sw)
-                if nxt is not None:
-                    out[sw] = (FORWARD, self._ports[sw, nxt])
-            else:
+            elif (here := self._site[sw]) != there:
                 gw_here, gw_there = self.gateway(here), self.gateway(there)
                 if sw == gw_here:
                     out[sw] = ((TO_TUNNEL, self.tunnel_id(gw_here, gw_there))
@@ -267,6 +283,21 @@ class Planner:
                     port = self._hop(sw, gw_here, hops)
                     if port is not None:
                         out[sw] = (FORWARD, port)
+        return out
+
+    def _tree_ports(self, dest: str, hops: NextHops | None = None) -> dict[str, Fwd]:
+        """(FORWARD, port toward `dest`) of every other switch of its site that reaches
+        it: made once per destination and kept until the paths change (`hops` given:
+        made from those, not kept)."""
+        cached = self._trees.get(dest) if hops is None else None
+        if cached is not None:
+            return cached
+        there = self._site[dest]
+        out: dict[str, Fwd] = {sw: (FORWARD, self._ports[sw, nxt])
+                               for sw, nxt in (hops or self.next_hops)(dest).items()
+                               if sw != dest and self._site[sw] == there}
+        if hops is None:
+            self._trees[dest] = out
         return out
 
     def toward(self, switch: str, vm: PlacedVM, up: TunnelsUp = None) -> TableEntry | None:
@@ -399,6 +430,25 @@ class Planner:
             return [list(level) for level in levels]
         out = [[sw for sw in level if sw != last] for level in levels]
         return [level for level in out if level] + [[last]]
+
+    def move_rank(self, new: PortRef, old: PortRef | None) -> Callable[[str], int | None]:
+        """`move_levels` as each switch's level (the old location after every other),
+        looked up for the few switches a move changes instead of listing all of them."""
+        last = old.switch if old is not None and old.switch != new.switch else None
+        here = self.topo.switches[new.switch].site
+        gone = None if old is None else self.topo.switches[old.switch].site
+        gone = None if gone == here else gone
+        ranks = self._ranks.get((new.switch, gone))
+        if ranks is None:
+            levels = self._levels.get((new.switch, gone))
+            if levels is None:
+                levels = self._levels[new.switch, gone] = self._levels_from(new.switch, gone)
+            ranks = self._ranks[new.switch, gone] = {
+                sw: i for i, level in enumerate(levels) for sw in level}
+        if last is None:
+            return ranks.get
+        end = len(ranks) + 1
+        return lambda sw: end if sw == last else ranks.get(sw)
 
     def _levels_from(self, new: str, gone: str | None) -> list[list[str]]:
         """Every switch by its level around `new` (move_levels without an old place; the

@@ -62,7 +62,8 @@ class Plan:
         return bool(self.steps or self.sends or self.moves)
 
 
-def ordered(changes: dict[str, Diff], levels: Sequence[Sequence[str]],
+def ordered(changes: dict[str, Diff],
+            levels: Sequence[Sequence[str]] | Callable[[str], int | None],
             last: str | None = None, first: dict[str, Diff] | None = None) -> list[Step]:
     """Changes in make-before-break steps: one step a level (Planner.move_levels), the
     switches of a level in parallel, levels where nothing changes no step; and every
@@ -72,10 +73,19 @@ def ordered(changes: dict[str, Diff], levels: Sequence[Sequence[str]],
     stale entry is never on a frame's way again: no loop, and no frame dropped that
     would have arrived). `first`: other hosts' entries a move brings along (inserts
     along their own trees, which cannot loop), all in the first step, so that the host
-    that arrived reaches its peers once that step is written."""
+    that arrived reaches its peers once that step is written. `levels` may be each
+    switch's level instead (Planner.move_rank; None: in no level), the switches of a
+    level then by name, as move_levels lists them."""
     keep = {s: Diff(d.inserts, d.modifies, ()) for s, d in changes.items()}
-    steps = [{s: keep[s] for s in level if keep.get(s)} for level in levels]
-    steps = [step for step in steps if step]
+    if callable(levels):
+        by_level: dict[int, Step] = {}
+        for s in sorted(keep):
+            if keep[s] and (rank := levels(s)) is not None:
+                by_level.setdefault(rank, {})[s] = keep[s]
+        steps = [by_level[r] for r in sorted(by_level)]
+    else:
+        steps = [{s: keep[s] for s in level if keep.get(s)} for level in levels]
+        steps = [step for step in steps if step]
     early = {s: Diff(d.inserts, d.modifies, ()) for s, d in (first or {}).items()
              if d.inserts or d.modifies}
     if early:

@@ -35,7 +35,7 @@ from ctrl.control.planner import PlacedVM, Planner
 from ctrl.control.plans import Applied, Outcome, Plan, Send, coalesce_parts
 from ctrl.control.readback import ReadBack, merged
 from ctrl.control.session import SessionError, SwitchSession
-from ctrl.control.stages import Histograms, MoveStages, Write, writes_of
+from ctrl.control.stages import Histograms, MoveStages, RoundWrites, Write
 from ctrl.control.topology import Topology
 from ctrl.errors import MobilityError
 from ctrl.fastpath.stream import PuntBatch
@@ -377,14 +377,17 @@ class Controller:
                       sum(len(st) for st in steps), (done - began) * 1e3,
                       (began - min(p.start for p in plans)) * 1e3)
         out = []
+        round_writes = RoundWrites(writes)
+        told = log.isEnabledFor(logging.INFO)
+        now = time.monotonic()
         for plan in plans:
-            mine = {s: failed[s] for s in plan.switches() if s in failed}
-            applied = Applied(sum(written.get(s, 0) for s in plan.switches()), mine)
+            switches = plan.switches()
+            mine = {s: failed[s] for s in switches if s in failed} if failed else {}
+            applied = Applied(sum(written.get(s, 0) for s in switches), mine)
             stages = None
             if plan.moves:
-                now = time.monotonic()
                 stages = MoveStages(plan.received, plan.decided or now, plan.planning,
-                                    writes_of(plan.switches(), writes), now)
+                                    round_writes.of(switches), now)
                 self.stages.move(stages)
             for ev in plan.moves:
                 took = done - plan.start
@@ -398,9 +401,10 @@ class Controller:
                               "; ".join(mine.values()))
                 else:
                     self.convergence_s.append(took)
-                    log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms (%s)",
-                             ev.host.mac, ev.old, ev.new, plan.writes(), took * 1e3,
-                             stages.summary() if stages else "")
+                    if told:
+                        log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms (%s)",
+                                 ev.host.mac, ev.old, ev.new, plan.writes(), took * 1e3,
+                                 stages.summary() if stages else "")
             out.append(applied)
         return out
 
@@ -449,19 +453,28 @@ class Controller:
 
     async def _probe_links(self, stop: asyncio.Event) -> None:
         """LLDP out of every fabric port each interval, in ten slices across it (4,096
-        frames at once, and their 4,096 answers, would hold up a storm's writes)."""
+        frames at once, and their 4,096 answers, would hold up a storm's writes). A slice
+        due while plans are written waits for them, half an interval at most and on a
+        fixed schedule (a link is silent for three intervals before it is down): a
+        storm's Writes do not share the loop with LLDP's frames and their answers."""
         probes = self.core.lldp_probes()
         slices = [probes[i::LLDP_SLICES] for i in range(LLDP_SLICES)]
+        interval = self.core.options.lldp_interval
+        due = time.monotonic()
         while not stop.is_set():
             for part in slices:
+                late = due + interval / 2 - time.monotonic()
+                if not self._quiet.is_set() and late > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._quiet.wait(), late)
                 for send in part:
                     session = self.sessions[send.switch]
                     # a standby sends nothing; a switch still syncing, not yet
                     if session.connected and session.in_sync and session.may_write():
                         await self._send(send)
+                due = max(due + interval / LLDP_SLICES, time.monotonic() - interval / 2)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(),
-                                           self.core.options.lldp_interval / LLDP_SLICES)
+                    await asyncio.wait_for(stop.wait(), max(0.0, due - time.monotonic()))
                 if stop.is_set():
                     return
 

@@ -103,7 +103,21 @@ class Histograms:
         return out
 
 
-def writes_of(switches: Iterable[str], round_writes: Sequence[Write]) -> tuple[Write, ...]:
-    """A plan's writes among those of the round it was written in."""
-    mine = set(switches)
-    return tuple(w for w in round_writes if w.switch in mine)
+class RoundWrites:
+    """A round's writes by switch: each plan's share of them, in the round's order (a
+    storm's round holds a thousand moves and a thousand Writes)."""
+
+    def __init__(self, writes: Sequence[Write]) -> None:
+        self._by: dict[str, list[tuple[int, Write]]] = {}
+        for i, w in enumerate(writes):
+            self._by.setdefault(w.switch, []).append((i, w))
+
+    def of(self, switches: Iterable[str]) -> tuple[Write, ...]:
+        """A plan's writes: those of its switches."""
+        got = [x for s in switches for x in self._by.get(s, ())]
+        got.sort(key=_position)
+        return tuple(w for _, w in got)
+
+
+def _position(item: tuple[int, Write]) -> int:
+    return item[0]

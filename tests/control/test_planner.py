@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ctrl.control.diff import diff
 from ctrl.control.planner import InFlight, PlacedVM, PlanError, Planner, placed
 from ctrl.control.topology import PortRef, parse_topology
+from ctrl.lab.fattree import fat_tree_topology
 from ctrl.p4rt.entity import MulticastGroupEntry, Replica, TableEntry, UpdateType
 from ctrl.p4rt.values import to_int
 from tests.control.fakefabric import FakeFabric, Frame
@@ -272,3 +273,44 @@ def test_a_switch_cut_off_by_links_down_plans_without_failing(planner: Planner) 
             assert got is None, (src, dst)
         elif src in elsewhere and dst in elsewhere:
             assert got == dst.at, (src, dst)
+
+
+def test_move_rank_orders_as_move_levels(planner: Planner) -> None:
+    ports = [PortRef(s, p) for s in ("s1", "s2", "s3", "s4") for p in (3, 4)]
+    for new in ports:
+        for old in [None, *ports]:
+            rank = planner.move_rank(new, old)
+            levels = planner.move_levels(new, old)
+            ranks = {s: r for s in planner.topo.switches if (r := rank(s)) is not None}
+            assert len(ranks) == len(planner.topo.switches)   # every switch has a level
+            by_rank = sorted(ranks, key=lambda s: (ranks[s], s))
+            assert by_rank == [s for level in levels for s in level], (new, old)
+            for a, b in itertools.pairwise(levels):
+                assert max(ranks[s] for s in a) < min(ranks[s] for s in b)
+
+
+def test_forwarding_follows_links_down_after_being_kept(planner: Planner) -> None:
+    vm = vms()[3]   # at s4
+    before = planner.forwarding(planner.topo.switches, vm.at)
+    assert before["s1"] == planner.forwarding(["s1"], vm.at)["s1"]   # kept, the same
+    link = next(x for x in planner.topo.links if {x.a.switch, x.b.switch} == {"s1", "s4"})
+    planner.set_links_down([link])
+    fresh = Planner(planner.topo)
+    fresh.set_links_down([link])
+    after = planner.forwarding(planner.topo.switches, vm.at)
+    assert after == fresh.forwarding(planner.topo.switches, vm.at)
+    assert after["s1"] != before["s1"]   # around the link down, not through it
+    assert_all_reach(planner, vms())
+
+
+def test_forwarding_over_a_set_of_switches_is_the_same_as_over_a_list() -> None:
+    """A host's reach (a set) takes forwarding's shortcut on one site: the same answer."""
+    topo = fat_tree_topology(4)
+    planner = Planner(topo)
+    edges = sorted({h.attach for h in topo.hypervisors.values()}, key=str)
+    some = frozenset(sorted(topo.switches)[::3])
+    for at in edges:
+        for flight in [None, *(InFlight(to, 7) for to in edges if to != at)]:
+            for switches in (frozenset(topo.switches), some):
+                assert planner.forwarding(switches, at, flight) == planner.forwarding(
+                    sorted(switches), at, flight), (at, flight)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ctrl.control.core import ControlCore
 from ctrl.control.diff import Diff
-from ctrl.control.plans import Plan, coalesce, coalesce_parts
+from ctrl.control.plans import Plan, coalesce, coalesce_parts, ordered
 from ctrl.control.topology import PortRef
 from ctrl.lab.fattree import fat_tree_topology, scale_hosts
 from ctrl.p4rt.entity import Entity, TableEntry, UpdateType, delete, insert
@@ -147,3 +147,22 @@ def test_a_delete_a_later_plan_undoes_is_not_written_unless_a_sync_came_between(
     synced_between = coalesce_parts([leave, arrive], lambda sw: 1)
     assert [v for st in synced_between for parts in st.values() for v, _ in parts] == [1, 2]
     assert synced_between[-1]["s1"][-1][1].inserts == (insert(port), insert(other))
+
+
+def test_ordered_by_rank_is_ordered_by_levels() -> None:
+    """The core orders a move's changes by each switch's level (Planner.move_rank): the
+    same steps as by the levels listed, on a k=4 fat-tree, every pair of places."""
+    topo = fat_tree_topology(4)
+    planner = ControlCore(topo).planner
+    edges = sorted({h.attach for h in topo.hypervisors.values()}, key=str)
+    rng = random.Random(3)
+    for new in edges:
+        for old in [None, *edges]:
+            changed = rng.sample(sorted(topo.switches), 6)
+            entry = TableEntry.of_ints("ingress_port", {"ingress_port": 7},
+                                       "ingress_port.set_access", {"vnet_id": 1})
+            changes = {s: Diff((insert(entry),), (), (delete(entry),) if i % 2 else ())
+                       for i, s in enumerate(changed)}
+            last = None if old is None else old.switch
+            assert ordered(changes, planner.move_rank(new, old), last) == ordered(
+                changes, planner.move_levels(new, old), last), (new, old)

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from ctrl.control.stages import BUCKETS, Histograms, MoveStages, Write
+from ctrl.control.stages import BUCKETS, Histograms, MoveStages, RoundWrites, Write
 from ctrl.fastpath.stream import PacketInDecoder
 from ctrl.p4rt.schema import P4Schema
 from ctrl.punt.classify import packet_in_spec
@@ -65,3 +65,12 @@ def test_a_move_learned_from_a_packet_in_is_timed(schema: P4Schema,
         await c.aclose()
 
     asyncio.run(body())
+
+
+def test_a_plan_s_writes_are_its_switches_in_the_round_s_order() -> None:
+    writes = [Write(0, "s2", 0.001, 1.0), Write(0, "s1", 0.002, 1.0),
+              Write(1, "s3", 0.001, 1.1), Write(1, "s2", 0.003, 1.1)]
+    round_writes = RoundWrites(writes)
+    assert round_writes.of({"s2", "s3"}) == (writes[0], writes[2], writes[3])
+    assert round_writes.of(["s1"]) == (writes[1],)
+    assert round_writes.of(["s9"]) == ()
