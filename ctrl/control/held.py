@@ -263,18 +263,37 @@ class Held:
 
 
 def _as_updates(chunks: list[bytes]) -> tuple[bytes, int]:
-    """ReadResponse bytes -> a WriteRequest's bytes holding each entity as an Update."""
-    out: list[bytes] = []
+    """ReadResponse bytes -> a WriteRequest's bytes holding each entity as an Update.
+    An entity under 128 bytes (nearly all: ~70) has its tag and size in a byte each,
+    read here without a call, and its Update's header made once (`_HEADS`); the entities'
+    bytes are joined as views of the response's (copied once, into the result)."""
+    out: list[bytes | memoryview] = []   # header, entity, header, entity...
+    heads = _HEADS
     for data in chunks:
+        view = memoryview(data)
         i, n = 0, len(data)
         while i < n:
+            if data[i] == 0x0A and i + 1 < n and data[i + 1] < 0x80:   # an entity, short
+                size = data[i + 1]
+                i += 2
+                out += heads[size], view[i:i + size]
+                i += size
+                continue
             tag, i = _varint(data, i)
             if tag & 7 != 2:   # only length-delimited fields in a ReadResponse
                 raise ValueError(f"ReadResponse: field {tag >> 3} of wire type {tag & 7}")
             size, i = _varint(data, i)
             if tag >> 3 == 1:   # entities
-                update = b"\x12" + varint(size) + data[i:i + size]
-                out.append(b"\x22" + varint(len(update)) + update)
+                out += _head(size), view[i:i + size]
             i += size
-    return b"".join(out), len(out)
+    return b"".join(out), len(out) // 2
 
+
+def _head(size: int) -> bytes:
+    """The headers of an Update (field 4 of a WriteRequest) and of its entity (its field
+    2) for an entity of `size` bytes."""
+    entity = b"\x12" + varint(size)
+    return b"\x22" + varint(len(entity) + size) + entity
+
+
+_HEADS = [_head(size) for size in range(128)]

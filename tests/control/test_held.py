@@ -18,6 +18,7 @@ from ctrl.control.topology import Switch, Topology
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, insert
+from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.bmv2 import free_tcp_port
 from ctrl.targets.sink.server import Sink, serve
@@ -92,6 +93,24 @@ def test_bytes_that_are_no_read_response_are_refused() -> None:
     assert _as_updates([b""]) == (b"", 0)
     with pytest.raises(ValueError, match="wire type 0"):
         _as_updates([b"\x08\x01"])
+
+
+def test_read_responses_become_one_write_request_of_their_entities() -> None:
+    """Entities short and long (a one-byte size and several), in several responses, with
+    another field between them: one Update each, in order, each holding its entity."""
+    responses = []
+    sizes = [0, 1, 70, 127, 128, 300, 20_000]
+    for chunk in (sizes[:4], sizes[4:]):
+        r = p4r.ReadResponse()
+        for n in chunk:
+            r.entities.add().table_entry.match.add().exact.value = b"\x07" * n
+        responses.append(r.SerializeToString() + b"\x12\x03abc")   # field 2: skipped
+    data, count = _as_updates(responses)
+    request = p4r.WriteRequest.FromString(data)
+    assert count == len(request.updates) == len(sizes)
+    assert [u.entity.table_entry.match[0].exact.value for u in request.updates] == [
+        b"\x07" * n for n in sizes]
+    assert _as_updates([]) == (b"", 0)
 
 
 def test_one_reader_serves_every_switch_each_taken_whole(target: Target, schema: P4Schema,
