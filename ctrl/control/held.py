@@ -45,6 +45,11 @@ class HeldReader:
                         for t in schema.tables}
         self._actions = {a.id: (a.name, {p.id: p.name for p in a.params})
                          for a in schema.actions}
+        # `rows`: each table's name and field names by id, each action's its parameters'
+        self._row_tables = {i: (name, fields.__getitem__)
+                            for i, (name, fields) in self._tables.items()}
+        self._row_actions = {i: (name, params.__getitem__)
+                             for i, (name, params) in self._actions.items()}
         # Compact forms (see `compact`): each table's match fields and each action's
         # parameters in id order, by id and by name
         self._fields = {t.id: sorted(f.id for f in t.match_fields) for t in schema.tables}
@@ -85,14 +90,16 @@ class HeldReader:
         what its entities say, without making them (groups: `held.groups`)."""
         rows = self._decode(held)
         mine = self._turn
-        mv, pv = rows.mv, rows.pv
+        mf, mv, pf, pv = rows.mf, rows.mv, rows.pf, rows.pv
+        tables = self._row_tables
+        actions = self._row_actions
         for i, (flags, table_id, action_id, m0, mn, p0, pn) in enumerate(zip(
                 rows.flags, rows.table, rows.action, rows.m0, rows.mn, rows.p0, rows.pn,
                 strict=True)):
             if self._turn != mine:
                 raise RuntimeError("a switch's rows read on after another switch's were "
                                    "decoded: take each switch's rows whole")
-            t = self._tables.get(table_id)
+            t = tables.get(table_id)
             if not flags & FAST or t is None:
                 e = rows.entity(i)
                 if isinstance(e, TableEntry) and not e.is_default:
@@ -100,13 +107,13 @@ class HeldReader:
                 continue
             if flags & DEFAULT:
                 continue
-            fields = t[1]
-            match = {fields[f]: v for f, v in zip(rows.mf[m0:m0 + mn], mv[m0:m0 + mn],
-                                                    strict=True)}
+            # (made by map and zip, not comprehensions: 0.74 -> 0.58 us a dict; the slices
+            # are of one length, by the decoder's counts)
+            match = dict(zip(map(t[1], mf[m0:m0 + mn]), mv[m0:m0 + mn]))  # noqa: B905
             if flags & ACTION:
-                action, names = self._actions[action_id]
-                yield t[0], action, match, {names[p]: v for p, v in zip(
-                    rows.pf[p0:p0 + pn], pv[p0:p0 + pn], strict=True)}
+                action, names = actions[action_id]
+                yield t[0], action, match, dict(zip(map(names, pf[p0:p0 + pn]),  # noqa: B905
+                                                    pv[p0:p0 + pn]))
             else:
                 yield t[0], "", match, {}
 
