@@ -14,7 +14,7 @@ Multicast groups are few and read as entities.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ctrl.control.diff import Diff, diff_keyed
@@ -27,6 +27,8 @@ from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.wire import read_varint as _varint
 from ctrl.p4rt.wire import varint
+
+Only = Mapping[str, tuple[str, Container[int]]]   # action -> (parameter, values kept)
 
 
 class HeldReader:
@@ -50,6 +52,8 @@ class HeldReader:
                             for i, (name, fields) in self._tables.items()}
         self._row_actions = {i: (name, params.__getitem__)
                              for i, (name, params) in self._actions.items()}
+        self._action_ids = {a.name: a.id for a in schema.actions}
+        self._param_ids = {a.name: {p.name: p.id for p in a.params} for a in schema.actions}
         # Compact forms (see `compact`): each table's match fields and each action's
         # parameters in id order, by id and by name
         self._fields = {t.id: sorted(f.id for f in t.match_fields) for t in schema.tables}
@@ -85,14 +89,18 @@ class HeldReader:
                 yield entity
         yield from held.groups
 
-    def rows(self, held: Held) -> Iterator[Row]:
+    def rows(self, held: Held, only: Only | None = None) -> Iterator[Row]:
         """A switch's table entries as (table, action, match, params), defaults aside:
-        what its entities say, without making them (groups: `held.groups`)."""
+        what its entities say, without making them (groups: `held.groups`). `only`: the
+        entries of an action named there are left out unless its parameter named there
+        has one of the values given (what the reader would pass over, not made)."""
         rows = self._decode(held)
         mine = self._turn
         mf, mv, pf, pv = rows.mf, rows.mv, rows.pf, rows.pv
         tables = self._row_tables
         actions = self._row_actions
+        keep = {self._action_ids[a]: (self._param_ids[a][p], values)
+                for a, (p, values) in (only or {}).items() if a in self._action_ids}
         for i, (flags, table_id, action_id, m0, mn, p0, pn) in enumerate(zip(
                 rows.flags, rows.table, rows.action, rows.m0, rows.mn, rows.p0, rows.pn,
                 strict=True)):
@@ -111,6 +119,11 @@ class HeldReader:
             # are of one length, by the decoder's counts)
             match = dict(zip(map(t[1], mf[m0:m0 + mn]), mv[m0:m0 + mn]))  # noqa: B905
             if flags & ACTION:
+                if action_id in keep:
+                    pid, values = keep[action_id]
+                    given = pf[p0:p0 + pn]
+                    if pid in given and pv[p0 + given.index(pid)] not in values:
+                        continue
                 action, names = actions[action_id]
                 yield t[0], action, match, dict(zip(map(names, pf[p0:p0 + pn]),  # noqa: B905
                                                     pv[p0:p0 + pn]))
@@ -259,8 +272,8 @@ class Held:
     def entities(self) -> Iterator[Entity]:
         return self.reader.entities(self)
 
-    def rows(self) -> Iterator[Row]:
-        return self.reader.rows(self)
+    def rows(self, only: Only | None = None) -> Iterator[Row]:
+        return self.reader.rows(self, only)
 
     def diff(self, wanted: Iterable[Entity]) -> Diff:
         """The updates that make this switch hold `wanted` (ctrl/control/diff.py's `diff`),

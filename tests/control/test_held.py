@@ -12,9 +12,9 @@ import pytest
 
 from ctrl.control.diff import diff, same
 from ctrl.control.held import HeldReader, _as_updates
-from ctrl.control.readback import row_of
+from ctrl.control.readback import looked_at, read_rows, row_of
 from ctrl.control.session import read_state
-from ctrl.control.topology import Switch, Topology
+from ctrl.control.topology import PortRef, Switch, Topology
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, insert
@@ -179,8 +179,19 @@ def test_a_diff_by_compact_keys_is_the_diff_of_the_entities(
             reader = HeldReader(schema)
             held = await reader.read(c)
             entities = list(held.entities())
-            assert sorted(map(str, held.rows())) == sorted(
-                str(row_of(e)) for e in entities if isinstance(e, TableEntry))
+            rows = [row_of(e) for e in entities if isinstance(e, TableEntry)]
+            assert sorted(map(str, held.rows())) == sorted(map(str, rows))
+            # `only`: the forwarding to other ports left out, and nothing else
+            only = {"bridging.forward": ("port", {1, 3})}
+            kept = [r for r in rows if r[1] != "bridging.forward" or r[3]["port"] in {1, 3}]
+            assert sorted(map(str, held.rows(only))) == sorted(map(str, kept))
+            assert 0 < len(kept) < len(rows)
+            # what the read-back says of the hosts is the same with them left out
+            groups = [e for e in entities if isinstance(e, MulticastGroupEntry)]
+            edges = {PortRef("s1", 1), PortRef("s1", 3), PortRef("s2", 2)}
+            assert read_rows("s1", held.rows(looked_at("s1", edges)), groups, edges) == \
+                read_rows("s1", held.rows(), groups, edges)
+            assert read_rows("s1", held.rows(), groups, edges).at
             for wanted in (written, _changed(written), [], list(reversed(written))):
                 assert held.diff(wanted) == diff(wanted, entities)
             assert len(held.diff(_changed(written))) > 100
