@@ -12,12 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ctrl.control.diff import Diff
+from ctrl.control.held import Held
 from ctrl.control.hosts import Confirmed, Event, Host, HostTracker, Learned, Moved
 from ctrl.control.hostwants import HostWants, Placed
 from ctrl.control.migrations import Migration, Migrations
 from ctrl.control.notices import HostLearned, HostMoved, Notice
 from ctrl.control.plans import Plan, Send
-from ctrl.control.readback import ReadBack, Row, read_back, read_rows
+from ctrl.control.readback import ReadBack, Row, looked_at, read_back, read_rows
 from ctrl.control.topology import PortRef
 from ctrl.control.tunnelevents import Owner
 from ctrl.control.verify import Verification
@@ -75,6 +76,10 @@ class Adoption:
         """`read_back` of a switch's table entries as rows (ctrl/control/held.py)."""
         return read_rows(switch, rows, [g for g in groups if isinstance(g, MulticastGroupEntry)],
                          self.edges)
+
+    def read_held(self, switch: str, held: Held) -> ReadBack:
+        """`read_rows` of a switch as read back, the entries it passes over not made."""
+        return self.read_rows(switch, held.rows(looked_at(switch, self.edges)), held.groups)
 
     def adopt(self, found: ReadBack, now: float, plan: bool = True) -> list[Plan]:
         """Where the switches' entries say hosts are, for hosts not seen since the start

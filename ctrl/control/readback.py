@@ -62,6 +62,17 @@ def row_of(e: TableEntry) -> Row:
             {k: to_int(v) for k, v in e.params.items()})
 
 
+def looked_at(switch: str, edges: set[PortRef]) -> dict[str, tuple[str, set[int]]]:
+    """Which of a switch's bridging.forward entries `read_rows` looks at: those to its
+    edge ports (the others, most of them, say nothing of where hosts are), as
+    HeldReader.rows' `only` (ctrl/control/held.py) takes it."""
+    return {"bridging.forward": ("port", _ports(switch, edges))}
+
+
+def _ports(switch: str, edges: set[PortRef]) -> set[int]:
+    return {p.port for p in edges if p.switch == switch}
+
+
 def read_rows(switch: str, rows: Iterable[Row], held_groups: Iterable[MulticastGroupEntry],
               edges: set[PortRef]) -> ReadBack:
     """What one switch's entries say of the hosts at its edge ports, its table entries
@@ -70,7 +81,7 @@ def read_rows(switch: str, rows: Iterable[Row], held_groups: Iterable[MulticastG
     groups = {g.group_id: [r.port for r in g.replicas if not r.instance]
               for g in held_groups}  # (copies into tunnels: no place)
     access: dict[PortRef, int] = {}
-    mine = {p.port for p in edges if p.switch == switch}   # (no PortRef made for the others)
+    mine = _ports(switch, edges)   # (no PortRef made for the others)
     for table, action, match, params in rows:
         if table == "bridging":
             key = (match["vnet_id"], match["eth_dst"])

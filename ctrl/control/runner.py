@@ -207,7 +207,7 @@ class Controller:
         switch is read back (or none more has been for `adopt_wait` seconds: a switch
         that cannot be reached holds up no other), then adopt what they say of where
         hosts are; later, a switch read back adds what it says at once."""
-        found = self.core.read_rows(switch, held.rows(), held.groups)
+        found = self.core.read_held(switch, held)
         if self._gate.is_set():
             self.submit(self.core.adopt(found, self.clock()))
             return

@@ -7,17 +7,17 @@ import contextlib
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ctrl.lab import build, faults, procs
-from ctrl.lab.fattree import fat_tree_yaml, scale_hosts, storm_yaml
-from ctrl.lab.guests import ACCEL_CHOICES, proc_name
-from ctrl.lab.leftovers import left_behind
-from ctrl.lab.probe import Probe, ProbeOptions, Progress
-from ctrl.lab.report import Mark
-from ctrl.lab.spec import GUESTS, TARGETS, LabError, lab_tag, parse_lab
+# What building the parser needs, and only that: every `ctrl` command (`ctrl serve` too)
+# builds the whole parser, so what a command needs to run is imported when it runs
+# (the lab's modules, pyroute2, QEMU's: ~0.25 s of CPU, a twentieth of a cold start).
+from ctrl.lab.spec import ACCEL_CHOICES, GUESTS, TARGETS, LabError, lab_tag, parse_lab
 from ctrl.lab.state import DEFAULT_DIR, LabState
-from ctrl.targets.bmv2 import free_tcp_port
 from ctrl.targets.ovs import dpdkargs
+
+if TYPE_CHECKING:
+    from ctrl.lab.probe import Progress
 
 SHIPPED = Path(__file__).resolve().parent / "topologies"
 
@@ -32,6 +32,8 @@ def shipped() -> list[str]:
 
 def read_topology(name: str) -> tuple[str, str]:
     """(text, origin) of a topology file, a shipped topology's name, or fat-tree:K."""
+    from ctrl.lab.fattree import fat_tree_yaml
+
     if name.startswith("fat-tree:"):
         k = name.partition(":")[2]
         if not k.isdigit():
@@ -55,6 +57,9 @@ def _state(args: argparse.Namespace) -> LabState:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from ctrl.lab import build
+    from ctrl.targets.bmv2 import free_tcp_port
+
     directory = Path(args.state_dir)
     old = LabState.load(directory)
     if old is not None:
@@ -82,6 +87,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from ctrl.lab import build
+    from ctrl.lab.leftovers import left_behind
+
     state = LabState.load(Path(args.state_dir))
     if state is None:
         say(f"no lab is up in {args.state_dir}: nothing to do")
@@ -119,6 +127,9 @@ def _ha_line(api: str) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from ctrl.lab import faults, procs
+    from ctrl.lab.guests import proc_name
+
     state = _state(args)
     spec = state.spec()
     guests = f"; QEMU guests ({state.accel or '?'})" if state.guests == "qemu" else ""
@@ -172,6 +183,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from ctrl.lab.demo import GAP_FLOOR_MS, StepResult, endpoints, step_window
     from ctrl.lab.htmlreport import probe_page
     from ctrl.lab.moves import Migration
+    from ctrl.lab.probe import Probe, ProbeOptions
+    from ctrl.lab.report import Mark
 
     state = _state(args)
     spec = state.spec()
@@ -253,6 +266,7 @@ def _roam_demo(args: argparse.Namespace, text: str, origin: str) -> int:
 
 
 def cmd_fault(args: argparse.Namespace) -> int:
+    from ctrl.lab import faults
 
     state = _state(args)
     daemon = args.component.startswith(f"{faults.VSWITCHD}:")
@@ -336,6 +350,8 @@ def cmd_storm(args: argparse.Namespace) -> int:
 
 
 def cmd_topologies(args: argparse.Namespace) -> int:
+    from ctrl.lab.fattree import fat_tree_yaml, scale_hosts, storm_yaml
+
     if args.fat_tree is not None and args.light:
         hosts = scale_hosts(args.fat_tree, args.vms)
         print(storm_yaml(f"fat-tree-{args.fat_tree}-light", hosts, hosts.probe_pairs(2)),

@@ -69,7 +69,6 @@ GUEST_PORT = 7              # the guest's endpoint echoes UDP and TCP here
 BOOT_TIMEOUT = 180.0        # seconds from QEMU's start to the guest's endpoint running
 MIGRATION_TIMEOUT = 120.0
 UNIX_PATH_MAX = 107         # sun_path less its terminating NUL
-ACCEL_CHOICES = ("auto", "tcg", "kvm")
 
 
 def qemu_binary() -> str:

@@ -61,6 +61,7 @@ from ctrl.targets.ovs.vswitch import p4_end
 
 TARGETS = ("ovs", "bmv2")
 GUESTS = ("netns", "qemu")   # what a VM is: a namespace, or a QEMU guest
+ACCEL_CHOICES = ("auto", "tcg", "kvm")   # how a QEMU guest runs: `auto` is KVM where it can
 DATAPATHS = ("netdev", "dpdk")  # the OVS target's: kernel-socket ports, or DPDK ports
 BRIDGE = "br0"               # a hypervisor's own switch, in its namespace
 GRE_MTU = 1450    # 1500 less outer IPv4 (20), GRE with key (8), inner Ethernet (14), and slack

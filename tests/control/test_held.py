@@ -12,12 +12,13 @@ import pytest
 
 from ctrl.control.diff import diff, same
 from ctrl.control.held import HeldReader, _as_updates
-from ctrl.control.readback import row_of
+from ctrl.control.readback import looked_at, read_rows, row_of
 from ctrl.control.session import read_state
-from ctrl.control.topology import Switch, Topology
+from ctrl.control.topology import PortRef, Switch, Topology
 from ctrl.p4rt.build import BuildPaths
 from ctrl.p4rt.client import P4Client
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, insert
+from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.bmv2 import free_tcp_port
 from ctrl.targets.sink.server import Sink, serve
@@ -94,6 +95,24 @@ def test_bytes_that_are_no_read_response_are_refused() -> None:
         _as_updates([b"\x08\x01"])
 
 
+def test_read_responses_become_one_write_request_of_their_entities() -> None:
+    """Entities short and long (a one-byte size and several), in several responses, with
+    another field between them: one Update each, in order, each holding its entity."""
+    responses = []
+    sizes = [0, 1, 70, 127, 128, 300, 20_000]
+    for chunk in (sizes[:4], sizes[4:]):
+        r = p4r.ReadResponse()
+        for n in chunk:
+            r.entities.add().table_entry.match.add().exact.value = b"\x07" * n
+        responses.append(r.SerializeToString() + b"\x12\x03abc")   # field 2: skipped
+    data, count = _as_updates(responses)
+    request = p4r.WriteRequest.FromString(data)
+    assert count == len(request.updates) == len(sizes)
+    assert [u.entity.table_entry.match[0].exact.value for u in request.updates] == [
+        b"\x07" * n for n in sizes]
+    assert _as_updates([]) == (b"", 0)
+
+
 def test_one_reader_serves_every_switch_each_taken_whole(target: Target, schema: P4Schema,
                                                           build_paths: BuildPaths) -> None:
     """A controller's switches share one reader (one C decoder's memory): each switch's
@@ -160,8 +179,19 @@ def test_a_diff_by_compact_keys_is_the_diff_of_the_entities(
             reader = HeldReader(schema)
             held = await reader.read(c)
             entities = list(held.entities())
-            assert sorted(map(str, held.rows())) == sorted(
-                str(row_of(e)) for e in entities if isinstance(e, TableEntry))
+            rows = [row_of(e) for e in entities if isinstance(e, TableEntry)]
+            assert sorted(map(str, held.rows())) == sorted(map(str, rows))
+            # `only`: the forwarding to other ports left out, and nothing else
+            only = {"bridging.forward": ("port", {1, 3})}
+            kept = [r for r in rows if r[1] != "bridging.forward" or r[3]["port"] in {1, 3}]
+            assert sorted(map(str, held.rows(only))) == sorted(map(str, kept))
+            assert 0 < len(kept) < len(rows)
+            # what the read-back says of the hosts is the same with them left out
+            groups = [e for e in entities if isinstance(e, MulticastGroupEntry)]
+            edges = {PortRef("s1", 1), PortRef("s1", 3), PortRef("s2", 2)}
+            assert read_rows("s1", held.rows(looked_at("s1", edges)), groups, edges) == \
+                read_rows("s1", held.rows(), groups, edges)
+            assert read_rows("s1", held.rows(), groups, edges).at
             for wanted in (written, _changed(written), [], list(reversed(written))):
                 assert held.diff(wanted) == diff(wanted, entities)
             assert len(held.diff(_changed(written))) > 100

@@ -11,7 +11,6 @@ from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.schema import P4Schema
 from ctrl.targets.ovs import dpdkargs
 from ctrl.targets.ovs.errors import OvsError
-from ctrl.targets.ovs.target import BridgeSpec, run_target
 from ctrl.targets.ovs.vswitch import VSwitchSpec, parse
 
 
@@ -25,6 +24,10 @@ def _port(text: str) -> tuple[str, int, str]:
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    # here, not above: every `ctrl` command builds this parser (pyroute2 and the target's
+    # modules, ~0.1 s, for `ctrl serve` too)
+    from ctrl.targets.ovs.target import BridgeSpec, run_target
+
     if len(args.bridge) != len(args.device_id):
         raise OvsError("give one --device-id per --bridge")
     ports: dict[str, dict[int, str]] = {b: {} for b in args.bridge}

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from ctrl.platform.netns import IFNAMSIZ
 from ctrl.targets.ovs.dpdk import DpdkConfig
 from ctrl.targets.ovs.ovsdb import Transaction
 
@@ -66,6 +65,10 @@ def configure(tx: Transaction, p4_bridge: str, vswitch: VSwitchSpec,
 def parse(text: str) -> tuple[str, VSwitchSpec]:
     """`NAME=BRIDGE:PORT[,IF...]` (the --vswitch flag) -> (BRIDGE, spec); its patch's end
     on BRIDGE is named NAME-up."""
+    # here, not above: every `ctrl` command imports this module (the lab's parser), and
+    # ctrl.platform.netns imports pyroute2 (0.1 s of CPU, for `ctrl serve` too)
+    from ctrl.platform.netns import IFNAMSIZ
+
     name, sep, rest = text.partition("=")
     where, _, ifs = rest.partition(",")
     bridge, _, port = where.rpartition(":")
