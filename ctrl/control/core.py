@@ -253,7 +253,7 @@ class ControlCore(TunnelEvents, Adoption):
                  "RARP", host.mac, m.dst, f" ({cause})" if cause else "", host.location, m.dst)
         # The new place's side first: a gateway that copies the VM's frames into a tunnel
         # finds the far gateway delivering them, not sending them back.
-        steps = ordered(changes, self.planner.move_rank(m.dst, host.location))
+        steps = ordered(changes, self.planner.order.move_rank(m.dst, host.location))
         return m, self._stamped([Plan(steps, start=now, why=f"announce {vm}")])
 
     def switch_over(self, vm: str, now: float) -> tuple[Host, list[Plan]]:
@@ -285,7 +285,7 @@ class ControlCore(TunnelEvents, Adoption):
     def _undo(self, host: Host, m: Migration) -> list[Step]:
         """A migration's delivery at its destination undone, the destination's side last
         (its gateway then finds no copy coming through the tunnel to send back)."""
-        return ordered(self._replan([host]), self.planner.move_rank(m.src, m.dst))
+        return ordered(self._replan([host]), self.planner.order.move_rank(m.src, m.dst))
 
     def tick(self, now: float, links: bool = True) -> list[Plan]:
         """The passing of time: held moves accepted, migrations timed out, links that
@@ -399,7 +399,7 @@ class ControlCore(TunnelEvents, Adoption):
                 self.notices.append(HostLearned(ev.host.vnet, ev.host.mac, ev.host.ip, at, now))
                 own, others = self.hostwants.set_apart(ev.host.key, self._placed(ev.host))
                 self._changed(own)
-                plans.append(Plan(ordered(own, self.planner.move_rank(at, None), None,
+                plans.append(Plan(ordered(own, self.planner.order.move_rank(at, None), None,
                                           others),
                                   start=now, why="learned"))
             elif isinstance(ev, Held):
@@ -425,6 +425,6 @@ class ControlCore(TunnelEvents, Adoption):
         changes = merge(own, self._tunnels_for(old, new, now))
         self.metrics.moves += 1
         self.notices.append(HostMoved(host.vnet, host.mac, old, new, now, cause))
-        steps = ordered(changes, self.planner.move_rank(new, old), old.switch, others)
+        steps = ordered(changes, self.planner.order.move_rank(new, old), old.switch, others)
         took = self.timer() - began if self.timer is not None else 0.0
         return Plan(steps, moves=[ev], start=now, why=cause, planning=took)

@@ -2,7 +2,8 @@
 
 Pure: topology, host locations and a next-hop function in; per-switch entity
 sets out. `ctrl.control.diff` turns them into the fewest writes, and the migration
-order (new location first, then outward, old location last) is `move_levels`.
+order (new location first, then outward, old location last) is `order`
+(ctrl.control.moveorder).
 
 Forwarding model (mobility.p4):
 - a VM's port is an access port of its virtual network;
@@ -31,6 +32,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
+from ctrl.control.footprint import NextHops
+from ctrl.control.moveorder import MoveOrder
 from ctrl.control.paths import SwitchPaths
 from ctrl.control.topology import Link, PortRef, Topology
 from ctrl.errors import MobilityError
@@ -48,8 +51,6 @@ PUNTS = (  # (ether_type, ip_proto, l4_dst_port, reason)
 # Outer MACs where the topology gives none (two gateways on one segment that ignores them).
 DEFAULT_UNDERLAY_MACS = ("02:00:00:00:ff:01", "02:00:00:00:ff:02")
 
-# next_hops(destination) -> {switch: neighbour toward destination}, within one site
-NextHops = Callable[[str], Mapping[str, str]]
 TunnelsUp = Collection[tuple[str, str]] | None  # (from gateway, to gateway); None: all
 
 # What a switch does with a VM's frames (Planner.forwarding), compactly:
@@ -105,13 +106,11 @@ class Planner:
             gws = [s.name for s in topology.switches_of_site(site) if s.underlay]
             if gws:
                 self._gateways[site] = sorted(gws)[0]
-        # move_levels' levels, by new place and the old site (None: the same one)
-        self._levels: dict[tuple[str, str | None], list[list[str]]] = {}
-        self._ranks: dict[tuple[str, str | None], dict[str, int]] = {}
         # (FORWARD, port) toward a switch from every switch of its site that reaches it,
         # by destination switch: what most of a move's forwarding is (kept until the
         # paths change)
         self._trees: dict[str, dict[str, Fwd]] = {}
+        self.order = MoveOrder(topology, self.next_hops, self._gateways)   # make-before-break
         self._site = {name: sw.site for name, sw in topology.switches.items()}
         self._one_site = len(set(self._site.values())) <= 1
         self._gateway_macs = {v.id: to_int(v.gateway_mac) for v in topology.vnets.values()
@@ -142,8 +141,7 @@ class Planner:
         new = frozenset(down)
         if new == self.paths.down:
             return None
-        self._levels.clear()
-        self._ranks.clear()
+        self.order.clear()
         self._trees.clear()
         return self.paths.set_down(new)
 
@@ -407,86 +405,6 @@ class Planner:
                 if at.switch == switch:
                     entities.append(self.ready_port(at, vnet))
             out[switch] = _dedup(entities)
-        return out
-
-    def move_levels(self, new: PortRef, old: PortRef | None) -> list[list[str]]:
-        """Make-before-break around a host arriving at `new` (from `old`): every switch in
-        a level, the levels in the order to write them. The new location first; then
-        its site's switches by their distance from it, so that a switch is written after
-        the next hop it will send to (no frame loops between a written switch and one
-        not yet written); then the other sites' switches, each site's gateway first and
-        its switches outward from it, the old location's site after the others (a
-        third site's gateway no longer copies a VM in flight into its tunnels when the
-        old site's starts to send the VM's frames on to the new one: none arrives
-        twice); the old location last."""
-        last = old.switch if old is not None and old.switch != new.switch else None
-        here = self.topo.switches[new.switch].site
-        gone = None if old is None else self.topo.switches[old.switch].site
-        gone = None if gone == here else gone
-        levels = self._levels.get((new.switch, gone))
-        if levels is None:
-            levels = self._levels[new.switch, gone] = self._levels_from(new.switch, gone)
-        if last is None:
-            return [list(level) for level in levels]
-        out = [[sw for sw in level if sw != last] for level in levels]
-        return [level for level in out if level] + [[last]]
-
-    def move_rank(self, new: PortRef, old: PortRef | None) -> Callable[[str], int | None]:
-        """`move_levels` as each switch's level (the old location after every other),
-        looked up for the few switches a move changes instead of listing all of them."""
-        last = old.switch if old is not None and old.switch != new.switch else None
-        here = self.topo.switches[new.switch].site
-        gone = None if old is None else self.topo.switches[old.switch].site
-        gone = None if gone == here else gone
-        ranks = self._ranks.get((new.switch, gone))
-        if ranks is None:
-            levels = self._levels.get((new.switch, gone))
-            if levels is None:
-                levels = self._levels[new.switch, gone] = self._levels_from(new.switch, gone)
-            ranks = self._ranks[new.switch, gone] = {
-                sw: i for i, level in enumerate(levels) for sw in level}
-        if last is None:
-            return ranks.get
-        end = len(ranks) + 1
-        return lambda sw: end if sw == last else ranks.get(sw)
-
-    def _levels_from(self, new: str, gone: str | None) -> list[list[str]]:
-        """Every switch by its level around `new` (move_levels without an old place; the
-        site `gone` after the others); kept until the paths change."""
-        dist = self._distances(new)
-        here = self.topo.switches[new].site
-        far = 1 + max(dist.values(), default=0)
-        later = 2 * (len(self.topo.switches) + 1)   # beyond any level of the others
-        level: dict[str, int] = {}
-        for sw in self.topo.switches:
-            site = self.topo.switches[sw].site
-            if site == here:
-                level[sw] = dist.get(sw, far)
-            else:
-                gw = self._gateways.get(site)
-                level[sw] = far + (self._distances(gw).get(sw, far) if gw else far) + (
-                    later if site == gone else 0)
-        out: dict[int, list[str]] = {}
-        for sw in sorted(self.topo.switches):
-            out.setdefault(level[sw], []).append(sw)
-        return [out[k] for k in sorted(out)]
-
-    def _distances(self, dest: str) -> dict[str, int]:
-        """Hops from every switch of dest's site that reaches it (dest itself: 0)."""
-        hops = self.next_hops(dest)
-        out = {dest: 0}
-        for sw in hops:
-            path: list[str] = []
-            cur: str | None = sw
-            while cur is not None and cur not in out and len(path) <= len(hops):
-                path.append(cur)
-                cur = hops.get(cur)
-            if cur is None or cur not in out:
-                continue   # cut off from dest
-            d = out[cur]
-            for s in reversed(path):
-                d += 1
-                out[s] = d
         return out
 
 

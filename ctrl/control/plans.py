@@ -65,7 +65,7 @@ class Plan:
 def ordered(changes: dict[str, Diff],
             levels: Sequence[Sequence[str]] | Callable[[str], int | None],
             last: str | None = None, first: dict[str, Diff] | None = None) -> list[Step]:
-    """Changes in make-before-break steps: one step a level (Planner.move_levels), the
+    """Changes in make-before-break steps: one step a level (MoveOrder.move_levels), the
     switches of a level in parallel, levels where nothing changes no step; and every
     deletion after them, with the old location's step (`last`, the last level) where
     there is one. A switch that no longer carries a host's frames loses its entry only
@@ -74,7 +74,7 @@ def ordered(changes: dict[str, Diff],
     would have arrived). `first`: other hosts' entries a move brings along (inserts
     along their own trees, which cannot loop), all in the first step, so that the host
     that arrived reaches its peers once that step is written. `levels` may be each
-    switch's level instead (Planner.move_rank; None: in no level), the switches of a
+    switch's level instead (MoveOrder.move_rank; None: in no level), the switches of a
     level then by name, as move_levels lists them."""
     keep = {s: Diff(d.inserts, d.modifies, ()) for s, d in changes.items()}
     if callable(levels):

@@ -4,11 +4,8 @@ It owns every task: one session per switch (ctrl.control.session), the applier
 that writes the core's plans, the timer that ticks the core, the LLDP prober
 and the tunnel counter reader. Events go into the core as they come (packet-ins
 from the sessions, the API's migration steps); the plans the core returns are
-queued, and the applier writes them in rounds: the plans queued while a round is
-written are coalesced into the next one (one batch per switch per step, each
-plan's make-before-break order kept). A move's convergence, from the packet-in
-to the last write acknowledged, is logged with the switches that failed it, if any:
-a failed write is never a converged move.
+queued, and the applier writes them in rounds (ctrl.control.rounds): the plans
+queued while a round is written are coalesced into the next one.
 """
 
 from __future__ import annotations
@@ -17,25 +14,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 import grpc
 
 from ctrl.control.core import ControlCore, Metrics, Options
-from ctrl.control.diff import Diff
 from ctrl.control.heap import give_back
 from ctrl.control.held import Held, HeldReader
 from ctrl.control.hosts import Damping, Host
 from ctrl.control.linkwatch import LLDP_FRAMES_PER_S, LLDP_SLICES, lldp_interval_for
 from ctrl.control.migrations import Migration
-from ctrl.control.notices import Converged, Feed, SwitchChanged
+from ctrl.control.notices import Feed, SwitchChanged
 from ctrl.control.planner import PlacedVM, Planner
-from ctrl.control.plans import Applied, Outcome, Plan, Send, coalesce_parts
+from ctrl.control.plans import Applied, Outcome, Plan
 from ctrl.control.readback import ReadBack, merged
-from ctrl.control.session import SessionError, SwitchSession
-from ctrl.control.stages import Histograms, MoveStages, RoundWrites, Write
+from ctrl.control.rounds import RoundWriter
+from ctrl.control.session import SwitchSession
 from ctrl.control.topology import Topology
 from ctrl.errors import MobilityError
 from ctrl.fastpath.stream import PuntBatch
@@ -45,7 +40,6 @@ from ctrl.p4rt.values import to_int
 
 log = logging.getLogger(__name__)
 
-MOVES_KEPT = 100_000   # the latest moves' records, with their stages, for the API
 ROUND_GATHER = 0.05   # seconds a round waits at most for packet-ins already received
 
 
@@ -93,9 +87,7 @@ class Controller:
         self._gate_timer: asyncio.Task[None] | None = None
         self.synced = asyncio.Event()
         self.feed = Feed()
-        self.convergence_s: list[float] = []
-        self.stages = Histograms()   # where moves' time went, stage by stage (/metrics)
-        self.moves: deque[Converged] = deque(maxlen=MOVES_KEPT)   # GET /api/v1/moves
+        self.rounds = RoundWriter(self.sessions, self.feed, clock)   # and the moves' records
         self._queue: list[tuple[Plan, asyncio.Future[Applied]]] = []
         self._queued = asyncio.Event()
         self._tick = asyncio.Event()   # the core's next deadline may have moved
@@ -112,9 +104,6 @@ class Controller:
 
     def _version(self) -> int:
         return self.core.version
-
-    def _synced_version(self, switch: str) -> int:
-        return self.sessions[switch].synced_version
 
     # -- what the API and the CLI read ---------------------------------------------
 
@@ -326,7 +315,7 @@ class Controller:
             if not batch:
                 continue
             try:
-                results = await self._apply_round([p for p, _ in batch])
+                results = await self.rounds.write([p for p, _ in batch])
             except BaseException as exc:
                 for _, fut in batch:
                     if not fut.done():
@@ -346,83 +335,6 @@ class Controller:
         deadline = self.clock() + ROUND_GATHER
         while self.clock() < deadline and any(s.backlog() for s in self.sessions.values()):
             await asyncio.sleep(0)
-
-    async def _apply_round(self, plans: list[Plan]) -> list[Applied]:
-        """Every queued plan in one round of steps; then their frames; then the moves'
-        convergence, told truthfully."""
-        failed: dict[str, str] = {}
-        written: dict[str, int] = {}
-        began = self.clock()
-        writes: list[Write] = []
-        steps = coalesce_parts(plans, self._synced_version)
-        for k, step in enumerate(steps):
-            todo = [(s, parts) for s, parts in step.items() if s not in failed]
-            results = await asyncio.gather(*(self._timed(k, s, parts, writes)
-                                             for s, parts in todo), return_exceptions=True)
-            for (s, _), result in zip(todo, results, strict=True):
-                if isinstance(result, BaseException):
-                    if not isinstance(result, MobilityError):
-                        raise result
-                    failed[s] = str(result)
-                else:
-                    written[s] = written.get(s, 0) + result
-        for plan in plans:
-            for send in plan.sends:
-                await self._send(send)
-        done = self.clock()
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("round: %d plans (%d moves), %d steps, %d Writes, in %.1f ms "
-                      "(planned %.1f ms before)", len(plans),
-                      sum(len(p.moves) for p in plans), len(steps),
-                      sum(len(st) for st in steps), (done - began) * 1e3,
-                      (began - min(p.start for p in plans)) * 1e3)
-        out = []
-        round_writes = RoundWrites(writes)
-        told = log.isEnabledFor(logging.INFO)
-        now = time.monotonic()
-        for plan in plans:
-            switches = plan.switches()
-            mine = {s: failed[s] for s in switches if s in failed} if failed else {}
-            applied = Applied(sum(written.get(s, 0) for s in switches), mine)
-            stages = None
-            if plan.moves:
-                stages = MoveStages(plan.received, plan.decided or now, plan.planning,
-                                    round_writes.of(switches), now)
-                self.stages.move(stages)
-            for ev in plan.moves:
-                took = done - plan.start
-                record = Converged(ev.host.vnet, ev.host.mac, ev.new, took, applied.written,
-                                   tuple(sorted(mine)), done, stages=stages)
-                self.moves.append(record)
-                self.feed.publish([record])
-                if mine:
-                    log.error("%012x moved %s -> %s: NOT converged: %s did not take its "
-                              "writes (%s)", ev.host.mac, ev.old, ev.new, ", ".join(sorted(mine)),
-                              "; ".join(mine.values()))
-                else:
-                    self.convergence_s.append(took)
-                    if told:
-                        log.info("%012x moved %s -> %s: %d writes, converged in %.1f ms (%s)",
-                                 ev.host.mac, ev.old, ev.new, plan.writes(), took * 1e3,
-                                 stages.summary() if stages else "")
-            out.append(applied)
-        return out
-
-    async def _timed(self, step: int, switch: str, parts: Sequence[tuple[int | None, Diff]],
-                     writes: list[Write]) -> int:
-        """A switch's part of a step (one Write), its round trip kept (a Write that wrote
-        nothing, none)."""
-        began = time.monotonic()
-        n = await self.sessions[switch].apply_parts(parts)
-        if n:
-            writes.append(Write(step, switch, time.monotonic() - began, began))
-        return n
-
-    async def _send(self, send: Send) -> None:
-        try:
-            await self.sessions[send.switch].packet_out(send.port, send.frame)
-        except SessionError as exc:
-            log.warning("%s: frame out of port %d not sent: %s", send.switch, send.port, exc)
 
     # -- time -------------------------------------------------------------------------
 
@@ -471,7 +383,7 @@ class Controller:
                     session = self.sessions[send.switch]
                     # a standby sends nothing; a switch still syncing, not yet
                     if session.connected and session.in_sync and session.may_write():
-                        await self._send(send)
+                        await self.rounds.send(send)
                 due = max(due + interval / LLDP_SLICES, time.monotonic() - interval / 2)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(0.0, due - time.monotonic()))

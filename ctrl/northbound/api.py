@@ -112,7 +112,7 @@ async def moves(request: web.Request) -> web.Response:
     except ValueError:
         raise _error(web.HTTPBadRequest, "since: a time (the controller's monotonic "
                      "clock, as the records' `time`)") from None
-    return web.json_response([m.as_json() for m in request.app[CONTROLLER].moves
+    return web.json_response([m.as_json() for m in request.app[CONTROLLER].rounds.moves
                               if m.time >= since])
 
 
@@ -309,7 +309,7 @@ class _ControllerCollector(Collector):
         yield finished
         yield GaugeMetricFamily("mobility_migrations_active", "announced migrations under way",
                                 value=len(self.c.core.migrations))
-        conv = self.c.convergence_s
+        conv = self.c.rounds.convergence_s
         yield SummaryMetricFamily("mobility_convergence_seconds",
                                   "packet-in to last write acknowledged, per converged move",
                                   count_value=len(conv), sum_value=sum(conv))
@@ -317,7 +317,7 @@ class _ControllerCollector(Collector):
             "mobility_move_stage_seconds", "where moves' time goes inside the controller: "
             "packet_in_to_decision, planning, write (each Write's round trip), "
             "packet_in_to_converged", labels=["stage"])
-        hist = self.c.stages
+        hist = self.c.rounds.stages
         for stage in STAGES:
             stages.add_metric([stage], hist.buckets(stage), hist.sums[stage])
         yield stages

@@ -91,18 +91,6 @@ def test_migration_across_sites_writes_only_what_changes(planner: Planner) -> No
     assert {u.type for u in changes["s2"].updates()} == {UpdateType.MODIFY, UpdateType.DELETE}
 
 
-def test_make_before_break_levels(planner: Planner) -> None:
-    # s4 -> s1 (1 hop), s2 the old location last; s3 in site b after its gateway s3.
-    assert planner.move_levels(PortRef("s4", 3), PortRef("s2", 3)) == [
-        ["s4"], ["s1"], ["s3"], ["s2"]]
-    # Into site b from site a: s3 first; site a's gateway s1 before s4, s2 the old place.
-    assert planner.move_levels(PortRef("s3", 3), PortRef("s2", 3)) == [
-        ["s3"], ["s1"], ["s4"], ["s2"]]
-    # Within one switch: one level, and nothing after it but the others.
-    assert planner.move_levels(PortRef("s2", 3), PortRef("s2", 4))[0] == ["s2"]
-    assert planner.move_levels(PortRef("s1", 3), None) == [["s1"], ["s2", "s4"], ["s3"]]
-
-
 def test_site_without_gateway_is_a_clear_error() -> None:
     topo = parse_topology(TOPO.replace(", underlay: {ip: 198.51.100.1, port: 9}", ""))
     planner = Planner(topo)
@@ -273,20 +261,6 @@ def test_a_switch_cut_off_by_links_down_plans_without_failing(planner: Planner) 
             assert got is None, (src, dst)
         elif src in elsewhere and dst in elsewhere:
             assert got == dst.at, (src, dst)
-
-
-def test_move_rank_orders_as_move_levels(planner: Planner) -> None:
-    ports = [PortRef(s, p) for s in ("s1", "s2", "s3", "s4") for p in (3, 4)]
-    for new in ports:
-        for old in [None, *ports]:
-            rank = planner.move_rank(new, old)
-            levels = planner.move_levels(new, old)
-            ranks = {s: r for s in planner.topo.switches if (r := rank(s)) is not None}
-            assert len(ranks) == len(planner.topo.switches)   # every switch has a level
-            by_rank = sorted(ranks, key=lambda s: (ranks[s], s))
-            assert by_rank == [s for level in levels for s in level], (new, old)
-            for a, b in itertools.pairwise(levels):
-                assert max(ranks[s] for s in a) < min(ranks[s] for s in b)
 
 
 def test_forwarding_follows_links_down_after_being_kept(planner: Planner) -> None:

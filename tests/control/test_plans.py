@@ -150,7 +150,7 @@ def test_a_delete_a_later_plan_undoes_is_not_written_unless_a_sync_came_between(
 
 
 def test_ordered_by_rank_is_ordered_by_levels() -> None:
-    """The core orders a move's changes by each switch's level (Planner.move_rank): the
+    """The core orders a move's changes by each switch's level (MoveOrder.move_rank): the
     same steps as by the levels listed, on a k=4 fat-tree, every pair of places."""
     topo = fat_tree_topology(4)
     planner = ControlCore(topo).planner
@@ -164,5 +164,5 @@ def test_ordered_by_rank_is_ordered_by_levels() -> None:
             changes = {s: Diff((insert(entry),), (), (delete(entry),) if i % 2 else ())
                        for i, s in enumerate(changed)}
             last = None if old is None else old.switch
-            assert ordered(changes, planner.move_rank(new, old), last) == ordered(
-                changes, planner.move_levels(new, old), last), (new, old)
+            assert ordered(changes, planner.order.move_rank(new, old), last) == ordered(
+                changes, planner.order.move_levels(new, old), last), (new, old)

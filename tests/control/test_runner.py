@@ -67,7 +67,7 @@ def test_a_round_writes_the_new_place_first_and_the_old_last(schema: P4Schema) -
         assert applied.ok and applied.written == sum(n for _, n in log)
         order = [s for s, _ in log]
         assert order[0] == "c3" and order[-1] == "c1"
-        assert len(c.convergence_s) == 1
+        assert len(c.rounds.convergence_s) == 1
         await c.aclose()
 
     asyncio.run(body())
@@ -104,7 +104,7 @@ def test_a_refused_write_is_no_converged_move(schema: P4Schema,
             [applied] = await asyncio.gather(*c.submit(plans))
         assert not applied.ok and set(applied.failed) == {"c2"}
         assert "PERMISSION_DENIED" in applied.failed["c2"]
-        assert c.convergence_s == []
+        assert c.rounds.convergence_s == []
         assert "NOT converged" in caplog.text and "c2" in caplog.text
         assert "c2" not in [s for s, _ in log]   # and the rest of the round went on
         assert {"c3", "c1"} <= {s for s, _ in log}

@@ -191,7 +191,7 @@ def test_vms_talk_then_one_migrates_and_they_talk_again(
         assert conn.recv(100) == b"and back"
         for s in (conn, peer, listener):
             s.close()
-        print(f"\nconvergence after the RARP: {controller.convergence_s[0] * 1e3:.1f} ms")
+        print(f"\nconvergence after the RARP: {controller.rounds.convergence_s[0] * 1e3:.1f} ms")
 
 
 def udp_to_port(sock: socket.socket, port: int, timeout: float = 1.0) -> list[bytes]:
@@ -324,7 +324,7 @@ def test_a_restarted_controller_keeps_every_vm_where_it_is(
         assert udp_exchange(fabric["vm1"], fabric["vm2"], VM2_IP)
         move_vm2_to_h3(fabric)
         deadline = time.monotonic() + 10
-        while not first.convergence_s and time.monotonic() < deadline:
+        while not first.rounds.convergence_s and time.monotonic() < deadline:
             time.sleep(0.02)
         assert first.find("vm2").location == PortRef(fabric["h3_switch"], 3)
     second = Controller(parse_topology(fabric["topology"]), schema, config)

@@ -49,10 +49,10 @@ def test_a_move_learned_from_a_packet_in_is_timed(schema: P4Schema,
         decoder = PacketInDecoder(packet_in_spec(schema))
         batch = decoder.decode([message(rarp(c.find("vm").mac), 3, 2, 10)])
         batch.received = c.clock() - 0.001
-        with caplog.at_level(logging.INFO, "ctrl.control.runner"):
+        with caplog.at_level(logging.INFO, "ctrl.control.rounds"):
             c._on_packets("c3", batch)                # vm: c1 -> c3 on the ring
             await asyncio.sleep(0.1)
-        [record] = list(c.moves)
+        [record] = list(c.rounds.moves)
         st = record.stages
         assert st is not None and st.received == batch.received
         assert 0.001 <= st.decided - st.received < 1.0 and st.planning > 0
@@ -60,7 +60,7 @@ def test_a_move_learned_from_a_packet_in_is_timed(schema: P4Schema,
         assert all(w.seconds >= 0.002 for w in st.writes)
         assert st.writes[-1].step > st.writes[0].step   # make-before-break: in turn
         assert "packet-in to decision" in caplog.text and "writes c3" in caplog.text
-        assert c.stages.counts["write"] != [0] * (len(BUCKETS) + 1)
+        assert c.rounds.stages.counts["write"] != [0] * (len(BUCKETS) + 1)
         assert record.as_json()["stages"]["packet_in_to_converged_ms"] > 0
         await c.aclose()
 
