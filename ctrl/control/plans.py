@@ -133,24 +133,31 @@ def coalesce_parts(plans: Sequence[Plan], synced: Callable[[str], int] = lambda 
     do not hold up other such plans, but they do hold up a later move in their network:
     the host that arrives sends at once, and its frames need the entries of everyone in
     its network where its plan found them (brought to its switch by an arrival before
-    it, a departure's taking them not yet undone). `synced`: the version each switch's
+    it, a departure's taking them not yet undone). And a plan takes a host's entries only
+    after the last step of an earlier one rewriting that host's tree: a switch left with
+    no host to send to it may carry that host's frames until then (taken sooner, frames
+    still sent there are dropped). `synced`: the version each switch's
     last sync wrote (a sync during the round writes every plan's end state: the version is
     later than all of them)."""
     steps: list[dict[str, list[Part]]] = []
     last: dict[object, int] = {}   # entry, or host -> the last step of a plan writing it
     reshaped: dict[int, int] = {}  # network -> the last step of a plan bringing or taking
+    rewritten: dict[object, int] = {}  # host -> the last step of a plan rewriting its tree
     for plan in _cancelled(plans, synced):   # its hosts' entries somewhere
         keys: set[object] = set()
         nets: set[int] = set()       # whose hosts' bridging entries it inserts or deletes
         hosts: set[object] = set()   # whose bridging (or flight's group) it writes
         trees: set[object] = set()   # whose tree it rewrites
-        for step in plan.steps:
+        taken: dict[object, int] = {}  # whose entries it deletes -> its last step doing so
+        for i, step in enumerate(plan.steps):
             for s, d in step.items():
                 for u in d.updates():
                     key = u.entity.key()
                     keys.add((s, key))
                     if _forwarding(u.entity):
                         hosts.add(key)
+                        if u.type is UpdateType.DELETE:
+                            taken[key] = i
                         if u.type is UpdateType.MODIFY:
                             trees.add(key)
                         elif isinstance(u.entity, TableEntry):
@@ -158,7 +165,8 @@ def coalesce_parts(plans: Sequence[Plan], synced: Callable[[str], int] = lambda 
         trees |= {_bridging_key(m.host.vnet, m.host.mac) for m in plan.moves}
         offset = max([0, *(last[k] + 1 for k in keys | trees if k in last),
                       *(reshaped[m.host.vnet] + 1 for m in plan.moves
-                        if m.host.vnet in reshaped)])
+                        if m.host.vnet in reshaped),
+                      *(rewritten[k] + 1 - i for k, i in taken.items() if k in rewritten)])
         for i, step in enumerate(plan.steps):
             while len(steps) <= i + offset:
                 steps.append({})
@@ -171,6 +179,8 @@ def coalesce_parts(plans: Sequence[Plan], synced: Callable[[str], int] = lambda 
             last[k] = max(end, last.get(k, end))
         for net in nets:
             reshaped[net] = max(end, reshaped.get(net, end))
+        for k in trees:
+            rewritten[k] = max(end, rewritten.get(k, end))
     return [step for step in steps if step]
 
 
