@@ -126,8 +126,11 @@ def test_ctrl_c_stops_the_probe_and_still_reports(pair: Pair) -> None:
     main = threading.get_ident()
     assert main == threading.main_thread().ident
 
+    sent: list[float] = []
+
     def ctrl_c(progress: Progress) -> None:  # on the probe's thread, once run() waits
-        if progress.elapsed_s < 1.5:
+        if not sent:   # the first report, however late it comes on a loaded machine
+            sent.append(progress.elapsed_s)
             signal.pthread_kill(main, signal.SIGINT)
 
     report = Probe(pair.a, pair.b, ProbeOptions(tcp_rate=0), ctrl_c).run()  # till Ctrl-C
