@@ -9,11 +9,12 @@ arrived, never how fast, beyond the lower bounds an outage sets.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -119,24 +120,40 @@ def test_an_outage_shows_as_loss_and_a_gap_and_tcp_survives_it(pair: Pair) -> No
         assert t.longest_stall_ms >= OUTAGE_S * 1000
 
 
+CTRL_C = """
+import json, os, signal, sys, threading
+from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
+a, b = (Endpoint(*e) for e in json.loads(sys.argv[1]))
+main, sent = threading.get_ident(), []
+def ctrl_c(progress: Progress) -> None:  # on the probe's thread, once run() waits
+    if not sent:   # the first report, however late it comes on a loaded machine
+        sent.append(progress.elapsed_s)
+        signal.pthread_kill(main, signal.SIGINT)
+fds = len(os.listdir("/proc/self/fd"))
+report = Probe(a, b, ProbeOptions(tcp_rate=0), ctrl_c).run()  # till Ctrl-C
+print(json.dumps({"interrupted": report.interrupted, "tcp": len(report.tcp),
+                  "sent": report.udp[0].sent, "received": report.udp[0].received,
+                  "threads": [t.name for t in threading.enumerate()
+                              if t.name.startswith("probe")],
+                  "fds": len(os.listdir("/proc/self/fd")) - fds}))
+"""
+
+
 @root
 @needs_root
 def test_ctrl_c_stops_the_probe_and_still_reports(pair: Pair) -> None:
-    fds = open_fds()
-    main = threading.get_ident()
-    assert main == threading.main_thread().ident
-
-    sent: list[float] = []
-
-    def ctrl_c(progress: Progress) -> None:  # on the probe's thread, once run() waits
-        if not sent:   # the first report, however late it comes on a loaded machine
-            sent.append(progress.elapsed_s)
-            signal.pthread_kill(main, signal.SIGINT)
-
-    report = Probe(pair.a, pair.b, ProbeOptions(tcp_rate=0), ctrl_c).run()  # till Ctrl-C
-    assert report.interrupted and not report.tcp
-    assert report.udp[0].sent > 0 and report.udp[0].received > 0
-    assert not probe_threads() and open_fds() == fds
+    """In a process of its own, as Ctrl-C reaches `ctrl lab probe`: in this test
+    process, after the whole suite before it, a SIGINT sent to the main thread did not
+    wake it from its wait (twice in CI dry runs; not traced to the test that leaves the
+    process so), which is no fault of the probe's."""
+    ends = [[e.netns, e.address, e.name] for e in (pair.a, pair.b)]
+    done = subprocess.run([sys.executable, "-c", CTRL_C, json.dumps(ends)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["interrupted"] and got["tcp"] == 0, got
+    assert got["sent"] > 0 and got["received"] > 0, got
+    assert got["threads"] == [] and got["fds"] == 0, got
 
 
 @root
