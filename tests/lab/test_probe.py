@@ -124,6 +124,8 @@ CTRL_C = """
 import json, os, signal, sys, threading
 from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
 a, b = (Endpoint(*e) for e in json.loads(sys.argv[1]))
+signal.signal(signal.SIGINT, signal.default_int_handler)   # as a shell starts it: the
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # suite's may be inherited
 main, sent = threading.get_ident(), []
 def ctrl_c(progress: Progress) -> None:  # on the probe's thread, once run() waits
     if not sent:   # the first report, however late it comes on a loaded machine
