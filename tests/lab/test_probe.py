@@ -124,8 +124,8 @@ CTRL_C = """
 import json, os, signal, sys, threading
 from ctrl.lab.probe import Endpoint, Probe, ProbeOptions, Progress
 a, b = (Endpoint(*e) for e in json.loads(sys.argv[1]))
-signal.signal(signal.SIGINT, signal.default_int_handler)   # as a shell starts it: the
-signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # suite's may be inherited
+signal.signal(signal.SIGINT, signal.default_int_handler)   # as a terminal starts it: a
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # background run has it ignored
 main, sent = threading.get_ident(), []
 def ctrl_c(progress: Progress) -> None:  # on the probe's thread, once run() waits
     if not sent:   # the first report, however late it comes on a loaded machine
@@ -144,10 +144,11 @@ print(json.dumps({"interrupted": report.interrupted, "tcp": len(report.tcp),
 @root
 @needs_root
 def test_ctrl_c_stops_the_probe_and_still_reports(pair: Pair) -> None:
-    """In a process of its own, as Ctrl-C reaches `ctrl lab probe`: in this test
-    process, after the whole suite before it, a SIGINT sent to the main thread did not
-    wake it from its wait (twice in CI dry runs; not traced to the test that leaves the
-    process so), which is no fault of the probe's."""
+    """In a process of its own with SIGINT's default handler, as Ctrl-C reaches
+    `ctrl lab probe` from a terminal: a suite started in the background (`cmd &` in a
+    shell without job control, nohup, some CI runners) inherits SIGINT ignored, and
+    Python then leaves it ignored, so a SIGINT sent to this process is dropped (why the
+    test hung in CI dry runs started so, and passed run in the foreground)."""
     ends = [[e.netns, e.address, e.name] for e in (pair.a, pair.b)]
     done = subprocess.run([sys.executable, "-c", CTRL_C, json.dumps(ends)],
                           capture_output=True, text=True, timeout=120, check=False)
