@@ -4,6 +4,7 @@ connection of its own (`call`), or many on one kept open (`Connection`)."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import itertools
 import json
@@ -24,24 +25,14 @@ def _result(path: Path, method: str, reply: dict[str, Any]) -> str:
 
 
 async def call(path: Path, method: str, *params: str, timeout: float = 10.0) -> str:
-    """`ovs-appctl -t PATH METHOD PARAMS...`; returns the reply text."""
-    reader, writer = await asyncio.open_unix_connection(str(path))
+    """`ovs-appctl -t PATH METHOD PARAMS...` on a connection of its own; returns the
+    reply text."""
+    connection = Connection(path)
     try:
-        writer.write(_request(method, params, 0))
-        await writer.drain()
-        decoder, buf = json.JSONDecoder(), ""
-        while True:
-            chunk = await asyncio.wait_for(reader.read(65536), timeout)
-            if not chunk:
-                raise OvsError(f"{path}: connection closed before the reply to {method}")
-            buf += chunk.decode()
-            try:
-                reply, _ = decoder.raw_decode(buf)
-            except json.JSONDecodeError:
-                continue
-            return _result(path, method, reply)
+        answer = await asyncio.wait_for(connection.send(method, *params), timeout)
+        return await asyncio.wait_for(answer, timeout)
     finally:
-        writer.close()
+        await connection.close()
 
 
 class Connection:
@@ -79,9 +70,10 @@ class Connection:
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder, buf, why = json.JSONDecoder(), "", "closed by ovs-vswitchd"
+        text = codecs.getincrementaldecoder("utf-8")()  # a chunk may end mid-character
         try:
             while chunk := await reader.read(65536):
-                buf += chunk.decode()
+                buf += text.decode(chunk)
                 while buf:
                     try:
                         reply, end = decoder.raw_decode(buf)
