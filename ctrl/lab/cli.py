@@ -328,12 +328,18 @@ def cmd_storm(args: argparse.Namespace) -> int:
                            args.announced, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.shards != 1 and args.target != "sink":
+        raise LabError(f"--shards {args.shards}: on the sink target only (--target sink)")
     if args.target == "ovs":
         from ctrl.lab.labstorm import ProbeSettings, run_lab_storm
 
         runs = run_lab_storm(options, Path(args.state_dir),
                              ProbeSettings(args.probes, args.probe_rate, args.settle), say,
                              args.moves)
+    elif args.shards != 1:
+        from ctrl.lab.shardstorm import run_shard_storm
+
+        runs = run_shard_storm(options, args.shards, Path(args.work_dir), say, args.moves)
     else:
         runs = run_sink_storm(options, Path(args.work_dir), say, args.moves)
     reports = []
@@ -523,6 +529,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     storm.add_argument("--announced", type=float, default=0.5,
                        help="the share of the moves announced first (default %(default)s)")
     storm.add_argument("--seed", type=int, default=1, help="default %(default)s")
+    storm.add_argument("--shards", type=int, default=1, metavar="N",
+                       help="sink: N sites, each a k-ary fat-tree with a controller and a "
+                       "sink of its own, the VMs and moves dealt over them, every move "
+                       "within its site, the storms started together (default %(default)s)")
     storm.add_argument("--probes", type=int, default=2, metavar="PAIRS",
                        help="ovs: probed pairs of namespace VMs (default %(default)s)")
     storm.add_argument("--probe-rate", type=float, default=200.0,

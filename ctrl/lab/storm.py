@@ -259,7 +259,7 @@ def storm(fabric: Fabric, movers: list[tuple[ScaleHost, str]], announced: int,
         p.answer()
     t_announced = time.monotonic()
     fabric.arrive(movers)
-    records = _records(fabric.api, t0, {h.mac: topo.hypervisors[hv].attach
+    records = moves_records(fabric.api, t0, {h.mac: topo.hypervisors[hv].attach
                                          for h, hv in movers})
     used = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
     after = _writes(fabric.api)
@@ -331,7 +331,8 @@ class Record:
                    max(writes) if writes else None)
 
 
-def _records(api: str, since: float, wanted: Mapping[int, object]) -> dict[int, Record]:
+def moves_records(api: str, since: float, wanted: Mapping[int, object]
+                  ) -> dict[int, Record]:
     """The controller's convergence record of every mover's arrival, polled every
     POLL_S, each time only those since the last one read (the poll costs the
     controller little while it works)."""
