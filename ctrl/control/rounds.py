@@ -66,7 +66,7 @@ class RoundWriter:
                 else:
                     written[s] = written.get(s, 0) + result
         for plan in plans:
-            for send in plan.sends:
+            for send in plan.frames():
                 await self.send(send)
         done = self.clock()
         if log.isEnabledFor(logging.DEBUG):
