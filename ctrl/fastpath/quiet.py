@@ -86,13 +86,14 @@ class QuietFilter:
             raise FrameError(f"switch index {switch_index} is not 16 bits")
         sites = self._sites
         if self._native is None:
-            counts = [0, 0, 0, 0, 0]
+            c = [0, 0, 0, 0, 0]
             answers = None if sites is None else Answers(sites)
             kept = quiet_ref.filter_records(self._ref, self._ref_epoch, batch.records,
-                                            switch_index, counts, answers)
-            if answers is None:
-                return Filtered(kept, *counts)
-            return Filtered(kept, *counts, bytes(answers.frames), answers.ports)
+                                            switch_index, c, answers)
+            if answers is None or not answers.ports:
+                return Filtered(kept, c[0], c[1], c[2], c[3])
+            return Filtered(kept, c[0], c[1], c[2], c[3], c[4], bytes(answers.frames),
+                            answers.ports)
         records = batch.records
         if not isinstance(records, RecordBatch):
             raise FrameError("the C filter reads batches the C decoder made")

@@ -126,11 +126,14 @@ def test_a_settled_host_s_request_is_answered_as_python_answers_it(backend: Back
     ask = arp_request(MACS[0], IPS[0], IPS[2])
     f = run(backend, q, [message(ask, 3, 1, 10)] * 2)
     assert (list(f.kept), f.answered, f.quiet) == ([], 2, 0)
-    reply = python_reply(parse_arp(ask), MACS[2])   # what ControlCore._proxy_arp sends
+    request = parse_arp(ask)
+    assert request is not None
+    reply = python_reply(request, MACS[2])   # what ControlCore._proxy_arp sends
     assert _replies(f) == [(3, reply), (3, reply)]
-    probe = arp_request(MACS[1], 0, IPS[3])   # an ARP probe (sender address 0) from h1
-    g = run(backend, q, [message(probe, 4, 1, 10)])
-    assert _replies(g) == [(4, python_reply(parse_arp(probe), MACS[3]))]
+    probe = parse_arp(arp_request(MACS[1], 0, IPS[3]))   # an ARP probe (sender address 0)
+    assert probe is not None
+    g = run(backend, q, [message(arp_request(MACS[1], 0, IPS[3]), 4, 1, 10)])
+    assert _replies(g) == [(4, python_reply(probe, MACS[3]))]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
