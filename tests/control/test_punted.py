@@ -18,6 +18,7 @@ from ctrl.punt.classify import classify
 from tests.fastpath.messages import (
     FloodHost,
     Punt,
+    arp_request,
     flood,
     garp,
     message,
@@ -120,3 +121,38 @@ def test_a_settled_host_s_move_is_not_missed(backend: Backend) -> None:
     core.punted("s1", seen_at_s1, 1.4)                  # back at once: not quiet
     assert core.metrics.quiet == 6 and core.metrics.duplicates == 0   # RARP: moved back
     assert core.tracker.get(10, mac).location.switch == "s1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_requests_answered_in_c_until_their_target_moves(backend: Backend) -> None:
+    """A settled host asking for a settled host of its site is answered beside the
+    filter, with the bytes, port and counter the core's Python would give; a request
+    for a host that moves in the same batch, or sits in another site, goes to the core."""
+    core, every = ControlCore(parse_topology(TOPO)), ControlCore(parse_topology(TOPO))
+    core.quiet = core.quiet_filter(backend)
+    decoder = PacketInDecoder(SPEC, backend)
+    a, b = HOSTS[0], HOSTS[1]
+    ask = message(arp_request(a.mac, a.ip, b.ip), 3, 1, 10)
+    batches = [("s1", [message(garp(a.mac, a.ip), 3, 1, 10)]),
+               ("s2", [message(garp(b.mac, b.ip), 3, 1, 10)]),
+               ("s1", [ask, ask]),                                    # both answered in C
+               ("s1", [ask]),
+               ("s4", [message(rarp(b.mac), 3, 2, 10)]),              # b moves, in site a
+               ("s1", [ask]),                                         # b settled at s4: C
+               ("s3", [message(rarp(b.mac), 3, 2, 10)]),              # b to site b
+               ("s1", [ask])]                                         # a tunnel: the core
+    in_c = []
+    for now, (switch, msgs) in enumerate(batches):
+        batch = decoder.decode(msgs)
+        got = core.punted(switch, batch, float(now))
+        assert replies_apart(got) == replies_apart(_every_frame(every, switch, batch,
+                                                                float(now)))
+        in_c.append(sum(len(p.outs) for p in got if p.outs))
+    assert in_c == [0, 0, 2, 1, 0, 1, 0, 0]
+    assert core.metrics.proxy_arp_replies == every.metrics.proxy_arp_replies == 5
+    moved = decoder.decode([message(rarp(b.mac), 3, 2, 10), ask])   # back, and asked at once
+    got = core.punted("s4", decoder.decode([message(rarp(b.mac), 3, 2, 10)]), 9.0)
+    got = core.punted("s1", decoder.decode([ask]), 9.5)
+    assert [len(p.outs) for p in got if p.outs] == [1]
+    got = core.punted("s1", moved, 10.0)   # b at s1 port 3 in this batch, then asked
+    assert not any(p.outs for p in got) and any(p.sends for p in got)
