@@ -349,3 +349,33 @@ int fp_column(const fp_record *recs, size_t n, size_t offset, size_t width, uint
     for (size_t i = 0; i < n; i++) memcpy(out + i * width, base + i * sizeof(fp_record), width);
     return FP_OK;
 }
+
+int fp_rows(const fp_record *recs, size_t n, const uint32_t *idx, size_t n_idx,
+            const uint32_t *offsets, const uint8_t *widths, size_t n_fields, uint64_t *out) {
+    if (n_idx == 0 || n_fields == 0) return FP_OK;
+    if (recs == NULL || idx == NULL || offsets == NULL || widths == NULL || out == NULL)
+        return FP_E_NULL;
+    for (size_t k = 0; k < n_fields; k++) {
+        size_t w = widths[k];
+        if ((w != 1 && w != 2 && w != 4 && w != 8) || offsets[k] > sizeof(fp_record)
+            || w > sizeof(fp_record) - offsets[k])
+            return FP_E_RANGE;
+    }
+    for (size_t j = 0; j < n_idx; j++)
+        if (idx[j] >= n) return FP_E_RANGE;
+    for (size_t j = 0; j < n_idx; j++) {
+        const uint8_t *rec = (const uint8_t *)&recs[idx[j]];
+        for (size_t k = 0; k < n_fields; k++) {
+            const uint8_t *p = rec + offsets[k];
+            uint64_t v;
+            switch (widths[k]) {
+            case 1: v = *p; break;
+            case 2: { uint16_t x; memcpy(&x, p, 2); v = x; break; }
+            case 4: { uint32_t x; memcpy(&x, p, 4); v = x; break; }
+            default: memcpy(&v, p, 8); break;
+            }
+            out[j * n_fields + k] = v;
+        }
+    }
+    return FP_OK;
+}

@@ -169,6 +169,12 @@ int fp_parse_batch(const uint8_t *buf, size_t buf_len, const uint32_t *lens, siz
  * offset + width within fp_record, else FP_E_RANGE. */
 int fp_column(const fp_record *recs, size_t n, size_t offset, size_t width, uint8_t *out);
 
+/* Several fields of the records idx[0 .. n_idx) (each < n), row by row: out[j * n_fields
+ * + k] = field k (offsets[k], widths[k] bytes, as fp_column reads it) of recs[idx[j]],
+ * widened to 64 bits. The few rows of a batch a caller looks at, in one call. */
+int fp_rows(const fp_record *recs, size_t n, const uint32_t *idx, size_t n_idx,
+            const uint32_t *offsets, const uint8_t *widths, size_t n_fields, uint64_t *out);
+
 /* cdef-end */
 
 /* One frame into *r (cleared first, frame_len set): what fp_parse_batch does for each

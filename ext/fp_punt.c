@@ -9,7 +9,7 @@
 #include <string.h>
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-enum { REASON_BRIDGING = 5, PORTS = 512, ZERO_MACS = 64 };
+enum { REASON_BRIDGING = 5, PORTS = 512, ZERO_MACS = 64, CLAIMS = 64 };
 
 /* A varint of at most `max` bytes at p[*pos .. end); 0 when there is none. */
 static int varint(const uint8_t *p, size_t *pos, size_t end, unsigned max, uint64_t *v) {
@@ -224,12 +224,53 @@ static int same_lldp(const fp_record *a, uint32_t sa, const fp_record *b, uint32
            && memcmp(buf + sa + x->port_off, buf + sb + y->port_off, x->port_len) == 0;
 }
 
+static void put_mac(uint8_t *p, uint64_t mac) {
+    for (int k = 0; k < 6; k++) p[k] = (uint8_t)(mac >> (40 - 8 * k));
+}
+
+static void put_ip(uint8_t *p, uint32_t ip) {
+    for (int k = 0; k < 4; k++) p[k] = (uint8_t)(ip >> (24 - 8 * k));
+}
+
+/* The request `a` of a quiet host answered into ans, if its address's owner is settled
+ * and nothing in this call so far says otherwise; 1 when answered. */
+static int answer(const fp_quiet_table *t, fp_quiet_answers *ans, uint16_t vnet,
+                  const fp_arp *a, uint32_t switch_index, unsigned port, uint32_t stamp,
+                  const uint32_t *claims, unsigned n_claims) {
+    if (a->tpa == 0 || switch_index >= ans->n_sites) return 0;
+    for (unsigned c = 0; c < n_claims; c++)
+        if (claims[c] == a->tpa) return 0;
+    const fp_quiet_entry *addr = find(t, FP_QUIET_ADDR | (uint64_t)vnet << 32 | a->tpa);
+    if (addr == NULL || addr->epoch != t->epoch) return 0;
+    const fp_quiet_entry *owner = find(t, addr->owner);
+    if (owner == NULL || owner->epoch != t->epoch || owner->stamp == stamp
+        || owner->ip != a->tpa || (owner->where >> 16) >= ans->n_sites
+        || ans->sites[owner->where >> 16] != ans->sites[switch_index])
+        return 0;
+    uint64_t mac = owner->key & 0xffffffffffffull;
+    uint8_t *f = ans->frames + (size_t)ans->n * FP_ARP_REPLY_LEN;
+    memset(f, 0, FP_ARP_REPLY_LEN);
+    put_mac(f, a->sha);                /* Ethernet: to the asker, from the owner, ARP */
+    put_mac(f + 6, mac);
+    f[12] = 0x08, f[13] = 0x06;
+    f[15] = 1, f[16] = 0x08, f[18] = 6, f[19] = 4, f[21] = 2;   /* IPv4 over Ethernet, reply */
+    put_mac(f + 22, mac);
+    put_ip(f + 28, a->tpa);
+    put_mac(f + 32, a->sha);
+    put_ip(f + 38, a->spa);
+    ans->ports[ans->n++] = port;
+    return 1;
+}
+
 int fp_quiet_filter(fp_quiet_table *t, const fp_record *recs, size_t n,
                     const uint8_t *buf, size_t buf_len, const uint32_t *starts,
-                    uint32_t switch_index, uint32_t *out_idx, uint64_t *counts) {
+                    uint32_t switch_index, uint32_t *out_idx, uint64_t *counts,
+                    fp_quiet_answers *ans) {
     if (n == 0) return 0;
     if (!table_ok(t) || recs == NULL || buf == NULL || starts == NULL || out_idx == NULL
         || counts == NULL)
+        return FP_E_NULL;
+    if (ans != NULL && (ans->sites == NULL || ans->frames == NULL || ans->ports == NULL))
         return FP_E_NULL;
     if (switch_index > 0xffff || n > 0x7fffffff) return FP_E_RANGE;
     for (size_t i = 0; i < n; i++)
@@ -242,6 +283,11 @@ int fp_quiet_filter(fp_quiet_table *t, const fp_record *recs, size_t n,
      * controller may place them in any network, so no later frame of theirs is quiet. */
     uint64_t zero_macs[ZERO_MACS];
     unsigned zeros = 0;
+    /* Senders' addresses of the ARP frames come through so far (a claim the controller
+     * may act on), and whether anything else that may claim one came through. */
+    uint32_t claims[CLAIMS];
+    unsigned n_claims = 0;
+    int claimed_any = 0;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         const fp_record *r = &recs[i];
@@ -273,6 +319,7 @@ int fp_quiet_filter(fp_quiet_table *t, const fp_record *recs, size_t n,
                 fp_quiet_entry *e = find(t, (uint64_t)r->meta.vnet_id << 48 | r->dhcp.chaddr);
                 if (e != NULL) e->stamp = stamp;
             }
+            claimed_any = 1;
             out_idx[kept++] = (uint32_t)i;
             continue;
         }
@@ -290,6 +337,7 @@ int fp_quiet_filter(fp_quiet_table *t, const fp_record *recs, size_t n,
         if (vnet == 0) {   /* the controller finds its network by MAC */
             if (zeros < ZERO_MACS) zero_macs[zeros] = a->sha;
             zeros++;
+            claimed_any = 1;
             out_idx[kept++] = (uint32_t)i;
             continue;
         }
@@ -307,7 +355,16 @@ int fp_quiet_filter(fp_quiet_table *t, const fp_record *recs, size_t n,
             counts[FP_Q_QUIET]++;
             continue;
         }
+        if (quiet && ans != NULL && !claimed_any
+            && answer(t, ans, vnet, a, switch_index, port, stamp, claims, n_claims)) {
+            counts[FP_Q_ANSWERED]++;
+            continue;
+        }
         if (!quiet && e != NULL) e->stamp = stamp;   /* its later frames come through too */
+        if (a->spa != 0) {
+            if (n_claims < CLAIMS) claims[n_claims++] = a->spa;
+            else claimed_any = 1;
+        }
         out_idx[kept++] = (uint32_t)i;
     }
     return (int)kept;
@@ -327,14 +384,32 @@ static fp_quiet_entry *claim(fp_quiet_table *t, uint64_t key) {
 
 int fp_quiet_set(fp_quiet_table *t, uint64_t key, uint32_t where, uint32_t ip) {
     if (!table_ok(t)) return FP_E_NULL;
-    if (key == 0) return FP_E_RANGE;
+    if (key == 0 || key >= FP_QUIET_ADDR) return FP_E_RANGE;
     fp_quiet_entry *e = find(t, key);
     if (e == NULL) {
         if ((uint64_t)(t->used + 1) * 4 > (uint64_t)t->capacity * 3) return FP_E_CAPACITY;
         e = claim(t, key);
         e->stamp = 0;
     }
+    e->owner = 0;
     e->where = where;
+    e->ip = ip;
+    e->epoch = t->epoch;
+    return FP_OK;
+}
+
+int fp_quiet_own(fp_quiet_table *t, uint16_t vnet, uint32_t ip, uint64_t owner) {
+    if (!table_ok(t)) return FP_E_NULL;
+    if (ip == 0 || owner == 0 || owner >= FP_QUIET_ADDR) return FP_E_RANGE;
+    uint64_t key = FP_QUIET_ADDR | (uint64_t)vnet << 32 | ip;
+    fp_quiet_entry *e = find(t, key);
+    if (e == NULL) {
+        if ((uint64_t)(t->used + 1) * 4 > (uint64_t)t->capacity * 3) return FP_E_CAPACITY;
+        e = claim(t, key);
+        e->stamp = 0;
+    }
+    e->owner = owner;
+    e->where = 0;
     e->ip = ip;
     e->epoch = t->epoch;
     return FP_OK;

@@ -27,6 +27,16 @@
  * for are only counted. The table is the caller's: fp_quiet_set() records a host as
  * settled, fp_quiet_forget() takes it out, the caller bumps `epoch` to forget every
  * host at once. ctrl/fastpath/quiet_ref.py is the same in Python.
+ *
+ * Proxy ARP for settled hosts (`ans` not NULL): an ARP request from a quiet host is
+ * answered here, not kept, when the address it asks for is owned (fp_quiet_own) by a
+ * host settled in this epoch with that address, in the asker's site (ans->sites, by
+ * switch index), no frame of the owner came through earlier in the call, no frame that
+ * came through earlier named that address as its sender's, and no DHCP frame or frame
+ * from a port in no virtual network came through earlier in the call. The reply is
+ * what ctrl/punt/frames.py's arp_reply() makes (60 bytes, padded), written into
+ * ans->frames at FP_ARP_REPLY_LEN * ans->n, its ingress port into ans->ports; counted
+ * as FP_Q_ANSWERED. Any other request comes through as before, for the controller.
  */
 #ifndef MOBILITY_FP_PUNT_H
 #define MOBILITY_FP_PUNT_H
@@ -59,7 +69,9 @@ int fp_packet_ins(const uint8_t *buf, size_t buf_len, const uint32_t *lens, size
                   uint8_t *status);
 
 typedef struct fp_quiet_entry {
-    uint64_t key;     /* vnet_id << 48 | MAC; 0: a free slot */
+    uint64_t key;     /* vnet_id << 48 | MAC; FP_QUIET_ADDR | vnet_id << 32 | IPv4
+                         for an address's owner; 0: a free slot */
+    uint64_t owner;   /* an address's entry: its owner's key */
     uint32_t where;   /* switch index << 16 | port */
     uint32_t ip;      /* its IPv4 address, 0 if none known */
     uint32_t epoch;   /* settled in this epoch; 0: not settled */
@@ -79,18 +91,35 @@ enum fp_quiet_count {
     FP_Q_IGNORED = 1,    /* nothing the controller uses */
     FP_Q_QUIET = 2,      /* a settled host seen where it is */
     FP_Q_REPEATED = 3,   /* an LLDP frame already seen in this call */
-    FP_Q_COUNTS = 4
+    FP_Q_ANSWERED = 4,   /* an ARP request of a settled host, answered (fp_quiet_answers) */
+    FP_Q_COUNTS = 5
 };
+
+#define FP_QUIET_ADDR 0x1000000000000000     /* keys of addresses' entries: 1 << 60 */
+#define FP_ARP_REPLY_LEN 60
+
+typedef struct fp_quiet_answers {
+    const uint16_t *sites;   /* the site of each switch index */
+    uint32_t n_sites;
+    uint8_t *frames;         /* room for FP_ARP_REPLY_LEN bytes per frame of the call */
+    uint32_t *ports;         /* room for one per frame of the call */
+    uint32_t n;              /* replies written (the caller sets 0) */
+} fp_quiet_answers;
 
 /* Indices of the frames to look at, in order, into out_idx (n of room); returns how
  * many, or a negative FP_E_* code. `counts` (FP_Q_COUNTS of them) are added to. */
 int fp_quiet_filter(fp_quiet_table *t, const fp_record *recs, size_t n,
                     const uint8_t *buf, size_t buf_len, const uint32_t *starts,
-                    uint32_t switch_index, uint32_t *out_idx, uint64_t *counts);
+                    uint32_t switch_index, uint32_t *out_idx, uint64_t *counts,
+                    fp_quiet_answers *ans);
 
 /* Records `key` as settled at `where` with `ip` in the current epoch. FP_E_CAPACITY
  * when the table would be more than 3/4 full: grow it (fp_quiet_rehash) and ask again. */
 int fp_quiet_set(fp_quiet_table *t, uint64_t key, uint32_t where, uint32_t ip);
+
+/* The address `ip` in virtual network `vnet` is owned by the host `owner` (as the
+ * controller's find_ip says), in the current epoch; same errors as fp_quiet_set. */
+int fp_quiet_own(fp_quiet_table *t, uint16_t vnet, uint32_t ip, uint64_t owner);
 
 /* `key` is not settled (any more). */
 int fp_quiet_forget(fp_quiet_table *t, uint64_t key);

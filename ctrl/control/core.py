@@ -43,12 +43,13 @@ from ctrl.control.notices import (
     Notice,
 )
 from ctrl.control.planner import InFlight, Planner
-from ctrl.control.plans import Plan, Send, Step, at_once, ordered
+from ctrl.control.plans import PacketOuts, Plan, Send, Step, at_once, ordered
 from ctrl.control.topology import PortRef, Topology
 from ctrl.control.tunnelevents import TunnelEvents
 from ctrl.control.tunnels import TunnelUsage
 from ctrl.control.verify import Verification
 from ctrl.control.wanted import WantedState
+from ctrl.fastpath.native import Backend
 from ctrl.fastpath.quiet import QuietFilter, host_key
 from ctrl.fastpath.stream import PuntBatch
 from ctrl.p4rt.entity import Entity
@@ -114,10 +115,17 @@ class ControlCore(TunnelEvents, Adoption):
         self.state = WantedState()   # what does not follow the hosts: each switch's base
         self.state.replace(self._bases())
         self.version = 0   # counts changes of the wanted state; each Plan carries its own
-        # Hosts at rest, whose frames where they are change nothing: told apart in C.
+        # Hosts at rest, whose frames where they are change nothing: told apart in C,
+        # and their ARP requests for hosts at rest in their site answered there.
         # Settled after each batch; everyone forgotten by any other event about hosts.
-        self.quiet = QuietFilter()
         self.switch_index = {name: i for i, name in enumerate(sorted(topology.switches))}
+        self.quiet = self.quiet_filter()
+
+    def quiet_filter(self, backend: Backend = Backend.AUTO) -> QuietFilter:
+        """An empty quiet filter for this fabric (each switch index's site), on `backend`."""
+        sites = {site: k for k, site in enumerate(self.topo.sites)}
+        return QuietFilter(backend, [sites[self.topo.switches[name].site]
+                                     for name in self.switch_index])
 
     def take_notices(self) -> list[Notice]:
         out, self.notices = self.notices, []
@@ -203,17 +211,26 @@ class ControlCore(TunnelEvents, Adoption):
         seen.malformed += f.malformed
         seen.ignored += f.ignored
         self.metrics.quiet += f.quiet + f.repeated
-        plans = self.packet_ins(switch, seen, len(batch), now)
+        answered: list[Plan] = []
+        if f.answered:   # what _proxy_arp would have sent, one buffer for them all
+            self.metrics.proxy_arp_replies += f.answered
+            answered.append(Plan(start=now, why="proxy ARP",
+                                 outs=PacketOuts(switch, f.reply_ports, f.replies)))
+        plans = self._stamped(answered) + self.packet_ins(switch, seen, len(batch), now)
         if any(h.vnet == 0 for h in seen.hosts):   # placed by MAC: in any network
             self.quiet.forget_all()
             return plans
         index = self.switch_index[switch]
         for h in seen.hosts:
-            rest = self.at_rest((h.vnet, h.mac))
+            key = (h.vnet, h.mac)
+            rest = self.at_rest(key)
             if rest is not None and rest[0] == PortRef(switch, h.port):
-                self.quiet.settle(host_key(h.vnet, h.mac), index << 16 | h.port, rest[1])
+                self.quiet.settle(host_key(*key), index << 16 | h.port, rest[1])
+                owner = self.tracker.find_ip(h.vnet, rest[1]) if rest[1] else None
+                if owner is not None and owner.key == key:   # its address answered in C
+                    self.quiet.own(h.vnet, rest[1], host_key(*key))
             else:
-                self.quiet.forget(host_key(h.vnet, h.mac))
+                self.quiet.forget(host_key(*key))
         return plans
 
     def at_rest(self, key: tuple[int, int]) -> tuple[PortRef, int] | None:
@@ -222,7 +239,7 @@ class ControlCore(TunnelEvents, Adoption):
         no question about where it is."""
         host = self.tracker.lookup(key)
         if (host is None or host.held is not None or key not in self.confirmed
-                or key in self.verify.pending or self.migrations.get(key) is not None):
+                or self.verify.asking(key) or self.migrations.get(key) is not None):
             return None
         return host.location, host.ip or 0
 

@@ -13,7 +13,8 @@ touches (the same VM moving again) started only once that one is written
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from ctrl.control.diff import Diff, compose, compose_all, merge, same
@@ -34,6 +35,25 @@ class Send:
     frame: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class PacketOuts:
+    """Frames of one size out of one switch's ports, end to end in one buffer: the proxy
+    ARP replies the quiet filter made in C for a batch (ctrl/fastpath/quiet.py), one
+    object for them all. Iterated, each is the Send it stands for."""
+
+    switch: str
+    ports: array[int]
+    frames: bytes
+
+    def __len__(self) -> int:
+        return len(self.ports)
+
+    def __iter__(self) -> Iterator[Send]:
+        size = len(self.frames) // len(self.ports) if self.ports else 0
+        for k, port in enumerate(self.ports):
+            yield Send(self.switch, port, self.frames[k * size:(k + 1) * size])
+
+
 @dataclass(slots=True)
 class Plan:
     """One event's writes, in steps, and the frames to send once they are written.
@@ -51,6 +71,7 @@ class Plan:
     received: float = 0.0
     decided: float = 0.0
     planning: float = 0.0
+    outs: PacketOuts | None = None   # more frames to send, after `sends`, in one buffer
 
     def switches(self) -> set[str]:
         return {s for step in self.steps for s in step}
@@ -59,7 +80,23 @@ class Plan:
         return sum(len(d) for step in self.steps for d in step.values())
 
     def __bool__(self) -> bool:
-        return bool(self.steps or self.sends or self.moves)
+        return bool(self.steps or self.sends or self.moves or self.outs)
+
+    def frames(self) -> Iterator[Send]:
+        """Every frame to send once the steps are written, in order."""
+        yield from self.sends
+        if self.outs is not None:
+            yield from self.outs
+
+
+def replies_apart(plans: Sequence[Plan]) -> tuple[list[Plan], list[tuple[str, int, bytes]]]:
+    """The plans that are more than proxy ARP replies, and every reply, sorted: what
+    a batch decided, whether its settled hosts' requests were answered in C (all in
+    one plan, ahead) or each in a plan of its own where it came."""
+    rest = [p for p in plans if p.why != "proxy ARP" or p.steps or p.moves]
+    replies = sorted((s.switch, s.port, s.frame) for p in plans if p.why == "proxy ARP"
+                     and not p.steps and not p.moves for s in p.frames())
+    return rest, replies
 
 
 def ordered(changes: dict[str, Diff],

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ctrl.control.diff import Diff
 from ctrl.control.notices import Converged, Feed
-from ctrl.control.plans import Applied, Plan, Send, coalesce_parts
+from ctrl.control.plans import Applied, PacketOuts, Plan, Send, coalesce_parts
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.stages import Histograms, MoveStages, RoundWrites, Write
 from ctrl.errors import MobilityError
@@ -68,6 +68,8 @@ class RoundWriter:
         for plan in plans:
             for send in plan.sends:
                 await self.send(send)
+            if plan.outs:
+                await self.send_outs(plan.outs)
         done = self.clock()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("round: %d plans (%d moves), %d steps, %d Writes, in %.1f ms "
@@ -116,6 +118,14 @@ class RoundWriter:
         if n:
             writes.append(Write(step, switch, time.monotonic() - began, began))
         return n
+
+    async def send_outs(self, outs: PacketOuts) -> None:
+        """Frames out of a switch's ports, all in one buffer; those that cannot be sent
+        are logged, once for them all."""
+        try:
+            await self.sessions[outs.switch].packet_outs(outs.ports, outs.frames)
+        except SessionError as exc:
+            log.warning("%s: %d frames not sent: %s", outs.switch, len(outs), exc)
 
     async def send(self, send: Send) -> None:
         """A frame out of a switch's port; one that cannot be sent is logged."""

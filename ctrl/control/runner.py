@@ -232,7 +232,8 @@ class Controller:
                      m.moves + m.learned - before)
         # Every switch read back so far diffs against this in its sync: only the frames
         # (probes) need sending.
-        self.submit([Plan(sends=p.sends, start=p.start, why=p.why) for p in plans if p.sends])
+        self.submit([Plan(sends=p.sends, start=p.start, why=p.why, outs=p.outs) for p in plans
+                     if p.sends or p.outs])
         self._readback.clear()   # adopted: the gate never closes again
         self._gate.set()
 

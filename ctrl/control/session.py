@@ -398,11 +398,18 @@ class SwitchSession:
         self.entries += len(change.inserts) - len(change.deletes)
 
     async def packet_out(self, port: int, frame: bytes) -> None:
+        await self._sender().packet_out(PacketOut(frame, {"egress_port": port}))
+
+    async def packet_outs(self, ports: Sequence[int], frames: bytes) -> None:
+        """Frames of one size end to end, each out of its port (ctrl.control.plans.PacketOuts)."""
+        await self._sender().packet_outs(ports, frames)
+
+    def _sender(self) -> P4Client:
         if self.client is None or not self.client.is_open:
             raise SessionError(f"{self.name}: not connected")
         if self.client.schema is None or not self.may_write():
             raise SessionError(f"{self.name}: not synced as primary: no frame sent")
-        await self.client.packet_out(PacketOut(frame, {"egress_port": port}))
+        return self.client
 
 
 async def read_state(client: P4Client, schema: P4Schema) -> list[Entity]:

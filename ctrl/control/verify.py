@@ -57,6 +57,11 @@ class Verification:
                 self._ask.append((key, ip, at))
         return self._emit(now, ())
 
+    def asking(self, key: Key) -> bool:
+        """Whether the host is to be asked, or its answer awaited (a sighting of it
+        changes that)."""
+        return key in self.pending or key in self._queued
+
     def seen(self, key: Key) -> None:
         """A sighting of the host, wherever: it is placed by that, not by the search."""
         self.pending.pop(key, None)

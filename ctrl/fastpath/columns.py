@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from array import array
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import overload
 
 from ctrl.fastpath.errors import FrameError
@@ -104,6 +105,22 @@ def check_name(field: str) -> tuple[int, str]:
     return OFFSETS[field]
 
 
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """Public columns read together (Records.rows): their names, and where each is in
+    the C record (offset, bytes)."""
+
+    names: tuple[str, ...]
+    offsets: array[int]
+    widths: bytes
+
+    @classmethod
+    def of(cls, names: Sequence[str]) -> Fields:
+        places = [check_name(f) for f in names]
+        return cls(tuple(names), array("I", [o for o, _ in places]),
+                   bytes(array(code).itemsize for _, code in places))
+
+
 def column(records: Sequence[Record], field: str) -> array[int]:
     """The column `field` of Record objects, as the C batch gives it."""
     _, code = check_name(field)
@@ -119,6 +136,11 @@ class Records(Sequence[Record]):
     @abstractmethod
     def column(self, field: str) -> array[int]:
         """One field of every record (see the module's doc), without making records."""
+
+    @abstractmethod
+    def rows(self, fields: Fields, idx: Sequence[int]) -> array[int]:
+        """`fields` of the records idx, row after row (len(fields.names) values a row),
+        as column() gives them, without making records."""
 
 
 class RecordList(Records):
@@ -143,3 +165,9 @@ class RecordList(Records):
 
     def column(self, field: str) -> array[int]:
         return column(self._records, field)
+
+    def rows(self, fields: Fields, idx: Sequence[int]) -> array[int]:
+        if any(not 0 <= i < len(self._records) for i in idx):
+            raise IndexError(f"rows {list(idx)} of {len(self._records)}")
+        gets = [_GETTERS[f] for f in fields.names]
+        return array("Q", [get(self._records[i]) for i in idx for get in gets])

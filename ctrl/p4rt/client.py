@@ -95,7 +95,10 @@ class P4Client:
         self._stub: p4r_grpc.P4RuntimeStub | None = None
         self._write: grpc.aio.UnaryUnaryMultiCallable | None = None  # Write, of bytes
         self._encoder: WriteEncoder | None = None
-        self._outbox: asyncio.Queue[p4r.StreamMessageRequest | None] = asyncio.Queue()
+        # Messages, or messages serialized already (packet_outs), for the stream.
+        self._outbox: asyncio.Queue[p4r.StreamMessageRequest | bytes | None] = asyncio.Queue()
+        self._port_meta: dict[int, bytes] = {}   # egress_port -> its metadata, serialized
+        self._port_meta_schema: P4Schema | None = None
         self._sent: dict[object, p4r.StreamMessageRequest] = {}   # packet-outs, made once
         self._sent_schema: P4Schema | None = None
         self._packets: list[bytes] = []   # packet-ins as they came, not yet handed over
@@ -158,7 +161,7 @@ class P4Client:
             self._open_cstream()
         else:
             stream = self._channel.stream_stream(
-                STREAM_METHOD, request_serializer=p4r.StreamMessageRequest.SerializeToString,
+                STREAM_METHOD, request_serializer=_serialized,
                 response_deserializer=None)
             call = stream(self._requests())
             self._reader = asyncio.create_task(self._read_stream(call),
@@ -222,7 +225,7 @@ class P4Client:
             )
         )
 
-    async def _requests(self) -> AsyncIterator[p4r.StreamMessageRequest]:
+    async def _requests(self) -> AsyncIterator[p4r.StreamMessageRequest | bytes]:
         while True:
             msg = await self._outbox.get()
             if msg is None:
@@ -296,7 +299,7 @@ class P4Client:
     async def _send_cstream(self, stream: CStream) -> None:
         """The outbox's messages onto the C stream, in order, until it is closed."""
         while (msg := await self._outbox.get()) is not None:
-            if not stream.send(msg.SerializeToString()):
+            if not stream.send(_serialized(msg)):
                 return   # the stream has ended: its end is being read
 
     def _take_cstream(self) -> None:
@@ -500,6 +503,28 @@ class P4Client:
             msg = self._sent[key] = p4r.StreamMessageRequest(packet=packet.encode(schema))
         await self._outbox.put(msg)
 
+    async def packet_outs(self, ports: Sequence[int], frames: bytes) -> None:
+        """Frames of one size, end to end, each out of its port (egress_port; the other
+        packet_out fields 0): the messages packet_out would send, byte for byte, written
+        without a PacketOut or protobuf object a frame."""
+        if not ports:
+            return
+        schema = self._schema()
+        if self._port_meta_schema is not schema:
+            self._port_meta.clear()
+            self._port_meta_schema = schema
+        size = len(frames) // len(ports)
+        if size * len(ports) != len(frames):
+            raise P4EncodeError(f"{len(frames)} bytes are not {len(ports)} frames of one size")
+        for k, port in enumerate(ports):
+            meta = self._port_meta.get(port)
+            if meta is None:   # PacketOut's field 2, each metadata; payload (1) empty
+                meta = self._port_meta[port] = PacketOut(b"", {"egress_port": port}).encode(
+                    schema).SerializeToString()
+            payload = frames[k * size:(k + 1) * size]
+            packet = b"\x0a" + _varint(len(payload)) + payload + meta
+            self._outbox.put_nowait(b"\x12" + _varint(len(packet)) + packet)
+
     async def packet_batch(self) -> list[bytes]:
         """Every packet-in waiting (at least one), as serialized StreamMessageResponses,
         for ctrl.fastpath.stream's decoder."""
@@ -551,3 +576,16 @@ class P4Client:
             self.malformed_packet_ins += 1
             self._log.warning("malformed packet-in dropped: %s", exc)
             return None
+
+
+def _serialized(msg: p4r.StreamMessageRequest | bytes) -> bytes:
+    return msg if isinstance(msg, bytes) else msg.SerializeToString()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ctrl.control.hosts import Source
 from ctrl.fastpath import Kind, MetaColumns, PuntReason, Record, Records
+from ctrl.fastpath.columns import Fields
 from ctrl.fastpath.layout import L_ARP, L_ETH, L_META
 from ctrl.fastpath.parse import BatchParser
 from ctrl.fastpath.stream import MetaSpec, PuntBatch
@@ -83,24 +84,25 @@ def parse_packet_ins(parser: BatchParser, pkts: Sequence[PacketIn]) -> Records:
 
 
 # The columns classify_kept reads, in the order it unpacks them.
-_COLUMNS = ("kind", "reject", "layers", "meta.in_port", "meta.vnet_id", "meta.reason",
-            "ether_type", "eth_src", "eth_dst", "arp.oper", "arp.sha", "arp.spa", "arp.tha",
-            "arp.tpa")
+_COLUMNS = Fields.of(("kind", "reject", "layers", "meta.in_port", "meta.vnet_id",
+                      "meta.reason", "ether_type", "eth_src", "eth_dst", "arp.oper", "arp.sha",
+                      "arp.spa", "arp.tha", "arp.tpa"))
+_WIDTH = len(_COLUMNS.names)
 _ARP_KINDS = (Kind.ARP, Kind.RARP)
 _ARP_LAYERS = L_ETH | L_ARP | L_META
 
 
 def classify_kept(batch: PuntBatch, kept: Sequence[int]) -> Classified:
     """classify() of the frames `kept` of a batch (the quiet filter's), the same answer:
-    an ARP or RARP frame, most of them, is read from the batch's columns (one C call a
-    field for the batch), not made into a Record; any other becomes a Record as before."""
+    an ARP or RARP frame, most of them, is read from the batch's rows (one C call for
+    the kept rows' fields), not made into a Record; any other becomes a Record as before."""
     out = Classified()
     if not kept:
         return out
-    cols = [batch.records.column(name) for name in _COLUMNS]
-    for i in kept:
+    rows = batch.records.rows(_COLUMNS, kept)
+    for j, i in enumerate(kept):
         (kind, reject, layers, port, vnet, reason, ether_type, eth_src, eth_dst,
-         oper, sha, spa, tha, tpa) = (c[i] for c in cols)
+         oper, sha, spa, tha, tpa) = rows[j * _WIDTH:(j + 1) * _WIDTH]
         if (kind not in _ARP_KINDS or reject or layers & _ARP_LAYERS != _ARP_LAYERS
                 or reason == PuntReason.BRIDGING):
             _classify_one(batch.records[i], batch.frame(i), out)

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from ctrl.control.core import ControlCore, Metrics
-from ctrl.control.plans import Plan
+from ctrl.control.plans import Plan, replies_apart
 from ctrl.control.topology import parse_topology
 from ctrl.fastpath import Backend, native_available
 from ctrl.fastpath.stream import PacketInDecoder, PuntBatch
@@ -18,6 +18,7 @@ from ctrl.punt.classify import classify
 from tests.fastpath.messages import (
     FloodHost,
     Punt,
+    arp_request,
     flood,
     garp,
     message,
@@ -65,7 +66,7 @@ def _metrics(m: Metrics) -> Metrics:
 def test_columns_decide_what_every_frame_decides(backend: Backend, seed: int) -> None:
     topo = parse_topology(TOPO + VM2)
     cols, rows = ControlCore(topo), ControlCore(topo)
-    cols.quiet = type(cols.quiet)(backend)
+    cols.quiet = cols.quiet_filter(backend)
     decoder = PacketInDecoder(SPEC, backend)
     rng = random.Random(seed)
     punts = flood(3000, HOSTS, EDGES, LLDP, moves=25, requests=0.05, seed=seed)
@@ -77,7 +78,7 @@ def test_columns_decide_what_every_frame_decides(backend: Backend, seed: int) ->
     elsewhere = "s4" if home != "s4" else "s1"
     punts[1500:1500] = [Punt(sw, message(garp(dup.mac, dup.ip), 3, 1, 10))
                         for sw in (elsewhere, home)]
-    now = 0.0
+    now, answered = 0.0, 0
     for n, (switch, msgs) in enumerate(_batches(punts, rng)):
         now += rng.choice([0.0005, 0.002, 0.3])
         if n == 40:   # an operator's announcement, and its switch-over, between batches
@@ -89,12 +90,16 @@ def test_columns_decide_what_every_frame_decides(backend: Backend, seed: int) ->
         if n % 30 == 29:
             assert cols.tick(now) == rows.tick(now)
         batch = decoder.decode(msgs)
-        assert cols.punted(switch, batch, now) == _every_frame(rows, switch, batch, now)
+        # settled hosts' requests answered in C come in one plan ahead of the rest
+        got = cols.punted(switch, batch, now)
+        assert replies_apart(got) == replies_apart(_every_frame(rows, switch, batch, now))
+        answered += sum(len(p.outs) for p in got if p.outs)
         assert cols.take_notices() == rows.take_notices()
     assert cols.metrics.quiet > len(punts) // 2   # most frames were repeats
     assert _metrics(cols.metrics) == _metrics(rows.metrics)
     assert cols.metrics.moves > 0 and cols.metrics.learned == len(HOSTS)
     assert cols.metrics.duplicates > 0 and cols.metrics.proxy_arp_replies > 0
+    assert answered > 0   # some answered beside the filter
     assert [(h.key, h.location, h.ip) for h in cols.tracker.hosts()] == [
         (h.key, h.location, h.ip) for h in rows.tracker.hosts()]
 
@@ -102,7 +107,7 @@ def test_columns_decide_what_every_frame_decides(backend: Backend, seed: int) ->
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_settled_host_s_move_is_not_missed(backend: Backend) -> None:
     core = ControlCore(parse_topology(TOPO))
-    core.quiet = type(core.quiet)(backend)
+    core.quiet = core.quiet_filter(backend)
     decoder = PacketInDecoder(SPEC, backend)
     mac = HOSTS[0].mac
     seen_at_s1 = decoder.decode([message(rarp(mac), 3, 2, 10)] * 3)
@@ -116,3 +121,38 @@ def test_a_settled_host_s_move_is_not_missed(backend: Backend) -> None:
     core.punted("s1", seen_at_s1, 1.4)                  # back at once: not quiet
     assert core.metrics.quiet == 6 and core.metrics.duplicates == 0   # RARP: moved back
     assert core.tracker.get(10, mac).location.switch == "s1"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_requests_answered_in_c_until_their_target_moves(backend: Backend) -> None:
+    """A settled host asking for a settled host of its site is answered beside the
+    filter, with the bytes, port and counter the core's Python would give; a request
+    for a host that moves in the same batch, or sits in another site, goes to the core."""
+    core, every = ControlCore(parse_topology(TOPO)), ControlCore(parse_topology(TOPO))
+    core.quiet = core.quiet_filter(backend)
+    decoder = PacketInDecoder(SPEC, backend)
+    a, b = HOSTS[0], HOSTS[1]
+    ask = message(arp_request(a.mac, a.ip, b.ip), 3, 1, 10)
+    batches = [("s1", [message(garp(a.mac, a.ip), 3, 1, 10)]),
+               ("s2", [message(garp(b.mac, b.ip), 3, 1, 10)]),
+               ("s1", [ask, ask]),                                    # both answered in C
+               ("s1", [ask]),
+               ("s4", [message(rarp(b.mac), 3, 2, 10)]),              # b moves, in site a
+               ("s1", [ask]),                                         # b settled at s4: C
+               ("s3", [message(rarp(b.mac), 3, 2, 10)]),              # b to site b
+               ("s1", [ask])]                                         # a tunnel: the core
+    in_c = []
+    for now, (switch, msgs) in enumerate(batches):
+        batch = decoder.decode(msgs)
+        got = core.punted(switch, batch, float(now))
+        assert replies_apart(got) == replies_apart(_every_frame(every, switch, batch,
+                                                                float(now)))
+        in_c.append(sum(len(p.outs) for p in got if p.outs))
+    assert in_c == [0, 0, 2, 1, 0, 1, 0, 0]
+    assert core.metrics.proxy_arp_replies == every.metrics.proxy_arp_replies == 5
+    moved = decoder.decode([message(rarp(b.mac), 3, 2, 10), ask])   # back, and asked at once
+    got = core.punted("s4", decoder.decode([message(rarp(b.mac), 3, 2, 10)]), 9.0)
+    got = core.punted("s1", decoder.decode([ask]), 9.5)
+    assert [len(p.outs) for p in got if p.outs] == [1]
+    got = core.punted("s1", moved, 10.0)   # b at s1 port 3 in this batch, then asked
+    assert not any(p.outs for p in got) and any(p.sends for p in got)

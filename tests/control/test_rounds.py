@@ -6,10 +6,11 @@ writes. (Through the runner's applier: tests/control/test_runner.py.)"""
 from __future__ import annotations
 
 import asyncio
+from array import array
 
 from ctrl.control.diff import diff
 from ctrl.control.hosts import Moved
-from ctrl.control.plans import Plan, Send
+from ctrl.control.plans import PacketOuts, Plan, Send
 from ctrl.control.topology import PortRef
 from ctrl.p4rt.entity import TableEntry
 from ctrl.p4rt.schema import P4Schema
@@ -70,5 +71,21 @@ def test_a_plan_untouched_by_a_failure_is_applied(schema: P4Schema) -> None:
         [mine, theirs] = await c.rounds.write([two_step_plan(), elsewhere])
         assert mine.ok and mine.written == 4
         assert set(theirs.failed) == {"c5"} and theirs.written == 0
+
+    asyncio.run(body())
+
+
+def test_a_buffer_of_packet_outs_goes_out_after_the_sends(schema: P4Schema) -> None:
+    """The proxy ARP replies answered in C (one PacketOuts a batch) go out frame by
+    frame, each out of its port, as the Sends of the plan before them."""
+    async def body() -> None:
+        c, log = controller(schema)
+        frames = bytes(range(60)) + bytes(range(60, 120))
+        plan = Plan(sends=[Send("c2", 3, b"\x00" * 60)], start=c.clock(), why="proxy ARP",
+                    outs=PacketOuts("c1", array("I", [4, 7]), frames))
+        assert list(plan.frames())[1:] == [Send("c1", 4, frames[:60]),
+                                            Send("c1", 7, frames[60:])]
+        [applied] = await c.rounds.write([plan])
+        assert applied.ok and log == [("c2:out", 3), ("c1:out", 4), ("c1:out", 7)]
 
     asyncio.run(body())

@@ -40,6 +40,9 @@ class RecordingSession(SwitchSession):
     async def packet_out(self, port: int, frame: bytes) -> None:
         self.log.append((f"{self.name}:out", port))
 
+    async def packet_outs(self, ports: Sequence[int], frames: bytes) -> None:
+        self.log += [(f"{self.name}:out", port) for port in ports]
+
 
 def controller(schema: P4Schema) -> tuple[Controller, list[tuple[str, int]]]:
     c = Controller(parse_topology(CHAIN), schema, b"{}")

@@ -33,7 +33,7 @@ from ctrl.fastpath import (
     native_available,
     parse_batch,
 )
-from ctrl.fastpath.columns import NAMES
+from ctrl.fastpath.columns import NAMES, Fields
 from ctrl.fastpath.parse_ref import parse_frame
 from tests.fastpath import frames as ff
 
@@ -349,6 +349,33 @@ def test_columns_equal_the_records(frames: list[bytes], field: str) -> None:
     c = parse_batch(frames, meta, backend=Backend.NATIVE)
     ref = parse_batch(frames, meta, backend=Backend.REFERENCE)
     assert c.column(field) == ref.column(field)
+
+
+@needs_c
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ff.any_frames(), min_size=1, max_size=8),
+       st.lists(st.sampled_from(NAMES), min_size=1, max_size=6), st.data())
+def test_rows_equal_the_columns(frames: list[bytes], names: list[str],
+                                data: st.DataObject) -> None:
+    meta = [Meta(i, i % 7, i * 3) if i % 3 else None for i in range(len(frames))]
+    idx = data.draw(st.lists(st.integers(0, len(frames) - 1), max_size=8))
+    fields = Fields.of(names)
+    c = parse_batch(frames, meta, backend=Backend.NATIVE)
+    ref = parse_batch(frames, meta, backend=Backend.REFERENCE)
+    want = [c.column(f)[i] for i in idx for f in names]
+    assert list(c.rows(fields, idx)) == list(ref.rows(fields, idx)) == want
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rows_of_records_not_there(backend: Backend) -> None:
+    recs = parse_batch(ff.corpus(), backend=backend)
+    fields = Fields.of(("kind", "arp.spa"))
+    assert list(recs.rows(fields, [5])) == [recs[5].kind, 0x0A000001]
+    for bad in ([len(recs)], [-1]):
+        with pytest.raises(IndexError):
+            recs.rows(fields, bad)
+    with pytest.raises(FrameError, match="no column"):
+        Fields.of(("kind", "lldp.chassis_off"))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -7,16 +7,19 @@ stream with a status; a flood past the queue's size; a switch that is not there.
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
 
+from ctrl.errors import P4EncodeError
 from ctrl.fastpath.stream import Joined
 from ctrl.p4rt import cstream
 from ctrl.p4rt.client import ArbitrationError, P4Client
 from ctrl.p4rt.cstream import CStream, StreamOpenError
+from ctrl.p4rt.entity import PacketOut
 from ctrl.p4rt.proto import STREAM_METHOD, p4r, rpc_code, rpc_status
 from ctrl.p4rt.schema import P4Schema
 
@@ -214,5 +217,36 @@ def test_messages_of_any_size_come_whole_and_in_order() -> None:
             assert packets == want_packets and others == want_others
         finally:
             stream.close()
+            await server.stop(None)
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("c_stream", READERS)
+def test_packet_outs_send_what_packet_out_sends_byte_for_byte(schema: P4Schema,
+                                                              c_stream: bool) -> None:
+    """A buffer of frames (the proxy ARP replies answered in C) goes out as the same
+    messages, in order, as packet_out of each frame, on either reader."""
+    frames = [bytes([k]) * 60 for k in range(4)]
+    ports = [1, 300, 1, 511]
+
+    async def main() -> None:
+        switch = Switch(arbitration(rpc_code.OK), [])
+        server, addr = await serve(switch)
+        try:
+            client = P4Client(addr, 1, (0, 1), c_stream=c_stream)
+            client.schema = schema
+            await client.open()
+            for frame, port in zip(frames, ports, strict=True):
+                await client.packet_out(PacketOut(frame, {"egress_port": port}))
+            await client.packet_outs(array("I", ports), b"".join(frames))
+            with pytest.raises(P4EncodeError, match="one size"):
+                await client.packet_outs([1, 2], bytes(61))
+            await until(lambda: len(switch.requests) == 9)
+            one_by_one, batched = switch.requests[1:5], switch.requests[5:]
+            assert batched == one_by_one
+            sent = [p4r.StreamMessageRequest.FromString(m).packet for m in batched]
+            assert [p.payload for p in sent] == frames
+            await client.close()
+        finally:
             await server.stop(None)
     asyncio.run(main())
