@@ -14,7 +14,15 @@ Multicast groups are few and read as entities.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping
+from collections.abc import (
+    Callable,
+    Container,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any
 
 from ctrl.control.diff import Diff, diff_keyed
@@ -159,6 +167,24 @@ class HeldReader:
                 return key, ((a[0], *p) if a[1] > 1 else (a[0], p) if a[1] else (a[0],))
         return e.key(), None
 
+    def key_of(self, table: str, fields: Sequence[str]) -> Callable[..., Hashable] | None:
+        """What makes the compact key (`compact`) of an entry of `table` (priority 0) from
+        its match values given in the order of `fields`, which name each of the table's
+        match fields once (None otherwise: no such table or not those fields)."""
+        t = self.schema.tables.get(table) if table in self._by_table else None
+        if t is None:
+            return None
+        names = [t.match_fields[i].name for i in self._fields[t.id]]
+        return _maker((t.id, 0), names, fields)
+
+    def value_of(self, action: str, params: Sequence[str]) -> Callable[..., Hashable] | None:
+        """What makes the compact value (`compact`) of an entry of `action` from its
+        parameters' values given in the order of `params` (each of its parameters once)."""
+        a = self.schema.actions.get(action) if action in self._by_action else None
+        if a is None:
+            return None
+        return _maker((a.id,), [a.params[i].name for i in self._params[a.id]], params)
+
     def index(self, held: Held) -> HeldIndex:
         """A switch's entries by compact key (`compact`), each with its compact value and
         where it is: a row of the read-back (made an entity only when asked) or, for
@@ -200,6 +226,25 @@ class HeldReader:
 
 def _none(_: object) -> None:
     return None
+
+
+def _maker(head: tuple[int, ...], names: Sequence[str], given: Sequence[str]
+           ) -> Callable[..., Hashable] | None:
+    """A function of values in the order of `given` to the tuple `head` then those values
+    in the order of `names` (one value: itself, as `compact` makes it), or None when
+    `given` does not name each of `names` once."""
+    if sorted(given) != sorted(names) or len(set(given)) != len(given):
+        return None
+    order = [given.index(n) for n in names]
+    if not order:
+        return lambda: head
+    if order == [0]:
+        return lambda a: (*head, a)
+    if order == [0, 1]:
+        return lambda a, b: (*head, a, b)
+    if order == [1, 0]:
+        return lambda a, b: (*head, b, a)
+    return lambda *v: (*head, *(v[i] for i in order))
 
 
 def _getter(names: list[str]) -> tuple[int, Callable[[Mapping[str, object]], Any]]:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ctrl.control.claims import Claims
+from ctrl.control.compactwant import Wants, access_entry, route_entry
 from ctrl.control.diff import Diff, same
 from ctrl.control.footprint import Footprints, NextHops, crossing
 from ctrl.control.hosts import Keyed
@@ -38,7 +39,6 @@ from ctrl.control.planner import (
     Planner,
     TunnelsUp,
     bridging_entities,
-    bridging_entry,
 )
 from ctrl.control.topology import PortRef
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, delete, insert, modify
@@ -141,48 +141,56 @@ class HostWants:
             entries.append(st)
         return [(sw, e) for sw in switches for e in entries]
 
-    def _port(self, at: PortRef) -> list[tuple[str, Entity]]:
-        vnet = self._port_vnet(at)
-        return [] if vnet is None else [(at.switch, _access(at, vnet))]
-
-    def on_switch(self, switch: str) -> list[Entity]:
-        """Every entity `switch` should hold for the hosts."""
+    def on_switch(self, switch: str, out: Wants | None = None) -> list[Entity]:
+        """Every entity `switch` should hold for the hosts (put into `out` when given:
+        ctrl/control/compactwant.py, as their compact forms; then [] is returned)."""
+        into = Wants() if out is None else out
         up = self.up()
-        out: list[Entity] = []
         groups: set[int] = set()   # a flight's group is wanted once (the first)
         for vnet, dests in self._at.items():
             for dest, keys in dests.items():
                 if switch in self.footprints.reach(vnet, dest):
-                    self._toward(out, groups, switch, dest, keys, up)
+                    self._toward(into, groups, switch, dest, keys, up)
             if switch in self.footprints.members(vnet):
-                out += [e for _, e in self._routes(vnet, self._ips.get(vnet, ()), [switch],
-                                                   station=True)]
+                gw = self.planner.gateway_mac(vnet)
+                claims = self._ips.get(vnet)
+                if gw is not None and claims is not None:
+                    for ip in claims:
+                        first = claims.first(ip)
+                        if first is not None:
+                            into.route(vnet, ip, gw, first[1])
+                if (st := self.planner.my_station(vnet)) is not None:
+                    into.entity(st)
         for port in self._ports.get(switch, {}):
-            out += [e for _, e in self._port(PortRef(switch, port))]
-        return out   # one entry per host, address and port: each key once
+            at = PortRef(switch, port)
+            net = self._port_vnet(at)
+            if net is not None:
+                into.access(at, net)
+        return into.out if out is None else []   # one entry per host, address, port
 
-    def _toward(self, out: list[Entity], groups: set[int], switch: str, dest: str,
+    def _toward(self, out: Wants, groups: set[int], switch: str, dest: str,
                 keys: Iterable[HostKey], up: TunnelsUp) -> None:
         """The bridging of `switch` for the hosts at `dest`: those not in flight forwarded
         alike (decided once), or at `dest` itself to their port."""
         decided, fwd = False, None
+        bridging = out.bridging
         for k in keys:
             p = self._placed[k]
             if p.flight is None:
                 if dest == switch:
-                    out.append(bridging_entry(k[0], k[1], (FORWARD, p.at.port)))
+                    bridging(k[0], k[1], (FORWARD, p.at.port))
                     continue
                 if not decided:
                     decided, fwd = True, self._forwarding(p, [switch], up).get(switch)
                 if fwd is not None:
-                    out.append(bridging_entry(k[0], k[1], fwd))
+                    bridging(k[0], k[1], fwd)
                 continue
             for _, e in self._own(p, [switch], up):
                 if isinstance(e, MulticastGroupEntry):
                     if e.group_id in groups:
                         continue
                     groups.add(e.group_id)
-                out.append(e)
+                out.entity(e)
 
     # -- changes ------------------------------------------------------------------------
 
@@ -261,9 +269,9 @@ class HostWants:
             net_was, net_now = ports_before[at], self._port_vnet(at)
             if net_was != net_now:
                 if net_was is not None:
-                    changes.before([(at.switch, _access(at, net_was))])
+                    changes.before([(at.switch, access_entry(at, net_was))])
                 if net_now is not None:
-                    changes.after([(at.switch, _access(at, net_now))])
+                    changes.after([(at.switch, access_entry(at, net_now))])
         if not regrown:
             return
         # the others' routes and my_station where the network gained or lost a switch,
@@ -291,8 +299,7 @@ class HostWants:
     def _route_entry(self, vnet: int, ip: int, mac: int) -> TableEntry:
         gw = self.planner.gateway_mac(vnet)
         assert gw is not None
-        return TableEntry.of_ints("routing_v4", {"vnet_id": vnet, "ipv4_dst": ip},
-                                  "routing_v4.route", {"src_mac": gw, "dst_mac": mac})
+        return route_entry(vnet, ip, gw, mac)
 
     def _port_vnet(self, at: PortRef) -> int | None:
         vnets = self._ports.get(at.switch, {}).get(at.port)
@@ -402,7 +409,3 @@ class HostWants:
         for p in hosts:
             self._index(p, self.footprints)
 
-
-def _access(at: PortRef, vnet: int) -> TableEntry:
-    return TableEntry.of_ints("ingress_port", {"ingress_port": at.port},
-                              "ingress_port.set_access", {"vnet_id": vnet})
