@@ -62,15 +62,16 @@ def diff(wanted: Iterable[Entity], installed: Iterable[Entity]) -> Diff:
 
 
 def diff_keyed(wanted: Iterable[Entity] | Compact,
-               installed: Mapping[Hashable, tuple[Hashable | None, W]],
+               installed: Mapping[Hashable, Hashable | None],
+               where: Mapping[Hashable, W],
                compact: Callable[[Entity], tuple[Hashable, Hashable | None]],
                entity: Callable[[W], Entity]) -> Diff:
-    """`diff`, the installed entries given by compact key as (compact value, where) and
-    `compact` making an entity's (key and value: equal where key() and `same` say equal;
-    a value None compares the entities): the same updates, and an installed entry made an
-    entity (`entity(where)`) only to be deleted or compared as one. `wanted` given as a
-    Compact (its pairs, and its entities made by index) has its entities made only to be
-    written or compared whole."""
+    """`diff`, the installed entries given as their compact values by compact key, and
+    where each is, and `compact` making an entity's (key and value: equal where key()
+    and `same` say equal; a value None compares the entities): the same updates, and an
+    installed entry made an entity (`entity(where)`) only to be deleted or compared as
+    one. `wanted` given as a Compact (its pairs, and its entities made by index) has its
+    entities made only to be written or compared whole."""
     if isinstance(wanted, Compact):
         pairs, make = wanted.pairs, wanted.make   # (a bound method)
     else:
@@ -80,8 +81,8 @@ def diff_keyed(wanted: Iterable[Entity] | Compact,
         def make(i: int) -> Entity:
             return made[i]
     values = dict(pairs)
-    if (len(values) == len(installed) and None not in values.values()
-            and values == {k: v for k, (v, _) in installed.items()}):
+    if len(values) == len(installed) and values == installed \
+            and None not in values.values():
         return Diff((), (), ())   # (a switch already as wanted: no entry made)
     want: dict[Hashable, tuple[Hashable | None, int]] = {}
     for i, (k, v) in enumerate(pairs):
@@ -89,13 +90,12 @@ def diff_keyed(wanted: Iterable[Entity] | Compact,
     inserts: list[Update] = []
     modifies: list[Update] = []
     for k, (v, i) in want.items():
-        have = installed.get(k)
-        if have is None:
+        if k not in installed:
             inserts.append(insert(make(i)))
-        elif (v != have[0] if v is not None and have[0] is not None
-              else not same(make(i), entity(have[1]))):
+        elif (v != have if v is not None and (have := installed[k]) is not None
+              else not same(make(i), entity(where[k]))):
             modifies.append(modify(make(i)))
-    deletes = tuple(delete(entity(w)) for k, (_, w) in installed.items() if k not in want)
+    deletes = tuple(delete(entity(where[k])) for k in installed if k not in want)
     return Diff(tuple(inserts), tuple(modifies), deletes)
 
 

@@ -25,6 +25,7 @@ from collections.abc import (
 )
 from typing import Any
 
+from ctrl.control import heldindex
 from ctrl.control.diff import Diff, diff_keyed
 from ctrl.control.readback import Row, row_of
 from ctrl.fastpath import CompiledSchema, WriteDecoder
@@ -186,37 +187,16 @@ class HeldReader:
         return _maker((a.id,), [a.params[i].name for i in self._params[a.id]], params)
 
     def index(self, held: Held) -> HeldIndex:
-        """A switch's entries by compact key (`compact`), each with its compact value and
-        where it is: a row of the read-back (made an entity only when asked) or, for
-        what C did not decode whole and for the groups, its entity."""
+        """A switch's entries by compact key (`compact`): their compact values, and where
+        each is: a row of the read-back (made an entity only when asked) or, for what C
+        did not decode whole and for the groups, its entity (ctrl/control/heldindex.py)."""
         rows = self._decode(held)
-        entries: dict[Hashable, tuple[Hashable | None, int | Entity]] = {}
-        fields, params = self._fields, self._params
-        mf, mv, pf, pv = rows.mf, rows.mv, rows.pf, rows.pv
-        for i, (flags, table_id, prio, action_id, m0, mn, p0, pn) in enumerate(zip(
-                rows.flags, rows.table, rows.prio, rows.action, rows.m0, rows.mn, rows.p0,
-                rows.pn, strict=True)):
-            order = fields.get(table_id)
-            if flags & FAST and order is not None:
-                if flags & DEFAULT:
-                    continue
-                if mf[m0:m0 + mn] == order:
-                    key = (table_id, prio, *mv[m0:m0 + mn])
-                    if not flags & ACTION:
-                        entries[key] = ((0,), i)
-                    elif pf[p0:p0 + pn] == params.get(action_id):
-                        entries[key] = ((action_id, *pv[p0:p0 + pn]), i)
-                    else:
-                        entries[key] = (None, i)
-                    continue
-            e = rows.entity(i)   # made now: the decoder's memory is another's later
-            if not getattr(e, "is_default", False):
-                k, v = self.compact(e)
-                entries[k] = (v, e)
+        values, where = heldindex.index(rows, self._fields, self._params, self.compact)
         for g in held.groups:
             k, v = self.compact(g)
-            entries[k] = (v, g)
-        return HeldIndex(entries, rows)
+            values[k] = v
+            where[k] = g
+        return HeldIndex(values, where, rows)
 
     def _decode(self, held: Held) -> _Rows:
         rows = _Rows(self, self._decoder.decode(held.data))
@@ -289,13 +269,14 @@ class _Rows:
 
 
 class HeldIndex:
-    """A switch's entries by compact key: `entries` (see HeldReader.index)."""
+    """A switch's entries by compact key: their `values` and `where` each is (see
+    HeldReader.index)."""
 
-    __slots__ = ("_rows", "entries")
+    __slots__ = ("_rows", "values", "where")
 
-    def __init__(self, entries: dict[Hashable, tuple[Hashable | None, int | Entity]],
-                 rows: _Rows) -> None:
-        self.entries = entries
+    def __init__(self, values: heldindex.Values, where: heldindex.Where, rows: _Rows) -> None:
+        self.values = values
+        self.where = where
         self._rows = rows
 
     def entity(self, where: int | Entity) -> Entity:
@@ -327,7 +308,8 @@ class Held:
         """The updates that make this switch hold `wanted` (ctrl/control/diff.py's `diff`),
         the entries read compared by their compact keys and values."""
         index = self.reader.index(self)
-        return diff_keyed(wanted, index.entries, self.reader.compact, index.entity)
+        return diff_keyed(wanted, index.values, index.where, self.reader.compact,
+                          index.entity)
 
 
 def _as_updates(chunks: list[bytes]) -> tuple[bytes, int]:

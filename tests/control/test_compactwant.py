@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ctrl.control.compactwant import CompactWanted, Wants, access_entry, route_entry
 from ctrl.control.diff import diff, diff_keyed
 from ctrl.control.held import HeldReader
-from ctrl.control.planner import FLOOD, FORWARD, TO_CPU, TO_TUNNEL, bridging_entry
+from ctrl.control.planner import FLOOD, FORWARD, TO_CPU, TO_TUNNEL, Fwd, bridging_entry
 from ctrl.control.topology import PortRef
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry
 from ctrl.p4rt.schema import P4Schema
@@ -25,7 +25,7 @@ GW = 0x02AA00000001
 def _fill(out: Wants, n: int) -> None:
     """Every kind of entry once or more: bridging of each action, routes, access ports,
     and entities given whole (a group, my_station, a default entry)."""
-    fwds = [(FORWARD, 3), (TO_TUNNEL, 7), (TO_CPU,), (FLOOD, 9, ((0, 1), (1, 2)))]
+    fwds: list[Fwd] = [(FORWARD, 3), (TO_TUNNEL, 7), (TO_CPU,), (FLOOD, 9, ((0, 1), (1, 2)))]
     for i in range(n):
         out.bridging(10 + i % 3, MAC + i, fwds[i % 4])
         out.route(10, 0x0A000000 + i, GW, MAC + i)
@@ -73,12 +73,14 @@ def test_makers_name_every_field_once_or_there_is_none(schema: P4Schema) -> None
 
 
 def _installed(reader: HeldReader, held: list[Entity]
-               ) -> dict[Hashable, tuple[Hashable | None, Entity]]:
-    out: dict[Hashable, tuple[Hashable | None, Entity]] = {}
+               ) -> tuple[dict[Hashable, Hashable | None], dict[Hashable, Entity]]:
+    values: dict[Hashable, Hashable | None] = {}
+    where: dict[Hashable, Entity] = {}
     for e in held:
         k, v = reader.compact(e)
-        out[k] = (v, e)
-    return out
+        values[k] = v
+        where[k] = e
+    return values, where
 
 
 def _same_entity(e: Entity) -> Entity:
@@ -112,9 +114,10 @@ def test_a_diff_of_compact_wants_finds_every_missing_extra_and_different_entry(
     extra = data.draw(st.integers(0, 5))
     held += [bridging_entry(30, MAC + 1000 + i, (FORWARD, 1)) for i in range(extra)]
     held = data.draw(st.permutations(held))
-    got = diff_keyed(want, _installed(reader, held), reader.compact, _same_entity)
+    got = diff_keyed(want, *_installed(reader, held), reader.compact, _same_entity)
     assert got == diff(entities, held)
     assert len(got.deletes) >= extra
-    in_sync = diff_keyed(want, _installed(reader, entities), reader.compact, _same_entity)
+    in_sync = diff_keyed(want, *_installed(reader, entities), reader.compact,
+                         _same_entity)
     assert not in_sync
 
