@@ -23,6 +23,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from itertools import compress, repeat, starmap
 from typing import Any
 
 from ctrl.control import heldindex
@@ -38,6 +39,9 @@ from ctrl.p4rt.wire import read_varint as _varint
 from ctrl.p4rt.wire import varint
 
 Only = Mapping[str, tuple[str, Container[int]]]   # action -> (parameter, values kept)
+# A compact key's or value's head (table id and priority, or action id), and which of
+# the values given follow it, in turn (HeldReader.key_order)
+Order = tuple[tuple[int, ...], list[int]]
 
 
 class HeldReader:
@@ -102,20 +106,62 @@ class HeldReader:
         """A switch's table entries as (table, action, match, params), defaults aside:
         what its entities say, without making them (groups: `held.groups`). `only`: the
         entries of an action named there are left out unless its parameter named there
-        has one of the values given (what the reader would pass over, not made)."""
+        has one of the values given (what the reader would pass over, not made). Runs of
+        rows alike (ctrl/control/heldindex.py) are made from slices of the columns."""
         rows = self._decode(held)
         mine = self._turn
+        keep = {self._action_ids[a]: (self._param_ids[a][p], values)
+                for a, (p, values) in (only or {}).items() if a in self._action_ids}
+        for a, b, table_id, action_id in heldindex.runs(rows):
+            self._still(mine)
+            shape = heldindex.alike(rows, a, b, table_id, action_id, self._fields,
+                                    self._params)
+            if shape is None or table_id not in self._row_tables:
+                yield from self._rows_one_by_one(rows, range(a, b), keep, mine)
+                continue
+            # (made whole from the columns, copies: read on after another switch's
+            # decode, the next run raises)
+            yield from list(self._run_rows(rows, shape, table_id, action_id, keep))
+
+    def _still(self, mine: int) -> None:
+        if self._turn != mine:
+            raise RuntimeError("a switch's rows read on after another switch's were "
+                               "decoded: take each switch's rows whole")
+
+    def _run_rows(self, rows: _Rows, shape: heldindex.Shape, table_id: int, action_id: int,
+                  keep: Mapping[int, tuple[int, Container[int]]]) -> Iterator[Row]:
+        """`rows` of a run alike: its dicts made by map and zip, no Python step a row."""
+        n = shape.b - shape.a
+        table, fields = self._row_tables[table_id]
+        matches = shape.matches(rows)
+        params = shape.params(rows) if shape.action else []
+        action, pnames = "", list[str]()
+        if shape.action:
+            action, names = self._row_actions[action_id]
+            order = self._params[action_id]
+            pnames = list(map(names, order))
+            if action_id in keep and keep[action_id][0] in order:
+                pid, values = keep[action_id]
+                kept = list(map(values.__contains__, params[order.index(pid)]))
+                matches = [list(compress(c, kept)) for c in matches]
+                params = [list(compress(c, kept)) for c in params]
+                n = sum(kept)
+        mnames = list(map(fields, self._fields[table_id]))
+        made_m = map(dict, map(zip, repeat(mnames), zip(*matches, strict=True)))
+        made_p = (map(dict, map(zip, repeat(pnames), zip(*params, strict=True))) if params
+                  else starmap(dict, repeat((), n)))
+        return zip(repeat(table, n), repeat(action, n), made_m, made_p, strict=True)
+
+    def _rows_one_by_one(self, rows: _Rows, which: Iterable[int],
+                         keep: Mapping[int, tuple[int, Container[int]]], mine: int
+                         ) -> Iterator[Row]:
         mf, mv, pf, pv = rows.mf, rows.mv, rows.pf, rows.pv
         tables = self._row_tables
         actions = self._row_actions
-        keep = {self._action_ids[a]: (self._param_ids[a][p], values)
-                for a, (p, values) in (only or {}).items() if a in self._action_ids}
-        for i, (flags, table_id, action_id, m0, mn, p0, pn) in enumerate(zip(
-                rows.flags, rows.table, rows.action, rows.m0, rows.mn, rows.p0, rows.pn,
-                strict=True)):
-            if self._turn != mine:
-                raise RuntimeError("a switch's rows read on after another switch's were "
-                                   "decoded: take each switch's rows whole")
+        for i in which:
+            self._still(mine)
+            flags, table_id, action_id = rows.flags[i], rows.table[i], rows.action[i]
+            m0, mn, p0, pn = rows.m0[i], rows.mn[i], rows.p0[i], rows.pn[i]
             t = tables.get(table_id)
             if not flags & FAST or t is None:
                 e = rows.entity(i)
@@ -168,23 +214,23 @@ class HeldReader:
                 return key, ((a[0], *p) if a[1] > 1 else (a[0], p) if a[1] else (a[0],))
         return e.key(), None
 
-    def key_of(self, table: str, fields: Sequence[str]) -> Callable[..., Hashable] | None:
-        """What makes the compact key (`compact`) of an entry of `table` (priority 0) from
-        its match values given in the order of `fields`, which name each of the table's
-        match fields once (None otherwise: no such table or not those fields)."""
+    def key_order(self, table: str, fields: Sequence[str]) -> Order | None:
+        """How the compact key (`compact`) of an entry of `table` (priority 0) is made
+        from its match values given in the order of `fields`, which name each of the
+        table's match fields once (None otherwise: no such table or not those fields):
+        (its head, and which of the values follow, in turn)."""
         t = self.schema.tables.get(table) if table in self._by_table else None
         if t is None:
             return None
-        names = [t.match_fields[i].name for i in self._fields[t.id]]
-        return _maker((t.id, 0), names, fields)
+        return _order((t.id, 0), [t.match_fields[i].name for i in self._fields[t.id]], fields)
 
-    def value_of(self, action: str, params: Sequence[str]) -> Callable[..., Hashable] | None:
-        """What makes the compact value (`compact`) of an entry of `action` from its
-        parameters' values given in the order of `params` (each of its parameters once)."""
+    def value_order(self, action: str, params: Sequence[str]) -> Order | None:
+        """`key_order` for the compact value of an entry of `action` from its parameters'
+        values given in the order of `params` (each of its parameters once)."""
         a = self.schema.actions.get(action) if action in self._by_action else None
         if a is None:
             return None
-        return _maker((a.id,), [a.params[i].name for i in self._params[a.id]], params)
+        return _order((a.id,), [a.params[i].name for i in self._params[a.id]], params)
 
     def index(self, held: Held) -> HeldIndex:
         """A switch's entries by compact key (`compact`): their compact values, and where
@@ -208,23 +254,13 @@ def _none(_: object) -> None:
     return None
 
 
-def _maker(head: tuple[int, ...], names: Sequence[str], given: Sequence[str]
-           ) -> Callable[..., Hashable] | None:
-    """A function of values in the order of `given` to the tuple `head` then those values
-    in the order of `names` (one value: itself, as `compact` makes it), or None when
-    `given` does not name each of `names` once."""
+def _order(head: tuple[int, ...], names: Sequence[str], given: Sequence[str]
+           ) -> Order | None:
+    """`head`, and where each of `names` is in `given`; None when `given` does not name
+    each of `names` once."""
     if sorted(given) != sorted(names) or len(set(given)) != len(given):
         return None
-    order = [given.index(n) for n in names]
-    if not order:
-        return lambda: head
-    if order == [0]:
-        return lambda a: (*head, a)
-    if order == [0, 1]:
-        return lambda a, b: (*head, a, b)
-    if order == [1, 0]:
-        return lambda a, b: (*head, b, a)
-    return lambda *v: (*head, *(v[i] for i in order))
+    return head, [given.index(n) for n in names]
 
 
 def _getter(names: list[str]) -> tuple[int, Callable[[Mapping[str, object]], Any]]:

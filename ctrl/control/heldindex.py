@@ -10,9 +10,9 @@ other kind, and runs too short to gain, go row by row as in `index_ref`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from itertools import groupby, repeat
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ctrl.fastpath.p4rt_batch import ACTION, DEFAULT, FAST
 from ctrl.p4rt.entity import Entity
@@ -57,61 +57,81 @@ def index(rows: Columns, fields: Mapping[int, list[int]], params: Mapping[int, l
     """`index_ref`, by runs of rows alike (see the module's docstring)."""
     values: Values = {}
     where: Where = {}
-    a = 0
-    for (table_id, action_id), run in groupby(zip(rows.table, rows.action, strict=True)):
-        b = a + len(list(run))
-        if b - a < SHORT or not _run(rows, a, b, table_id, action_id, fields, params,
-                                     values, where):
+    for a, b, table_id, action_id in runs(rows):
+        shape = alike(rows, a, b, table_id, action_id, fields, params)
+        if shape is None:
             _rows(rows, range(a, b), fields, params, compact, values, where)
-        a = b
+            continue
+        n = b - a
+        keys = list(zip(repeat(table_id, n), rows.prio[a:b], *shape.matches(rows),
+                        strict=True))
+        if not shape.action:
+            values.update(zip(keys, repeat((0,), n), strict=True))
+        else:
+            got = zip(repeat(action_id, n), *shape.params(rows), strict=True)
+            values.update(zip(keys, got, strict=True))
+        where.update(zip(keys, range(a, b), strict=True))
     return values, where
 
 
-def _run(rows: Columns, a: int, b: int, table_id: int, action_id: int,
-         fields: Mapping[int, list[int]], params: Mapping[int, list[int]],
-         values: Values, where: Where) -> bool:
-    """Rows a..b of one table and action indexed as slices, if they are all alike
-    (decoded whole, no default, fields and parameters complete in id order, laid end
-    to end): else False, nothing done."""
+def runs(rows: Columns) -> Iterator[tuple[int, int, int, int]]:
+    """Rows a..b of one table and action, in order: (a, b, table id, action id)."""
+    a = 0
+    for (table_id, action_id), run in groupby(zip(rows.table, rows.action, strict=True)):
+        b = a + len(list(run))
+        yield a, b, table_id, action_id
+        a = b
+
+
+class Shape(NamedTuple):
+    """Rows a..b alike: their fields' values from mv[m], k a row, their parameters'
+    from pv[p], q a row (with `action`)."""
+
+    a: int
+    b: int
+    m: int
+    k: int
+    p: int
+    q: int
+    action: bool
+
+    def matches(self, rows: Columns) -> list[list[int]]:
+        """Each match field's values (in field id order), a column each."""
+        n, m, k = self.b - self.a, self.m, self.k
+        return [rows.mv[m + j:m + k * n:k] for j in range(k)]
+
+    def params(self, rows: Columns) -> list[list[int]]:
+        n, p, q = self.b - self.a, self.p, self.q
+        return [rows.pv[p + j:p + q * n:q] for j in range(q)]
+
+
+def alike(rows: Columns, a: int, b: int, table_id: int, action_id: int,
+          fields: Mapping[int, list[int]], params: Mapping[int, list[int]]) -> Shape | None:
+    """Rows a..b of one table and action as slices of the columns, if they are all alike
+    (at least SHORT, decoded whole, no default, fields and parameters complete in id
+    order, laid end to end); else None."""
     n = b - a
     order = fields.get(table_id)
+    if n < SHORT or order is None or not order:
+        return None
     flags = rows.flags[a:b]
-    if order is None:
-        return False
+    porder: list[int] = []
     if flags.count(FAST | ACTION) == n:
-        porder = params.get(action_id)
-        if porder is None:
-            return False
-    elif flags.count(FAST) == n:
-        porder = None   # no action: the value is (0,)
-    else:
-        return False    # (a default entry, or a row not decoded whole)
-    k = len(order)
-    m = rows.m0[a]
-    if not k or rows.mn[a:b].count(k) != n or rows.m0[a:b] != list(range(m, m + k * n, k)) \
-            or rows.mf[m:m + k * n] != order * n:
-        return False
-    mv = rows.mv
-    keys = list(zip(repeat(table_id, n), rows.prio[a:b],
-                    *[mv[m + j:m + k * n:k] for j in range(k)], strict=True))
-    if porder is None:
-        values.update(zip(keys, repeat((0,), n), strict=True))
-    elif not porder:
-        if rows.pn[a:b].count(0) != n:
-            return False
-        values.update(zip(keys, repeat((action_id,), n), strict=True))
-    else:
-        q = len(porder)
-        p = rows.p0[a]
-        if rows.pn[a:b].count(q) != n or rows.p0[a:b] != list(range(p, p + q * n, q)) \
-                or rows.pf[p:p + q * n] != porder * n:
-            return False
-        pv = rows.pv
-        got = zip(repeat(action_id, n), *[pv[p + j:p + q * n:q] for j in range(q)],
-                  strict=True)
-        values.update(zip(keys, got, strict=True))
-    where.update(zip(keys, range(a, b), strict=True))
-    return True
+        got = params.get(action_id)
+        if got is None:
+            return None
+        porder = got
+    elif flags.count(FAST) != n:
+        return None    # (a default entry, or a row not decoded whole)
+    k, q = len(order), len(porder)
+    m, p = rows.m0[a], rows.p0[a]
+    if rows.mn[a:b].count(k) != n or rows.m0[a:b] != list(range(m, m + k * n, k)) \
+            or rows.mf[m:m + k * n] != order * n or rows.pn[a:b].count(q) != n:
+        return None
+    if q and (rows.p0[a:b] != list(range(p, p + q * n, q))
+              or rows.pf[p:p + q * n] != porder * n):
+        return None
+    return Shape(a, b, m, k, p, q, bool(flags[0] & ACTION))
 
 
 def _rows(rows: Columns, which: Sequence[int], fields: Mapping[int, list[int]],

@@ -33,7 +33,6 @@ from ctrl.control.diff import Diff, same
 from ctrl.control.footprint import Footprints, NextHops, crossing
 from ctrl.control.hosts import Keyed
 from ctrl.control.planner import (
-    FORWARD,
     Fwd,
     InFlight,
     Planner,
@@ -155,10 +154,12 @@ class HostWants:
                 gw = self.planner.gateway_mac(vnet)
                 claims = self._ips.get(vnet)
                 if gw is not None and claims is not None:
-                    for ip in claims:
-                        first = claims.first(ip)
-                        if first is not None:
-                            into.route(vnet, ip, gw, first[1])
+                    ips: list[int] = []
+                    macs: list[int] = []
+                    for ip, (_, mac) in claims.firsts():
+                        ips.append(ip)
+                        macs.append(mac)
+                    into.routes(vnet, gw, ips, macs)
                 if (st := self.planner.my_station(vnet)) is not None:
                     into.entity(st)
         for port in self._ports.get(switch, {}):
@@ -171,26 +172,47 @@ class HostWants:
     def _toward(self, out: Wants, groups: set[int], switch: str, dest: str,
                 keys: Iterable[HostKey], up: TunnelsUp) -> None:
         """The bridging of `switch` for the hosts at `dest`: those not in flight forwarded
-        alike (decided once), or at `dest` itself to their port."""
-        decided, fwd = False, None
-        bridging = out.bridging
+        alike (decided once), or at `dest` itself to their port; in runs (of hosts not
+        in flight, in turn), into `out`."""
+        fwd: Fwd | None = None
+        decided = here = dest == switch
+        vnet = 0
+        macs: list[int] = []
+        ports: list[int] = []
         for k in keys:
             p = self._placed[k]
             if p.flight is None:
-                if dest == switch:
-                    bridging(k[0], k[1], (FORWARD, p.at.port))
-                    continue
                 if not decided:
                     decided, fwd = True, self._forwarding(p, [switch], up).get(switch)
-                if fwd is not None:
-                    bridging(k[0], k[1], fwd)
+                if here or fwd is not None:
+                    if macs and k[0] != vnet:
+                        self._run(out, vnet, macs, ports, fwd)
+                        macs, ports = [], []
+                    vnet = k[0]
+                    macs.append(k[1])
+                    if here:
+                        ports.append(p.at.port)
                 continue
+            self._run(out, vnet, macs, ports, fwd)
+            macs, ports = [], []
             for _, e in self._own(p, [switch], up):
                 if isinstance(e, MulticastGroupEntry):
                     if e.group_id in groups:
                         continue
                     groups.add(e.group_id)
                 out.entity(e)
+        self._run(out, vnet, macs, ports, fwd)
+
+    @staticmethod
+    def _run(out: Wants, vnet: int, macs: list[int], ports: list[int], fwd: Fwd | None
+             ) -> None:
+        if not macs:
+            return
+        if ports:
+            out.forward(vnet, macs, ports)
+        else:
+            assert fwd is not None
+            out.bridging(vnet, macs, fwd)
 
     # -- changes ------------------------------------------------------------------------
 

@@ -23,12 +23,16 @@ GW = 0x02AA00000001
 
 
 def _fill(out: Wants, n: int) -> None:
-    """Every kind of entry once or more: bridging of each action, routes, access ports,
-    and entities given whole (a group, my_station, a default entry)."""
+    """Every kind of entry once or more: bridging of each action in runs, each host to
+    its port, routes, access ports, and entities given whole (a group, my_station, a
+    default entry); runs empty too."""
     fwds: list[Fwd] = [(FORWARD, 3), (TO_TUNNEL, 7), (TO_CPU,), (FLOOD, 9, ((0, 1), (1, 2)))]
     for i in range(n):
-        out.bridging(10 + i % 3, MAC + i, fwds[i % 4])
-        out.route(10, 0x0A000000 + i, GW, MAC + i)
+        macs = [MAC + 100 * i + j for j in range(i % 4)]
+        out.bridging(10 + i % 3, macs, fwds[i % 4])
+        out.forward(20, [MAC + 100 * i + 50 + j for j in range(i % 3)],
+                    [1 + j for j in range(i % 3)])
+        out.routes(10 + i, GW, [0x0A000000 + j for j in range(i % 5)], [MAC + 100 * i] * (i % 5))
         out.access(PortRef("s1", 1 + i), 10 + i % 2)
     out.entity(MulticastGroupEntry.of_ports(9, [1, 2]))
     out.entity(TableEntry.of_ints("my_station", {"vnet_id": 10, "eth_dst": GW},
@@ -41,35 +45,42 @@ def test_each_pair_is_the_compact_form_of_the_entity_it_makes(schema: P4Schema) 
     plain, compact = Wants(), CompactWanted(reader)
     _fill(plain, 12)
     _fill(compact, 12)
-    assert list(compact) == plain.out and len(compact) == len(plain.out) == 39
+    assert list(compact) == plain.out and len(compact) == len(plain.out) > 60
     assert compact.pairs == [reader.compact(e) for e in plain.out]
-    assert all(v is not None for _, v in compact.pairs[:36])   # the hosts' entries whole
+    assert all(v is not None for _, v in compact.pairs[:-3])   # the hosts' entries whole
     assert [compact[i] for i in range(len(compact))] == plain.out
     assert compact[-1] == plain.out[-1] and compact[2:5] == plain.out[2:5]
     with pytest.raises(IndexError):
         compact[len(compact)]
-    assert compact[0] == bridging_entry(10, MAC, (FORWARD, 3))
-    assert compact[1] == TableEntry("routing_v4", {"vnet_id": 10, "ipv4_dst": 0x0A000000},
-                                    "routing_v4.route", {"src_mac": GW, "dst_mac": MAC})
-    assert compact[1] == route_entry(10, 0x0A000000, GW, MAC)
-    assert compact[2] == access_entry(PortRef("s1", 1), 10)
+    assert bridging_entry(10, MAC, (FORWARD, 3)) not in plain.out   # (i=0: no MACs)
+    assert bridging_entry(11, MAC + 100, (TO_TUNNEL, 7)) in plain.out
+    assert bridging_entry(20, MAC + 150, (FORWARD, 1)) in plain.out
+    assert route_entry(11, 0x0A000000, GW, MAC + 100) == TableEntry(
+        "routing_v4", {"vnet_id": 11, "ipv4_dst": 0x0A000000}, "routing_v4.route",
+        {"src_mac": GW, "dst_mac": MAC + 100})
+    assert route_entry(11, 0x0A000000, GW, MAC + 100) in plain.out
+    assert access_entry(PortRef("s1", 1), 10) in plain.out
 
 
-def test_makers_name_every_field_once_or_there_is_none(schema: P4Schema) -> None:
+def test_orders_name_every_field_once_or_there_is_none(schema: P4Schema) -> None:
     reader = HeldReader(schema)
-    key = reader.key_of("bridging", ("eth_dst", "vnet_id"))   # either order
-    assert key is not None
     e = bridging_entry(10, MAC, (FORWARD, 3))
-    assert key(MAC, 10) == reader.compact(e)[0]
-    assert reader.key_of("bridging", ("vnet_id",)) is None
-    assert reader.key_of("bridging", ("vnet_id", "eth_dst", "eth_dst")) is None
-    assert reader.key_of("bridging", ("vnet_id", "ipv4_dst")) is None
-    assert reader.key_of("no_such_table", ()) is None
-    assert reader.value_of("bridging.forward", ("tunnel_id",)) is None
-    assert reader.value_of("no.such_action", ()) is None
-    value = reader.value_of("routing_v4.route", ("dst_mac", "src_mac"))
-    assert value is not None
-    assert value(MAC, GW) == reader.compact(route_entry(10, 1, GW, MAC))[1]
+    t = schema.tables["bridging"]
+    for fields in (("eth_dst", "vnet_id"), ("vnet_id", "eth_dst")):   # either order
+        order = reader.key_order("bridging", fields)
+        assert order is not None and order[0] == (t.id, 0)
+        given = [e.match[f] for f in fields]
+        assert (*order[0], *[given[i] for i in order[1]]) == reader.compact(e)[0]
+    assert reader.key_order("bridging", ("vnet_id",)) is None
+    assert reader.key_order("bridging", ("vnet_id", "eth_dst", "eth_dst")) is None
+    assert reader.key_order("bridging", ("vnet_id", "ipv4_dst")) is None
+    assert reader.key_order("no_such_table", ()) is None
+    assert reader.value_order("bridging.forward", ("tunnel_id",)) is None
+    assert reader.value_order("no.such_action", ()) is None
+    order = reader.value_order("routing_v4.route", ("dst_mac", "src_mac"))
+    assert order is not None
+    r = route_entry(10, 1, GW, MAC)
+    assert (*order[0], *[(MAC, GW)[i] for i in order[1]]) == reader.compact(r)[1]
 
 
 def _installed(reader: HeldReader, held: list[Entity]
