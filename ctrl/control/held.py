@@ -23,12 +23,12 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from itertools import compress, repeat, starmap
+from itertools import compress
 from typing import Any
 
 from ctrl.control import heldindex
 from ctrl.control.diff import Diff, diff_keyed
-from ctrl.control.readback import Row, row_of
+from ctrl.control.readback import Row, Run, row_of
 from ctrl.fastpath import CompiledSchema, WriteDecoder
 from ctrl.fastpath.p4rt_batch import ACTION, DEFAULT, FAST, WriteBatch
 from ctrl.p4rt.client import P4Client
@@ -106,8 +106,18 @@ class HeldReader:
         """A switch's table entries as (table, action, match, params), defaults aside:
         what its entities say, without making them (groups: `held.groups`). `only`: the
         entries of an action named there are left out unless its parameter named there
-        has one of the values given (what the reader would pass over, not made). Runs of
-        rows alike (ctrl/control/heldindex.py) are made from slices of the columns."""
+        has one of the values given (what the reader would pass over, not made)."""
+        for r in self.runs(held, only):
+            if type(r) is Run:
+                # (made whole from the columns, copies: read on after another switch's
+                # decode, the next run raises)
+                yield from list(r.rows())
+            else:
+                yield r   # type: ignore[misc]
+
+    def runs(self, held: Held, only: Only | None = None) -> Iterator[Row | Run]:
+        """`rows`, but runs of rows alike (ctrl/control/heldindex.py) as columns (Run,
+        ctrl/control/readback.py), made from slices of the decoder's."""
         rows = self._decode(held)
         mine = self._turn
         keep = {self._action_ids[a]: (self._param_ids[a][p], values)
@@ -119,19 +129,18 @@ class HeldReader:
             if shape is None or table_id not in self._row_tables:
                 yield from self._rows_one_by_one(rows, range(a, b), keep, mine)
                 continue
-            # (made whole from the columns, copies: read on after another switch's
-            # decode, the next run raises)
-            yield from list(self._run_rows(rows, shape, table_id, action_id, keep))
+            run = self._run(rows, shape, table_id, action_id, keep)
+            if run.match and len(next(iter(run.match.values()))):
+                yield run
 
     def _still(self, mine: int) -> None:
         if self._turn != mine:
             raise RuntimeError("a switch's rows read on after another switch's were "
                                "decoded: take each switch's rows whole")
 
-    def _run_rows(self, rows: _Rows, shape: heldindex.Shape, table_id: int, action_id: int,
-                  keep: Mapping[int, tuple[int, Container[int]]]) -> Iterator[Row]:
-        """`rows` of a run alike: its dicts made by map and zip, no Python step a row."""
-        n = shape.b - shape.a
+    def _run(self, rows: _Rows, shape: heldindex.Shape, table_id: int, action_id: int,
+             keep: Mapping[int, tuple[int, Container[int]]]) -> Run:
+        """A run alike as columns, `keep`'s rows only."""
         table, fields = self._row_tables[table_id]
         matches = shape.matches(rows)
         params = shape.params(rows) if shape.action else []
@@ -145,12 +154,9 @@ class HeldReader:
                 kept = list(map(values.__contains__, params[order.index(pid)]))
                 matches = [list(compress(c, kept)) for c in matches]
                 params = [list(compress(c, kept)) for c in params]
-                n = sum(kept)
-        mnames = list(map(fields, self._fields[table_id]))
-        made_m = map(dict, map(zip, repeat(mnames), zip(*matches, strict=True)))
-        made_p = (map(dict, map(zip, repeat(pnames), zip(*params, strict=True))) if params
-                  else starmap(dict, repeat((), n)))
-        return zip(repeat(table, n), repeat(action, n), made_m, made_p, strict=True)
+        mnames = map(fields, self._fields[table_id])
+        return Run(table, action, dict(zip(mnames, matches, strict=True)),
+                   dict(zip(pnames, params, strict=True)))
 
     def _rows_one_by_one(self, rows: _Rows, which: Iterable[int],
                          keep: Mapping[int, tuple[int, Container[int]]], mine: int
@@ -339,6 +345,9 @@ class Held:
 
     def rows(self, only: Only | None = None) -> Iterator[Row]:
         return self.reader.rows(self, only)
+
+    def runs(self, only: Only | None = None) -> Iterator[Row | Run]:
+        return self.reader.runs(self, only)
 
     def diff(self, wanted: Iterable[Entity]) -> Diff:
         """The updates that make this switch hold `wanted` (ctrl/control/diff.py's `diff`),

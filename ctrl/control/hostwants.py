@@ -337,7 +337,10 @@ class HostWants:
             vnets = self._ports.setdefault(at.switch, {}).setdefault(at.port, {})
             vnets[p.vnet] = vnets.get(p.vnet, 0) + 1
         if p.ip is not None:
-            self._ips.setdefault(p.vnet, Claims()).add(p.ip, p.key)
+            claims = self._ips.get(p.vnet)
+            if claims is None:   # (no Claims made a host only to be thrown away)
+                claims = self._ips[p.vnet] = Claims()
+            claims.add(p.ip, p.key)
 
     def _unindex(self, p: Placed | None, fp: Footprints) -> None:
         if p is None:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from ctrl.control import heldindex
 from ctrl.control.held import Held, HeldReader
 from ctrl.control.heldindex import index, index_ref
-from ctrl.control.readback import row_of
+from ctrl.control.readback import Run, read_rows, row_of
+from ctrl.control.topology import PortRef
 from ctrl.p4rt.entity import Entity, TableEntry
 from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import P4Schema
@@ -114,6 +115,13 @@ def _rows_check(schema: P4Schema, entries: list[tuple[TableEntry, str]]) -> None
             if not (r[1] == "bridging.forward" and r[3]["port"] not in {1, 3})
             and not (r[1] == "ingress_port.set_access" and r[3]["vnet_id"] != 2)]
     assert list(held.rows(only)) == kept
+    # as runs of columns: the same rows, and read_rows says the same of them
+    runs = list(held.runs(only))
+    assert [x for r in runs for x in (r.rows() if isinstance(r, Run) else [r])] == kept
+    edges = {PortRef("s1", p) for p in (1, 2, 3, 7)}
+    for which in (None, only):
+        assert read_rows("s1", held.runs(which), [], edges) == \
+            read_rows("s1", held.rows(which), [], edges)
 
 
 @settings(max_examples=60, deadline=None)
@@ -128,6 +136,7 @@ def test_rows_of_long_runs_and_a_half_read_switch(schema: P4Schema) -> None:
     entries.insert(50, (_pool(7)[0], "reversed"))
     _rows_check(schema, entries)
     reader = HeldReader(schema)
+    assert sum(isinstance(r, Run) for r in _held(reader, schema, entries).runs()) >= 6
     one, two = _held(reader, schema, entries), _held(reader, schema, entries[:20])
     half = one.rows()
     next(half)   # inside the first run: the runs after it raise
