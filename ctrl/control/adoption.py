@@ -18,7 +18,7 @@ from ctrl.control.hostwants import HostWants, Placed
 from ctrl.control.migrations import Migration, Migrations
 from ctrl.control.notices import HostLearned, HostMoved, Notice
 from ctrl.control.plans import Plan, Send
-from ctrl.control.readback import ReadBack, Row, looked_at, read_back, read_rows
+from ctrl.control.readback import ReadBack, Row, Run, looked_at, read_back, read_rows
 from ctrl.control.topology import PortRef
 from ctrl.control.tunnelevents import Owner
 from ctrl.control.verify import Verification
@@ -71,7 +71,7 @@ class Adoption:
     def read_back(self, switch: str, held: Iterable[Entity]) -> ReadBack:
         return read_back(switch, held, self.edges)
 
-    def read_rows(self, switch: str, rows: Iterable[Row], groups: Iterable[Entity]
+    def read_rows(self, switch: str, rows: Iterable[Row | Run], groups: Iterable[Entity]
                   ) -> ReadBack:
         """`read_back` of a switch's table entries as rows (ctrl/control/held.py)."""
         return read_rows(switch, rows, [g for g in groups if isinstance(g, MulticastGroupEntry)],
@@ -79,7 +79,7 @@ class Adoption:
 
     def read_held(self, switch: str, held: Held) -> ReadBack:
         """`read_rows` of a switch as read back, the entries it passes over not made."""
-        return self.read_rows(switch, held.rows(looked_at(switch, self.edges)), held.groups)
+        return self.read_rows(switch, held.runs(looked_at(switch, self.edges)), held.groups)
 
     def adopt(self, found: ReadBack, now: float, plan: bool = True) -> list[Plan]:
         """Where the switches' entries say hosts are, for hosts not seen since the start

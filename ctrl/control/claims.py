@@ -55,6 +55,11 @@ class Claims(Generic[K, V]):
             return None
         return held[0] if isinstance(held, _Many) else held   # type: ignore[return-value]
 
+    def firsts(self) -> Iterator[tuple[K, V]]:
+        """Each key and the value that has claimed it longest."""
+        for key, held in self._map.items():
+            yield key, (held[0] if isinstance(held, _Many) else held)
+
     def all(self, key: K) -> list[V]:
         held = self._map.get(key, _NONE)
         if held is _NONE:

@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ctrl.control.adoption import PROBE_SOURCE_MAC, Adoption
+from ctrl.control.compactwant import CompactWanted
 from ctrl.control.diff import Diff, merge
+from ctrl.control.held import HeldReader
 from ctrl.control.hosts import (
     Damping,
     Duplicate,
@@ -133,8 +135,16 @@ class ControlCore(TunnelEvents, Adoption):
 
     # -- what the switches should hold -----------------------------------------------
 
-    def wanted(self, switch: str) -> list[Entity]:
-        return self.state.entities(switch) + self.hostwants.on_switch(switch)
+    def wanted(self, switch: str, reader: HeldReader | None = None) -> Sequence[Entity]:
+        """What `switch` should hold; with `reader`, given as its compact forms for that
+        reader's diff (ctrl/control/compactwant.py: entities made only when asked)."""
+        if reader is None:
+            return self.state.entities(switch) + self.hostwants.on_switch(switch)
+        out = CompactWanted(reader)
+        for e in self.state.entities(switch):
+            out.entity(e)
+        self.hostwants.on_switch(switch, out)
+        return out
 
     def _placed(self, host: Host) -> Placed:
         m = self.migrations.delivering_both(host.key)

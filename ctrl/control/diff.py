@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from ctrl.p4rt.entity import (
     Entity,
@@ -61,34 +61,52 @@ def diff(wanted: Iterable[Entity], installed: Iterable[Entity]) -> Diff:
     return Diff(inserts, modifies, deletes)
 
 
-def diff_keyed(wanted: Iterable[Entity],
-               installed: Mapping[Hashable, tuple[Hashable | None, W]],
+def diff_keyed(wanted: Iterable[Entity] | Compact,
+               installed: Mapping[Hashable, Hashable | None],
+               where: Mapping[Hashable, W],
                compact: Callable[[Entity], tuple[Hashable, Hashable | None]],
                entity: Callable[[W], Entity]) -> Diff:
-    """`diff`, the installed entries given by compact key as (compact value, where) and
-    `compact` making an entity's (key and value: equal where key() and `same` say equal;
-    a value None compares the entities): the same updates, and an installed entry made an
-    entity (`entity(where)`) only to be deleted or compared as one."""
-    wanted = list(wanted)
-    pairs = list(map(compact, wanted))
+    """`diff`, the installed entries given as their compact values by compact key, and
+    where each is, and `compact` making an entity's (key and value: equal where key()
+    and `same` say equal; a value None compares the entities): the same updates, and an
+    installed entry made an entity (`entity(where)`) only to be deleted or compared as
+    one. `wanted` given as a Compact (its pairs, and its entities made by index) has its
+    entities made only to be written or compared whole."""
+    if isinstance(wanted, Compact):
+        pairs, make = wanted.pairs, wanted.make   # (a bound method)
+    else:
+        made = list(wanted)
+        pairs = list(map(compact, made))
+
+        def make(i: int) -> Entity:
+            return made[i]
     values = dict(pairs)
-    if (len(values) == len(installed) and None not in values.values()
-            and values == {k: v for k, (v, _) in installed.items()}):
+    if len(values) == len(installed) and values == installed \
+            and None not in values.values():
         return Diff((), (), ())   # (a switch already as wanted: no entry made)
-    want: dict[Hashable, tuple[Hashable | None, Entity]] = {}
-    for (k, v), e in zip(pairs, wanted, strict=True):
-        want[k] = (v, e)
+    want: dict[Hashable, tuple[Hashable | None, int]] = {}
+    for i, (k, v) in enumerate(pairs):
+        want[k] = (v, i)
     inserts: list[Update] = []
     modifies: list[Update] = []
-    for k, (v, e) in want.items():
-        have = installed.get(k)
-        if have is None:
-            inserts.append(insert(e))
-        elif (v != have[0] if v is not None and have[0] is not None
-              else not same(e, entity(have[1]))):
-            modifies.append(modify(e))
-    deletes = tuple(delete(entity(w)) for k, (_, w) in installed.items() if k not in want)
+    for k, (v, i) in want.items():
+        if k not in installed:
+            inserts.append(insert(make(i)))
+        elif (v != have if v is not None and (have := installed[k]) is not None
+              else not same(make(i), entity(where[k]))):
+            modifies.append(modify(make(i)))
+    deletes = tuple(delete(entity(where[k])) for k in installed if k not in want)
     return Diff(tuple(inserts), tuple(modifies), deletes)
+
+
+@runtime_checkable
+class Compact(Protocol):
+    """Wanted entries as compact (key, value) pairs (see diff_keyed) and their entities
+    made by index (ctrl/control/compactwant.py)."""
+
+    pairs: list[tuple[Hashable, Hashable | None]]
+
+    def make(self, i: int) -> Entity: ...
 
 
 def compose(first: Diff, then: Diff) -> Diff:

@@ -14,11 +14,21 @@ Multicast groups are few and read as entities.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping
+from collections.abc import (
+    Callable,
+    Container,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from itertools import compress
 from typing import Any
 
+from ctrl.control import heldindex
 from ctrl.control.diff import Diff, diff_keyed
-from ctrl.control.readback import Row, row_of
+from ctrl.control.readback import Row, Run, row_of
 from ctrl.fastpath import CompiledSchema, WriteDecoder
 from ctrl.fastpath.p4rt_batch import ACTION, DEFAULT, FAST, WriteBatch
 from ctrl.p4rt.client import P4Client
@@ -29,6 +39,9 @@ from ctrl.p4rt.wire import read_varint as _varint
 from ctrl.p4rt.wire import varint
 
 Only = Mapping[str, tuple[str, Container[int]]]   # action -> (parameter, values kept)
+# A compact key's or value's head (table id and priority, or action id), and which of
+# the values given follow it, in turn (HeldReader.key_order)
+Order = tuple[tuple[int, ...], list[int]]
 
 
 class HeldReader:
@@ -94,19 +107,67 @@ class HeldReader:
         what its entities say, without making them (groups: `held.groups`). `only`: the
         entries of an action named there are left out unless its parameter named there
         has one of the values given (what the reader would pass over, not made)."""
+        for r in self.runs(held, only):
+            if type(r) is Run:
+                # (made whole from the columns, copies: read on after another switch's
+                # decode, the next run raises)
+                yield from list(r.rows())
+            else:
+                yield r   # type: ignore[misc]
+
+    def runs(self, held: Held, only: Only | None = None) -> Iterator[Row | Run]:
+        """`rows`, but runs of rows alike (ctrl/control/heldindex.py) as columns (Run,
+        ctrl/control/readback.py), made from slices of the decoder's."""
         rows = self._decode(held)
         mine = self._turn
+        keep = {self._action_ids[a]: (self._param_ids[a][p], values)
+                for a, (p, values) in (only or {}).items() if a in self._action_ids}
+        for a, b, table_id, action_id in heldindex.runs(rows):
+            self._still(mine)
+            shape = heldindex.alike(rows, a, b, table_id, action_id, self._fields,
+                                    self._params)
+            if shape is None or table_id not in self._row_tables:
+                yield from self._rows_one_by_one(rows, range(a, b), keep, mine)
+                continue
+            run = self._run(rows, shape, table_id, action_id, keep)
+            if run.match and len(next(iter(run.match.values()))):
+                yield run
+
+    def _still(self, mine: int) -> None:
+        if self._turn != mine:
+            raise RuntimeError("a switch's rows read on after another switch's were "
+                               "decoded: take each switch's rows whole")
+
+    def _run(self, rows: _Rows, shape: heldindex.Shape, table_id: int, action_id: int,
+             keep: Mapping[int, tuple[int, Container[int]]]) -> Run:
+        """A run alike as columns, `keep`'s rows only."""
+        table, fields = self._row_tables[table_id]
+        matches = shape.matches(rows)
+        params = shape.params(rows) if shape.action else []
+        action, pnames = "", list[str]()
+        if shape.action:
+            action, names = self._row_actions[action_id]
+            order = self._params[action_id]
+            pnames = list(map(names, order))
+            if action_id in keep and keep[action_id][0] in order:
+                pid, values = keep[action_id]
+                kept = list(map(values.__contains__, params[order.index(pid)]))
+                matches = [list(compress(c, kept)) for c in matches]
+                params = [list(compress(c, kept)) for c in params]
+        mnames = map(fields, self._fields[table_id])
+        return Run(table, action, dict(zip(mnames, matches, strict=True)),
+                   dict(zip(pnames, params, strict=True)))
+
+    def _rows_one_by_one(self, rows: _Rows, which: Iterable[int],
+                         keep: Mapping[int, tuple[int, Container[int]]], mine: int
+                         ) -> Iterator[Row]:
         mf, mv, pf, pv = rows.mf, rows.mv, rows.pf, rows.pv
         tables = self._row_tables
         actions = self._row_actions
-        keep = {self._action_ids[a]: (self._param_ids[a][p], values)
-                for a, (p, values) in (only or {}).items() if a in self._action_ids}
-        for i, (flags, table_id, action_id, m0, mn, p0, pn) in enumerate(zip(
-                rows.flags, rows.table, rows.action, rows.m0, rows.mn, rows.p0, rows.pn,
-                strict=True)):
-            if self._turn != mine:
-                raise RuntimeError("a switch's rows read on after another switch's were "
-                                   "decoded: take each switch's rows whole")
+        for i in which:
+            self._still(mine)
+            flags, table_id, action_id = rows.flags[i], rows.table[i], rows.action[i]
+            m0, mn, p0, pn = rows.m0[i], rows.mn[i], rows.p0[i], rows.pn[i]
             t = tables.get(table_id)
             if not flags & FAST or t is None:
                 e = rows.entity(i)
@@ -159,38 +220,35 @@ class HeldReader:
                 return key, ((a[0], *p) if a[1] > 1 else (a[0], p) if a[1] else (a[0],))
         return e.key(), None
 
+    def key_order(self, table: str, fields: Sequence[str]) -> Order | None:
+        """How the compact key (`compact`) of an entry of `table` (priority 0) is made
+        from its match values given in the order of `fields`, which name each of the
+        table's match fields once (None otherwise: no such table or not those fields):
+        (its head, and which of the values follow, in turn)."""
+        t = self.schema.tables.get(table) if table in self._by_table else None
+        if t is None:
+            return None
+        return _order((t.id, 0), [t.match_fields[i].name for i in self._fields[t.id]], fields)
+
+    def value_order(self, action: str, params: Sequence[str]) -> Order | None:
+        """`key_order` for the compact value of an entry of `action` from its parameters'
+        values given in the order of `params` (each of its parameters once)."""
+        a = self.schema.actions.get(action) if action in self._by_action else None
+        if a is None:
+            return None
+        return _order((a.id,), [a.params[i].name for i in self._params[a.id]], params)
+
     def index(self, held: Held) -> HeldIndex:
-        """A switch's entries by compact key (`compact`), each with its compact value and
-        where it is: a row of the read-back (made an entity only when asked) or, for
-        what C did not decode whole and for the groups, its entity."""
+        """A switch's entries by compact key (`compact`): their compact values, and where
+        each is: a row of the read-back (made an entity only when asked) or, for what C
+        did not decode whole and for the groups, its entity (ctrl/control/heldindex.py)."""
         rows = self._decode(held)
-        entries: dict[Hashable, tuple[Hashable | None, int | Entity]] = {}
-        fields, params = self._fields, self._params
-        mf, mv, pf, pv = rows.mf, rows.mv, rows.pf, rows.pv
-        for i, (flags, table_id, prio, action_id, m0, mn, p0, pn) in enumerate(zip(
-                rows.flags, rows.table, rows.prio, rows.action, rows.m0, rows.mn, rows.p0,
-                rows.pn, strict=True)):
-            order = fields.get(table_id)
-            if flags & FAST and order is not None:
-                if flags & DEFAULT:
-                    continue
-                if mf[m0:m0 + mn] == order:
-                    key = (table_id, prio, *mv[m0:m0 + mn])
-                    if not flags & ACTION:
-                        entries[key] = ((0,), i)
-                    elif pf[p0:p0 + pn] == params.get(action_id):
-                        entries[key] = ((action_id, *pv[p0:p0 + pn]), i)
-                    else:
-                        entries[key] = (None, i)
-                    continue
-            e = rows.entity(i)   # made now: the decoder's memory is another's later
-            if not getattr(e, "is_default", False):
-                k, v = self.compact(e)
-                entries[k] = (v, e)
+        values, where = heldindex.index(rows, self._fields, self._params, self.compact)
         for g in held.groups:
             k, v = self.compact(g)
-            entries[k] = (v, g)
-        return HeldIndex(entries, rows)
+            values[k] = v
+            where[k] = g
+        return HeldIndex(values, where, rows)
 
     def _decode(self, held: Held) -> _Rows:
         rows = _Rows(self, self._decoder.decode(held.data))
@@ -200,6 +258,15 @@ class HeldReader:
 
 def _none(_: object) -> None:
     return None
+
+
+def _order(head: tuple[int, ...], names: Sequence[str], given: Sequence[str]
+           ) -> Order | None:
+    """`head`, and where each of `names` is in `given`; None when `given` does not name
+    each of `names` once."""
+    if sorted(given) != sorted(names) or len(set(given)) != len(given):
+        return None
+    return head, [given.index(n) for n in names]
 
 
 def _getter(names: list[str]) -> tuple[int, Callable[[Mapping[str, object]], Any]]:
@@ -244,13 +311,14 @@ class _Rows:
 
 
 class HeldIndex:
-    """A switch's entries by compact key: `entries` (see HeldReader.index)."""
+    """A switch's entries by compact key: their `values` and `where` each is (see
+    HeldReader.index)."""
 
-    __slots__ = ("_rows", "entries")
+    __slots__ = ("_rows", "values", "where")
 
-    def __init__(self, entries: dict[Hashable, tuple[Hashable | None, int | Entity]],
-                 rows: _Rows) -> None:
-        self.entries = entries
+    def __init__(self, values: heldindex.Values, where: heldindex.Where, rows: _Rows) -> None:
+        self.values = values
+        self.where = where
         self._rows = rows
 
     def entity(self, where: int | Entity) -> Entity:
@@ -278,11 +346,15 @@ class Held:
     def rows(self, only: Only | None = None) -> Iterator[Row]:
         return self.reader.rows(self, only)
 
+    def runs(self, only: Only | None = None) -> Iterator[Row | Run]:
+        return self.reader.runs(self, only)
+
     def diff(self, wanted: Iterable[Entity]) -> Diff:
         """The updates that make this switch hold `wanted` (ctrl/control/diff.py's `diff`),
         the entries read compared by their compact keys and values."""
         index = self.reader.index(self)
-        return diff_keyed(wanted, index.entries, self.reader.compact, index.entity)
+        return diff_keyed(wanted, index.values, index.where, self.reader.compact,
+                          index.entity)
 
 
 def _as_updates(chunks: list[bytes]) -> tuple[bytes, int]:

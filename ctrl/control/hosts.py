@@ -174,7 +174,10 @@ class HostTracker:
 
     def _claim(self, host: Host) -> None:
         if host.ip is not None:
-            self._by_ip.setdefault(host.vnet, Claims()).add(host.ip, host.key)
+            claims = self._by_ip.get(host.vnet)
+            if claims is None:   # (no Claims made a host only to be thrown away)
+                claims = self._by_ip[host.vnet] = Claims()
+            claims.add(host.ip, host.key)
 
     def _set_ip(self, host: Host, ip: int | None) -> None:
         if ip is None or ip == host.ip:

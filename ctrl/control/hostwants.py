@@ -28,17 +28,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ctrl.control.claims import Claims
+from ctrl.control.compactwant import Wants, access_entry, route_entry
 from ctrl.control.diff import Diff, same
 from ctrl.control.footprint import Footprints, NextHops, crossing
 from ctrl.control.hosts import Keyed
 from ctrl.control.planner import (
-    FORWARD,
     Fwd,
     InFlight,
     Planner,
     TunnelsUp,
     bridging_entities,
-    bridging_entry,
 )
 from ctrl.control.topology import PortRef
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry, delete, insert, modify
@@ -141,48 +140,79 @@ class HostWants:
             entries.append(st)
         return [(sw, e) for sw in switches for e in entries]
 
-    def _port(self, at: PortRef) -> list[tuple[str, Entity]]:
-        vnet = self._port_vnet(at)
-        return [] if vnet is None else [(at.switch, _access(at, vnet))]
-
-    def on_switch(self, switch: str) -> list[Entity]:
-        """Every entity `switch` should hold for the hosts."""
+    def on_switch(self, switch: str, out: Wants | None = None) -> list[Entity]:
+        """Every entity `switch` should hold for the hosts (put into `out` when given:
+        ctrl/control/compactwant.py, as their compact forms; then [] is returned)."""
+        into = Wants() if out is None else out
         up = self.up()
-        out: list[Entity] = []
         groups: set[int] = set()   # a flight's group is wanted once (the first)
         for vnet, dests in self._at.items():
             for dest, keys in dests.items():
                 if switch in self.footprints.reach(vnet, dest):
-                    self._toward(out, groups, switch, dest, keys, up)
+                    self._toward(into, groups, switch, dest, keys, up)
             if switch in self.footprints.members(vnet):
-                out += [e for _, e in self._routes(vnet, self._ips.get(vnet, ()), [switch],
-                                                   station=True)]
+                gw = self.planner.gateway_mac(vnet)
+                claims = self._ips.get(vnet)
+                if gw is not None and claims is not None:
+                    ips: list[int] = []
+                    macs: list[int] = []
+                    for ip, (_, mac) in claims.firsts():
+                        ips.append(ip)
+                        macs.append(mac)
+                    into.routes(vnet, gw, ips, macs)
+                if (st := self.planner.my_station(vnet)) is not None:
+                    into.entity(st)
         for port in self._ports.get(switch, {}):
-            out += [e for _, e in self._port(PortRef(switch, port))]
-        return out   # one entry per host, address and port: each key once
+            at = PortRef(switch, port)
+            net = self._port_vnet(at)
+            if net is not None:
+                into.access(at, net)
+        return into.out if out is None else []   # one entry per host, address, port
 
-    def _toward(self, out: list[Entity], groups: set[int], switch: str, dest: str,
+    def _toward(self, out: Wants, groups: set[int], switch: str, dest: str,
                 keys: Iterable[HostKey], up: TunnelsUp) -> None:
         """The bridging of `switch` for the hosts at `dest`: those not in flight forwarded
-        alike (decided once), or at `dest` itself to their port."""
-        decided, fwd = False, None
+        alike (decided once), or at `dest` itself to their port; in runs (of hosts not
+        in flight, in turn), into `out`."""
+        fwd: Fwd | None = None
+        decided = here = dest == switch
+        vnet = 0
+        macs: list[int] = []
+        ports: list[int] = []
         for k in keys:
             p = self._placed[k]
             if p.flight is None:
-                if dest == switch:
-                    out.append(bridging_entry(k[0], k[1], (FORWARD, p.at.port)))
-                    continue
                 if not decided:
                     decided, fwd = True, self._forwarding(p, [switch], up).get(switch)
-                if fwd is not None:
-                    out.append(bridging_entry(k[0], k[1], fwd))
+                if here or fwd is not None:
+                    if macs and k[0] != vnet:
+                        self._run(out, vnet, macs, ports, fwd)
+                        macs, ports = [], []
+                    vnet = k[0]
+                    macs.append(k[1])
+                    if here:
+                        ports.append(p.at.port)
                 continue
+            self._run(out, vnet, macs, ports, fwd)
+            macs, ports = [], []
             for _, e in self._own(p, [switch], up):
                 if isinstance(e, MulticastGroupEntry):
                     if e.group_id in groups:
                         continue
                     groups.add(e.group_id)
-                out.append(e)
+                out.entity(e)
+        self._run(out, vnet, macs, ports, fwd)
+
+    @staticmethod
+    def _run(out: Wants, vnet: int, macs: list[int], ports: list[int], fwd: Fwd | None
+             ) -> None:
+        if not macs:
+            return
+        if ports:
+            out.forward(vnet, macs, ports)
+        else:
+            assert fwd is not None
+            out.bridging(vnet, macs, fwd)
 
     # -- changes ------------------------------------------------------------------------
 
@@ -261,9 +291,9 @@ class HostWants:
             net_was, net_now = ports_before[at], self._port_vnet(at)
             if net_was != net_now:
                 if net_was is not None:
-                    changes.before([(at.switch, _access(at, net_was))])
+                    changes.before([(at.switch, access_entry(at, net_was))])
                 if net_now is not None:
-                    changes.after([(at.switch, _access(at, net_now))])
+                    changes.after([(at.switch, access_entry(at, net_now))])
         if not regrown:
             return
         # the others' routes and my_station where the network gained or lost a switch,
@@ -291,8 +321,7 @@ class HostWants:
     def _route_entry(self, vnet: int, ip: int, mac: int) -> TableEntry:
         gw = self.planner.gateway_mac(vnet)
         assert gw is not None
-        return TableEntry.of_ints("routing_v4", {"vnet_id": vnet, "ipv4_dst": ip},
-                                  "routing_v4.route", {"src_mac": gw, "dst_mac": mac})
+        return route_entry(vnet, ip, gw, mac)
 
     def _port_vnet(self, at: PortRef) -> int | None:
         vnets = self._ports.get(at.switch, {}).get(at.port)
@@ -308,7 +337,10 @@ class HostWants:
             vnets = self._ports.setdefault(at.switch, {}).setdefault(at.port, {})
             vnets[p.vnet] = vnets.get(p.vnet, 0) + 1
         if p.ip is not None:
-            self._ips.setdefault(p.vnet, Claims()).add(p.ip, p.key)
+            claims = self._ips.get(p.vnet)
+            if claims is None:   # (no Claims made a host only to be thrown away)
+                claims = self._ips[p.vnet] = Claims()
+            claims.add(p.ip, p.key)
 
     def _unindex(self, p: Placed | None, fp: Footprints) -> None:
         if p is None:
@@ -402,7 +434,3 @@ class HostWants:
         for p in hosts:
             self._index(p, self.footprints)
 
-
-def _access(at: PortRef, vnet: int) -> TableEntry:
-    return TableEntry.of_ints("ingress_port", {"ingress_port": at.port},
-                              "ingress_port.set_access", {"vnet_id": vnet})

@@ -10,8 +10,10 @@ the hosts in doubt where they are (ARP probes out of those ports) instead of gue
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat, starmap
+from typing import NamedTuple
 
 from ctrl.control.topology import PortRef
 from ctrl.p4rt.entity import Entity, MulticastGroupEntry, TableEntry
@@ -19,6 +21,25 @@ from ctrl.p4rt.values import to_int
 
 HostKey = tuple[int, int]
 Row = tuple[str, str, Mapping[str, int], Mapping[str, int]]   # table, action, match, params
+
+
+class Run(NamedTuple):
+    """Rows of one table and action as columns: each match field's values and each
+    parameter's, in turn (ctrl/control/held.py's HeldReader.runs)."""
+
+    table: str
+    action: str
+    match: Mapping[str, list[int]]
+    params: Mapping[str, list[int]]
+
+    def rows(self) -> Iterator[Row]:
+        n = len(next(iter(self.match.values()), []))
+        ms = map(dict, map(zip, repeat(list(self.match)), zip(*self.match.values(),
+                                                                strict=True)))
+        ps = (map(dict, map(zip, repeat(list(self.params)), zip(*self.params.values(),
+                                                                strict=True)))
+              if self.params else starmap(dict, repeat((), n)))
+        return zip(repeat(self.table, n), repeat(self.action, n), ms, ps, strict=True)
 
 
 @dataclass(slots=True)
@@ -73,16 +94,17 @@ def _ports(switch: str, edges: set[PortRef]) -> set[int]:
     return {p.port for p in edges if p.switch == switch}
 
 
-def read_rows(switch: str, rows: Iterable[Row], held_groups: Iterable[MulticastGroupEntry],
-              edges: set[PortRef]) -> ReadBack:
+def read_rows(switch: str, rows: Iterable[Row | Run],
+              held_groups: Iterable[MulticastGroupEntry], edges: set[PortRef]) -> ReadBack:
     """What one switch's entries say of the hosts at its edge ports, its table entries
-    as rows (table, action, match, params: ints) and its multicast groups apart."""
+    as rows (table, action, match, params: ints; or runs of them as columns) and its
+    multicast groups apart."""
     out = ReadBack()
     groups = {g.group_id: [r.port for r in g.replicas if not r.instance]
               for g in held_groups}  # (copies into tunnels: no place)
     access: dict[PortRef, int] = {}
     mine = _ports(switch, edges)   # (no PortRef made for the others)
-    for table, action, match, params in rows:
+    for table, action, match, params in _flat(rows, out.ips):
         if table == "bridging":
             key = (match["vnet_id"], match["eth_dst"])
             if action == "bridging.forward":
@@ -100,6 +122,20 @@ def read_rows(switch: str, rows: Iterable[Row], held_groups: Iterable[MulticastG
     taken = set(out.at.values()) | {p for ps in out.doubt.values() for p in ps}
     out.spare = {p: v for p, v in access.items() if p not in taken and p in edges}
     return out
+
+
+def _flat(rows: Iterable[Row | Run], ips: dict[HostKey, int]) -> Iterator[Row]:
+    """The rows, but a run of host routes taken as columns into `ips` (each address by
+    its host, as read_rows takes a route row: most of a switch's rows), in turn."""
+    for r in rows:
+        if type(r) is not Run:
+            yield r   # type: ignore[misc]
+        elif r.action == "routing_v4.route":
+            m, p = r.match, r.params
+            ips.update(zip(zip(m["vnet_id"], p["dst_mac"], strict=True), m["ipv4_dst"],
+                           strict=True))
+        else:
+            yield from r.rows()
 
 
 def merged(parts: Mapping[str, ReadBack]) -> ReadBack:

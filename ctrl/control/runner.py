@@ -69,7 +69,7 @@ class Controller:
             damping=damping or Damping(), lldp_interval=interval,
             flight_timeout=flight_timeout, tunnels_on_demand=tunnels_on_demand,
             tunnel_idle=tunnel_idle), now=clock(), timer=time.monotonic)
-        reader = HeldReader(schema)   # one C decoder for every switch's read-back
+        reader = self._reader = HeldReader(schema)   # one C decoder: every switch's read-back
         self.sessions = {
             name: SwitchSession(sw, schema, device_config, self._on_packets,
                                 partial(self._wanted, name),
@@ -99,8 +99,8 @@ class Controller:
         # step answers after it: a migration acknowledged is one the standby knows of.
         self.journaled: Callable[[], Awaitable[None]] | None = None
 
-    def _wanted(self, switch: str) -> list[Entity]:
-        return self.core.wanted(switch)
+    def _wanted(self, switch: str) -> Sequence[Entity]:
+        return self.core.wanted(switch, self._reader)   # (compactly: for its diff)
 
     def _version(self) -> int:
         return self.core.version
@@ -126,7 +126,7 @@ class Controller:
         return [PlacedVM(h.vnet, h.mac, h.ip, h.location) for h in self.hosts()]
 
     def wanted(self) -> dict[str, list[Entity]]:
-        return {sw: self.core.wanted(sw) for sw in self.topo.switches}
+        return {sw: list(self.core.wanted(sw)) for sw in self.topo.switches}
 
     def find(self, vm: str) -> Host:
         return self.core.find(vm)

@@ -8,13 +8,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ctrl.control.compactwant import CompactWanted
 from ctrl.control.diff import Diff
 from ctrl.control.footprint import crossing
+from ctrl.control.held import HeldReader
 from ctrl.control.hostwants import HostWants, Placed
 from ctrl.control.planner import InFlight, Planner, placed
 from ctrl.control.topology import PortRef, Topology, VNet, parse_topology
 from ctrl.lab.fattree import fat_tree_topology
 from ctrl.p4rt.entity import Entity, TableEntry, UpdateType
+from ctrl.p4rt.schema import P4Schema
 from ctrl.p4rt.values import to_int
 from tests.control.fakefabric import FakeFabric, Frame
 from tests.topologies import CHAIN, TOPO
@@ -40,12 +43,17 @@ def _apply(held: dict[str, dict[object, Entity]], changes: dict[str, Diff]) -> N
 
 
 def _check(planner: Planner, wants: HostWants, held: dict[str, dict[object, Entity]],
-           hosts: dict[int, Placed]) -> None:
+           hosts: dict[int, Placed], reader: HeldReader | None = None) -> None:
     topo = planner.topo
     for sw in topo.switches:
         entries = wants.on_switch(sw)
         assert held[sw] == {e.key(): e for e in entries}, sw
         assert len(entries) == len(held[sw]), sw   # each key once (a flight's group too)
+        if reader is not None:   # given compactly: the same entries, and their forms
+            compact = CompactWanted(reader)
+            assert wants.on_switch(sw, compact) == []
+            assert list(compact) == entries, sw
+            assert compact.pairs == [reader.compact(e) for e in entries], sw
     fabric = FakeFabric(topo, {sw: [*h.values(), *planner.base(sw)] for sw, h in held.items()})
     for dst in hosts.values():
         places = {dst.at} | ({dst.flight.to} if dst.flight else set())
@@ -76,8 +84,8 @@ def _check(planner: Planner, wants: HostWants, held: dict[str, dict[object, Enti
 
 @settings(max_examples=80, deadline=None)
 @given(st.sampled_from(sorted(TOPOLOGIES)), st.data())
-def test_diffs_keep_the_switches_at_the_derived_state(which: str, data: st.DataObject
-                                                      ) -> None:
+def test_diffs_keep_the_switches_at_the_derived_state(schema: P4Schema, which: str,
+                                                      data: st.DataObject) -> None:
     topo = TOPOLOGIES[which]
     planner = Planner(topo.__class__(topo.sites, topo.switches, topo.links, topo.hypervisors,
                                      {"blue": _vnet(10), "red": _vnet(20)}, {}))
@@ -107,7 +115,7 @@ def test_diffs_keep_the_switches_at_the_derived_state(which: str, data: st.DataO
             hosts.pop(mac, None)
         else:
             hosts[mac] = new
-        _check(planner, wants, held, hosts)
+        _check(planner, wants, held, hosts, HeldReader(schema))
 
 
 def _vnet(vid: int) -> VNet:
