@@ -41,6 +41,9 @@ from ctrl.p4rt.values import to_int
 log = logging.getLogger(__name__)
 
 ROUND_GATHER = 0.05   # seconds a round waits at most for packet-ins already received
+# LLDP waits for this long without a plan queued or written (a storm's announcements and
+# RARPs come in bursts with short lulls between them), half an interval at most
+LLDP_LULL = 0.25
 
 
 class NotPrimaryError(MobilityError):
@@ -95,6 +98,7 @@ class Controller:
         self._applier: asyncio.Task[None] | None = None
         self._quiet = asyncio.Event()   # no plan waits, none is being written
         self._quiet.set()
+        self._quiet_at = 0.0            # when it last became so (time.monotonic())
         # An HA pair's: until what the core noticed so far is in the shared state. An API
         # step answers after it: a migration acknowledged is one the standby knows of.
         self.journaled: Callable[[], Awaitable[None]] | None = None
@@ -328,6 +332,7 @@ class Controller:
                     fut.set_result(result)
             if not self._queue:
                 self._quiet.set()
+                self._quiet_at = time.monotonic()
 
     async def _settle(self) -> None:
         """Before a round: the packet-ins already received handled first (a burst of RARPs
@@ -369,17 +374,17 @@ class Controller:
         frames at once, and their 4,096 answers, would hold up a storm's writes). A slice
         due while plans are written waits for them, half an interval at most and on a
         fixed schedule (a link is silent for three intervals before it is down): a
-        storm's Writes do not share the loop with LLDP's frames and their answers."""
+        storm's Writes do not share the loop with LLDP's frames and their answers. Nor
+        do its plans: the slice waits until none has been queued or written for
+        LLDP_LULL seconds (a storm is many rounds, announcements and RARPs between them),
+        on the same half-interval bound."""
         probes = self.core.lldp_probes()
         slices = [probes[i::LLDP_SLICES] for i in range(LLDP_SLICES)]
         interval = self.core.options.lldp_interval
         due = time.monotonic()
         while not stop.is_set():
             for part in slices:
-                late = due + interval / 2 - time.monotonic()
-                if not self._quiet.is_set() and late > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._quiet.wait(), late)
+                await self._lull(LLDP_LULL, due + interval / 2)
                 for send in part:
                     session = self.sessions[send.switch]
                     # a standby sends nothing; a switch still syncing, not yet
@@ -390,6 +395,19 @@ class Controller:
                     await asyncio.wait_for(stop.wait(), max(0.0, due - time.monotonic()))
                 if stop.is_set():
                     return
+
+    async def _lull(self, span: float, deadline: float) -> None:
+        """Until no plan has been queued or written for `span` seconds, or `deadline`
+        (time.monotonic()) has come, whichever is first."""
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._quiet.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._quiet.wait(), left)
+                continue
+            rest = self._quiet_at + span - time.monotonic()
+            if rest <= 0:
+                return
+            await asyncio.sleep(min(rest, left))
 
     async def _read_tunnel_counters(self, stop: asyncio.Event) -> None:
         """The tunnels' packet counters, read from their gateways; the core releases the

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pytest
 
 from ctrl.control.diff import Diff, compose_all
-from ctrl.control.plans import Plan, coalesce
+from ctrl.control.plans import Applied, Plan, coalesce
 from ctrl.control.runner import Controller
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.topology import parse_topology
@@ -139,6 +139,39 @@ def test_quiet_waits_for_every_queued_plan_to_be_written(schema: P4Schema) -> No
         assert not quiet.done()                           # the round is being written
         await quiet
         assert all(f.done() for f in done) and log        # every write came first
+        await c.aclose()
+
+    asyncio.run(body())
+
+
+def test_lldp_waits_for_a_lull_in_a_storms_plans_half_an_interval_at_most(
+        schema: P4Schema) -> None:
+    """A storm is many rounds with short gaps between them: LLDP's next slice goes once
+    no plan has been queued or written for the lull, not in a gap between two rounds;
+    plans that never stop hold it until its deadline, no longer."""
+    async def body() -> None:
+        c, _ = controller(schema)
+        loop = asyncio.get_running_loop()
+        written: list[asyncio.Future[Applied]] = []
+
+        async def storm(rounds: int, gap: float) -> None:
+            for _ in range(rounds):
+                written.extend(c.submit([Plan(start=c.clock(), why="a round")]))
+                await asyncio.sleep(gap)
+
+        rounds = asyncio.ensure_future(storm(6, 0.03))   # gaps shorter than the lull
+        await asyncio.sleep(0.005)
+        lull = asyncio.ensure_future(c._lull(0.1, loop.time() + 30))
+        await rounds
+        assert not lull.done()                  # between rounds: still held
+        await asyncio.wait_for(lull, 5)
+        assert all(f.done() for f in written)   # every round written first
+        endless = asyncio.ensure_future(storm(10_000, 0.02))
+        await asyncio.sleep(0.005)
+        began = loop.time()
+        await asyncio.wait_for(c._lull(0.1, began + 0.3), 5)   # the deadline, not a lull
+        assert not endless.done()
+        endless.cancel()
         await c.aclose()
 
     asyncio.run(body())

@@ -73,6 +73,9 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
         self.reference = reference
         self.fast_writes = fast_writes  # False: every Write through protobuf
         self.streams: list[_Stream] = []
+        # (device id, role) -> its arbitrated streams: a packet-out or Write asks who is
+        # primary, which a scan of every stream made cost 320 streams' worth (a sink)
+        self._groups: dict[tuple[int, str], list[_Stream]] = {}
         self._last_parser: WriteParser | None = None  # the last pipeline's Write decoder
         for dev in devices.values():
             dev.packet_in_sink = lambda msg, d=dev.device_id: self._packet_in(d, msg)
@@ -86,7 +89,7 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
 
     # -- arbitration -------------------------------------------------------------------------
     def _group(self, device_id: int, role: str) -> list[_Stream]:
-        return [s for s in self.streams if s.device_id == device_id and s.role == role]
+        return list(self._groups.get((device_id, role), ()))
 
     def primary(self, device_id: int, role: str = "") -> _Stream | None:
         group = self._group(device_id, role)
@@ -143,6 +146,8 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
                              f"{ELECTION_ID_EXISTS} (election id {eid}, another controller)")
         before = self.primary(arb.device_id, role)
         before_eid = before.election_id if before is not None else None
+        if stream.device_id is None:
+            self._groups.setdefault((arb.device_id, role), []).append(stream)
         stream.device_id, stream.role, stream.election_id = arb.device_id, role, eid
         after = self.primary(arb.device_id, role)
         changed = after is not before or (after is not None and after.election_id != before_eid)
@@ -175,6 +180,11 @@ class P4RuntimeServicer(p4r_grpc.P4RuntimeServicer):  # type: ignore[misc]
             was_primary = stream.device_id is not None and self.primary(
                 stream.device_id, stream.role) is stream
             self.streams.remove(stream)
+            if stream.device_id is not None:
+                group = self._groups[stream.device_id, stream.role]
+                group.remove(stream)
+                if not group:
+                    del self._groups[stream.device_id, stream.role]
             if stream.device_id is not None and was_primary:
                 self._announce(stream.device_id, stream.role)
 
