@@ -1,10 +1,6 @@
-"""One Write's round trip to the Open vSwitch target, three ways, interleaved Write by Write:
-the controller's Write on the C stream's channel (gRPC's C core; its answer read by the
-stream's own thread, ctrl/p4rt/cstream.py) and on grpcio's asyncio channel (three thread
-hops on the answer's way, as before), both answered once the bundle is committed (the
-megaflow purge sent before the answer, its answer awaited off the Write's way); and on
-grpcio answered after the purge's answer (as before issue 16 item 4, and still on DPDK's
-datapath). The target runs in this process, on a thread of its own.
+"""One Write's round trip to the Open vSwitch target: the answer sent once the bundle is
+committed (the megaflow purge sent before it, its answer awaited off the Write's way) against
+the answer sent after the purge's (as before issue 16 item 4, and still on DPDK's datapath).
 
 One bridge (netdev datapath), P4Client writing one bridging entry at a time (a modify, its
 port flipped), the two ways interleaved Write by Write so that both see the same load. Writes
@@ -38,9 +34,6 @@ from tests.packet.ovs_target import skip_without_ovs
 ROUNDS = 60  # Writes each way, per spacing
 SPACINGS = {"back to back": 0.0, "5 ms apart": 0.005, "after 0.2 s idle": 0.2}
 TITLE = "one Write's round trip to the OVS target (one entry; medians of interleaved Writes)"
-# name -> (the target answers after the purge's answer, the Write on the C stream's channel)
-MODES = {"C core": (False, True), "grpcio": (False, False),
-         "grpcio, after the purge": (True, False)}
 
 
 @pytest.fixture(scope="module")
@@ -61,21 +54,19 @@ def _entry(port: int) -> TableEntry:
 
 
 async def _series(p4: P4Client, device: Device, gap: float, progress: Progress
-                  ) -> dict[str, list[float]]:
-    took: dict[str, list[float]] = {m: [] for m in MODES}
-    names = list(MODES)
-    for i in range(len(MODES) * ROUNDS):
-        if i % 30 == 0:
-            progress.step("Writes", i, len(MODES) * ROUNDS)
-        mode = names[i % len(MODES)]
-        # read by the target's thread per Write
-        device.answer_after_purge, p4.c_writes = MODES[mode]
+                  ) -> dict[bool, list[float]]:
+    took: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(2 * ROUNDS):
+        if i % 20 == 0:
+            progress.step("Writes", i, 2 * ROUNDS)
+        after_purge = bool(i % 2)
+        device.answer_after_purge = after_purge  # read by the target's thread per Write
         if gap:
             await asyncio.sleep(gap)
         began = time.perf_counter()
         await p4.write([modify(_entry(1 + i % 3))])
-        took[mode].append((time.perf_counter() - began) * 1e3)
-    device.answer_after_purge, p4.c_writes = False, True
+        took[after_purge].append((time.perf_counter() - began) * 1e3)
+    device.answer_after_purge = False
     return took
 
 
@@ -95,8 +86,8 @@ def test_write_round_trip(benchmark: Any, target: ThreadedTarget, build_paths: B
     finally:
         runner.run(p4.close())
         runner.close()
-    c, now, before = (statistics.median(took[m]) for m in MODES)
+    now, before = statistics.median(took[False]), statistics.median(took[True])
     RATIOS.setdefault(TITLE, []).append(
-        f"  {spacing:<17} on the C core {c:5.2f} ms, on grpcio {now:5.2f} ms (x{now / c:.2f}); "
-        f"grpcio answered after the purge {before:5.2f} ms (x{before / now:.2f} against "
-        f"at the commit); {ROUNDS} Writes each, load {os.getloadavg()[0]:.1f}")
+        f"  {spacing:<17} answered at the commit {now:5.2f} ms, after the purge "
+        f"{before:5.2f} ms (x{before / now:.2f}); {ROUNDS} Writes each, load "
+        f"{os.getloadavg()[0]:.1f}")

@@ -6,9 +6,7 @@
  * Four kinds of operation are ever in flight: the initial metadata, the status, one RECV_MESSAGE (the
  * next is started when one completes) and at most one SEND_MESSAGE. `inflight` counts
  * them under the mutex; when it falls to 0 (the status has come and every other
- * operation has finished) the queue is shut down and the thread ends. A unary call
- * (fp_stream_unary) is one batch more in flight on the same queue, its tag the call's own
- * record; none starts once the stream has ended, and close cancels those in flight.
+ * operation has finished) the queue is shut down and the thread ends.
  */
 #define _GNU_SOURCE
 #include "fp_stream.h"
@@ -36,18 +34,6 @@ typedef struct queue {
     size_t n, ncap;
 } queue;
 
-typedef struct unary {   /* a unary call in flight; its address is its tag */
-    struct unary *prev, *next;
-    grpc_call *call;
-    uint64_t token;
-    grpc_metadata_array initial_md, trailing_md;
-    grpc_byte_buffer *send, *recv;
-    grpc_status_code status;
-    grpc_slice details;
-} unary;
-
-enum { DONE_HEAD = 24 };   /* token, code, reply, message and details lengths */
-
 struct fp_stream {
     grpc_channel *channel;
     grpc_completion_queue *cq;
@@ -55,8 +41,7 @@ struct fp_stream {
     pthread_t thread;
     pthread_mutex_t mu;
     int efd;
-    queue packets[2], others[2], done[2];   /* [0] filling, [1] handed over last */
-    unary *calls;                  /* unary calls in flight */
+    queue packets[2], others[2];   /* [0] filling, [1] handed over last */
     size_t packet_cap;
     uint64_t lost, first_ns[2];   /* when the packet-in queues' first message came */
     int inflight, ended, sending, paused;
@@ -93,10 +78,6 @@ static int grow(queue *q, size_t more) {
     return 1;
 }
 
-static int nothing_waits(const fp_stream *s) {
-    return s->packets[0].n == 0 && s->others[0].n == 0 && s->done[0].n == 0;
-}
-
 /* One message into its queue; under the mutex. 0: out of memory (the message lost). */
 static int keep(fp_stream *s, grpc_byte_buffer *bb) {
     size_t len = grpc_byte_buffer_length(bb);
@@ -105,7 +86,7 @@ static int keep(fp_stream *s, grpc_byte_buffer *bb) {
     grpc_slice slice;
     queue *q = NULL;
     size_t at = 0;
-    int was_empty = nothing_waits(s), ok = 1;
+    int was_empty = s->packets[0].n == 0 && s->others[0].n == 0, ok = 1;
     while (grpc_byte_buffer_reader_next(&reader, &slice)) {
         size_t n = GRPC_SLICE_LENGTH(slice);
         const uint8_t *p = GRPC_SLICE_START_PTR(slice);
@@ -167,58 +148,6 @@ static void start_send(fp_stream *s) {
     }
 }
 
-static void free_unary(unary *u) {
-    if (u->send != NULL) grpc_byte_buffer_destroy(u->send);
-    if (u->recv != NULL) grpc_byte_buffer_destroy(u->recv);
-    grpc_metadata_array_destroy(&u->initial_md);
-    grpc_metadata_array_destroy(&u->trailing_md);
-    grpc_slice_unref(u->details);
-    if (u->call != NULL) grpc_call_unref(u->call);
-    free(u);
-}
-
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-
-/* A finished unary call's outcome into the done queue (see fp_stream_batch); under the
- * mutex. 0: out of memory or too long (the outcome lost). */
-static int finish(fp_stream *s, unary *u) {
-    const grpc_slice *details = NULL;
-    for (size_t i = 0; i < u->trailing_md.count; i++)
-        if (grpc_slice_str_cmp(u->trailing_md.metadata[i].key, "grpc-status-details-bin") == 0)
-            details = &u->trailing_md.metadata[i].value;
-    size_t reply = u->recv != NULL ? grpc_byte_buffer_length(u->recv) : 0;
-    size_t msg = GRPC_SLICE_LENGTH(u->details);
-    size_t det = details != NULL ? GRPC_SLICE_LENGTH(*details) : 0;
-    size_t len = DONE_HEAD + reply + msg + det;
-    queue *q = &s->done[0];
-    int was_empty = nothing_waits(s);
-    if (len > 0xffffffffu || !grow(q, len)) return 0;
-    uint8_t *p = q->data + q->len;
-    memcpy(p, &u->token, 8);
-    put32(p + 8, (uint32_t)u->status);
-    put32(p + 12, (uint32_t)reply);
-    put32(p + 16, (uint32_t)msg);
-    put32(p + 20, (uint32_t)det);
-    p += DONE_HEAD;
-    if (u->recv != NULL) {
-        grpc_byte_buffer_reader reader;
-        if (!grpc_byte_buffer_reader_init(&reader, u->recv)) return 0;
-        grpc_slice slice;
-        while (grpc_byte_buffer_reader_next(&reader, &slice)) {
-            memcpy(p, GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice));
-            p += GRPC_SLICE_LENGTH(slice);
-            grpc_slice_unref(slice);
-        }
-        grpc_byte_buffer_reader_destroy(&reader);
-    }
-    memcpy(p, GRPC_SLICE_START_PTR(u->details), msg);
-    if (details != NULL) memcpy(p + msg, GRPC_SLICE_START_PTR(*details), det);
-    q->len += len;
-    q->lens[q->n++] = (uint32_t)len;
-    if (was_empty) wake(s);
-    return 1;
-}
-
 static void *reader(void *arg) {
     fp_stream *s = arg;
     for (;;) {
@@ -246,13 +175,6 @@ static void *reader(void *arg) {
         } else if (ev.tag == &TAG_STATUS) {
             s->ended = 1;
             wake(s);
-        } else if (ev.tag != &TAG_META) {   /* a unary call's */
-            unary *u = ev.tag;
-            if (!finish(s, u)) s->lost++;
-            if (u->prev != NULL) u->prev->next = u->next;
-            else s->calls = u->next;
-            if (u->next != NULL) u->next->prev = u->prev;
-            free_unary(u);
         }
         if (--s->inflight == 0) grpc_completion_queue_shutdown(s->cq);
         pthread_mutex_unlock(&s->mu);
@@ -275,7 +197,6 @@ static void destroy(fp_stream *s) {
     for (int i = 0; i < 2; i++) {
         free_queue(&s->packets[i]);
         free_queue(&s->others[i]);
-        free_queue(&s->done[i]);
     }
     grpc_metadata_array_destroy(&s->initial_md);
     grpc_metadata_array_destroy(&s->trailing_md);
@@ -397,65 +318,15 @@ int fp_stream_send(fp_stream *s, const uint8_t *data, size_t len) {
     return rc;
 }
 
-int fp_stream_unary(fp_stream *s, const char *method, const uint8_t *data, size_t len,
-                    uint64_t token) {
-    if (s == NULL || method == NULL || (data == NULL && len > 0)) return -2;
-    unary *u = calloc(1, sizeof *u);
-    if (u == NULL) return -2;
-    u->token = token;
-    u->details = grpc_empty_slice();
-    grpc_metadata_array_init(&u->initial_md);
-    grpc_metadata_array_init(&u->trailing_md);
-    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
-    u->send = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
-    pthread_mutex_lock(&s->mu);
-    int rc = -1;
-    if (!s->ended) {
-        rc = -2;
-        grpc_slice m = grpc_slice_from_copied_string(method);
-        u->call = grpc_channel_create_call(s->channel, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
-                                           m, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        grpc_slice_unref(m);
-        grpc_op ops[6];
-        memset(ops, 0, sizeof ops);
-        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-        ops[1].op = GRPC_OP_SEND_MESSAGE;
-        ops[1].data.send_message.send_message = u->send;
-        ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-        ops[3].data.recv_initial_metadata.recv_initial_metadata = &u->initial_md;
-        ops[4].op = GRPC_OP_RECV_MESSAGE;
-        ops[4].data.recv_message.recv_message = &u->recv;
-        ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-        ops[5].data.recv_status_on_client.trailing_metadata = &u->trailing_md;
-        ops[5].data.recv_status_on_client.status = &u->status;
-        ops[5].data.recv_status_on_client.status_details = &u->details;
-        if (u->call != NULL &&
-            grpc_call_start_batch(u->call, ops, 6, u, NULL) == GRPC_CALL_OK) {
-            s->inflight++;
-            u->next = s->calls;
-            if (s->calls != NULL) s->calls->prev = u;
-            s->calls = u;
-            rc = 0;
-        }
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (rc != 0) free_unary(u);
-    return rc;
-}
-
 int fp_stream_take(fp_stream *s, fp_stream_batch *out) {
     if (s == NULL || out == NULL) return -1;
     pthread_mutex_lock(&s->mu);
-    queue tp = s->packets[1], to = s->others[1], td = s->done[1];
+    queue tp = s->packets[1], to = s->others[1];
     s->packets[1] = s->packets[0];
     s->others[1] = s->others[0];
-    s->done[1] = s->done[0];
-    tp.len = tp.n = to.len = to.n = td.len = td.n = 0;
+    tp.len = tp.n = to.len = to.n = 0;
     s->packets[0] = tp;
     s->others[0] = to;
-    s->done[0] = td;
     s->first_ns[1] = s->first_ns[0];
     const queue *p = &s->packets[1], *o = &s->others[1];
     out->packets = p->data;
@@ -467,9 +338,6 @@ int fp_stream_take(fp_stream *s, fp_stream_batch *out) {
     out->others_len = o->len;
     out->other_lens = o->lens;
     out->n_others = o->n;
-    out->done = s->done[1].data;
-    out->done_len = s->done[1].len;
-    out->n_done = s->done[1].n;
     out->lost = s->lost;
     if (s->paused && !s->ended) {   /* room again: the next message is read */
         s->paused = 0;
@@ -487,10 +355,7 @@ int fp_stream_take(fp_stream *s, fp_stream_batch *out) {
 
 void fp_stream_close(fp_stream *s) {
     if (s == NULL) return;
-    pthread_mutex_lock(&s->mu);
     grpc_call_cancel(s->call, NULL);
-    for (unary *u = s->calls; u != NULL; u = u->next) grpc_call_cancel(u->call, NULL);
-    pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
     if (s->sent != NULL) grpc_byte_buffer_destroy(s->sent);
     if (s->recv != NULL) grpc_byte_buffer_destroy(s->recv);

@@ -16,12 +16,6 @@
  * for the thread and frees everything; it is the only call after which `s` is gone.
  * Every function but close may be called from one thread at a time (the owner's),
  * beside the stream's own thread.
- *
- * fp_stream_unary() makes a unary call (Write) on the stream's channel, its completion
- * read by the stream's thread and handed over by fp_stream_take() as a `done` record:
- * the stream's thread reads the answer itself and wakes the owner through the eventfd,
- * one thread hop, where grpcio's asyncio client takes three (its poller thread, a
- * worker, the completion queue's thread) before the loop runs (issue 16, item 4).
  */
 #ifndef MOBILITY_FP_STREAM_H
 #define MOBILITY_FP_STREAM_H
@@ -44,12 +38,6 @@ typedef struct fp_stream_batch {
     size_t n_others;
     uint64_t first_ns;             /* when the first of the packet-ins came (CLOCK_MONOTONIC) */
     uint64_t lost;                 /* messages lost since open: no memory to keep them */
-    const uint8_t *done;           /* unary calls finished, end to end, each one:
-                                    * u64 token, i32 status code, u32 reply, message and
-                                    * details lengths, then the reply (serialized), the
-                                    * status message, the grpc-status-details-bin trailer */
-    size_t done_len;
-    size_t n_done;
     int ended;                     /* the stream ended: its status follows */
     int status_code;               /* grpc_status_code */
     char status_message[256];
@@ -63,12 +51,6 @@ int fp_stream_fd(const fp_stream *s);
 
 /* 0, or -1 once the stream has ended (nothing sent), -2 out of memory. */
 int fp_stream_send(fp_stream *s, const uint8_t *data, size_t len);
-
-/* A unary call of `method` with the serialized request, `token` handed back with its
- * outcome by fp_stream_take(); 0, or -1 once the stream has ended (nothing sent: make the
- * call another way), -2 out of memory or gRPC refused the call. */
-int fp_stream_unary(fp_stream *s, const char *method, const uint8_t *data, size_t len,
-                    uint64_t token);
 
 /* Both queues handed over into *out (emptied in the stream); 0, or -1 for NULL. */
 int fp_stream_take(fp_stream *s, fp_stream_batch *out);

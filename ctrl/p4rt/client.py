@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -38,7 +37,7 @@ from google.protobuf.message import DecodeError
 from ctrl.errors import MobilityError, P4EncodeError, P4SchemaError
 from ctrl.fastpath.stream import Joined
 from ctrl.p4rt import cstream
-from ctrl.p4rt.cstream import CStream, Done, Taken
+from ctrl.p4rt.cstream import CStream, Taken
 from ctrl.p4rt.entity import Entity, PacketIn, PacketOut, Update, decode_entity
 from ctrl.p4rt.errors import P4RuntimeError
 from ctrl.p4rt.proto import (
@@ -86,10 +85,6 @@ class P4Client:
         self.c_stream = (credentials is None and cstream.available() if c_stream is None
                          else c_stream and credentials is None)
         self._cstream: CStream | None = None
-        # Writes on the C stream's channel where the stream is read in C; False: grpcio's
-        self.c_writes = True
-        self._calls: dict[int, asyncio.Future[Done]] = {}   # those Writes, in flight
-        self._tokens = itertools.count(1)
         self._c_lost = 0   # messages the C stream lost (no memory), as of its last batch
         self.device_id = device_id
         self.election_id = election_id
@@ -311,10 +306,6 @@ class P4Client:
         if stream is None:
             return
         taken = stream.take()
-        for done in taken.done:
-            fut = self._calls.get(done.token)
-            if fut is not None and not fut.done():
-                fut.set_result(done)
         for data in taken.others:
             self._other(data)
         if taken.lost > self._c_lost:
@@ -348,12 +339,7 @@ class P4Client:
         if stream is not None:
             with contextlib.suppress(RuntimeError):   # the loop may be closed already
                 asyncio.get_running_loop().remove_reader(stream.fd)
-            stream.close()   # cancels the Writes in flight on its channel: they fail
-        for fut in self._calls.values():
-            if not fut.done():
-                fut.set_exception(P4RuntimeError(
-                    "Write", grpc.StatusCode.CANCELLED,
-                    "the stream closed before the answer (the switch may have taken it)"))
+            stream.close()
 
     def _waiting(self) -> None:
         """The first packet-in of a batch is in."""
@@ -454,25 +440,9 @@ class P4Client:
             atomicity=atomicity))
 
     async def _send_write(self, data: bytes) -> None:
-        """One Write RPC of a serialized WriteRequest: on the C stream's channel where the
-        stream is read in C (its answer read by the stream's thread: see
-        ctrl/p4rt/cstream.py), else (or once that stream has ended) with grpcio."""
+        """One Write RPC of a serialized WriteRequest."""
         if self._write is None:
             raise MobilityError(f"{self.name}: not connected")
-        stream = self._cstream if self.c_writes else None
-        if stream is not None:
-            token = next(self._tokens)
-            if stream.unary(WRITE_METHOD, data, token):
-                fut = self._calls[token] = asyncio.get_running_loop().create_future()
-                try:
-                    done = await fut
-                finally:
-                    self._calls.pop(token, None)
-                if done.code:
-                    raise P4RuntimeError.of_status(
-                        "Write", _STATUS.get(done.code, grpc.StatusCode.UNKNOWN), done.message,
-                        done.details)
-                return
         try:
             await self._write(data)
         except grpc.aio.AioRpcError as exc:

@@ -5,14 +5,7 @@ them in batches when an eventfd says some wait, not one Python read per message.
     stream = CStream.open("127.0.0.1:9559", STREAM_METHOD, packet_cap=10_000)  # then it waits
     loop.add_reader(stream.fd, ...)         # readable: messages wait, or the end
     taken = stream.take()                   # packet-ins as one buffer, the rest as bytes
-    stream.send(request_bytes)
-    stream.unary(WRITE_METHOD, request_bytes, token)   # its outcome in a later take()
-    stream.close()
-
-A unary call (the controller's Writes) made here is answered through the stream's own
-thread, which reads the answer itself and wakes the loop: one thread hop, where
-grpcio's asyncio client takes three after idle (its poller thread, a worker, its
-completion queue's thread; traced with strace -f, issue 16 item 4).
+    stream.send(request_bytes); stream.close()
 
 grpcio reads a stream one message at a time at ~17 us of CPU a message (~60,000 a
 second on one core, measured against a C++ sender); here a batch costs one wake-up.
@@ -25,7 +18,6 @@ import contextlib
 import importlib
 import logging
 import os
-import struct
 from array import array
 from dataclasses import dataclass
 from functools import cache
@@ -55,21 +47,6 @@ def available() -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Done:
-    """A unary call's outcome: its token, gRPC status code (0: OK), the reply as it came
-    (empty unless OK), the status message and the grpc-status-details-bin trailer."""
-
-    token: int
-    code: int
-    reply: bytes
-    message: str
-    details: bytes
-
-
-_DONE_HEAD = struct.Struct("=QiIII")   # ext/fp_stream.h, fp_stream_batch.done
-
-
-@dataclass(frozen=True, slots=True)
 class Taken:
     """What waited when taken: packet-ins end to end with their lengths, every other
     message whole, the messages lost so far (no memory to keep them), and the end if it
@@ -83,7 +60,6 @@ class Taken:
     code: int         # grpc status code (0: OK) when ended
     message: str
     first_at: float   # when the first packet-in of them came (time.monotonic()'s clock)
-    done: list[Done]  # unary calls finished
 
 
 class CStream:
@@ -122,16 +98,6 @@ class CStream:
             raise MemoryError("fp_stream_send: out of memory")
         return bool(rc == 0)
 
-    def unary(self, method: str, data: bytes, token: int) -> bool:
-        """A unary call with the serialized request, its outcome handed over with `token` by
-        a later take(); False once the stream has ended or is closed (nothing sent)."""
-        if self._handle is None:
-            return False
-        rc = self._lib.fp_stream_unary(self._handle, method.encode(), data, len(data), token)
-        if rc == -2:
-            raise MemoryError("fp_stream_unary: out of memory, or gRPC refused the call")
-        return bool(rc == 0)
-
     def take(self) -> Taken:
         """Everything waiting (perhaps nothing), copied out of C."""
         if self._handle is None:
@@ -156,25 +122,10 @@ class CStream:
                 pos += n
         message = ffi.string(b.status_message).decode(errors="replace") if b.ended else ""
         return Taken(packets, lens, others, int(b.lost), bool(b.ended),
-                     int(b.status_code), message, b.first_ns / 1e9,
-                     _done(ffi.buffer(b.done, b.done_len)[:]) if b.n_done else [])
+                     int(b.status_code), message, b.first_ns / 1e9)
 
     def close(self) -> None:
         """Cancels the call and frees it; waits for the stream's thread (milliseconds)."""
         handle, self._handle = self._handle, None
         if handle is not None:
             self._ffi.release(handle)   # fp_stream_close, now
-
-
-def _done(data: bytes) -> list[Done]:
-    """The done records end to end (ext/fp_stream.h) as Done."""
-    out = []
-    pos = 0
-    while pos < len(data):
-        token, code, reply, message, details = _DONE_HEAD.unpack_from(data, pos)
-        pos += _DONE_HEAD.size
-        out.append(Done(token, code, data[pos:pos + reply],
-                        data[pos + reply:pos + reply + message].decode(errors="replace"),
-                        data[pos + reply + message:pos + reply + message + details]))
-        pos += reply + message + details
-    return out

@@ -56,14 +56,6 @@ class P4RuntimeError(MobilityError):
         return bool(failed) and all(u.code in codes for u in failed)
 
     @classmethod
-    def of_status(cls, rpc: str, code: grpc.StatusCode, message: str, details: bytes
-                  ) -> P4RuntimeError:
-        """From a status read off the wire: its code, message and the
-        grpc-status-details-bin trailer (b"": none)."""
-        return cls(rpc, code, message, _update_errors([(_DETAILS_KEY, details)] if details
-                                                      else None))
-
-    @classmethod
     def wrap(cls, rpc: str, exc: grpc.aio.AioRpcError | grpc.RpcError) -> P4RuntimeError:
         code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
         message = exc.details() if hasattr(exc, "details") else str(exc)

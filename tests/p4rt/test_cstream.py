@@ -17,8 +17,6 @@ from ctrl.fastpath.stream import Joined
 from ctrl.p4rt import cstream
 from ctrl.p4rt.client import ArbitrationError, P4Client
 from ctrl.p4rt.cstream import CStream, StreamOpenError
-from ctrl.p4rt.entity import TableEntry, Update, insert
-from ctrl.p4rt.errors import P4RuntimeError, UpdateError
 from ctrl.p4rt.proto import STREAM_METHOD, p4r, rpc_code, rpc_status
 from ctrl.p4rt.schema import P4Schema
 
@@ -51,11 +49,9 @@ class Switch:
                  end: grpc.StatusCode | None = None) -> None:
         self.first, self.then, self.end = first, then, end
         self.requests: list[bytes] = []
-        self.peer = ""
 
     async def stream(self, requests: AsyncIterator[bytes], context: Any
                      ) -> AsyncIterator[bytes]:
-        self.peer = context.peer()
         first = True
         async for req in requests:
             self.requests.append(req)
@@ -69,40 +65,11 @@ class Switch:
                 await context.abort(self.end, "switch agent going down")
 
 
-class Writes:
-    """The switch's Write: answers OK, or (`refuse`) fails the batch with an error per
-    update in grpc-status-details-bin, or (`hold`) answers only when released; keeps
-    each request's bytes and the peer it came from."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[bytes, str]] = []
-        self.refuse = False
-        self.hold = False
-        self.released = asyncio.Event()
-
-    async def write(self, request: bytes, context: Any) -> bytes:
-        self.requests.append((request, context.peer()))
-        if self.refuse:
-            status = rpc_status.Status(code=rpc_code.UNKNOWN, message="a batch failed")
-            for code, text in ((rpc_code.OK, ""), (rpc_code.NOT_FOUND, "no such entry")):
-                status.details.add().Pack(p4r.Error(canonical_code=code, message=text))
-            await context.abort(grpc.StatusCode.UNKNOWN, "1 of 2 updates failed",
-                                trailing_metadata=(("grpc-status-details-bin",
-                                                    status.SerializeToString()),))
-        if self.hold:
-            await self.released.wait()
-        return bytes(p4r.WriteResponse().SerializeToString())
-
-
-async def serve(switch: Switch, writes: Writes | None = None) -> tuple[grpc.aio.Server, str]:
+async def serve(switch: Switch) -> tuple[grpc.aio.Server, str]:
     server = grpc.aio.server()
-    handlers = {"StreamChannel": grpc.stream_stream_rpc_method_handler(
-        switch.stream, request_deserializer=None, response_serializer=None)}
-    if writes is not None:
-        handlers["Write"] = grpc.unary_unary_rpc_method_handler(
-            writes.write, request_deserializer=None, response_serializer=None)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "p4.v1.P4Runtime", handlers),))
+        "p4.v1.P4Runtime", {"StreamChannel": grpc.stream_stream_rpc_method_handler(
+            switch.stream, request_deserializer=None, response_serializer=None)}),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return server, f"127.0.0.1:{port}"
@@ -247,71 +214,5 @@ def test_messages_of_any_size_come_whole_and_in_order() -> None:
             assert packets == want_packets and others == want_others
         finally:
             stream.close()
-            await server.stop(None)
-    asyncio.run(main())
-
-
-def _entries(n: int) -> list[Update]:
-    return [insert(TableEntry("bridging", {"vnet_id": 1, "eth_dst": 0x020000000001 + i},
-                              "bridging.forward", {"port": 1})) for i in range(n)]
-
-
-@pytest.mark.parametrize("c_stream", READERS)
-def test_writes_answer_and_fail_the_same_on_the_c_streams_channel_and_on_grpcios(
-        schema: P4Schema, c_stream: bool) -> None:
-    """Where the stream is read in C, Writes go on its channel (the stream's connection)
-    and come back through its thread; the outcome is grpcio's, per-update errors too."""
-    async def main() -> None:
-        switch, writes = Switch(arbitration(rpc_code.OK), []), Writes()
-        server, addr = await serve(switch, writes)
-        try:
-            client = P4Client(addr, 1, (0, 1), c_stream=c_stream)
-            client.schema = schema
-            await client.open()
-            await client.write(_entries(2))
-            request, peer = writes.requests[0]
-            assert len(p4r.WriteRequest.FromString(request).updates) == 2
-            assert peer == switch.peer   # on the stream's own connection, either way
-            writes.refuse = True
-            with pytest.raises(P4RuntimeError) as caught:
-                await client.write(_entries(2))
-            err = caught.value
-            assert (err.rpc, err.code, err.message) == ("Write", grpc.StatusCode.UNKNOWN,
-                                                        "1 of 2 updates failed")
-            assert err.failed == (UpdateError(1, rpc_code.NOT_FOUND, "no such entry"),)
-            client.c_writes = False   # grpcio's, on the same open client
-            with pytest.raises(P4RuntimeError) as again:
-                await client.write(_entries(2))
-            assert (again.value.code, again.value.failed) == (err.code, err.failed)
-            # grpcio's channel: another connection where the stream is read in C
-            assert (writes.requests[-1][1] != switch.peer) is c_stream
-            assert not client._calls
-            await client.close()
-        finally:
-            await server.stop(None)
-    asyncio.run(main())
-
-
-@pytest.mark.parametrize("c_stream", READERS)
-def test_a_write_in_flight_when_the_client_closes_fails_and_does_not_hang(
-        schema: P4Schema, c_stream: bool) -> None:
-    async def main() -> None:
-        switch, writes = Switch(arbitration(rpc_code.OK), []), Writes()
-        writes.hold = True
-        server, addr = await serve(switch, writes)
-        try:
-            client = P4Client(addr, 1, (0, 1), c_stream=c_stream)
-            client.schema = schema
-            await client.open()
-            task = asyncio.create_task(client.write(_entries(1)))
-            await until(lambda: writes.requests)
-            await client.close()
-            async with asyncio.timeout(10):   # grpcio cancels the task when its channel closes
-                with pytest.raises(P4RuntimeError if c_stream else asyncio.CancelledError,
-                                   match="CANCELLED" if c_stream else None):
-                    await task
-            assert not client._calls
-        finally:
-            writes.released.set()
             await server.stop(None)
     asyncio.run(main())
