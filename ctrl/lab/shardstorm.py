@@ -140,11 +140,21 @@ def run_shard_storm(options: StormOptions, shards: int, work: Path, say: Progres
             movers = [h.moves(m, options.seed + 1 + n, at[i])
                       for i, (h, m) in enumerate(zip(hosts, moving, strict=True))]
             ready = threading.Barrier(shards)
-            with ThreadPoolExecutor(shards, thread_name_prefix="shard") as pool:
+            pool = ThreadPoolExecutor(shards, thread_name_prefix="shard")
+            try:
                 futures = [pool.submit(_one, f, mv, announced_count(len(mv), options.announced),
                                        ready, _prefixed(say, i))
                            for i, (f, mv) in enumerate(zip(fabrics, movers, strict=True))]
                 runs = [f.result() for f in futures]
+            except BaseException:
+                # Ctrl-C, or a site's error: the sites come down before the storms are
+                # waited for, so that their calls to their controllers fail at once
+                # instead of polling on until their timeout.
+                ready.abort()   # a site still at the barrier goes no further
+                stack.close()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
             yield combine(runs, options.k, os.cpu_count())
             for i, mv in enumerate(movers):
                 at[i].update((h.mac, hv) for h, hv in mv)

@@ -5,6 +5,11 @@ the combining of the sites' reports on its own."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +88,48 @@ def test_shards_are_refused_off_the_sink(tmp_path: Path, capsys: pytest.CaptureF
     assert code != 0
     assert "--shards 2: on the sink target only" in capsys.readouterr().err
     assert not (tmp_path / "out" / "storm.json").exists()
+
+
+def test_ctrl_c_in_the_storm_brings_every_site_down(tmp_path: Path) -> None:
+    """Ctrl-C while the sites' storms run (a thread each), one site's controller hung
+    (SIGSTOP): every controller and sink stopped within seconds (the hung one by SIGKILL
+    after its SIGINT and SIGTERM waits), not after that site's calls time out."""
+    work = tmp_path / "work"
+    argv = [sys.executable, "-c", CTRL_C, "lab", "storm", "--shards", "2", "--k", "4",
+            "--vms", "40", "--vnets", "2", "--moves", "8,8,8,8,8,8,8,8", "--work-dir",
+            str(work), "--out", str(tmp_path / "out")]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            seen = []
+            for line in proc.stdout:
+                seen.append(line)
+                if "site1: storm:" in line:   # site1's storm has begun: hang its controller
+                    [hung] = [int(p.split(":")[0]) for p in _running_in(work / "site1")
+                              if " serve " in p]
+                    os.kill(hung, signal.SIGSTOP)
+                    time.sleep(0.5)
+                    proc.send_signal(signal.SIGINT)
+                    break
+            sent = time.monotonic()
+            rest, _ = proc.communicate(timeout=90)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:   # the test failed: leave nothing behind
+                proc.kill()
+                for left in _running_in(work):
+                    os.kill(int(left.split(":")[0]), signal.SIGKILL)
+    assert proc.returncode not in (None, 0), "".join(seen) + rest
+    assert took < 30, f"{took:.1f} s after Ctrl-C"
+    assert _running_in(work) == []
+
+
+# `ctrl` as a terminal starts it: SIGINT's default handler (a suite run in the background
+# inherits SIGINT ignored).
+CTRL_C = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from ctrl.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
