@@ -239,6 +239,8 @@ class ControlCore(TunnelEvents, Adoption):
                 owner = self.tracker.find_ip(h.vnet, rest[1]) if rest[1] else None
                 if owner is not None and owner.key == key:   # its address answered in C
                     self.quiet.own(h.vnet, rest[1], host_key(*key))
+                elif rest[1]:   # another host claimed it first: the core answers for it
+                    self.quiet.disown(h.vnet, rest[1])
             else:
                 self.quiet.forget(host_key(*key))
         return plans

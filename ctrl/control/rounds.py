@@ -22,7 +22,7 @@ from ctrl.control.notices import Converged, Feed
 from ctrl.control.plans import Applied, PacketOuts, Plan, Send, coalesce_parts
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.stages import Histograms, MoveStages, RoundWrites, Write
-from ctrl.errors import MobilityError
+from ctrl.errors import MobilityError, P4EncodeError
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class RoundWriter:
         are logged, once for them all."""
         try:
             await self.sessions[outs.switch].packet_outs(outs.ports, outs.frames)
-        except SessionError as exc:
+        except (SessionError, P4EncodeError) as exc:
             log.warning("%s: %d frames not sent: %s", outs.switch, len(outs), exc)
 
     async def send(self, send: Send) -> None:

@@ -98,7 +98,7 @@ class Controller:
         self._applier: asyncio.Task[None] | None = None
         self._quiet = asyncio.Event()   # no plan waits, none is being written
         self._quiet.set()
-        self._quiet_at = 0.0            # when it last became so (time.monotonic())
+        self._quiet_at = 0.0            # when a round last wrote (time.monotonic())
         # An HA pair's: until what the core noticed so far is in the shared state. An API
         # step answers after it: a migration acknowledged is one the standby knows of.
         self.journaled: Callable[[], Awaitable[None]] | None = None
@@ -330,9 +330,10 @@ class Controller:
             for (_, fut), result in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
+            if any(p.steps or not (p.sends or p.outs) for p, _ in batch):
+                self._quiet_at = time.monotonic()   # frames alone (proxy ARP) hold no LLDP
             if not self._queue:
                 self._quiet.set()
-                self._quiet_at = time.monotonic()
 
     async def _settle(self) -> None:
         """Before a round: the packet-ins already received handled first (a burst of RARPs

@@ -104,25 +104,28 @@ class QuietFilter:
         counts = ffi.new("uint64_t[5]")
         data, starts, recs = records.raw()
         ans = ffi.NULL
+        held: tuple[object, ...] = ()   # the buffers C writes into, alive through the call
         if sites is not None and n:
             frames = bytearray(REPLY_LEN * n)
             ports = array("I", bytes(4 * n))
+            held = (ffi.from_buffer("uint16_t[]", sites),
+                    ffi.from_buffer("uint8_t[]", frames, require_writable=True),
+                    ffi.from_buffer("uint32_t[]", ports, require_writable=True))
             ans = ffi.new("fp_quiet_answers *", {
-                "sites": ffi.from_buffer("uint16_t[]", sites), "n_sites": len(sites),
-                "frames": ffi.from_buffer("uint8_t[]", frames, require_writable=True),
-                "ports": ffi.from_buffer("uint32_t[]", ports, require_writable=True)})
+                "sites": held[0], "n_sites": len(sites), "frames": held[1],
+                "ports": held[2]})
         rc = native.lib.fp_quiet_filter(
             self._table, recs, n, ffi.from_buffer("uint8_t[]", data), len(data),
             ffi.from_buffer("uint32_t[]", starts), switch_index,
             ffi.from_buffer("uint32_t[]", kept, require_writable=True), counts, ans)
         if rc < 0:
             raise NativeError(f"fp_quiet_filter returned {rc} for {n} frames")
-        del kept[rc:]
+        kept = kept[:rc]   # a copy: no resizing of an array C was handed
         if ans == ffi.NULL or not ans.n:
             return Filtered(kept, counts[0], counts[1], counts[2], counts[3])
-        del ports[ans.n:]
+        answered = int(ans.n)
         return Filtered(kept, counts[0], counts[1], counts[2], counts[3], counts[4],
-                        bytes(frames[:REPLY_LEN * ans.n]), ports)
+                        bytes(frames[:REPLY_LEN * answered]), ports[:answered])
 
     def settle(self, key: int, where: int, ip: int) -> None:
         """The host `key` (host_key(vnet, mac)) is at rest at `where` with `ip` (0: none)."""
@@ -153,6 +156,10 @@ class QuietFilter:
             rc = self._native.lib.fp_quiet_own(self._table, vnet, ip, owner)
         if rc != 0:
             raise NativeError(f"fp_quiet_own returned {rc}")
+
+    def disown(self, vnet: int, ip: int) -> None:
+        """`ip` in `vnet` answered by no settled host's entry any more (the core answers)."""
+        self.forget(addr_key(vnet, ip))
 
     def forget(self, key: int) -> None:
         if self._native is None:

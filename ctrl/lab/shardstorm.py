@@ -120,6 +120,9 @@ def run_shard_storm(options: StormOptions, shards: int, work: Path, say: Progres
     started together, one report for them all; every site taken down at the end."""
     announced_count(0, options.announced)
     counts = deal(options.vms, shards)
+    for size in sizes or (options.moves,):
+        if size < shards:
+            raise LabError(f"{size} moves over {shards} sites: at least one a site")
     raise_fd_limit()
     shutil.rmtree(work, ignore_errors=True)
     hosts: list[ScaleHosts] = [
@@ -134,8 +137,6 @@ def run_shard_storm(options: StormOptions, shards: int, work: Path, say: Progres
             fabrics.append(stack.enter_context(
                 SinkFabric(work / f"site{i + 1}", h, _prefixed(say, i))))
         for n, size in enumerate(sizes or (options.moves,)):
-            if size < shards:
-                raise LabError(f"{size} moves over {shards} sites: at least one a site")
             moving = deal(size, shards)
             movers = [h.moves(m, options.seed + 1 + n, at[i])
                       for i, (h, m) in enumerate(zip(hosts, moving, strict=True))]

@@ -156,3 +156,30 @@ def test_requests_answered_in_c_until_their_target_moves(backend: Backend) -> No
     assert [len(p.outs) for p in got if p.outs] == [1]
     got = core.punted("s1", moved, 10.0)   # b at s1 port 3 in this batch, then asked
     assert not any(p.outs for p in got) and any(p.sends for p in got)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_host_settled_again_with_an_address_another_claimed_first_does_not_answer_it(
+        backend: Backend) -> None:
+    """o claims x, then p claims x (o stays its owner: the first claimant); o moves to y
+    and back to x while p says nothing: x is p's now, and a request for it is answered
+    with p's MAC, as the core answers it, not with o's from the filter's old entry."""
+    core, every = ControlCore(parse_topology(TOPO)), ControlCore(parse_topology(TOPO))
+    core.quiet = core.quiet_filter(backend)
+    decoder = PacketInDecoder(SPEC, backend)
+    a, o, p = HOSTS[0], HOSTS[1], HOSTS[2]
+    x, y = 0x0A000A63, 0x0A000A64
+    ask = message(arp_request(a.mac, a.ip, x), 3, 1, 10)
+    batches = [("s2", [message(garp(o.mac, x), 3, 1, 10)]),
+               ("s4", [message(garp(p.mac, x), 3, 1, 10)]),
+               ("s1", [message(garp(a.mac, a.ip), 3, 1, 10)]),
+               ("s1", [ask]),
+               ("s2", [message(garp(o.mac, y), 3, 1, 10)]),
+               ("s2", [message(garp(o.mac, x), 3, 1, 10)]),
+               ("s1", [ask]), ("s1", [ask])]
+    for now, (switch, msgs) in enumerate(batches):
+        batch = decoder.decode(msgs)
+        got = replies_apart(core.punted(switch, batch, float(now)))
+        assert got == replies_apart(_every_frame(every, switch, batch, float(now))), now
+    owner = every.tracker.find_ip(10, x)
+    assert owner is not None and owner.mac == p.mac

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from array import array
 from collections.abc import Sequence
 
 import pytest
 
 from ctrl.control.diff import Diff, compose_all
-from ctrl.control.plans import Applied, Plan, coalesce
+from ctrl.control.plans import Applied, PacketOuts, Plan, coalesce
 from ctrl.control.runner import Controller
 from ctrl.control.session import SessionError, SwitchSession
 from ctrl.control.topology import parse_topology
@@ -172,6 +173,19 @@ def test_lldp_waits_for_a_lull_in_a_storms_plans_half_an_interval_at_most(
         await asyncio.wait_for(c._lull(0.1, began + 0.3), 5)   # the deadline, not a lull
         assert not endless.done()
         endless.cancel()
+        await asyncio.sleep(0.2)
+
+        async def replies(n: int, gap: float) -> None:   # proxy ARP answered: frames only
+            for _ in range(n):
+                c.submit([Plan(start=c.clock(), why="proxy ARP",
+                               outs=PacketOuts("c1", array("I", [3]), bytes(60)))])
+                await asyncio.sleep(gap)
+
+        steady = asyncio.ensure_future(replies(10_000, 0.02))
+        began = loop.time()
+        await asyncio.wait_for(c._lull(0.1, began + 2.0), 5)
+        assert loop.time() - began < 1.0   # frames alone do not hold LLDP to its deadline
+        steady.cancel()
         await c.aclose()
 
     asyncio.run(body())

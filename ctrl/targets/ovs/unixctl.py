@@ -29,8 +29,8 @@ async def call(path: Path, method: str, *params: str, timeout: float = 10.0) -> 
     reply text."""
     connection = Connection(path)
     try:
-        answer = await asyncio.wait_for(connection.send(method, *params), timeout)
-        return await asyncio.wait_for(answer, timeout)
+        async with asyncio.timeout(timeout):
+            return await (await connection.send(method, *params))
     finally:
         await connection.close()
 
@@ -80,7 +80,10 @@ class Connection:
                     except json.JSONDecodeError:
                         break
                     buf = buf[end:].lstrip()
-                    waiting = self._waiting.pop(reply.get("id"), None)
+                    if not isinstance(reply, dict):
+                        raise ValueError(f"a reply that is not a JSON object: {reply!r:.80}")
+                    rid = reply.get("id")
+                    waiting = self._waiting.pop(rid, None) if isinstance(rid, int) else None
                     if waiting is None or waiting[1].done():
                         continue
                     method, answer = waiting

@@ -88,3 +88,19 @@ def test_no_reply_times_out(tmp_path: Path) -> None:
 def test_no_socket_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         asyncio.run(unixctl.call(tmp_path / "absent", "version"))
+
+
+def test_a_reply_that_is_not_an_object_fails_the_call_at_once(tmp_path: Path) -> None:
+    sock = tmp_path / "ctl"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _request(reader)
+        writer.write(b'["not", "an", "object"]')
+        await writer.drain()
+        await asyncio.sleep(5)   # and the connection stays open
+
+    async def body() -> str:
+        return await unixctl.call(sock, "version", timeout=4.0)
+
+    with pytest.raises(OvsError, match="not a JSON object"):
+        asyncio.run(_with_server(sock, serve, body))
