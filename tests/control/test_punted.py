@@ -183,3 +183,48 @@ def test_a_host_settled_again_with_an_address_another_claimed_first_does_not_ans
         assert got == replies_apart(_every_frame(every, switch, batch, float(now))), now
     owner = every.tracker.find_ip(10, x)
     assert owner is not None and owner.mac == p.mac
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", range(6))
+def test_contested_addresses_are_answered_as_the_core_answers_them(backend: Backend,
+                                                                   seed: int) -> None:
+    """Few addresses for many hosts: hosts claim each other's addresses, move, change
+    address and ask for addresses, in random batches at random switches; the filter and
+    its answers in C decide every batch as a core given every frame does."""
+    topo = parse_topology(TOPO)
+    cols, rows = ControlCore(topo), ControlCore(topo)
+    cols.quiet = cols.quiet_filter(backend)
+    decoder = PacketInDecoder(SPEC, backend)
+    rng = random.Random(seed)
+    hosts = [h.mac for h in HOSTS[:6]]
+    addresses = [0x0A000A60 + i for i in range(4)]
+    place = {mac: rng.choice(EDGES) for mac in hosts}
+    ip = {mac: rng.choice(addresses) for mac in hosts}
+    now, answered = 0.0, 0
+    for _ in range(300):
+        frames: list[tuple[str, bytes]] = []
+        for _ in range(rng.randint(1, 6)):
+            mac = rng.choice(hosts)
+            roll = rng.random()
+            if roll < 0.1:
+                place[mac] = rng.choice(EDGES)
+                frame = rarp(mac)
+            elif roll < 0.2:
+                ip[mac] = rng.choice(addresses)
+                frame = garp(mac, ip[mac])
+            elif roll < 0.4:
+                frame = garp(mac, ip[mac])
+            else:
+                frame = arp_request(mac, ip[mac], rng.choice(addresses))
+            switch, port = place[mac]
+            frames.append((switch, message(frame, port, 1, 10)))
+        switch = frames[0][0]   # a batch is one switch's
+        msgs = [m for s, m in frames if s == switch]
+        now += rng.choice([0.0005, 0.002, 0.3])
+        batch = decoder.decode(msgs)
+        got = cols.punted(switch, batch, now)
+        assert replies_apart(got) == replies_apart(_every_frame(rows, switch, batch, now))
+        answered += sum(len(p.outs) for p in got if p.outs)
+    assert answered > 0   # some were answered beside the filter
+    assert cols.metrics.proxy_arp_replies == rows.metrics.proxy_arp_replies
