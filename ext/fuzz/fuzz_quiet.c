@@ -298,7 +298,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                               counts, NULL) == FP_E_BOUNDS);
     CHECK(fp_quiet_filter(&t, recs, n, buf, total, starts, 0x10000, out_idx, counts, NULL)
           == FP_E_RANGE);
-    CHECK(t.stamp == stamp);
+    uint32_t ports[MAX_FRAMES];
+    uint8_t replies[MAX_FRAMES * FP_ARP_REPLY_LEN];
+    fp_quiet_answers used = {sites, N_SITES, replies, ports, 1};   /* n must start at 0 */
+    CHECK(fp_quiet_filter(&t, recs, n, buf, total, starts, switch_index, out_idx, counts,
+                          &used) == FP_E_RANGE);
+    CHECK(t.stamp == stamp && used.n == 1);
     for (int c = 0; c < FP_Q_COUNTS; c++) CHECK(counts[c] == 0);
     free(buf);
     return 0;
