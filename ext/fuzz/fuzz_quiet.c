@@ -4,8 +4,8 @@
  *
  * The input's first bytes make a small table: a few hosts settled (4 networks x 4
  * MACs, at switch 0..7 port 0..7, with one of 4 addresses or none), addresses owned,
- * hosts forgotten, epochs bumped; the sites of switches 0..3 and the switch the
- * batch comes from. The rest is a batch of frames, each with its packet-in metadata
+ * hosts forgotten, epochs bumped, the table rehashed; the sites of switches 0..3 and
+ * the switch the batch comes from. The rest is a batch of frames, each with its packet-in metadata
  * (port, network, reason, or none): raw bytes (a length byte; 255: 255 + the
  * next byte), or an ARP/RARP frame made from 3-4
  * bytes (its MACs and addresses from the same small sets, so that lookups hit),
@@ -61,9 +61,10 @@ static void put(uint8_t *p, uint64_t v, int bytes) {
     for (int k = 0; k < bytes; k++) p[k] = (uint8_t)(v >> (8 * (bytes - 1 - k)));
 }
 
-/* The table ops: 3 bytes each. Returns bytes read. */
+/* The table ops: 3 bytes each, on *t, whose slots are one of spare[0], spare[1] (a
+ * rehash moves them to the other). Returns bytes read. */
 static size_t apply_ops(const uint8_t *d, size_t size, size_t pos, unsigned n_ops,
-                        fp_quiet_table *t, model *m) {
+                        fp_quiet_table *t, fp_quiet_entry (*spare)[CAPACITY], model *m) {
     for (unsigned i = 0; i < n_ops && size - pos >= 3; i++, pos += 3) {
         unsigned op = d[pos] & 3, vnet = (d[pos] >> 2) & 3, mac = (d[pos] >> 4) & 3;
         uint32_t where = (uint32_t)(d[pos + 1] & 7) << 16 | ((d[pos + 1] >> 3) & 7);
@@ -84,9 +85,18 @@ static size_t apply_ops(const uint8_t *d, size_t size, size_t pos, unsigned n_op
             CHECK(fp_quiet_forget(t, key_of(vnet, mac)) == FP_OK);
             m->host[vnet][mac].epoch = 0;
             break;
-        default:  /* forget everyone: a new epoch */
-            t->epoch++;
-            m->epoch++;
+        default:
+            if (vnet & 1) {   /* moved to the other slots, as QuietFilter._grow does */
+                fp_quiet_entry *to = t->slots == spare[0] ? spare[1] : spare[0];
+                fp_quiet_table moved = {to, CAPACITY, 0, 0, 0};
+                CHECK(fp_quiet_rehash(t, &moved) == FP_OK);
+                CHECK(moved.epoch == t->epoch && moved.stamp == t->stamp
+                      && moved.used <= t->used);
+                *t = moved;
+            } else {          /* forget everyone: a new epoch */
+                t->epoch++;
+                m->epoch++;
+            }
             break;
         }
     }
@@ -197,13 +207,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int calls = 1 + ((data[0] >> 3) & 1);
     uint16_t sites[N_SITES];
     for (unsigned s = 0; s < N_SITES; s++) sites[s] = (data[1] >> (2 * s)) & 3;
-    fp_quiet_entry slots[CAPACITY], copy_slots[CAPACITY];
-    memset(slots, 0, sizeof slots);
-    fp_quiet_table t = {slots, CAPACITY, 0, 1, 0};
+    fp_quiet_entry spare[2][CAPACITY], copy_slots[CAPACITY];
+    memset(spare, 0, sizeof spare);
+    fp_quiet_table t = {spare[0], CAPACITY, 0, 1, 0};
     model m;
     memset(&m, 0, sizeof m);
     m.epoch = 1;
-    size_t pos = apply_ops(data, size, 2, data[0] >> 4, &t, &m);
+    size_t pos = apply_ops(data, size, 2, data[0] >> 4, &t, spare, &m);
 
     /* The frames: a mode byte each, then raw (a length byte, the bytes) or compact. */
     uint8_t made[MAX_FRAMES][60];
@@ -248,7 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(fp_parse_batch(buf, total, lens, n, &meta, recs) == FP_OK);
 
     for (int call = 0; call < calls; call++) {
-        memcpy(copy_slots, slots, sizeof slots);
+        memcpy(copy_slots, t.slots, sizeof copy_slots);
         fp_quiet_table t2 = t;
         t2.slots = copy_slots;
         uint32_t kept[MAX_FRAMES], kept2[MAX_FRAMES], ports[MAX_FRAMES];
@@ -281,7 +291,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             b++;
         }
         CHECK(a == (size_t)k && b == ans.n);
-        CHECK(t.stamp == t2.stamp && memcmp(slots, copy_slots, sizeof slots) == 0);
+        CHECK(t.stamp == t2.stamp && memcmp(t.slots, copy_slots, sizeof copy_slots) == 0);
         check_rows(recs, n, kept2, (size_t)k2);
     }
 

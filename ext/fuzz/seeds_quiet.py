@@ -64,6 +64,8 @@ def main(out: Path) -> None:
         "answered-twice": header(0, table, second_call=True) + compact(1, 0, 1, 2) * 2,
         "other-site": header(2, table) + compact(1, 0, 1, 2),
         "after-new-epoch": header(0, [*table, op(NEW_EPOCH, 0, 0)]) + compact(1, 0, 1, 2),
+        "after-rehash": header(0, [op(SETTLE, 2, 3, 0, 1), op(FORGET, 2, 3), *table,
+                                   op(NEW_EPOCH, 1, 0)]) + compact(1, 0, 1, 2),
         "owner-forgotten": header(0, [*table, op(FORGET, 1, 1)]) + compact(1, 0, 1, 2),
         "mixed": header(0, table) + compact(2, 1, 2, 1, port=2) + compact(1, 0, 0, 2)
         + compact(3, 0, 0, 0, rarp=True) + compact(1, 0, 1, 1, garp=True)
