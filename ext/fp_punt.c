@@ -272,7 +272,9 @@ int fp_quiet_filter(fp_quiet_table *t, const fp_record *recs, size_t n,
         return FP_E_NULL;
     if (ans != NULL && (ans->sites == NULL || ans->frames == NULL || ans->ports == NULL))
         return FP_E_NULL;
-    if (switch_index > 0xffff || n > 0x7fffffff) return FP_E_RANGE;
+    /* ans->n must start at 0: the room is one reply per frame of this call */
+    if (switch_index > 0xffff || n > 0x7fffffff || (ans != NULL && ans->n != 0))
+        return FP_E_RANGE;
     for (size_t i = 0; i < n; i++)
         if (starts[i] > buf_len || recs[i].frame_len > buf_len - starts[i]) return FP_E_BOUNDS;
     int32_t last_lldp[PORTS];   /* per ingress port, the last LLDP frame that came through */

@@ -103,7 +103,7 @@ typedef struct fp_quiet_answers {
     uint32_t n_sites;
     uint8_t *frames;         /* room for FP_ARP_REPLY_LEN bytes per frame of the call */
     uint32_t *ports;         /* room for one per frame of the call */
-    uint32_t n;              /* replies written (the caller sets 0) */
+    uint32_t n;              /* replies written (the caller sets 0, else FP_E_RANGE) */
 } fp_quiet_answers;
 
 /* Indices of the frames to look at, in order, into out_idx (n of room); returns how

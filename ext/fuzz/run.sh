@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the C fast path with libFuzzer under AddressSanitizer and
 # UndefinedBehaviorSanitizer: the packet-in parser and the P4Runtime Write
-# decoder for half of SECONDS each, the path engine and the Write encoder for a
-# third (at least 5 s each). Everything goes to ext/fuzz/out/ (the corpus grows across runs; crashes
+# decoder for half of SECONDS each, the path engine, the Write encoder and the
+# quiet filter with proxy ARP answers (and fp_rows) for a third (at least 5 s each). Everything goes to ext/fuzz/out/ (the corpus grows across runs; crashes
 # land in out/crashes/).
 #   ext/fuzz/run.sh [SECONDS]     default 30
 # Exits 0 when nothing was found, 1 on a finding or a build error, and 77 (with
@@ -21,7 +21,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 
 command -v "$cc" >/dev/null || skip "$cc not found (Debian: apt-get install clang libclang-rt-14-dev)"
 mkdir -p "$out/bin" "$out/crashes" "$out/corpus/parse" "$out/corpus/paths" "$out/corpus/p4rt" \
-    "$out/corpus/p4rt_enc"
+    "$out/corpus/p4rt_enc" "$out/corpus/quiet"
 
 flags=(-g -O1 -std=c11 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fsanitize=implicit-conversion -fno-sanitize-recover=all -I"$ext")
@@ -39,6 +39,8 @@ fi
     -o "$out/bin/fuzz_p4rt"
 "$cc" "${flags[@]}" "$ext/fp_p4rt_enc.c" "$ext/fp_p4rt.c" "$ext/fp_p4rt_check.c" \
     "$here/fuzz_p4rt_enc.c" -o "$out/bin/fuzz_p4rt_enc"
+"$cc" "${flags[@]}" "$ext/fp_parse.c" "$ext/fp_punt.c" "$here/fuzz_quiet.c" \
+    -o "$out/bin/fuzz_quiet"
 
 if "$python" "$here/seeds.py" "$out/corpus/parse" 2>/dev/null; then
     :
@@ -47,6 +49,9 @@ else
 fi
 if ! "$python" "$here/seeds_p4rt.py" "$out/corpus/p4rt" 2>/dev/null; then
     echo "note: no seed requests ($python could not run seeds_p4rt.py); starting from the dictionary"
+fi
+if ! "$python" "$here/seeds_quiet.py" "$out/corpus/quiet" 2>/dev/null; then
+    echo "note: no seed batches ($python could not run seeds_quiet.py); starting from the dictionary"
 fi
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:symbolize=1"
@@ -73,6 +78,7 @@ run fuzz_parse "$(at_least_5 $(( secs / 2 )))" -dict="$here/parse.dict" -max_len
 run fuzz_p4rt "$(at_least_5 $(( secs / 2 )))" -dict="$here/p4rt.dict" -max_len=4096
 run fuzz_paths "$(at_least_5 $(( secs / 3 )))" -max_len=512
 run fuzz_p4rt_enc "$(at_least_5 $(( secs / 3 )))" -max_len=1024
+run fuzz_quiet "$(at_least_5 $(( secs / 3 )))" -dict="$here/parse.dict" -max_len=2048
 
 if ((status == 0)); then
     echo "fuzz: no finding"

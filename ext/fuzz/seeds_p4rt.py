@@ -16,7 +16,7 @@ from ctrl.p4rt.build import BuildPaths, project_root
 from ctrl.p4rt.entity import TableEntry, delete, insert
 from ctrl.p4rt.proto import p4r
 from ctrl.p4rt.schema import P4Schema
-from tests import p4rt_wire
+from tests.p4rt import wire_cases as p4rt_wire
 
 MODES = (0x01, 0x00, 0x03, 0x05)  # schema; none; changed schema; schema, other capacities
 
