@@ -248,6 +248,7 @@ static int answer(const fp_quiet_table *t, fp_quiet_answers *ans, uint16_t vnet,
         || ans->sites[owner->where >> 16] != ans->sites[switch_index])
         return 0;
     uint64_t mac = owner->key & 0xffffffffffffull;
+    if (mac == a->sha) return 0;   /* its own address (an RFC 5227 probe): no answer */
     uint8_t *f = ans->frames + (size_t)ans->n * FP_ARP_REPLY_LEN;
     memset(f, 0, FP_ARP_REPLY_LEN);
     put_mac(f, a->sha);                /* Ethernet: to the asker, from the owner, ARP */

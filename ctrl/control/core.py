@@ -399,8 +399,12 @@ class ControlCore(TunnelEvents, Adoption):
     def _proxy_arp(self, switch: str, at: PortRef, vnet: int, arp: Arp, now: float
                    ) -> list[Plan]:
         """The answer to an ARP request: the asked-for host's MAC, or the gateway's for
-        anything else; a host across sites gets its tunnel up before the answer."""
+        anything else; a host across sites gets its tunnel up before the answer. None to
+        a host asking for its own address (an RFC 5227 probe, or its own check): no other
+        host holds it, and an answer would read as a conflict."""
         target = self.tracker.find_ip(vnet, arp.tpa)
+        if target is not None and target.mac == arp.sha:
+            return []
         if target is not None:
             mac = target.mac
         else:

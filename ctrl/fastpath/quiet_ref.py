@@ -63,6 +63,8 @@ def _answer(table: dict[int, Entry], epoch: int, answers: Answers, vnet: int, sh
     if (owner is None or owner.epoch != epoch or addr.owner in through or owner.ip != tpa
             or owner.where >> 16 >= len(sites) or sites[owner.where >> 16] != sites[switch_index]):
         return False
+    if addr.owner & 0xFFFFFFFFFFFF == sha:   # its own address (an RFC 5227 probe)
+        return False
     mac = (addr.owner & 0xFFFFFFFFFFFF).to_bytes(6, "big")
     asker = sha.to_bytes(6, "big")
     answers.frames += _REPLY.pack(asker, mac, 0x0806, 1, 0x0800, 6, 4, 2, mac,

@@ -150,7 +150,7 @@ static void check_answer(const model *m, const fp_record *r, uint32_t switch_ind
     uint64_t owner = m->addr[vnet][a].owner;
     unsigned ovnet = (unsigned)(owner >> 48);
     uint64_t omac = owner & 0xffffffffffffull;
-    CHECK(ovnet <= 3 && omac >= MAC0 && omac - MAC0 <= 3);
+    CHECK(ovnet <= 3 && omac >= MAC0 && omac - MAC0 <= 3 && omac != r->arp.sha);
     const model_host *h = &m->host[ovnet][omac - MAC0];
     CHECK(h->epoch == m->epoch && h->ip == r->arp.tpa && (h->where >> 16) < N_SITES
           && sites[h->where >> 16] == sites[switch_index]);

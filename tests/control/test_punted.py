@@ -15,6 +15,7 @@ from ctrl.control.topology import parse_topology
 from ctrl.fastpath import Backend, native_available
 from ctrl.fastpath.stream import PacketInDecoder, PuntBatch
 from ctrl.punt.classify import classify
+from ctrl.punt.frames import parse_arp
 from tests.fastpath.messages import (
     FloodHost,
     Punt,
@@ -228,3 +229,27 @@ def test_contested_addresses_are_answered_as_the_core_answers_them(backend: Back
         answered += sum(len(p.outs) for p in got if p.outs)
     assert answered > 0   # some were answered beside the filter
     assert cols.metrics.proxy_arp_replies == rows.metrics.proxy_arp_replies
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_probe_for_its_own_address_is_not_answered(backend: Backend) -> None:
+    """An RFC 5227 probe (sender address 0) by a settled host for its own address gets no
+    answer, in C or from the core (an answer with its own MAC would read as a conflict);
+    another host's probe for that address is answered with its owner's MAC."""
+    core, every = ControlCore(parse_topology(TOPO)), ControlCore(parse_topology(TOPO))
+    core.quiet = core.quiet_filter(backend)
+    decoder = PacketInDecoder(SPEC, backend)
+    a, b = HOSTS[0], HOSTS[1]
+    own = message(arp_request(a.mac, 0, a.ip), 3, 1, 10)
+    other = message(arp_request(b.mac, 0, a.ip), 3, 1, 10)
+    batches = [("s1", [message(garp(a.mac, a.ip), 3, 1, 10)]),
+               ("s2", [message(garp(b.mac, b.ip), 3, 1, 10)]),
+               ("s1", [own]), ("s1", [own, own]), ("s2", [other])]
+    sent = []
+    for now, (switch, msgs) in enumerate(batches):
+        batch = decoder.decode(msgs)
+        got = replies_apart(core.punted(switch, batch, float(now)))
+        assert got == replies_apart(_every_frame(every, switch, batch, float(now))), now
+        arps = [parse_arp(frame) for _, _, frame in got[1]]
+        sent.append([arp.sha for arp in arps if arp is not None])
+    assert sent[2:] == [[], [], [a.mac]]
